@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Idempotent set-up: system parts (when root and missing), then .venv with swrun and its dev extra.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PY=${PYTHON:-python3}
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" = 0 ]; then
+  missing=()
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq </dev/null
+    apt-get install -y -qq "${missing[@]}" </dev/null >/dev/null
+  fi
+  if ! command -v pm2 >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    log "npm install -g pm2"
+    npm install -g --silent pm2 </dev/null >/dev/null
+  fi
+else
+  log "not root: skipping system packages (openssh-server, tmux, pm2)"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  log "creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.swrun-installed
+want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "installing swrun[dev] into .venv (first time takes a minute or two)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$ROOT[dev]" 2>&1 \
+    | grep -v "is ignored" >&2 || true
+  .venv/bin/python -c "import swrun, markdown_it, textual" >/dev/null
+  echo "$want" > "$stamp"
+fi
+log "ready: $ROOT/.venv/bin/swrun"

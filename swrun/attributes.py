@@ -1,0 +1,136 @@
+"""Step and section attributes: the `{key=value flag}` syntax and the table of known keys."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from swrun.durations import parse_duration
+
+AttrValue = str | bool
+AttrType = Literal["flag", "str", "int", "duration", "choice"]
+
+VAR_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    """What one attribute key accepts."""
+
+    type: AttrType
+    help: str
+    choices: tuple[str, ...] = ()
+    section: bool = False
+    """May also be set on a section (then it is the default for the section's steps)."""
+    minimum: int = 0
+
+
+KNOWN: Mapping[str, AttrSpec] = {
+    "name": AttrSpec("str", "step name (also its id); must be unique in the runbook"),
+    "hosts": AttrSpec("str", "inventory group or pattern to run on", section=True),
+    "host": AttrSpec("str", "one inventory host to run on", section=True),
+    "timeout": AttrSpec("duration", "kill the step after this long", section=True),
+    "confirm": AttrSpec("flag", "ask the operator before running", section=True),
+    "destructive": AttrSpec("flag", "needs the environment name typed in production", section=True),
+    "retries": AttrSpec("int", "extra attempts after a failure", section=True),
+    "retry_delay": AttrSpec("duration", "pause between attempts (default 2s)", section=True),
+    "target": AttrSpec("duration", "expected duration, compared in history"),
+    "on_failure": AttrSpec(
+        "choice", "what to do when the step fails", ("rollback", "abort", "continue", "ask"),
+        section=True,
+    ),
+    "shell": AttrSpec("str", "interpreter for a shell step (default bash)", section=True),
+    "cwd": AttrSpec("str", "working directory, relative to the runbook file", section=True),
+    "run": AttrSpec("flag", "run a block that would otherwise be reference material"),
+    "rollback": AttrSpec("flag", "this section is the runbook's rollback", section=True),
+    "milestone": AttrSpec(
+        "choice", "incident milestone reached when this finishes",
+        ("started", "detected", "acknowledged", "mitigated", "resolved"), section=True,
+    ),
+    "parallel": AttrSpec("int", "hosts at once in a fan-out", section=True, minimum=1),
+    "serial": AttrSpec("int", "hosts per batch in a fan-out", section=True, minimum=1),
+    "canary": AttrSpec("int", "hosts to run first, then pause", section=True, minimum=1),
+    "keep_going": AttrSpec("flag", "continue the fan-out past a failed batch", section=True),
+    "via": AttrSpec("choice", "remote transport for a shell step", ("ssh", "ansible"), section=True),
+    "forks": AttrSpec("int", "Ansible forks", section=True, minimum=1),
+    "playbook": AttrSpec("str", "playbook path, relative to the runbook file"),
+    "limit": AttrSpec("str", "Ansible --limit pattern"),
+    "tags": AttrSpec("str", "Ansible --tags"),
+    "uri": AttrSpec("str", "MongoDB URI (a secret: use a variable)", section=True),
+    "region": AttrSpec("str", "AWS region", section=True),
+    "profile": AttrSpec("str", "AWS profile", section=True),
+    "endpoint_url": AttrSpec("str", "AWS endpoint (e.g. a local emulator)", section=True),
+    "interval": AttrSpec("duration", "polling interval for watched waits and checks"),
+}
+
+
+class AttributeSyntaxError(ValueError):
+    """The attribute text cannot be split into key=value pairs."""
+
+
+def parse_attributes(text: str) -> dict[str, AttrValue]:
+    """`name="a b" confirm retries=2` → {"name": "a b", "confirm": True, "retries": "2"}.
+
+    Separators may be spaces or commas; `flag=true/false/yes/no` set a flag explicitly.
+    Raises AttributeSyntaxError for unbalanced quotes or malformed keys.
+    """
+    try:
+        words = shlex.split(text.replace(",", " "), comments=False, posix=True)
+    except ValueError as exc:
+        raise AttributeSyntaxError(f"cannot read attributes {text.strip()!r}: {exc}") from None
+    out: dict[str, AttrValue] = {}
+    for word in words:
+        key, eq, value = word.partition("=")
+        key = key.strip().replace("-", "_")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key):
+            raise AttributeSyntaxError(f"bad attribute {word!r}: expected key=value or a flag")
+        if not eq:
+            out[key] = True
+        elif value.lower() in ("true", "yes", "on") and _is_flag(key):
+            out[key] = True
+        elif value.lower() in ("false", "no", "off") and _is_flag(key):
+            out[key] = False
+        else:
+            out[key] = value
+    return out
+
+
+def _is_flag(key: str) -> bool:
+    spec = KNOWN.get(key)
+    return spec is None or spec.type == "flag"
+
+
+def check_value(key: str, value: AttrValue) -> str | None:
+    """A message when `value` does not fit the known key's type; None when fine or unknown."""
+    spec = KNOWN.get(key)
+    if spec is None:
+        return None
+    if spec.type == "flag":
+        return None if isinstance(value, bool) else f"{key} is a flag; write just `{key}`"
+    if isinstance(value, bool):
+        return f"{key} needs a value ({key}=...)"
+    if spec.type == "str":
+        return None if value else f"{key} needs a value"
+    if VAR_REF.fullmatch(value):
+        return None  # resolved at run time
+    if spec.type == "int":
+        if not value.isdigit() or int(value) < spec.minimum:
+            return f"{key}={value}: expected a whole number >= {spec.minimum}"
+        return None
+    if spec.type == "duration":
+        try:
+            parse_duration(value)
+        except ValueError:
+            return f"{key}={value}: bad duration (use e.g. 45s, 15m, 1h30m)"
+        return None
+    if value not in spec.choices:
+        return f"{key}={value}: expected one of {', '.join(spec.choices)}"
+    return None
+
+
+def variable_refs(text: str) -> list[str]:
+    """Names of `$NAME` / `${NAME}` references in `text`, in order."""
+    return [m.group(1) or m.group(2) for m in VAR_REF.finditer(text)]

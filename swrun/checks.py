@@ -1,0 +1,142 @@
+"""`swrun check`: everything wrong with a runbook beyond its syntax, as Diagnostics."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from swrun.attributes import variable_refs
+from swrun.errors import Diagnostic, InventoryError, Severity
+from swrun.model import Runbook, Step, StepKind
+from swrun.parser import ParseResult
+
+# Environment variables a shell step may use without declaring them.
+_AMBIENT = frozenset(
+    {"HOME", "PATH", "USER", "PWD", "SHELL", "HOSTNAME", "LANG", "TERM", "TMPDIR", "OLDPWD",
+     "RANDOM", "SECONDS", "LINENO", "BASH_SOURCE", "PPID", "UID", "EUID", "IFS", "REPLY",
+     "SWRUN_RUN_ID", "SWRUN_STEP", "SWRUN_RUNBOOK_DIR", "SWRUN_HOST", "SWRUN_LOG"}
+)
+_ASSIGN = re.compile(
+    r"(?:^|[\s;(])(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)*)?([A-Za-z_]\w*)=|"
+    r"\bread\s+(?:-\w+\s+(?:\S+\s+)?)*([A-Za-z_]\w*)|\bfor\s+([A-Za-z_]\w*)\s+in\b",
+    re.MULTILINE,
+)
+
+
+def check_runbook(
+    result: ParseResult, inventory_path: str | None = None, *, strict: bool = False
+) -> list[Diagnostic]:
+    """Parse diagnostics plus semantic ones; warnings become errors when `strict`."""
+    rb = result.runbook
+    diags = list(result.diagnostics)
+    found: list[Diagnostic] = []
+    _duplicate_names(rb, found)
+    _variables(rb, found)
+    _playbooks(rb, found)
+    _rollback(rb, found)
+    _inventory(rb, inventory_path, found)
+    if strict:
+        found = [Diagnostic(Severity.ERROR, d.message, d.path, d.line, d.col) for d in found]
+    diags.extend(found)
+    diags.sort(key=lambda d: (d.line, d.severity != Severity.ERROR))
+    return diags
+
+
+def _diag(sev: Severity, step: Step, msg: str) -> Diagnostic:
+    return Diagnostic(sev, msg, step.span.path, step.span.line)
+
+
+def _duplicate_names(rb: Runbook, out: list[Diagnostic]) -> None:
+    seen: dict[str, Step] = {}
+    for step in rb.steps:
+        name = step.text("name")
+        if not name:
+            continue
+        key = name.lower()
+        if key in seen:
+            out.append(_diag(Severity.ERROR, step, f"duplicate step name {name!r} (first used "
+                             f"on line {seen[key].span.line})"))
+        else:
+            seen[key] = step
+
+
+def _variables(rb: Runbook, out: list[Diagnostic]) -> None:
+    declared = set(rb.variables)
+    for step in rb.steps:
+        if not step.actionable:
+            continue
+        for key, value in step.attributes.items():
+            if isinstance(value, str):
+                for name in variable_refs(value):
+                    if name not in declared:
+                        out.append(_diag(Severity.ERROR, step, f"{key}=${name}: variable {name} "
+                                         "is not declared in the front matter"))
+        if step.kind in (StepKind.SHELL, StepKind.CHECK):
+            if step.kind is StepKind.SHELL and declared:
+                _shell_refs(step, declared, out)
+            continue
+        for name in dict.fromkeys(variable_refs(step.body)):
+            if name not in declared:
+                out.append(_diag(Severity.ERROR, step, f"variable {name} is not declared in "
+                                 "the front matter"))
+
+
+def _shell_refs(step: Step, declared: set[str], out: list[Diagnostic]) -> None:
+    """Warn about `$UPPER` names that nothing declares or assigns (likely typos)."""
+    assigned = {next(g for g in m.groups() if g) for m in _ASSIGN.finditer(step.body)}
+    for name in dict.fromkeys(variable_refs(step.body)):
+        if (name.isupper() and name not in declared and name not in assigned
+                and name not in _AMBIENT):
+            out.append(_diag(Severity.WARNING, step, f"${name} is neither declared nor set in "
+                             "the block; it will come from the environment if at all"))
+
+
+def _playbooks(rb: Runbook, out: list[Diagnostic]) -> None:
+    for step in rb.steps:
+        if step.kind is not StepKind.ANSIBLE:
+            continue
+        playbook = step.text("playbook")
+        if not playbook:
+            out.append(_diag(Severity.ERROR, step, "ansible step needs playbook=PATH"))
+        elif "$" not in playbook and not (rb.base_dir / playbook).is_file():
+            out.append(_diag(Severity.ERROR, step, f"playbook {playbook} does not exist "
+                             f"(looked in {rb.base_dir})"))
+
+
+def _rollback(rb: Runbook, out: list[Diagnostic]) -> None:
+    has_rollback = bool(rb.rollback_steps)
+    if has_rollback:
+        return
+    for step in rb.main_steps:
+        if step.attributes.get("on_failure") == "rollback":
+            out.append(_diag(Severity.ERROR, step, "on_failure=rollback but the runbook has no "
+                             "rollback section (mark one with <!-- swrun: rollback -->)"))
+        elif step.flag("destructive"):
+            out.append(_diag(Severity.WARNING, step, "destructive step but the runbook has no "
+                             "rollback section"))
+
+
+def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic]) -> None:
+    targeted = [s for s in rb.steps if s.actionable and s.targets]
+    path = given or (str(rb.base_dir / rb.inventory) if rb.inventory else None)
+    if path is None or not targeted:
+        return
+    from swrun.inventory import Inventory
+
+    try:
+        inv = Inventory(path)
+    except InventoryError as exc:
+        out.append(Diagnostic(Severity.ERROR, str(exc), rb.path, 1))
+        return
+    for step in targeted:
+        pattern = step.targets or ""
+        if "$" in pattern:
+            continue
+        try:
+            hosts = inv.names(pattern)
+        except InventoryError as exc:
+            out.append(_diag(Severity.ERROR, step, str(exc)))
+            continue
+        if not hosts:
+            out.append(_diag(Severity.ERROR, step, f"hosts={pattern} matches no host in "
+                             f"{Path(path).name}"))

@@ -1,0 +1,26 @@
+"""Process exit codes of the `swrun` command (listed in docs/cli.md; the CLI tests pin them)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    """Everything asked for was done (or, for `check`, no errors)."""
+    STEP_FAILED = 1
+    """A step failed and the run stopped (or was rolled back)."""
+    USAGE = 2
+    """Bad command-line usage."""
+    INVALID_RUNBOOK = 3
+    """The runbook (or an inventory it needs) has errors; nothing ran."""
+    OPERATOR_NEEDED = 4
+    """Headless without a terminal reached a check or confirm gate; the log says where."""
+    LOG_LOCKED = 5
+    """Another swrun process is writing the same run log."""
+    BAD_VARIABLES = 6
+    """A variable is missing or invalid; nothing ran."""
+    RESUME_FAILED = 7
+    """--resume found no log to continue, or the log belongs to another runbook."""
+    INTERRUPTED = 130
+    """SIGINT/SIGTERM: the running step was stopped and the log flushed."""

@@ -1,0 +1,114 @@
+"""Variable values: checking them against declarations, resolving them, and what counts as secret."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+
+from swrun.durations import parse_duration
+from swrun.errors import VariableError
+from swrun.model import Runbook, Variable
+
+_SECRET_NAME = re.compile(
+    r"(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|_KEY$|^KEY$|_PASS$|_PAT$|"
+    r"APIKEY|API_KEY|_DSN$|_URI$|SESSION)",
+    re.IGNORECASE,
+)
+_BOOLS = {"true", "false", "yes", "no", "1", "0", "on", "off"}
+
+
+def looks_secret(name: str) -> bool:
+    """Names like `*_KEY`, `*SECRET*`, `*TOKEN*`, `*PASSWORD*`, `*_URI` hold secrets."""
+    return bool(_SECRET_NAME.search(name))
+
+
+def validate_value(var: Variable, value: str) -> str | None:
+    """Why `value` does not fit `var`'s type, choices and pattern; None when it does."""
+    if var.type == "int":
+        try:
+            int(value)
+        except ValueError:
+            return "expected a whole number"
+    elif var.type == "float":
+        try:
+            float(value)
+        except ValueError:
+            return "expected a number"
+    elif var.type == "bool":
+        if value.lower() not in _BOOLS:
+            return "expected true or false"
+    elif var.type == "duration":
+        try:
+            parse_duration(value)
+        except ValueError:
+            return "expected a duration such as 45s, 15m or 1h30m"
+    if var.choices and value not in var.choices:
+        return f"expected one of {', '.join(var.choices)}"
+    if var.pattern and not re.fullmatch(var.pattern, value):
+        return f"does not match pattern {var.pattern}"
+    return None
+
+
+def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`["K=V", ...]` from the command line."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise VariableError(f"--var {pair!r}: expected NAME=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def resolve(
+    runbook: Runbook,
+    given: Mapping[str, str],
+    environ: Mapping[str, str] | None = None,
+    ask: Callable[[Variable], str | None] | None = None,
+) -> dict[str, str]:
+    """Every declared variable's value: --var, then `from = "env:..."`, then default, then ask.
+
+    Raises VariableError listing every missing or invalid variable at once.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for name in given:
+        if name not in runbook.variables:
+            problems.append(f"--var {name}: the runbook declares no variable {name}")
+    for name, var in runbook.variables.items():
+        value: str | None = given.get(name)
+        if value is None and var.source:
+            value = env.get(var.source[4:])
+        if value is None:
+            value = var.default
+        if value is None and ask is not None:
+            value = ask(var)
+        if value is None:
+            hint = f" (or set {var.source[4:]})" if var.source else ""
+            problems.append(f"{name} is required: pass --var {name}=...{hint}")
+            continue
+        problem = validate_value(var, value)
+        if problem:
+            shown = "****" if is_secret(var) else repr(value)
+            problems.append(f"{name}={shown}: {problem}")
+            continue
+        values[name] = value
+    if problems:
+        raise VariableError("; ".join(problems))
+    return values
+
+
+def is_secret(var: Variable) -> bool:
+    return var.secret or looks_secret(var.name)
+
+
+def secret_values(
+    runbook: Runbook, values: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> set[str]:
+    """Values to mask: secret variables, and environment variables with secret-looking names."""
+    env = os.environ if environ is None else environ
+    out = {values[n] for n, v in runbook.variables.items() if n in values and is_secret(v)}
+    out |= {v for k, v in env.items() if looks_secret(k)}
+    return {v for v in out if len(v) >= 3}
