@@ -1,4 +1,4 @@
-"""Variable values: checking them against declarations, resolving them, and what counts as secret."""
+"""Variable values: checked against declarations, resolved, and what counts as secret."""
 
 from __future__ import annotations
 

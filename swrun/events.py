@@ -1,0 +1,223 @@
+"""Typed run events: what the engine yields, the log records and both front ends render.
+
+Every event carries `seq` (1, 2, 3... within a log, continuing across resumes) and `at`
+(a timezone-aware UTC datetime). `to_record()` gives the flat dict written to the run log
+and printed by `--json`; None-valued fields are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+
+class StepStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    SKIPPED = "skipped"
+    TICKED = "ticked"
+    ABORTED = "aborted"
+    DRY_RUN = "dry_run"
+
+
+DONE_STATUSES = frozenset({StepStatus.OK, StepStatus.SKIPPED, StepStatus.TICKED})
+"""A step that ended like this is not run again on --resume."""
+FAILED_STATUSES = frozenset({StepStatus.FAILED, StepStatus.TIMED_OUT})
+
+
+class RunStatus(StrEnum):
+    COMPLETED = "completed"
+    """Every selected step ended ok/ticked/skipped (or dry_run)."""
+    FAILED = "failed"
+    ABORTED = "aborted"
+    OPERATOR_NEEDED = "operator_needed"
+    ROLLED_BACK = "rolled_back"
+    ROLLBACK_FAILED = "rollback_failed"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_time(at: datetime) -> str:
+    """RFC 3339 UTC with milliseconds: 2026-11-22T06:35:47.123Z."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    type: ClassVar[str] = "event"
+    seq: int = 0
+    at: datetime = field(default_factory=utcnow)
+
+    def to_record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"seq": self.seq, "at": format_time(self.at), "type": self.type}
+        for f in fields(self):
+            if f.name in ("seq", "at"):
+                continue
+            value = getattr(self, f.name)
+            if value is None or value == () or value == {}:
+                continue
+            if isinstance(value, StrEnum):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepEvent(Event):
+    """Fields shared by events about one step."""
+
+    step: str
+    number: int | None = None
+    title: str | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunStarted(Event):
+    type: ClassVar[str] = "run_started"
+    run_id: str
+    title: str
+    runbook: str
+    operator: str
+    environment: str | None = None
+    steps: int = 0
+    dry_run: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResumed(Event):
+    type: ClassVar[str] = "run_resumed"
+    run_id: str
+    operator: str
+    done: int = 0
+    """Steps already finished before this resume."""
+    next_step: str | None = None
+    changed_steps: tuple[str, ...] = ()
+    """Steps finished before whose content has changed since; they run again."""
+    runbook_changed: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepStarted(StepEvent):
+    type: ClassVar[str] = "step_started"
+    attempt: int | None = None
+    host: str | None = None
+    hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepOutput(StepEvent):
+    """One line of output. Goes to the step's sidecar file, not to the log's event list."""
+
+    type: ClassVar[str] = "step_output"
+    line: str
+    stream: str = "stdout"
+    host: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepFinished(StepEvent):
+    type: ClassVar[str] = "step_finished"
+    status: StepStatus
+    exit_code: int | None = None
+    duration_ms: int | None = None
+    attempt: int | None = None
+    will_retry: bool | None = None
+    host: str | None = None
+    by: str | None = None
+    note: str | None = None
+    error: str | None = None
+    hash: str | None = None
+    command: str | None = None
+    """Dry runs only: the block with variables shown resolved (secrets masked)."""
+    output: tuple[str, ...] = ()
+    """The last lines of output (at most 100)."""
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per-host results of a fan-out: status, exit_code, duration_ms."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """Typed results of data/cloud steps."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckTicked(StepEvent):
+    type: ClassVar[str] = "check_ticked"
+    status: StepStatus = StepStatus.TICKED
+    by: str
+    note: str | None = None
+    hash: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepSkipped(StepEvent):
+    type: ClassVar[str] = "step_skipped"
+    status: StepStatus = StepStatus.SKIPPED
+    by: str
+    note: str | None = None
+    hash: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NoteAdded(Event):
+    type: ClassVar[str] = "note_added"
+    note: str
+    by: str
+    step: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class MilestoneMarked(Event):
+    type: ClassVar[str] = "milestone"
+    milestone: str
+    by: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class OperatorWaiting(StepEvent):
+    """The engine is waiting for a person (a check, a confirm gate, a failure decision)."""
+
+    type: ClassVar[str] = "operator_waiting"
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackStarted(Event):
+    type: ClassVar[str] = "rollback_started"
+    by: str
+    step: str | None = None
+    """The failed step that led to the rollback."""
+    note: str | None = None
+    steps: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RollbackFinished(Event):
+    type: ClassVar[str] = "rollback_finished"
+    status: str
+    duration_ms: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunFinished(Event):
+    type: ClassVar[str] = "run_finished"
+    status: RunStatus
+    step: str | None = None
+    """Where the run stopped, when it did not complete."""
+    note: str | None = None
+    duration_ms: int | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (RunStarted, RunResumed, StepStarted, StepOutput, StepFinished, CheckTicked,
+                StepSkipped, NoteAdded, MilestoneMarked, OperatorWaiting, RollbackStarted,
+                RollbackFinished, RunFinished)
+}

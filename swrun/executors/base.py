@@ -1,0 +1,59 @@
+"""The one small protocol every backend implements, and what flows through it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from swrun.events import StepStatus, utcnow
+from swrun.model import Runbook, Step
+
+
+@dataclass(frozen=True)
+class Output:
+    """One line a step printed (without its newline)."""
+
+    line: str
+    stream: str = "stdout"
+    host: str | None = None
+    at: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """How one attempt of a step ended."""
+
+    status: StepStatus
+    exit_code: int | None = None
+    error: str | None = None
+    """One line for the operator when the backend itself failed (unreachable host, ...)."""
+    hosts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepContext:
+    """What an executor gets besides the step: environment, limits and the abort signal."""
+
+    runbook: Runbook
+    variables: Mapping[str, str]
+    env: Mapping[str, str]
+    """The complete environment for a local process (os.environ + variables + SWRUN_*)."""
+    cancel: threading.Event
+    """Set when the operator aborts: stop at once, kill what you started, return ABORTED."""
+    timeout: float | None = None
+    run_dir: Path | None = None
+    """A private directory of this run for scratch files and artifacts."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    kill_grace: float = 5.0
+    """Seconds between TERM and KILL when stopping a process group."""
+
+
+class Executor(Protocol):
+    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
+        """Run one attempt: yield Output lines as they come, then exactly one StepResult last."""
+        ...
