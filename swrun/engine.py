@@ -1,0 +1,472 @@
+"""The engine: the only place that decides what runs next. It yields run events, never prints.
+
+Manual decisions (tick a check, pass a confirm gate, what to do after a failure) come in
+through one injected Operator; the TUI and headless mode each implement it.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from swrun.attributes import VAR_REF
+from swrun.events import (
+    DONE_STATUSES,
+    FAILED_STATUSES,
+    CheckTicked,
+    Event,
+    MilestoneMarked,
+    NoteAdded,
+    OperatorWaiting,
+    RollbackFinished,
+    RollbackStarted,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    RunStatus,
+    StepFinished,
+    StepOutput,
+    StepSkipped,
+    StepStarted,
+    StepStatus,
+    utcnow,
+)
+from swrun.executors.base import Executor, Output, StepContext, StepResult
+from swrun.model import Runbook, Step, StepKind, Variable
+from swrun.secrets import MASK, Masker
+
+OUTPUT_TAIL = 100
+DEFAULT_RETRY_DELAY = 2.0
+
+
+class Decision(StrEnum):
+    CONTINUE = "continue"
+    SKIP = "skip"
+    ABORT = "abort"
+    RETRY = "retry"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An operator's decision, who made it, and an optional comment."""
+
+    decision: Decision
+    by: str
+    note: str = ""
+
+
+class OperatorNeeded(Exception):
+    """Raised by an Operator that cannot ask anyone (headless without a terminal)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Operator(Protocol):
+    name: str
+    interactive: bool
+    """A person answers (the engine then logs that it is waiting)."""
+
+    def tick(self, step: Step) -> Answer:
+        """A check: CONTINUE (ticked), SKIP or ABORT."""
+        ...
+
+    def confirm(self, step: Step, reason: str) -> Answer:
+        """A gate before a step (`confirm`, `destructive` or `step` mode): CONTINUE/SKIP/ABORT."""
+        ...
+
+    def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
+        """After the last attempt failed: RETRY, SKIP, ABORT or ROLLBACK."""
+        ...
+
+    def supply_variable(self, var: Variable) -> str | None:
+        """A value for a required variable nobody gave, or None."""
+        ...
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which steps of the normal pass to run (`--from`, `--only`, `--skip`)."""
+
+    start: Step | None = None
+    only: frozenset[str] | None = None
+    """Section ids whose steps (and sub-sections' steps) run; None for all."""
+    skip: frozenset[str] = frozenset()
+    """Step ids to skip."""
+
+    def reason_to_skip(self, step: Step, started: bool) -> str | None:
+        if self.start is not None and not started:
+            return f"before --from {self.start.number}"
+        if step.id in self.skip:
+            return "--skip"
+        if self.only is not None and not any(
+            step.section_id == s or step.section_id.startswith(s + "/") for s in self.only
+        ):
+            return "--only"
+        return None
+
+
+@dataclass(frozen=True)
+class Resume:
+    """What an earlier run of this log finished: step id → content hash."""
+
+    done: Mapping[str, str]
+    next_seq: int
+    runbook_changed: bool = False
+
+
+@dataclass
+class Settings:
+    dry_run: bool = False
+    keep_going: bool = False
+    step_mode: bool = False
+    """Ask before every step (braintree's paranoid mode)."""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    run_dir: Path | None = None
+    kill_grace: float = 5.0
+    executor_settings: dict[str, Any] = field(default_factory=dict)
+    log_path: str | None = None
+
+
+class Engine:
+    """Runs a runbook's steps in order, yielding Events; one instance per run."""
+
+    def __init__(
+        self,
+        runbook: Runbook,
+        operator: Operator,
+        variables: Mapping[str, str],
+        *,
+        settings: Settings | None = None,
+        selection: Selection | None = None,
+        executors: Mapping[str, Executor] | None = None,
+        resume: Resume | None = None,
+        masker: Masker | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.runbook = runbook
+        self.operator = operator
+        self.variables = dict(variables)
+        self.settings = settings or Settings()
+        self.selection = selection or Selection()
+        self._executors = dict(executors or {})
+        self.resume = resume
+        self.masker = masker or Masker()
+        self._environ = dict(os.environ if environ is None else environ)
+        self._cancel = threading.Event()
+        self._abort_note: str | None = None
+        self._inbox: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
+        self._seq = resume.next_seq - 1 if resume else 0
+        self._counts: Counter[str] = Counter()
+        self._failed = False
+
+    # -- called from other threads -----------------------------------------------------------
+    def abort(self, note: str = "aborted by the operator") -> None:
+        """Stop the running step (its process group is killed) and end the run as aborted."""
+        self._abort_note = note
+        self._cancel.set()
+
+    def add_note(self, note: str, by: str | None = None, step: str | None = None) -> None:
+        self._inbox.put(("note", {"note": note, "by": by or self.operator.name, "step": step}))
+
+    def mark_milestone(
+        self, milestone: str, by: str | None = None, note: str | None = None
+    ) -> None:
+        self._inbox.put(("milestone", {"milestone": milestone, "by": by or self.operator.name,
+                                       "note": note}))
+
+    @property
+    def aborted(self) -> bool:
+        return self._cancel.is_set()
+
+    # -- the run -----------------------------------------------------------------------------
+    def _event(self, cls: type[Event], **fields: Any) -> Event:
+        self._seq += 1
+        return cls(seq=self._seq, at=utcnow(), **fields)
+
+    def _inbox_events(self) -> Iterator[Event]:
+        while True:
+            try:
+                kind, fields = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "note":
+                fields["note"] = self.masker.mask(fields["note"])
+                yield self._event(NoteAdded, **fields)
+            else:
+                yield self._event(MilestoneMarked, **fields)
+
+    def run(self) -> Iterator[Event]:
+        started = time.monotonic()
+        rb = self.runbook
+        main = rb.main_steps
+        if self.resume is not None:
+            done = self.resume.done
+            changed = tuple(s.id for s in main if s.id in done and done[s.id] != s.content_hash)
+            remaining = [s for s in main if done.get(s.id) != s.content_hash]
+            yield self._event(
+                RunResumed, run_id=self.settings.run_id, operator=self.operator.name,
+                done=len(main) - len(remaining), changed_steps=changed,
+                next_step=remaining[0].id if remaining else None,
+                runbook_changed=self.resume.runbook_changed or None,
+            )
+        else:
+            yield self._event(
+                RunStarted, run_id=self.settings.run_id, title=rb.title, runbook=rb.path,
+                operator=self.operator.name, environment=rb.environment or None,
+                steps=len(main), dry_run=self.settings.dry_run or None,
+            )
+        status, where, note = yield from self._pass(main, rollback=False)
+        if status is RunStatus.ROLLED_BACK:  # the pass asked for a rollback after `where` failed
+            status, note = yield from self._rollback(where, note)
+        yield from self._inbox_events()
+        yield self._event(
+            RunFinished, status=status, step=where if status is not RunStatus.COMPLETED else None,
+            note=note, duration_ms=_ms(time.monotonic() - started), counts=dict(self._counts),
+        )
+
+    def _rollback(self, failed: str | None, note: str | None) -> Iterator[Event]:
+        steps = self.runbook.rollback_steps
+        t0 = time.monotonic()
+        yield self._event(RollbackStarted, by=self._last_by, step=failed, note=note,
+                          steps=len(steps))
+        status, where, rnote = yield from self._pass(steps, rollback=True)
+        ok = status is RunStatus.COMPLETED
+        yield self._event(RollbackFinished, status="ok" if ok else status.value,
+                          duration_ms=_ms(time.monotonic() - t0))
+        if ok:
+            return RunStatus.ROLLED_BACK, note
+        return RunStatus.ROLLBACK_FAILED, rnote or f"rollback stopped at {where}"
+
+    def _pass(
+        self, steps: tuple[Step, ...] | list[Step], *, rollback: bool
+    ) -> Iterator[Event]:
+        """Run `steps`; returns (status, step id where it stopped, note)."""
+        done = self.resume.done if (self.resume and not rollback) else {}
+        reached_start = self.selection.start is None or rollback
+        for step in steps:
+            yield from self._inbox_events()
+            if self._cancel.is_set():
+                return RunStatus.ABORTED, step.id, self._abort_note
+            if not reached_start and step.id == self.selection.start.id:  # type: ignore[union-attr]
+                reached_start = True
+            if done.get(step.id) == step.content_hash:
+                continue
+            why = None if rollback else self.selection.reason_to_skip(step, reached_start)
+            if why is not None:
+                yield self._finish_skip(step, "swrun", why)
+                continue
+            while True:
+                try:
+                    status = yield from self._step(step)
+                except OperatorNeeded as need:
+                    return RunStatus.OPERATOR_NEEDED, step.id, need.reason
+                if status in DONE_STATUSES or status is StepStatus.DRY_RUN:
+                    break
+                if status is StepStatus.ABORTED:
+                    return RunStatus.ABORTED, step.id, self._abort_note
+                # failed or timed out: decide what happens next
+                action = step.text("on_failure")
+                if self.settings.keep_going or action == "continue":
+                    self._failed = True
+                    break
+                if action == "abort":
+                    return RunStatus.FAILED, step.id, f"{step.title} failed (on_failure=abort)"
+                try:
+                    answer = self.operator.after_failure(
+                        step, self._last_result, can_rollback=bool(self.runbook.rollback_steps)
+                        and not rollback,
+                    )
+                except OperatorNeeded as need:
+                    return RunStatus.FAILED, step.id, need.reason
+                self._last_by = answer.by
+                if answer.decision is Decision.RETRY:
+                    continue
+                if answer.decision is Decision.SKIP:
+                    yield self._finish_skip(step, answer.by, answer.note or "skipped after failure")
+                    self._failed = True
+                    break
+                if answer.decision is Decision.ROLLBACK and not rollback:
+                    return (RunStatus.ROLLED_BACK, step.id,
+                            answer.note or f"{step.title} failed")
+                note = answer.note or f"{step.title} failed"
+                return RunStatus.FAILED, step.id, note
+        if self._cancel.is_set():
+            return RunStatus.ABORTED, None, self._abort_note
+        return (RunStatus.FAILED if self._failed else RunStatus.COMPLETED), None, None
+
+    _last_result: StepResult = StepResult(StepStatus.FAILED)
+    _last_by: str = "swrun"
+
+    def _common(self, step: Step) -> dict[str, Any]:
+        return {"step": step.id, "number": step.number, "title": step.title,
+                "kind": step.kind.value}
+
+    def _finish_skip(self, step: Step, by: str, note: str) -> Event:
+        self._counts[StepStatus.SKIPPED.value] += 1
+        return self._event(StepSkipped, **self._common(step), by=by, note=note,
+                           hash=step.content_hash)
+
+    def _wait(self, step: Step, reason: str) -> Iterator[Event]:
+        if self.operator.interactive:
+            yield self._event(OperatorWaiting, **self._common(step), reason=reason)
+
+    def _step(self, step: Step) -> Iterator[Event]:
+        """One step, all attempts; returns its final StepStatus."""
+        if self.settings.dry_run:
+            status = StepStatus.DRY_RUN
+            self._counts[status.value] += 1
+            yield self._event(StepFinished, **self._common(step), status=status,
+                              command=self.render_command(step) if step.runnable else None,
+                              hash=step.content_hash)
+            return status
+        if step.kind is StepKind.CHECK:
+            yield from self._wait(step, "tick")
+            answer = self.operator.tick(step)
+            return (yield from self._answered(step, answer, ticked=True))
+        gate = ("destructive" if step.flag("destructive") else
+                "confirm" if step.flag("confirm") else
+                "step" if self.settings.step_mode else None)
+        if gate is not None:
+            yield from self._wait(step, gate)
+            answer = self.operator.confirm(step, gate)
+            status = yield from self._answered(step, answer, ticked=False)
+            if status is not StepStatus.OK:
+                return status
+        return (yield from self._attempts(step))
+
+    def _answered(self, step: Step, answer: Answer, *, ticked: bool) -> Iterator[Event]:
+        self._last_by = answer.by
+        note = self.masker.mask(answer.note) or None
+        if answer.decision is Decision.ABORT:
+            self.abort(note or f"aborted by {answer.by} at {step.title}")
+            return StepStatus.ABORTED
+        if answer.decision is Decision.SKIP:
+            yield self._finish_skip(step, answer.by, note or "skipped by the operator")
+            return StepStatus.SKIPPED
+        if ticked:
+            self._counts[StepStatus.TICKED.value] += 1
+            yield self._event(CheckTicked, **self._common(step), by=answer.by, note=note,
+                              hash=step.content_hash)
+            return StepStatus.TICKED
+        if note:
+            yield self._event(NoteAdded, note=note, by=answer.by, step=step.id)
+        return StepStatus.OK
+
+    def _attempts(self, step: Step) -> Iterator[Event]:
+        attempts = 1 + step.integer("retries", 0)
+        delay = step.seconds("retry_delay", DEFAULT_RETRY_DELAY) or 0.0
+        executor = self._executor(step)
+        result = StepResult(StepStatus.FAILED)
+        for attempt in range(1, attempts + 1):
+            result = yield from self._attempt(step, executor, attempt, attempts)
+            if result.status not in FAILED_STATUSES or attempt == attempts:
+                break
+            if self._cancel.wait(delay):
+                result = StepResult(StepStatus.ABORTED, error="aborted by the operator")
+                break
+        self._last_result = result
+        return result.status
+
+    def _executor(self, step: Step) -> Executor | None:
+        from swrun.executors import executor_for, registry_key
+
+        key = registry_key(step)
+        if key in self._executors:
+            return self._executors[key]
+        return executor_for(step)
+
+    def _attempt(
+        self, step: Step, executor: Executor | None, attempt: int, attempts: int
+    ) -> Iterator[Event]:
+        common = self._common(step)
+        yield self._event(StepStarted, **common, attempt=attempt if attempts > 1 else None,
+                          host=step.text("host"))
+        t0 = time.monotonic()
+        tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
+        result: StepResult | None = None
+        if executor is None:
+            from swrun.executors import registry_key
+
+            result = StepResult(StepStatus.FAILED, error=f"this swrun cannot run "
+                                f"{registry_key(step)} steps yet")
+        else:
+            ctx = self._context(step)
+            items = executor.run(step, ctx)
+            try:
+                for item in items:
+                    if isinstance(item, Output):
+                        line = self.masker.mask(item.line)
+                        tail.append(f"{item.host}: {line}" if item.host else line)
+                        yield self._event(StepOutput, **common, line=line, stream=item.stream,
+                                          host=item.host)
+                        yield from self._inbox_events()
+                    else:
+                        result = item
+            except Exception as exc:  # a backend bug or failure must not lose the run
+                result = StepResult(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+            finally:
+                close = getattr(items, "close", None)
+                if close is not None:
+                    close()
+        if result is None:
+            result = StepResult(StepStatus.FAILED, error="the executor returned no result")
+        if self._cancel.is_set() and result.status is not StepStatus.ABORTED and (
+                result.status is not StepStatus.OK):
+            result = StepResult(StepStatus.ABORTED, exit_code=result.exit_code,
+                                error="aborted by the operator")
+        will_retry = result.status in FAILED_STATUSES and attempt < attempts
+        if not will_retry:
+            self._counts[result.status.value] += 1
+        yield self._event(
+            StepFinished, **common, status=result.status, exit_code=result.exit_code,
+            duration_ms=_ms(time.monotonic() - t0), attempt=attempt if attempts > 1 else None,
+            will_retry=will_retry or None, host=step.text("host"),
+            error=self.masker.mask(result.error) if result.error else None,
+            hash=step.content_hash, output=tuple(tail),
+            hosts=result.hosts, data=result.data,
+        )
+        return result
+
+    def _context(self, step: Step) -> StepContext:
+        env = dict(self._environ)
+        env.update(self.variables)
+        env.update({
+            "SWRUN_RUN_ID": self.settings.run_id,
+            "SWRUN_STEP": step.id,
+            "SWRUN_RUNBOOK_DIR": str(self.runbook.base_dir),
+        })
+        if self.settings.log_path:
+            env["SWRUN_LOG"] = self.settings.log_path
+        return StepContext(
+            runbook=self.runbook, variables=self.variables, env=env, cancel=self._cancel,
+            timeout=step.seconds("timeout"), run_dir=self.settings.run_dir,
+            settings=self.settings.executor_settings, kill_grace=self.settings.kill_grace,
+        )
+
+    def render_command(self, step: Step) -> str:
+        """The block with declared variables shown resolved (secrets masked): for display only."""
+        secret = {n for n, v in self.runbook.variables.items() if v.secret}
+
+        def sub(m: Any) -> str:
+            name = m.group(1) or m.group(2)
+            if name not in self.variables:
+                return m.group(0)
+            return MASK if name in secret else self.variables[name]
+
+        return self.masker.mask(VAR_REF.sub(sub, step.body))
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)

@@ -1,0 +1,143 @@
+"""Local shell steps: one process group per attempt, output streamed line by line."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import shlex
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from swrun.events import StepStatus
+from swrun.executors.base import Output, StepContext, StepResult
+from swrun.model import Step
+
+_SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
+_PIPEFAIL = {"bash", "zsh", "ksh", "mksh"}
+_DRAIN_AFTER_EXIT = 0.5
+"""Seconds to keep reading after the shell exits, for output of children it left behind."""
+_POLL = 0.05
+
+
+def command_for(step: Step, script_dir: Path | None = None) -> tuple[list[str], Path | None]:
+    """argv for the step's interpreter, and a temp script file to delete afterwards (if any)."""
+    interp = shlex.split(step.text("shell") or "bash") or ["bash"]
+    name = os.path.basename(interp[0])
+    if name in _SH_FAMILY:
+        flags = ["-e", "-o", "pipefail"] if name in _PIPEFAIL else ["-e"]
+        return [*interp, *flags, "-c", step.body, f"swrun:{step.id}"], None
+    fd, script = tempfile.mkstemp(prefix="swrun-step-", suffix=".script", dir=script_dir)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(step.body)
+    return [*interp, script], Path(script)
+
+
+def working_dir(step: Step, ctx: StepContext) -> Path:
+    base = ctx.runbook.base_dir
+    cwd = step.text("cwd")
+    return (base / os.path.expandvars(cwd)).resolve() if cwd else base
+
+
+class ShellExecutor:
+    """Runs a shell block with `bash -e -o pipefail` (or `shell=`) on this machine."""
+
+    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
+        cwd = working_dir(step, ctx)
+        if not cwd.is_dir():
+            yield StepResult(StepStatus.FAILED, error=f"cwd {cwd} does not exist")
+            return
+        argv, script = command_for(step, ctx.run_dir)
+        try:
+            yield from self._run(argv, cwd, ctx)
+        finally:
+            if script is not None:
+                script.unlink(missing_ok=True)
+
+    def _run(self, argv: list[str], cwd: Path, ctx: StepContext) -> Iterator[Output | StepResult]:
+        try:
+            proc = subprocess.Popen(
+                argv, cwd=cwd, env=dict(ctx.env), stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                bufsize=0,
+            )
+        except OSError as exc:
+            yield StepResult(StepStatus.FAILED, exit_code=127,
+                             error=f"cannot start {argv[0]}: {exc.strerror}")
+            return
+        assert proc.stdout is not None and proc.stderr is not None
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
+        sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+        partial = {"stdout": b"", "stderr": b""}
+        deadline = time.monotonic() + ctx.timeout if ctx.timeout else None
+        drain_until: float | None = None
+        stopped: StepStatus | None = None
+        try:
+            while sel.get_map():
+                if ctx.cancel.is_set():
+                    stopped = StepStatus.ABORTED
+                    break
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    stopped = StepStatus.TIMED_OUT
+                    break
+                if drain_until is None and proc.poll() is not None:
+                    drain_until = now + _DRAIN_AFTER_EXIT
+                if drain_until is not None and now >= drain_until:
+                    break  # a background child still holds the pipes; stop listening
+                wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - now))
+                for key, _ in sel.select(wait):
+                    stream = key.data
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        sel.unregister(key.fileobj)
+                        if partial[stream]:
+                            yield _line(partial[stream], stream)
+                            partial[stream] = b""
+                        continue
+                    data = partial[stream] + chunk
+                    *lines, partial[stream] = data.split(b"\n")
+                    for raw in lines:
+                        yield _line(raw, stream)
+        finally:
+            if stopped is not None or proc.poll() is None:
+                stop_group(proc, ctx.kill_grace)
+            sel.close()
+            proc.stdout.close()
+            proc.stderr.close()
+        for stream, rest in partial.items():
+            if rest:
+                yield _line(rest, stream)
+        rc = proc.wait()
+        code = 128 - rc if rc < 0 else rc
+        if stopped is StepStatus.TIMED_OUT:
+            yield StepResult(StepStatus.TIMED_OUT, exit_code=code,
+                             error=f"timed out after {ctx.timeout:g}s; process group killed")
+        elif stopped is StepStatus.ABORTED:
+            yield StepResult(StepStatus.ABORTED, exit_code=code, error="aborted by the operator")
+        elif code == 0:
+            yield StepResult(StepStatus.OK, exit_code=0)
+        else:
+            yield StepResult(StepStatus.FAILED, exit_code=code)
+
+
+def _line(raw: bytes, stream: str) -> Output:
+    return Output(raw.decode("utf-8", "replace").rstrip("\r"), stream)
+
+
+def stop_group(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """TERM the whole process group, then KILL it after `grace` seconds."""
+    pgid = proc.pid
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
