@@ -99,3 +99,48 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
         click.echo(json.dumps(plan_json(runbook), indent=2, ensure_ascii=False))
     else:
         click.echo(plan_text(runbook, show_all=show_all), nl=False)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--var", "-v", "variables", multiple=True, metavar="NAME=VALUE",
+              help="Set a runbook variable (repeatable).")
+@click.option("--yes", "-y", is_flag=True,
+              help="Pass confirm gates and tick checks automatically (logged as by `auto`).")
+@click.option("--step", "step_mode", is_flag=True, help="Ask before every step.")
+@click.option("--dry-run", is_flag=True, help="Show each step resolved; run nothing.")
+@click.option("--from", "from_step", metavar="STEP", help="Start at this step (number or id).")
+@click.option("--only", multiple=True, metavar="SECTION", help="Run only this section.")
+@click.option("--skip", multiple=True, metavar="STEP", help="Skip this step (repeatable).")
+@click.option("--keep-going", is_flag=True, help="Continue after a failed step.")
+@click.option("--rollback-on-failure", is_flag=True,
+              help="Run the rollback section when an on_failure=rollback step fails.")
+@click.option("--confirm-environment", metavar="NAME",
+              help="Headless form of typing the environment name for destructive steps.")
+@click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[LOG]",
+              help="Continue an unfinished run (default: the newest unfinished log).")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), help="Run log path.")
+@click.option("--operator", help="Who is running this (default user@host).")
+@click.option("--json", "as_json", is_flag=True, help="Print events as JSON lines on stdout.")
+@click.option("--strict", is_flag=True, help="Treat runbook warnings as errors.")
+@click.option("--inventory", "-i", type=click.Path(), help="Inventory for remote steps.")
+@click.option("--accept-new-host-keys", is_flag=True,
+              help="Trust SSH host keys not yet in known_hosts (logged).")
+@_friendly
+def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, dry_run: bool,
+            from_step: str | None, only: tuple[str, ...], skip: tuple[str, ...],
+            keep_going: bool, rollback_on_failure: bool, confirm_environment: str | None,
+            resume: str | None, log_path: str | None, operator: str | None, as_json: bool,
+            strict: bool, inventory: str | None, accept_new_host_keys: bool) -> None:
+    """Run FILE headless: for CI, cron and drills. Exit codes are listed in docs/cli.md."""
+    from swrun.execute import ExecuteOptions
+    from swrun.execute import execute as run
+
+    opts = ExecuteOptions(
+        file=file, variables=list(variables), yes=yes, step_mode=step_mode, dry_run=dry_run,
+        from_step=from_step, only=list(only), skip=list(skip), keep_going=keep_going,
+        rollback_on_failure=rollback_on_failure, confirm_environment=confirm_environment,
+        resume=resume, log=log_path, operator=operator, json=as_json, strict=strict,
+        inventory=inventory, accept_new_host_keys=accept_new_host_keys,
+    )
+    sys.exit(int(run(opts)))

@@ -104,6 +104,8 @@ class ShellExecutor:
                     *lines, partial[stream] = data.split(b"\n")
                     for raw in lines:
                         yield _line(raw, stream)
+            if stopped is None:
+                stopped = _wait_exit(proc, ctx, deadline)
         finally:
             if stopped is not None or proc.poll() is None:
                 stop_group(proc, ctx.kill_grace)
@@ -124,6 +126,22 @@ class ShellExecutor:
             yield StepResult(StepStatus.OK, exit_code=0)
         else:
             yield StepResult(StepStatus.FAILED, exit_code=code)
+
+
+def _wait_exit(
+    proc: subprocess.Popen[bytes], ctx: StepContext, deadline: float | None
+) -> StepStatus | None:
+    """After the pipes closed: wait for the shell itself, still honouring timeout and abort."""
+    while True:
+        try:
+            proc.wait(timeout=_POLL)
+            return None
+        except subprocess.TimeoutExpired:
+            pass
+        if ctx.cancel.is_set():
+            return StepStatus.ABORTED
+        if deadline is not None and time.monotonic() >= deadline:
+            return StepStatus.TIMED_OUT
 
 
 def _line(raw: bytes, stream: str) -> Output:

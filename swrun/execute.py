@@ -1,0 +1,191 @@
+"""`swrun execute`: run a runbook headless (CI, cron, drills) and write its run log."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from swrun.engine import Engine, Resume, Selection, Settings
+from swrun.errors import RunbookError, RunLogError
+from swrun.events import RunStatus, utcnow
+from swrun.exitcodes import ExitCode
+from swrun.model import Runbook
+from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
+from swrun.render import HumanRenderer, JsonRenderer, use_colour
+from swrun.secrets import Masker
+from swrun.session import drive, operator_name, run_header
+from swrun.variables import parse_assignments, resolve, secret_values
+
+
+@dataclass
+class ExecuteOptions:
+    file: str
+    variables: list[str] = field(default_factory=list)
+    yes: bool = False
+    step_mode: bool = False
+    dry_run: bool = False
+    from_step: str | None = None
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    keep_going: bool = False
+    rollback_on_failure: bool = False
+    confirm_environment: str | None = None
+    resume: str | None = None
+    """None: a new run; "": the newest unfinished log of the runbook; else a log path."""
+    log: str | None = None
+    operator: str | None = None
+    json: bool = False
+    strict: bool = False
+    inventory: str | None = None
+    accept_new_host_keys: bool = False
+    interactive: bool | None = None
+    """Override TTY detection (tests)."""
+
+
+_EXIT = {
+    RunStatus.COMPLETED: ExitCode.OK,
+    RunStatus.FAILED: ExitCode.STEP_FAILED,
+    RunStatus.ROLLED_BACK: ExitCode.STEP_FAILED,
+    RunStatus.ROLLBACK_FAILED: ExitCode.STEP_FAILED,
+    RunStatus.OPERATOR_NEEDED: ExitCode.OPERATOR_NEEDED,
+    RunStatus.ABORTED: ExitCode.INTERRUPTED,
+}
+
+
+def select(runbook: Runbook, opts: ExecuteOptions) -> Selection:
+    def step(ref: str, flag: str) -> str:
+        found = runbook.find(ref)
+        if found is None or not found.actionable:
+            raise RunbookError(f"{flag} {ref}: no such step (see `swrun plan {runbook.path}`)")
+        return found.id
+
+    start = runbook.find(step(opts.from_step, "--from")) if opts.from_step else None
+    only = None
+    if opts.only:
+        ids = []
+        for ref in opts.only:
+            sec = runbook.find_section(ref)
+            if sec is None:
+                raise RunbookError(f"--only {ref}: no such section")
+            ids.append(sec.id)
+        only = frozenset(ids)
+    return Selection(start=start, only=only,
+                     skip=frozenset(step(r, "--skip") for r in opts.skip))
+
+
+def execute(opts: ExecuteOptions) -> ExitCode:
+    from swrun.parser import load_runbook
+    from swrun.runlog import RunLog, default_log_path, find_unfinished, read_log, resume_state
+
+    runbook = load_runbook(opts.file, strict=opts.strict)
+    selection = select(runbook, opts)
+    name = operator_name(opts.operator)
+    interactive = sys.stdin.isatty() and sys.stderr.isatty() if opts.interactive is None \
+        else opts.interactive
+    environment = runbook.environment
+    if opts.yes and not opts.step_mode:
+        operator: AutoOperator | TtyOperator = AutoOperator(
+            name, environment, opts.confirm_environment, opts.rollback_on_failure)
+    elif interactive:
+        operator = TtyOperator(name, environment, rollback_on_failure=opts.rollback_on_failure)
+    else:
+        operator = NoTtyOperator(name, environment, opts.confirm_environment,
+                                 opts.rollback_on_failure)
+
+    # -- resume: which log, what is done ---------------------------------------------------
+    resume: Resume | None = None
+    log_path: Path | None = Path(opts.log) if opts.log else None
+    previous_vars: dict[str, str] = {}
+    run_id = None
+    if opts.resume is not None:
+        if opts.resume:
+            log_path = Path(opts.resume)
+        else:
+            log_path = find_unfinished(runbook.path)
+            if log_path is None:
+                raise RunLogError(f"no unfinished run log of {runbook.path} under logs/ "
+                                  "to resume (pass --resume LOG)")
+        data = read_log(log_path)
+        for warning in data.warnings:
+            print(f"swrun: warning: {warning}", file=sys.stderr)
+        state = resume_state(data)
+        logged = str(data.run.get("runbook", ""))
+        if logged and Path(logged).resolve() != Path(runbook.path).resolve():
+            raise RunLogError(f"{log_path} is a log of {logged}, not of {runbook.path}")
+        changed = state.sha256 != runbook.sha256
+        if changed:
+            print(f"swrun: warning: {runbook.path} changed since {log_path} was written; "
+                  "steps whose content changed will run again", file=sys.stderr)
+        resume = Resume(done=state.done, next_seq=state.next_seq, runbook_changed=changed)
+        run_id = state.run_id
+        previous_vars = {k: str(v) for k, v in dict(data.run.get("variables", {})).items()
+                         if str(v) != "****"}
+
+    given = {**previous_vars, **parse_assignments(opts.variables)}
+    values = resolve(runbook, given, ask=operator.supply_variable if interactive else None)
+    masker = Masker(secret_values(runbook, values))
+
+    if not opts.dry_run and isinstance(operator, AutoOperator) and needs_typed_confirmation(
+            environment) and opts.confirm_environment != environment:
+        risky = [s for s in runbook.main_steps if s.flag("destructive")
+                 and selection.reason_to_skip(s, True) is None]
+        if risky:
+            print(f"swrun: {runbook.path}:{risky[0].span.line}: step {risky[0].number} "
+                  f"'{risky[0].title}' is destructive in {environment}; headless runs need "
+                  f"--confirm-environment {environment}", file=sys.stderr)
+            return ExitCode.OPERATOR_NEEDED
+
+    settings = Settings(
+        dry_run=opts.dry_run, keep_going=opts.keep_going, step_mode=opts.step_mode,
+        executor_settings={"inventory": opts.inventory,
+                           "accept_new_host_keys": opts.accept_new_host_keys,
+                           "keep_going": opts.keep_going},
+    )
+    if run_id:
+        settings.run_id = run_id
+    started = utcnow()
+    if log_path is None:
+        log_path = default_log_path(runbook.path, settings.run_id, started)
+    settings.log_path = str(log_path)
+    if resume is not None:
+        log = RunLog.open_append(log_path)
+    else:
+        log = RunLog.create(log_path, run_header(runbook, settings.run_id, name, values,
+                                                 started))
+    settings.run_dir = log_path.with_suffix(".run")
+    engine = Engine(runbook, operator, values, settings=settings, selection=selection,
+                    resume=resume, masker=masker)
+
+    out = sys.stdout
+    if opts.json:
+        sink = JsonRenderer(out)
+    else:
+        colour = use_colour(out)
+        sink = HumanRenderer(out, total=len(runbook.main_steps), colour=colour,
+                             progress=sys.stderr if colour and sys.stderr.isatty() else None)
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        engine.abort(f"interrupted by {signal.Signals(signum).name}")
+        if isinstance(operator, TtyOperator) and operator.prompting:
+            raise KeyboardInterrupt
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with log:
+            try:
+                finished = drive(engine, log, sink)
+            except KeyboardInterrupt:
+                finished = None
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    print(f"swrun: log: {log_path}", file=sys.stderr)
+    if finished is None:
+        return ExitCode.INTERRUPTED
+    if finished.status is RunStatus.OPERATOR_NEEDED:
+        print(f"swrun: stopped: {finished.note} — resume with: swrun execute {runbook.path} "
+              f"--resume {log_path}", file=sys.stderr)
+    return _EXIT[finished.status]

@@ -1,0 +1,151 @@
+"""Headless operators: `--yes` (auto), a person at a terminal, and no terminal at all."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from swrun.engine import Answer, Decision, OperatorNeeded
+from swrun.executors.base import StepResult
+from swrun.model import Step, Variable
+
+AUTO = "auto"
+
+
+def _failure_policy(
+    step: Step, can_rollback: bool, rollback_on_failure: bool, by: str
+) -> Answer:
+    if can_rollback and rollback_on_failure and step.text("on_failure") == "rollback":
+        return Answer(Decision.ROLLBACK, by, f"{step.title} failed; rolling back "
+                      "(--rollback-on-failure)")
+    return Answer(Decision.ABORT, by, f"{step.title} failed")
+
+
+class AutoOperator:
+    """`--yes`: gates pass and checks are ticked, recorded as by `auto`."""
+
+    interactive = False
+
+    def __init__(self, name: str, environment: str = "", confirm_environment: str | None = None,
+                 rollback_on_failure: bool = False) -> None:
+        self.name = name
+        self.environment = environment
+        self.confirm_environment = confirm_environment
+        self.rollback_on_failure = rollback_on_failure
+
+    def tick(self, step: Step) -> Answer:
+        return Answer(Decision.CONTINUE, AUTO)
+
+    def confirm(self, step: Step, reason: str) -> Answer:
+        if reason == "destructive" and needs_typed_confirmation(self.environment) and (
+            self.confirm_environment != self.environment
+        ):
+            raise OperatorNeeded(
+                f"destructive step in {self.environment}: pass --confirm-environment "
+                f"{self.environment} to run it headless"
+            )
+        return Answer(Decision.CONTINUE, AUTO)
+
+    def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
+        return _failure_policy(step, can_rollback, self.rollback_on_failure, AUTO)
+
+    def supply_variable(self, var: Variable) -> str | None:
+        return None
+
+
+class NoTtyOperator(AutoOperator):
+    """No `--yes` and no terminal: never wait for input; stop where a person is needed."""
+
+    def tick(self, step: Step) -> Answer:
+        raise OperatorNeeded(f"check {step.number} needs an operator: {step.title}")
+
+    def confirm(self, step: Step, reason: str) -> Answer:
+        what = {"step": "step mode asks before"}.get(reason, f"{reason} gate on")
+        raise OperatorNeeded(f"{what} step {step.number} needs an operator: {step.title}")
+
+    def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
+        return _failure_policy(step, can_rollback, self.rollback_on_failure, "swrun")
+
+
+def needs_typed_confirmation(environment: str) -> bool:
+    return environment.lower() in ("production", "prod")
+
+
+class TtyOperator:
+    """A person at the terminal answers on stderr/stdin (braintree's paranoid mode)."""
+
+    interactive = True
+
+    def __init__(self, name: str, environment: str = "", *, rollback_on_failure: bool = False,
+                 read: Callable[[str], str] | None = None, out: TextIO | None = None) -> None:
+        self.name = name
+        self.environment = environment
+        self.rollback_on_failure = rollback_on_failure
+        self._out = out or sys.stderr
+        self._read = read or self._input
+        self.prompting = False
+
+    def _input(self, prompt: str) -> str:
+        self._out.write(prompt)
+        self._out.flush()
+        self.prompting = True
+        try:
+            line = sys.stdin.readline()
+        finally:
+            self.prompting = False
+        if not line:
+            raise OperatorNeeded("the terminal closed while swrun was asking")
+        return line.strip()
+
+    def _choose(self, question: str, options: dict[str, Decision]) -> Decision:
+        keys = "/".join(f"[{k}]{v.value[1:]}" if v.value[0] == k else f"[{k}] {v.value}"
+                        for k, v in options.items())
+        while True:
+            answer = self._read(f"{question} {keys}? ").lower()
+            if answer in options:
+                return options[answer]
+            for decision in options.values():
+                if answer == decision.value:
+                    return decision
+
+    def tick(self, step: Step) -> Answer:
+        decision = self._choose(
+            f"  ☐ [{step.number}] {step.title} — done",
+            {"y": Decision.CONTINUE, "s": Decision.SKIP, "a": Decision.ABORT},
+        )
+        note = ""
+        if decision is not Decision.ABORT:
+            note = self._read("    comment (enter for none): ")
+        return Answer(decision, self.name, note)
+
+    def confirm(self, step: Step, reason: str) -> Answer:
+        if reason == "destructive" and needs_typed_confirmation(self.environment):
+            typed = self._read(f"  ⚠ [{step.number}] {step.title} is destructive in "
+                               f"{self.environment}. Type the environment name to run it "
+                               "(anything else skips): ")
+            if typed != self.environment:
+                return Answer(Decision.SKIP, self.name, "environment name not confirmed")
+            return Answer(Decision.CONTINUE, self.name)
+        decision = self._choose(
+            f"  ? [{step.number}] {step.title} — run it",
+            {"c": Decision.CONTINUE, "s": Decision.SKIP, "a": Decision.ABORT},
+        )
+        return Answer(decision, self.name)
+
+    def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
+        options = {"r": Decision.RETRY, "s": Decision.SKIP, "a": Decision.ABORT}
+        if can_rollback:
+            options["b"] = Decision.ROLLBACK
+        decision = self._choose(f"  ✗ [{step.number}] {step.title} failed — what now", options)
+        return Answer(decision, self.name)
+
+    def supply_variable(self, var: Variable) -> str | None:
+        prompt = var.prompt or var.name
+        if var.choices:
+            prompt += f" ({'/'.join(var.choices)})"
+        if var.secret:
+            import getpass
+
+            return getpass.getpass(f"  {prompt}: ", stream=self._out) or None
+        return self._read(f"  {prompt}: ") or None

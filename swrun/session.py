@@ -1,0 +1,75 @@
+"""What both front ends share: the run header, the operator's name, and driving an engine
+into the run log and a renderer (so the TUI and headless mode write identical logs)."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from swrun import __version__
+from swrun.engine import Engine
+from swrun.events import Event, RunFinished, format_time
+from swrun.model import Runbook
+from swrun.secrets import MASK
+from swrun.variables import is_secret
+
+if TYPE_CHECKING:
+    from swrun.runlog import RunLog
+
+
+def operator_name(given: str | None = None) -> str:
+    if given:
+        return given
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def masked_variables(runbook: Runbook, values: Mapping[str, str]) -> dict[str, str]:
+    return {
+        name: (MASK if is_secret(runbook.variables[name]) else value)
+        for name, value in values.items()
+        if name in runbook.variables
+    }
+
+
+def run_header(
+    runbook: Runbook, run_id: str, operator: str, values: Mapping[str, str], started: datetime,
+    argv: list[str] | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": run_id,
+        "runbook": runbook.path,
+        "sha256": runbook.sha256,
+        "title": runbook.title,
+        "environment": runbook.environment,
+        "operator": operator,
+        "swrun_version": __version__,
+        "started_at": format_time(started),
+        "variables": masked_variables(runbook, values),
+        "argv": list(sys.argv if argv is None else argv),
+    }
+
+
+def drive(
+    engine: Engine, log: RunLog | None, sink: Callable[[Event], None]
+) -> RunFinished | None:
+    """Iterate the engine: every event goes to the log first, then to the front end."""
+    finished: RunFinished | None = None
+    events = engine.run()
+    try:
+        for event in events:
+            if log is not None:
+                log.append(event)
+            sink(event)
+            if isinstance(event, RunFinished):
+                finished = event
+    finally:
+        events.close()  # on any error, the running step's process group is stopped
+    return finished

@@ -1,0 +1,27 @@
+"""Test-wide settings: keep tests off the user's config and the network."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("SWRUN_LOG", raising=False)
+    monkeypatch.setenv("HOME", os.environ.get("HOME", str(tmp_path)))
+
+
+def swrun_cmd() -> list[str]:
+    """The real console script of this venv."""
+    script = Path(sys.executable).with_name("swrun")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "swrun"]

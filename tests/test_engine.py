@@ -1,0 +1,292 @@
+"""The engine with real shell steps and a scripted operator: order, gates, failures, rollback."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from helpers import (
+    Decision,
+    Resume,
+    ScriptedOperator,
+    Selection,
+    Settings,
+    make_engine,
+    run_events,
+    write_runbook,
+)
+
+from swrun.engine import OperatorNeeded
+from swrun.events import (
+    CheckTicked,
+    RollbackStarted,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    RunStatus,
+    StepFinished,
+    StepOutput,
+    StepSkipped,
+    StepStatus,
+)
+from swrun.operators import AutoOperator, NoTtyOperator
+from swrun.parser import load_runbook
+
+BASIC = """
++++
+[vars.WHO]
+default = "world"
++++
+# Basic
+
+## Checks
+
+- [ ] first check
+
+## Work
+
+```bash {{name=one}}
+touch {d}/one
+echo "hello $WHO"
+```
+
+```bash {{name=two}}
+touch {d}/two
+{fail}
+```
+
+```bash {{name=three}}
+touch {d}/three
+```
+
+## Rollback
+<!-- swrun: rollback -->
+
+```bash {{name=undo}}
+touch {d}/undo
+```
+"""
+
+
+def _book(tmp_path: Path, fail: str = "true", extra: str = "") -> Path:
+    return write_runbook(tmp_path, BASIC.format(d=tmp_path, fail=fail).replace(
+        "{name=two}", "{name=two" + extra + "}"))
+
+
+def _finished(events) -> RunFinished:
+    last = events[-1]
+    assert isinstance(last, RunFinished)
+    return last
+
+
+def test_happy_path_order_and_seq(tmp_path: Path) -> None:
+    events = run_events(_book(tmp_path), AutoOperator("me"))
+    assert isinstance(events[0], RunStarted)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    kinds = [(type(e).__name__, getattr(e, "step", None)) for e in events
+             if not isinstance(e, StepOutput)]
+    assert kinds[1] == ("CheckTicked", "checks/first-check")
+    finished = [e.step for e in events if isinstance(e, StepFinished)]
+    assert finished == ["one", "two", "three"]  # the rollback section is not in the normal pass
+    assert not (tmp_path / "undo").exists()
+    out = [e.line for e in events if isinstance(e, StepOutput)]
+    assert out == ["hello world"]
+    assert _finished(events).status is RunStatus.COMPLETED
+    assert _finished(events).counts == {"ok": 3, "ticked": 1}
+
+
+def test_yes_ticks_as_auto(tmp_path: Path) -> None:
+    events = run_events(_book(tmp_path), AutoOperator("me"))
+    ticked = [e for e in events if isinstance(e, CheckTicked)]
+    assert ticked[0].by == "auto"
+
+
+def test_no_tty_stops_at_the_first_check(tmp_path: Path) -> None:
+    events = run_events(_book(tmp_path), NoTtyOperator("me"))
+    fin = _finished(events)
+    assert fin.status is RunStatus.OPERATOR_NEEDED
+    assert fin.step == "checks/first-check"
+    assert "needs an operator" in (fin.note or "")
+    assert not (tmp_path / "one").exists()
+
+
+def test_dry_run_runs_nothing(tmp_path: Path) -> None:
+    events = run_events(_book(tmp_path), NoTtyOperator("me"),
+                        settings=Settings(dry_run=True))
+    assert {e.status for e in events if isinstance(e, StepFinished)} == {StepStatus.DRY_RUN}
+    assert not list(tmp_path.glob("one")) and not (tmp_path / "two").exists()
+    one = next(e for e in events if isinstance(e, StepFinished) and e.step == "one")
+    assert 'echo "hello world"' in (one.command or "")
+    assert _finished(events).status is RunStatus.COMPLETED
+
+
+def test_failure_aborts_by_default(tmp_path: Path) -> None:
+    op = ScriptedOperator()
+    events = run_events(_book(tmp_path, fail="exit 7"), op)
+    two = next(e for e in events if isinstance(e, StepFinished) and e.step == "two")
+    assert two.status is StepStatus.FAILED and two.exit_code == 7
+    assert ("failure", "two") in op.asked
+    assert not (tmp_path / "three").exists()
+    fin = _finished(events)
+    assert fin.status is RunStatus.FAILED and fin.step == "two"
+
+
+def test_retry_decision_then_skip(tmp_path: Path) -> None:
+    op = ScriptedOperator(failures=[Decision.RETRY, Decision.SKIP])
+    events = run_events(_book(tmp_path, fail="exit 1"), op)
+    attempts = [e for e in events if isinstance(e, StepFinished) and e.step == "two"]
+    assert len(attempts) == 2
+    skipped = [e for e in events if isinstance(e, StepSkipped)]
+    assert skipped[0].step == "two" and skipped[0].by == "tester"
+    assert (tmp_path / "three").exists()
+    assert _finished(events).status is RunStatus.FAILED  # a skipped failure is not a success
+
+
+def test_retries_attribute(tmp_path: Path) -> None:
+    counter = tmp_path / "count"
+    fail = f'echo x >> {counter}; [ "$(wc -l < {counter})" -ge 3 ]'
+    events = run_events(_book(tmp_path, fail=fail, extra=" retries=2 retry_delay=0.05s"),
+                        ScriptedOperator())
+    attempts = [e for e in events if isinstance(e, StepFinished) and e.step == "two"]
+    assert [(a.attempt, a.status, a.will_retry) for a in attempts] == [
+        (1, StepStatus.FAILED, True), (2, StepStatus.FAILED, True), (3, StepStatus.OK, None)]
+    assert _finished(events).status is RunStatus.COMPLETED
+
+
+def test_keep_going(tmp_path: Path) -> None:
+    events = run_events(_book(tmp_path, fail="exit 1"), ScriptedOperator(),
+                        settings=Settings(keep_going=True))
+    assert (tmp_path / "three").exists()
+    assert _finished(events).status is RunStatus.FAILED
+
+
+def test_rollback_on_failure(tmp_path: Path) -> None:
+    op = AutoOperator("me", rollback_on_failure=True)
+    events = run_events(_book(tmp_path, fail="exit 1", extra=" on_failure=rollback"), op)
+    assert any(isinstance(e, RollbackStarted) and e.step == "two" for e in events)
+    assert (tmp_path / "undo").exists()
+    assert not (tmp_path / "three").exists()
+    assert _finished(events).status is RunStatus.ROLLED_BACK
+
+
+def test_without_rollback_flag_headless_aborts(tmp_path: Path) -> None:
+    events = run_events(_book(tmp_path, fail="exit 1", extra=" on_failure=rollback"),
+                        AutoOperator("me"))
+    assert not (tmp_path / "undo").exists()
+    assert _finished(events).status is RunStatus.FAILED
+
+
+def test_confirm_gate_skip(tmp_path: Path) -> None:
+    op = ScriptedOperator(confirms=[Decision.SKIP])
+    events = run_events(_book(tmp_path, extra=" confirm"), op)
+    assert ("confirm", "two") in op.asked
+    assert not (tmp_path / "two").exists()
+    assert any(isinstance(e, StepSkipped) and e.step == "two" for e in events)
+
+
+def test_destructive_in_production_needs_the_environment(tmp_path: Path) -> None:
+    path = write_runbook(tmp_path, """
+        +++
+        environment = "production"
+        +++
+        # P
+
+        ```bash {name=drop destructive}
+        touch drop
+        ```
+        """)
+    events = run_events(path, AutoOperator("me", "production"))
+    assert _finished(events).status is RunStatus.OPERATOR_NEEDED
+    assert not (tmp_path / "drop").exists()
+    events = run_events(path, AutoOperator("me", "production", "production"))
+    assert _finished(events).status is RunStatus.COMPLETED
+    assert (tmp_path / "drop").exists()
+
+
+def test_selection_from_skip_only(tmp_path: Path) -> None:
+    rb = load_runbook(_book(tmp_path))
+    sel = Selection(start=rb.find("two"), skip=frozenset({"three"}))
+    events = list(make_engine(rb, AutoOperator("me"), selection=sel).run())
+    skipped = {e.step: e.note for e in events if isinstance(e, StepSkipped)}
+    assert skipped == {"checks/first-check": "before --from 3", "one": "before --from 3",
+                       "three": "--skip"}
+    assert (tmp_path / "two").exists() and not (tmp_path / "one").exists()
+    only = Selection(only=frozenset({rb.find_section("Checks").id}))
+    events = list(make_engine(rb, AutoOperator("me"), selection=only).run())
+    assert [e.step for e in events if isinstance(e, CheckTicked)] == ["checks/first-check"]
+
+
+def test_secrets_masked_in_events(tmp_path: Path) -> None:
+    path = write_runbook(tmp_path, """
+        +++
+        [vars.API_TOKEN]
+        secret = true
+        +++
+        # S
+
+        ```bash {name=leak}
+        echo "token=$API_TOKEN"
+        echo "$API_TOKEN" >&2
+        exit 1
+        ```
+        """)
+    events = run_events(path, ScriptedOperator(), given={"API_TOKEN": "s3cr3t-value"})
+    text = repr([e.to_record() for e in events])
+    assert "s3cr3t-value" not in text
+    assert "token=****" in text
+
+
+def test_abort_from_another_thread(tmp_path: Path) -> None:
+    path = write_runbook(tmp_path, """
+        # A
+
+        ```bash {name=long}
+        echo started
+        sleep 30
+        ```
+
+        ```bash {name=after}
+        touch after
+        ```
+        """)
+    engine = make_engine(load_runbook(path), AutoOperator("me"))
+    events = []
+    for event in engine.run():
+        events.append(event)
+        if isinstance(event, StepOutput) and event.line == "started":
+            threading.Timer(0.05, engine.abort, args=("stop now",)).start()
+    long = next(e for e in events if isinstance(e, StepFinished))
+    assert long.status is StepStatus.ABORTED
+    fin = _finished(events)
+    assert fin.status is RunStatus.ABORTED and fin.note == "stop now"
+    assert not (tmp_path / "after").exists()
+
+
+def test_notes_and_milestones_are_events(tmp_path: Path) -> None:
+    engine = make_engine(load_runbook(_book(tmp_path)), AutoOperator("me"))
+    engine.add_note("paged the DBA", by="alice")
+    engine.mark_milestone("detected", by="alice")
+    types = [e.type for e in engine.run()]
+    assert "note_added" in types and "milestone" in types
+
+
+def test_resume_skips_done_steps_and_reruns_changed(tmp_path: Path) -> None:
+    rb = load_runbook(_book(tmp_path))
+    done = {s.id: s.content_hash for s in rb.main_steps[:2]}
+    done["three"] = "stale-hash"
+    events = list(make_engine(rb, AutoOperator("me"),
+                              resume=Resume(done=done, next_seq=40)).run())
+    assert isinstance(events[0], RunResumed) and events[0].seq == 40
+    assert events[0].changed_steps == ("three",)
+    ran = [e.step for e in events if isinstance(e, StepFinished)]
+    assert ran == ["two", "three"]
+
+
+def test_operator_needed_is_not_an_exception_for_callers(tmp_path: Path) -> None:
+    # OperatorNeeded raised inside the operator must end the run cleanly, never escape.
+    class Refuse(ScriptedOperator):
+        def tick(self, step):  # type: ignore[override]
+            raise OperatorNeeded("nobody home")
+
+    events = run_events(_book(tmp_path), Refuse())
+    assert _finished(events).note == "nobody home"

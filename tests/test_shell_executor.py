@@ -1,0 +1,162 @@
+"""The local shell executor against real processes: streaming, exit codes, timeouts, abort."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers import write_runbook
+
+from swrun.events import StepStatus
+from swrun.executors.base import Output, StepContext, StepResult
+from swrun.executors.shell import ShellExecutor
+from swrun.parser import load_runbook
+
+
+def _step(tmp_path: Path, block: str, info: str = "bash"):
+    rb = load_runbook(write_runbook(tmp_path, f"# T\n\n```{info}\n{block}\n```\n"))
+    return rb, rb.steps[0]
+
+
+def _ctx(rb, env=None, timeout=None, cancel=None, grace=1.0) -> StepContext:
+    return StepContext(runbook=rb, variables={}, env={**os.environ, **(env or {})},
+                       cancel=cancel or threading.Event(), timeout=timeout, kill_grace=grace)
+
+
+def _collect(items) -> tuple[list[Output], StepResult]:
+    outs: list[Output] = []
+    result = None
+    for item in items:
+        if isinstance(item, Output):
+            outs.append(item)
+        else:
+            result = item
+    assert result is not None
+    return outs, result
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0); look at its state
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_lines_stream_while_the_process_runs(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    rb, step = _step(tmp_path, f"echo first\nwhile [ ! -e {gate} ]; do sleep 0.02; done\n"
+                     "echo second")
+    items = ShellExecutor().run(step, _ctx(rb, timeout=20))
+    first = next(items)
+    assert isinstance(first, Output) and first.line == "first"
+    gate.touch()  # the process can only finish after we saw its first line
+    outs, result = _collect(items)
+    assert [o.line for o in outs] == ["second"]
+    assert result.status is StepStatus.OK and result.exit_code == 0
+
+
+def test_stdout_and_stderr_in_order_with_timestamps(tmp_path: Path) -> None:
+    rb, step = _step(tmp_path, "echo out1\nsleep 0.05\necho err1 >&2\nsleep 0.05\n"
+                     "printf 'no newline'")
+    outs, result = _collect(ShellExecutor().run(step, _ctx(rb)))
+    assert [(o.stream, o.line) for o in outs] == [
+        ("stdout", "out1"), ("stderr", "err1"), ("stdout", "no newline")]
+    assert outs[0].at < outs[1].at < outs[2].at
+    assert result.status is StepStatus.OK
+
+
+@pytest.mark.parametrize(("block", "code"), [
+    ("exit 3", 3),
+    ("false\necho never", 1),          # -e
+    ("false | true", 1),               # pipefail
+    ("kill -TERM $$", 128 + 15),       # killed by a signal
+])
+def test_exit_codes(tmp_path: Path, block: str, code: int) -> None:
+    rb, step = _step(tmp_path, block)
+    outs, result = _collect(ShellExecutor().run(step, _ctx(rb)))
+    assert result.status is StepStatus.FAILED
+    assert result.exit_code == code
+    assert "never" not in [o.line for o in outs]
+
+
+def test_timeout_kills_the_whole_group(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    rb, step = _step(tmp_path, f"sleep 300 &\necho $! > {pidfile}\nwait")
+    _outs, result = _collect(ShellExecutor().run(step, _ctx(rb, timeout=0.5)))
+    assert result.status is StepStatus.TIMED_OUT
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(child), "the child sleep survived the timeout"
+
+
+def test_term_ignoring_child_is_killed_after_grace(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    rb, step = _step(tmp_path, "trap '' TERM\n"
+                     f"bash -c \"trap '' TERM; echo \\$\\$ > {pidfile}; sleep 300\" &\n"
+                     f"while [ ! -s {pidfile} ]; do sleep 0.01; done\necho ready\nwait")
+    cancel = threading.Event()
+    items = ShellExecutor().run(step, _ctx(rb, cancel=cancel, grace=0.3))
+    for item in items:
+        if isinstance(item, Output) and item.line == "ready":
+            cancel.set()
+            break
+    _, result = _collect(items)
+    assert result.status is StepStatus.ABORTED
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(child)
+
+
+def test_variables_arrive_as_environment_not_code(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    evil = f"$(touch {marker}); `touch {marker}`; echo hi"
+    rb, step = _step(tmp_path, 'echo "$EVIL"')
+    outs, result = _collect(ShellExecutor().run(step, _ctx(rb, env={"EVIL": evil})))
+    assert result.status is StepStatus.OK
+    assert [o.line for o in outs] == [evil]
+    assert not marker.exists()
+
+
+def test_cwd_is_relative_to_the_runbook(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    rb, step = _step(tmp_path, "pwd", info="bash {cwd=sub}")
+    outs, _ = _collect(ShellExecutor().run(step, _ctx(rb)))
+    assert outs[0].line == str((tmp_path / "sub").resolve())
+    rb, step = _step(tmp_path, "pwd")
+    outs, _ = _collect(ShellExecutor().run(step, _ctx(rb)))
+    assert outs[0].line == str(tmp_path.resolve())
+
+
+def test_other_interpreter(tmp_path: Path) -> None:
+    rb, step = _step(tmp_path, "import sys\nprint('py', sys.version_info[0])\nsys.exit(4)",
+                     info="python {run}")
+    outs, result = _collect(ShellExecutor().run(step, _ctx(rb)))
+    assert [o.line for o in outs] == ["py 3"]
+    assert result.exit_code == 4
+
+
+def test_stdin_is_closed_so_prompts_never_hang(tmp_path: Path) -> None:
+    rb, step = _step(tmp_path, 'read -p "Run migrations? " answer\necho "got:$answer"')
+    outs, result = _collect(ShellExecutor().run(step, _ctx(rb, timeout=10)))
+    assert result.status is StepStatus.FAILED  # read hits EOF, -e stops the script
+    assert "got:" not in [o.line for o in outs]
+
+
+def test_missing_interpreter_is_a_clear_failure(tmp_path: Path) -> None:
+    rb, step = _step(tmp_path, "echo hi", info="bash {shell=no-such-shell-xyz}")
+    _, result = _collect(ShellExecutor().run(step, _ctx(rb)))
+    assert result.status is StepStatus.FAILED
+    assert result.error and "no-such-shell-xyz" in result.error
