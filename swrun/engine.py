@@ -414,6 +414,8 @@ class Engine:
                         yield from self._inbox_events()
                     else:
                         result = item
+            except OperatorNeeded:
+                raise
             except Exception as exc:  # a backend bug or failure must not lose the run
                 result = StepResult(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             finally:
@@ -453,7 +455,15 @@ class Engine:
             runbook=self.runbook, variables=self.variables, env=env, cancel=self._cancel,
             timeout=step.seconds("timeout"), run_dir=self.settings.run_dir,
             settings=self.settings.executor_settings, kill_grace=self.settings.kill_grace,
+            confirm=lambda reason: self._confirm_mid_step(step, reason),
         )
+
+    def _confirm_mid_step(self, step: Step, reason: str) -> bool:
+        answer = self.operator.confirm(step, reason)
+        self._last_by = answer.by
+        if answer.decision is Decision.ABORT:
+            self.abort(answer.note or f"aborted by {answer.by} at {step.title} ({reason})")
+        return answer.decision is Decision.CONTINUE
 
     def render_command(self, step: Step) -> str:
         """The block with declared variables shown resolved (secrets masked): for display only."""

@@ -12,6 +12,14 @@ __all__ = ["Executor", "Output", "StepContext", "StepResult", "executor_for", "r
 # kind (or "shell@remote") → "module:Class"; modules are imported on first use only.
 REGISTRY: dict[str, str] = {
     "shell": "swrun.executors.shell:ShellExecutor",
+    "ssh": "swrun.executors.ssh:SshExecutor",
+    "pm2": "swrun.executors.pm2:Pm2Executor",
+    "ansible": "swrun.executors.ansible:AnsibleExecutor",
+    "ansible-adhoc": "swrun.executors.ansible:AnsibleAdhocExecutor",
+    "mongo": "swrun.executors.mongo:MongoExecutor",
+    "aws": "swrun.executors.aws:AwsExecutor",
+    "http": "swrun.executors.http:HttpExecutor",
+    "wait": "swrun.executors.wait:WaitExecutor",
 }
 _loaded: dict[str, Executor] = {}
 
@@ -31,6 +39,11 @@ def executor_for(step: Step) -> Executor | None:
     if target is None:
         return None
     module, _, name = target.partition(":")
-    executor = getattr(import_module(module), name)()
+    try:
+        executor = getattr(import_module(module), name)()
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return None  # a backend this version does not ship yet
     _loaded[key] = executor
     return executor

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +51,9 @@ class StepContext:
     settings: Mapping[str, Any] = field(default_factory=dict)
     kill_grace: float = 5.0
     """Seconds between TERM and KILL when stopping a process group."""
+    confirm: Callable[[str], bool] = lambda reason: True
+    """Ask the operator mid-step (e.g. reason "canary" after the canary hosts): True goes on.
+    Headless without a terminal it raises engine.OperatorNeeded; let that propagate."""
 
 
 class Executor(Protocol):
