@@ -13,6 +13,7 @@ from swrun.durations import parse_duration
 AttrValue = str | bool
 AttrType = Literal["flag", "str", "int", "duration", "choice"]
 
+_WHOLE = re.compile(r"[0-9]{1,9}")  # ASCII only: str.isdigit() accepts "²", which int() rejects
 VAR_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
@@ -54,7 +55,9 @@ KNOWN: Mapping[str, AttrSpec] = {
     "serial": AttrSpec("int", "hosts per batch in a fan-out", section=True, minimum=1),
     "canary": AttrSpec("int", "hosts to run first, then pause", section=True, minimum=1),
     "keep_going": AttrSpec("flag", "continue the fan-out past a failed batch", section=True),
-    "via": AttrSpec("choice", "remote transport for a shell step", ("ssh", "ansible"), section=True),
+    "via": AttrSpec(
+        "choice", "remote transport for a shell step", ("ssh", "ansible"), section=True
+    ),
     "forks": AttrSpec("int", "Ansible forks", section=True, minimum=1),
     "playbook": AttrSpec("str", "playbook path, relative to the runbook file"),
     "limit": AttrSpec("str", "Ansible --limit pattern"),
@@ -87,9 +90,7 @@ def parse_attributes(text: str) -> dict[str, AttrValue]:
         key = key.strip().replace("-", "_")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key):
             raise AttributeSyntaxError(f"bad attribute {word!r}: expected key=value or a flag")
-        if not eq:
-            out[key] = True
-        elif value.lower() in ("true", "yes", "on") and _is_flag(key):
+        if not eq or (value.lower() in ("true", "yes", "on") and _is_flag(key)):
             out[key] = True
         elif value.lower() in ("false", "no", "off") and _is_flag(key):
             out[key] = False
@@ -117,7 +118,7 @@ def check_value(key: str, value: AttrValue) -> str | None:
     if VAR_REF.fullmatch(value):
         return None  # resolved at run time
     if spec.type == "int":
-        if not value.isdigit() or int(value) < spec.minimum:
+        if not _WHOLE.fullmatch(value) or int(value) < spec.minimum:
             return f"{key}={value}: expected a whole number >= {spec.minimum}"
         return None
     if spec.type == "duration":

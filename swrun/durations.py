@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -18,7 +19,7 @@ def parse_duration(text: str) -> float:
     except ValueError:
         pass
     else:
-        if value < 0 or value != value or value in (float("inf"),):
+        if not 0 <= value < math.inf:  # also rejects nan
             raise ValueError(f"bad duration {text!r}")
         return value
     pos = 0
@@ -28,7 +29,7 @@ def parse_duration(text: str) -> float:
             break
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
-    if pos != len(s) or pos == 0:
+    if pos != len(s) or pos == 0 or total == math.inf:
         raise ValueError(f"bad duration {text!r} (use e.g. 45s, 15m, 1h30m)")
     return total
 
@@ -39,7 +40,7 @@ def format_duration(seconds: float) -> str:
         return f"{seconds * 1000:.0f}ms"
     if seconds < 60:
         return f"{seconds:.1f}s"
-    m, s = divmod(int(round(seconds)), 60)
+    m, s = divmod(round(seconds), 60)
     if m < 60:
         return f"{m}m{s:02d}s"
     h, m = divmod(m, 60)

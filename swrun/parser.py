@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
 from swrun.attributes import KNOWN, AttributeSyntaxError, AttrValue, check_value, parse_attributes
@@ -63,11 +64,44 @@ class ParseResult:
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
     from mdit_py_plugins.front_matter import front_matter_plugin
-    from mdit_py_plugins.tasklists import tasklists_plugin
 
     md = MarkdownIt("commonmark", {"html": True}).enable("table")
-    md.use(front_matter_plugin).use(toml_front_matter_plugin).use(tasklists_plugin)
+    md.use(front_matter_plugin).use(toml_front_matter_plugin)
+    md.core.ruler.after("inline", "swrun_tasklists", _tasklists)
     return md
+
+
+_TASK_MARK = re.compile(r"\[([ xX])\][ \t\n\v\f\r]+")  # GFM: `[ ]`/`[x]` then whitespace
+
+
+def _tasklists(state: StateCore) -> None:
+    """Mark GFM task items: `task-list-item` on the item, `meta["checked"]`, mark stripped.
+
+    The same tokens as mdit-py-plugins' tasklists plugin minus the checkbox HTML, in one pass:
+    that plugin searches back for each item's list, which is quadratic in a long checklist.
+    """
+    tokens = state.tokens
+    lists: list[Token] = []
+    for i, tok in enumerate(tokens):
+        t = tok.type
+        if t in ("bullet_list_open", "ordered_list_open"):
+            lists.append(tok)
+        elif t in ("bullet_list_close", "ordered_list_close"):
+            if lists:
+                lists.pop()
+        elif (t == "inline" and i >= 2 and tokens[i - 1].type == "paragraph_open"
+              and tokens[i - 2].type == "list_item_open"):
+            m = _TASK_MARK.match(tok.content)
+            if m is None:
+                continue
+            item = tokens[i - 2]
+            item.attrSet("class", "task-list-item")
+            item.meta["checked"] = m.group(1) != " "
+            if lists:
+                lists[-1].attrSet("class", "contains-task-list")
+            tok.content = tok.content[3:]
+            if tok.children and tok.children[0].type == "text":
+                tok.children[0].content = tok.children[0].content[3:]
 
 
 def load_runbook(path: str | Path, *, strict: bool = False) -> Runbook:
@@ -153,6 +187,24 @@ class _SectionBuilder:
         )
 
 
+class _Names:
+    """Unique ids: `base`, then `base-2`, `base-3`... (the next suffix is remembered per base)."""
+
+    def __init__(self) -> None:
+        self.taken: set[str] = set()
+        self.next: dict[str, int] = {}
+
+    def claim(self, base: str) -> str:
+        candidate = base
+        n = self.next.get(base, 2)
+        while candidate in self.taken:
+            candidate = f"{base}-{n}"
+            n += 1
+        self.next[base] = n
+        self.taken.add(candidate)
+        return candidate
+
+
 class _Builder:
     def __init__(self, text: str, path: str) -> None:
         self.text = text
@@ -165,8 +217,8 @@ class _Builder:
         self.root = _SectionBuilder("", 0, 1, ())
         self.stack: list[_SectionBuilder] = [self.root]
         self.steps: list[Step] = []
-        self.ids: set[str] = set()
-        self.section_ids: set[str] = set()
+        self.ids = _Names()
+        self.section_ids = _Names()
         self.pending: tuple[dict[str, AttrValue], int] | None = None
         self.after_heading = False
         self.last_text = ""
@@ -239,8 +291,7 @@ class _Builder:
             return
         parent = self.stack[-1]
         sec = _SectionBuilder(title, level, line, (*parent.path, title))
-        sec.id = self.unique(_slug("/".join(_slug(p) for p in sec.path)) or "section",
-                             self.section_ids)
+        sec.id = self.section_ids.claim(_slug("/".join(_slug(p) for p in sec.path)) or "section")
         for key in _INHERITED:
             if key in parent.attributes:
                 sec.attributes[key] = parent.attributes[key]
@@ -337,9 +388,7 @@ class _Builder:
         end = tok.map[1] if tok.map else line
         inline = next((t for t in tokens[i + 1 : i + 4] if t.type == "inline"), None)
         text = _inline_text(inline) if inline is not None else ""
-        checked = inline is not None and any(
-            c.type == "html_inline" and "checked" in c.content for c in inline.children or ()
-        )
+        checked = bool(tok.meta.get("checked"))
         own = self.take_pending()
         title = str(own["name"]) if isinstance(own.get("name"), str) else (text or "(empty)")
         self.add_step(StepKind.CHECK, _shorten(title), text, "", own, line, end, checked)
@@ -373,7 +422,7 @@ class _Builder:
         else:
             base = "/".join(p for p in (_slug(s) for s in sec.path) if p)
             base = f"{base}/{_slug(title)}" if base else _slug(title)
-        step_id = self.unique(base or kind.value, self.ids)
+        step_id = self.ids.claim(base or kind.value)
         number = None
         if kind is not StepKind.REFERENCE:
             self.number += 1
@@ -398,16 +447,6 @@ class _Builder:
         chunk = "\n".join(self.lines[start:stop]).strip()
         if chunk:
             self.stack[-1].prose.append(chunk)
-
-    @staticmethod
-    def unique(base: str, seen: set[str]) -> str:
-        candidate = base
-        n = 2
-        while candidate in seen:
-            candidate = f"{base}-{n}"
-            n += 1
-        seen.add(candidate)
-        return candidate
 
     def finish(self) -> Runbook:
         self.close_sections(0, len(self.lines))
