@@ -6,6 +6,7 @@ mdit-py-plugins' front_matter plugin handles YAML between `---` lines; its rule 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ KNOWN_KEYS = frozenset(
     {"title", "description", "environment", "window", "inventory", "vars", "owner", "team",
      "tags", "version", "links", "service", "severity", "milestones"}
 )
+_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 VARIABLE_TYPES = ("string", "int", "float", "bool", "duration")
 VARIABLE_KEYS = frozenset(
     {"type", "prompt", "default", "choices", "pattern", "secret", "from", "description"}
@@ -59,10 +61,44 @@ def _toml_rule(state: StateBlock, start_line: int, end_line: int, silent: bool) 
     return True
 
 
+class KeyLines:
+    """Finds the file line of a key path (`vars`, `TAG`, `default`) in TOML or YAML text.
+
+    Decoders return plain data without positions, so diagnostics about a setting search the
+    text for it: each key is looked for after the line of the previous one, which matches
+    `[vars.TAG]` + `default = ...`, `TAG = {default = ...}` and nested YAML mappings alike.
+    """
+
+    def __init__(self, text: str, first_line: int) -> None:
+        self.lines = text.split("\n")
+        self.first_line = first_line
+        """File line of the text's first line."""
+
+    def find(self, *keys: str) -> int:
+        found = self.first_line - 1  # the opening +++/--- line when nothing matches
+        start = 0
+        for key in keys:
+            pattern = re.compile(
+                r"(?:^|[\s\[.{,])[\"']?" + re.escape(key) + r"[\"']?\s*[=:\].]"
+            )
+            for i in range(start, len(self.lines)):
+                if pattern.search(self.lines[i]):
+                    found, start = self.first_line + i, i
+                    break
+            else:
+                break
+        return found
+
+
 def load_front_matter(
     kind: str, text: str, path: str, line: int, diags: list[Diagnostic]
 ) -> dict[str, Any]:
-    """Decode TOML (`+++`) or YAML (`---`) front matter; problems go to `diags`."""
+    """Decode TOML (`+++`) or YAML (`---`) front matter opened on `line`; problems go to `diags`."""
+    keys = KeyLines(text, line + 1)
+
+    def problem(severity: Severity, message: str, *key: str) -> None:
+        diags.append(Diagnostic(severity, message, path, keys.find(*key) if key else line))
+
     try:
         if kind == "toml":
             import tomllib
@@ -73,28 +109,32 @@ def load_front_matter(
 
             data = yaml.safe_load(text) if text.strip() else {}
     except Exception as exc:  # tomllib/yaml raise their own errors, all user errors here
-        where = line
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = line + 1 + mark.line
+        where, col = line, 0
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        mark = getattr(exc, "problem_mark", None)
+        at = _TOML_AT.search(msg)
+        if mark is not None:
+            where, col = line + 1 + mark.line, mark.column + 1
+            problem_text = getattr(exc, "problem", None)
+            context = getattr(exc, "context", None)
+            msg = ", ".join(str(p) for p in (context, problem_text) if p) or msg
+        elif at is not None:
+            where, col = line + int(at.group(1)), int(at.group(2))
+            msg = msg[: at.start()].rstrip()
         diags.append(Diagnostic(Severity.ERROR, f"bad {kind.upper()} front matter: {msg}",
-                                path, where))
+                                path, where, col))
         return {}
     if data is None:
         return {}
     if not isinstance(data, dict):
-        diags.append(Diagnostic(Severity.ERROR, "front matter must be a table of settings",
-                                path, line))
+        problem(Severity.ERROR, "front matter must be a table of settings")
         return {}
     for key in data:
         if key not in KNOWN_KEYS:
-            diags.append(Diagnostic(Severity.WARNING, f"unknown front-matter key {key!r}",
-                                    path, line))
+            problem(Severity.WARNING, f"unknown front-matter key {key!r}", str(key))
     for key in ("title", "description", "environment", "inventory"):
         if key in data and not isinstance(data[key], str):
-            diags.append(Diagnostic(Severity.ERROR, f"front matter {key} must be a string",
-                                    path, line))
+            problem(Severity.ERROR, f"front matter {key} must be a string", key)
             data.pop(key)
     if "window" in data:
         from swrun.durations import parse_duration
@@ -102,69 +142,80 @@ def load_front_matter(
         try:
             parse_duration(str(data["window"]))
         except ValueError:
-            diags.append(Diagnostic(Severity.ERROR, f"window={data['window']!r}: bad duration "
-                                    "(use e.g. 30m, 1h30m)", path, line))
+            problem(Severity.ERROR, f"window={data['window']!r}: bad duration "
+                    "(use e.g. 30m, 1h30m)", "window")
             data.pop("window")
     return data
 
 
 def read_variables(
-    raw: Any, path: str, line: int, diags: list[Diagnostic]
+    raw: Any, path: str, line: int, diags: list[Diagnostic], text: str = ""
 ) -> dict[str, Variable]:
-    """`vars` from front matter: `NAME = "default"` or a table with type, prompt, default, ..."""
+    """`vars` from front matter: `NAME = "default"` or a table with type, prompt, default, ...
+
+    `line` is the front matter's opening line and `text` its content (to point at the key).
+    """
     if raw is None:
         return {}
+    keys = KeyLines(text, line + 1)
     if not isinstance(raw, Mapping):
-        diags.append(Diagnostic(Severity.ERROR, "vars must be a table of variables", path, line))
+        diags.append(Diagnostic(Severity.ERROR, "vars must be a table of variables", path,
+                                keys.find("vars")))
         return {}
     out: dict[str, Variable] = {}
     for name, spec in raw.items():
         name = str(name)
         if not VAR_REF.fullmatch("$" + name):
             diags.append(Diagnostic(Severity.ERROR, f"variable name {name!r} is not a valid "
-                                    "environment variable name", path, line))
+                                    "environment variable name", path, keys.find("vars", name)))
             continue
         if not isinstance(spec, Mapping):
             spec = {"default": spec}
-        var = _variable(name, spec, path, line, diags)
+        var = _variable(name, spec, path, keys, diags)
         if var is not None:
             out[name] = var
     return out
 
 
 def _variable(
-    name: str, spec: Mapping[str, Any], path: str, line: int, diags: list[Diagnostic]
+    name: str, spec: Mapping[str, Any], path: str, keys: KeyLines, diags: list[Diagnostic]
 ) -> Variable | None:
-    def err(msg: str) -> None:
-        diags.append(Diagnostic(Severity.ERROR, f"variable {name}: {msg}", path, line))
+    def err(msg: str, key: str = "") -> None:
+        where = keys.find("vars", name, key) if key else keys.find("vars", name)
+        diags.append(Diagnostic(Severity.ERROR, f"variable {name}: {msg}", path, where))
 
     for key in spec:
         if key not in VARIABLE_KEYS:
             diags.append(Diagnostic(Severity.WARNING, f"variable {name}: unknown key {key!r}",
-                                    path, line))
+                                    path, keys.find("vars", name, str(key))))
     vtype = str(spec.get("type", "string"))
     if vtype not in VARIABLE_TYPES:
-        err(f"type {vtype!r} is not one of {', '.join(VARIABLE_TYPES)}")
+        err(f"type {vtype!r} is not one of {', '.join(VARIABLE_TYPES)}", "type")
         return None
     choices_raw = spec.get("choices", ())
     if not isinstance(choices_raw, list | tuple):
-        err("choices must be a list")
+        err("choices must be a list", "choices")
         return None
     default = spec.get("default")
     source = spec.get("from")
     if source is not None and not (isinstance(source, str) and source.startswith("env:")
                                    and len(source) > 4):
-        err(f"from={source!r}: expected \"env:NAME\"")
+        err(f"from={source!r}: expected \"env:NAME\"", "from")
         source = None
     pattern = spec.get("pattern")
     if pattern is not None:
-        import re
-
         try:
             re.compile(str(pattern))
         except re.error as exc:
-            err(f"pattern {pattern!r} is not a valid regular expression: {exc}")
+            err(f"pattern {pattern!r} is not a valid regular expression: {exc}", "pattern")
             return None
+    secret = spec.get("secret", False)
+    if not isinstance(secret, bool):  # `secret = "false"` must not quietly mean True
+        flag = {"true": True, "yes": True, "false": False, "no": False}.get(str(secret).lower())
+        if flag is None:
+            err(f"secret={secret!r}: expected true or false", "secret")
+            flag = True  # when unsure, mask
+        secret = flag
     var = Variable(
         name=name,
         type=vtype,
@@ -172,7 +223,7 @@ def _variable(
         default=None if default is None else _as_text(default),
         choices=tuple(_as_text(c) for c in choices_raw),
         pattern=None if pattern is None else str(pattern),
-        secret=bool(spec.get("secret", False)),
+        secret=secret,
         source=source,
         description=str(spec.get("description", "") or ""),
     )
@@ -181,7 +232,7 @@ def _variable(
 
         problem = validate_value(var, var.default)
         if problem:
-            err(f"default {var.default!r}: {problem}")
+            err(f"default {var.default!r}: {problem}", "default")
     return var
 
 

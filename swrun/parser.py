@@ -273,7 +273,8 @@ class _Builder:
             self.error("TOML front matter opened with +++ is never closed", line)
             return
         data = load_front_matter(kind, tok.content, self.path, line, self.diags)
-        self.variables = read_variables(data.pop("vars", None), self.path, line, self.diags)
+        self.variables = read_variables(data.pop("vars", None), self.path, line, self.diags,
+                                        tok.content)
         self.metadata = data
         if isinstance(data.get("title"), str) and data["title"].strip():
             self.title = data["title"].strip()
