@@ -141,6 +141,6 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
         from_step=from_step, only=list(only), skip=list(skip), keep_going=keep_going,
         rollback_on_failure=rollback_on_failure, confirm_environment=confirm_environment,
         resume=resume, log=log_path, operator=operator, json=as_json, strict=strict,
-        inventory=inventory, accept_new_host_keys=accept_new_host_keys,
+        inventory=inventory, accept_new_host_keys=accept_new_host_keys, argv=sys.argv,
     )
     sys.exit(int(run(opts)))

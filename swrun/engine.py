@@ -14,6 +14,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -45,6 +46,12 @@ from swrun.model import Runbook, Step, StepKind, Variable
 from swrun.secrets import MASK, Masker
 
 OUTPUT_TAIL = 100
+_monotonic = time.monotonic  # tests freeze the clock by replacing these two
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
 DEFAULT_RETRY_DELAY = 2.0
 
 
@@ -132,7 +139,7 @@ class Settings:
     keep_going: bool = False
     step_mode: bool = False
     """Ask before every step (braintree's paranoid mode)."""
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    run_id: str = field(default_factory=lambda: new_run_id())
     run_dir: Path | None = None
     kill_grace: float = 5.0
     executor_settings: dict[str, Any] = field(default_factory=dict)
@@ -193,7 +200,7 @@ class Engine:
     # -- the run -----------------------------------------------------------------------------
     def _event(self, cls: type[Event], **fields: Any) -> Event:
         self._seq += 1
-        return cls(seq=self._seq, at=utcnow(), **fields)
+        return cls(seq=self._seq, at=_now(), **fields)
 
     def _inbox_events(self) -> Iterator[Event]:
         while True:
@@ -208,7 +215,7 @@ class Engine:
                 yield self._event(MilestoneMarked, **fields)
 
     def run(self) -> Iterator[Event]:
-        started = time.monotonic()
+        started = _monotonic()
         rb = self.runbook
         main = rb.main_steps
         if self.resume is not None:
@@ -233,18 +240,18 @@ class Engine:
         yield from self._inbox_events()
         yield self._event(
             RunFinished, status=status, step=where if status is not RunStatus.COMPLETED else None,
-            note=note, duration_ms=_ms(time.monotonic() - started), counts=dict(self._counts),
+            note=note, duration_ms=_ms(_monotonic() - started), counts=dict(self._counts),
         )
 
     def _rollback(self, failed: str | None, note: str | None) -> Iterator[Event]:
         steps = self.runbook.rollback_steps
-        t0 = time.monotonic()
+        t0 = _monotonic()
         yield self._event(RollbackStarted, by=self._last_by, step=failed, note=note,
                           steps=len(steps))
         status, where, rnote = yield from self._pass(steps, rollback=True)
         ok = status is RunStatus.COMPLETED
         yield self._event(RollbackFinished, status="ok" if ok else status.value,
-                          duration_ms=_ms(time.monotonic() - t0))
+                          duration_ms=_ms(_monotonic() - t0))
         if ok:
             return RunStatus.ROLLED_BACK, note
         return RunStatus.ROLLBACK_FAILED, rnote or f"rollback stopped at {where}"
@@ -393,7 +400,7 @@ class Engine:
         common = self._common(step)
         yield self._event(StepStarted, **common, attempt=attempt if attempts > 1 else None,
                           host=step.text("host"))
-        t0 = time.monotonic()
+        t0 = _monotonic()
         tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
         result: StepResult | None = None
         if executor is None:
@@ -433,7 +440,7 @@ class Engine:
             self._counts[result.status.value] += 1
         yield self._event(
             StepFinished, **common, status=result.status, exit_code=result.exit_code,
-            duration_ms=_ms(time.monotonic() - t0), attempt=attempt if attempts > 1 else None,
+            duration_ms=_ms(_monotonic() - t0), attempt=attempt if attempts > 1 else None,
             will_retry=will_retry or None, host=step.text("host"),
             error=self.masker.mask(result.error) if result.error else None,
             hash=step.content_hash, output=tuple(tail),
@@ -476,6 +483,10 @@ class Engine:
             return MASK if name in secret else self.variables[name]
 
         return self.masker.mask(VAR_REF.sub(sub, step.body))
+
+
+def _now() -> datetime:
+    return utcnow()
 
 
 def _ms(seconds: float) -> int:

@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from swrun import engine as engine_module
 from swrun.engine import Engine, Resume, Selection, Settings
 from swrun.errors import RunbookError, RunLogError
-from swrun.events import RunStatus, utcnow
+from swrun.events import RunStatus
 from swrun.exitcodes import ExitCode
 from swrun.model import Runbook
 from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
@@ -43,6 +44,8 @@ class ExecuteOptions:
     accept_new_host_keys: bool = False
     interactive: bool | None = None
     """Override TTY detection (tests)."""
+    argv: list[str] | None = None
+    """The command line recorded in the log header (default sys.argv)."""
 
 
 _EXIT = {
@@ -146,7 +149,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     )
     if run_id:
         settings.run_id = run_id
-    started = utcnow()
+    started = engine_module._now()
     if log_path is None:
         log_path = default_log_path(runbook.path, settings.run_id, started)
     settings.log_path = str(log_path)
@@ -154,7 +157,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
         log = RunLog.open_append(log_path)
     else:
         log = RunLog.create(log_path, run_header(runbook, settings.run_id, name, values,
-                                                 started))
+                                                 started, opts.argv))
     settings.run_dir = log_path.with_suffix(".run")
     engine = Engine(runbook, operator, values, settings=settings, selection=selection,
                     resume=resume, masker=masker)
