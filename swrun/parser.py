@@ -127,6 +127,10 @@ def read_text(path: str | Path) -> str:
         raise RunbookError("is a directory, not a runbook file", str(path)) from None
     except OSError as exc:
         raise RunbookError(f"cannot read: {exc.strerror}", str(path)) from None
+    nul = data.find(b"\0")
+    if nul != -1:  # no Markdown file holds a NUL byte; an executable or image may decode as UTF-8
+        line = data[:nul].count(b"\n") + 1
+        raise RunbookError("binary file (NUL byte), not UTF-8 Markdown text", str(path), line)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -293,9 +297,9 @@ class _Builder:
         parent = self.stack[-1]
         sec = _SectionBuilder(title, level, line, (*parent.path, title))
         sec.id = self.section_ids.claim(_slug("/".join(_slug(p) for p in sec.path)) or "section")
-        for key in _INHERITED:
-            if key in parent.attributes:
-                sec.attributes[key] = parent.attributes[key]
+        for key, value in parent.attributes.items():  # the parent's order: output is stable
+            if key in _INHERITED:
+                sec.attributes[key] = value
         sec.rollback = parent.rollback
         parent.children.append(sec)
         self.stack.append(sec)
@@ -387,6 +391,8 @@ class _Builder:
     def check(self, tok: Token, tokens: list[Token], i: int) -> None:
         line = tok.map[0] + 1 if tok.map else 0
         end = tok.map[1] if tok.map else line
+        while end > line and not self.lines[end - 1].strip():  # a list's last item has the gap
+            end -= 1
         inline = next((t for t in tokens[i + 1 : i + 4] if t.type == "inline"), None)
         text = _inline_text(inline) if inline is not None else ""
         checked = bool(tok.meta.get("checked"))
@@ -414,7 +420,9 @@ class _Builder:
         own: dict[str, AttrValue], line: int, end: int, checked: bool = False,
     ) -> None:
         sec = self.stack[-1]
-        attrs = {k: v for k, v in sec.attributes.items() if k in _INHERITED}
+        attrs: dict[str, AttrValue] = {}
+        if kind is not StepKind.REFERENCE:  # section defaults say how to run; a reference is shown
+            attrs.update((k, v) for k, v in sec.attributes.items() if k in _INHERITED)
         attrs.update(own)
         attrs.pop("run", None)
         name = own.get("name")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -539,3 +542,20 @@ def test_load_runbook_strict_fails_on_warnings(tmp_path: Path) -> None:
     assert load_runbook(path).steps[0].kind is StepKind.SHELL
     with pytest.raises(RunbookError, match="unknown attribute 'colour'"):
         load_runbook(path, strict=True)
+
+
+def test_inherited_attribute_order_does_not_depend_on_hash_seed() -> None:
+    """Plan JSON and golden files need a stable order; sets iterate by hash seed."""
+    code = (
+        "from swrun.parser import parse_text\n"
+        "rb = parse_text('## A\\n<!-- swrun: timeout=1m hosts=web retries=1 confirm -->\\n"
+        "### B\\n- [ ] x\\n').runbook\n"
+        "print(list(rb.steps[0].attributes), list(rb.sections[0].children[0].attributes))"
+    )
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+        for seed in range(6)
+    }
+    assert outputs == {"['timeout', 'hosts', 'retries', 'confirm'] "
+                       "['timeout', 'hosts', 'retries', 'confirm']\n"}
