@@ -54,7 +54,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--inventory", "-i", type=click.Path(), help="Inventory to check hosts against.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @_friendly
@@ -84,7 +84,7 @@ def check(files: tuple[str, ...], inventory: str | None, strict: bool) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (see docs/cli.md).")
 @click.option("--all", "show_all", is_flag=True, help="Also list reference blocks.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
@@ -102,7 +102,7 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--var", "-v", "variables", multiple=True, metavar="NAME=VALUE",
               help="Set a runbook variable (repeatable).")
 @click.option("--yes", "-y", is_flag=True,

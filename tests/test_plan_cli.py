@@ -130,8 +130,6 @@ def test_plan_bad_input_is_one_line_and_exit_3(tmp_path: Path, kind: str) -> Non
     assert message in proc.stderr and str(path) in proc.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py declares click.Path(dir_okay=False): click "
-                   "rejects a directory as a usage error (exit 2, three lines)")
 def test_plan_directory_is_one_line_and_exit_3(tmp_path: Path) -> None:
     proc = swrun("plan", str(tmp_path))
     assert (proc.returncode, proc.stderr.count("\n")) == (3, 1)

@@ -1,0 +1,5 @@
+"""`python -m swrun` is the `swrun` command."""
+
+from swrun.cli import main
+
+main()
