@@ -1,0 +1,175 @@
+"""Remote shell steps: a shell block with `hosts=`/`host=` run over SSH on each target host."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from swrun.attributes import VAR_REF
+from swrun.errors import InventoryError
+from swrun.events import StepStatus
+from swrun.executors.base import Output, StepContext, StepResult
+from swrun.model import Step
+from swrun.ssh import ConnectError
+from swrun.ssh.fanout import DEFAULT_PARALLEL, FanoutDone, HostResult, Plan, fan_out
+from swrun.ssh.target import Target
+
+_SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
+_PIPEFAIL = {"bash", "zsh", "ksh", "mksh"}
+_inventories: dict[tuple[str, float], object] = {}
+_inv_lock = threading.Lock()
+
+
+class TargetError(Exception):
+    """The step's hosts cannot be resolved (no inventory, no match, bad settings)."""
+
+
+def inventory_path(ctx: StepContext) -> Path | None:
+    given = ctx.settings.get("inventory")
+    if given:
+        return Path(str(given)).resolve()
+    if ctx.runbook.inventory:
+        return (ctx.runbook.base_dir / ctx.runbook.inventory).resolve()
+    return None
+
+
+def _inventory(path: Path):  # type: ignore[no-untyped-def]
+    from swrun.inventory import Inventory
+
+    try:
+        key = (str(path), path.stat().st_mtime)
+    except OSError:
+        raise InventoryError(f"{path}: no such inventory") from None
+    with _inv_lock:
+        if key not in _inventories:
+            _inventories[key] = Inventory(path)
+        return _inventories[key]
+
+
+def targets_for(step: Step, ctx: StepContext) -> list[Target]:
+    """The step's hosts, resolved through the inventory and ~/.ssh/config, in inventory order."""
+    from swrun.ssh.target import resolve
+
+    single = step.text("host")
+    pattern = substitute(single or step.text("hosts") or "", ctx.variables)
+    attr = "host" if single else "hosts"
+    path = inventory_path(ctx)
+    if path is None:
+        raise TargetError(f"{attr}={pattern} needs an inventory: pass --inventory FILE or set "
+                          "`inventory` in the front matter")
+    try:
+        inv = _inventory(path)
+        hosts = inv.hosts(pattern)  # type: ignore[attr-defined]
+    except InventoryError as exc:
+        raise TargetError(str(exc)) from None
+    if not hosts:
+        raise TargetError(f"{attr}={pattern} matches no host in {path.name}")
+    if single and len(hosts) > 1:
+        raise TargetError(f"host={pattern} matches {len(hosts)} hosts in {path.name}; "
+                          "use hosts= to run on several")
+    try:
+        return [resolve(h.name, h.vars, base_dir=path.parent) for h in hosts]
+    except ConnectError as exc:
+        raise TargetError(str(exc)) from None
+
+
+def substitute(text: str, variables: Mapping[str, str]) -> str:
+    """`$NAME`/`${NAME}` → the variable's value (for attributes and pm2 arguments)."""
+    return VAR_REF.sub(lambda m: variables.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
+def remote_env(step: Step, ctx: StepContext, host: str) -> dict[str, str]:
+    """Only the runbook's variables and SWRUN_* go to the host, never the local environment."""
+    env = {k: str(v) for k, v in ctx.variables.items()}
+    for key in ("SWRUN_RUN_ID", "SWRUN_STEP"):
+        if key in ctx.env:
+            env[key] = ctx.env[key]
+    env["SWRUN_HOST"] = host
+    return env
+
+
+def fanout_plan(step: Step, ctx: StepContext) -> Plan:
+    return Plan(parallel=max(1, step.integer("parallel", DEFAULT_PARALLEL)),
+                serial=step.integer("serial", 0), canary=step.integer("canary", 0),
+                keep_going=step.flag("keep_going") or bool(ctx.settings.get("keep_going")))
+
+
+def summarize(done: FanoutDone, order: list[str]) -> StepResult:
+    """One StepResult for the whole fan-out: per-host records and one line on what failed."""
+    results = done.results
+    hosts = {h: results[h].record() for h in order}
+    bad = [h for h in order if results[h].status not in ("ok", "skipped")]
+    skipped = [h for h in order if results[h].status == "skipped"]
+    codes = [results[h].exit_code for h in bad if results[h].exit_code not in (None, 0)]
+    if done.stopped == "aborted" or any(results[h].status == "aborted" for h in order):
+        status = StepStatus.ABORTED
+    elif bad:
+        timed = all(results[h].status == "timed_out" for h in bad)
+        status = StepStatus.TIMED_OUT if timed else StepStatus.FAILED
+    elif done.stopped == "canary":
+        status = StepStatus.FAILED
+    else:
+        return StepResult(StepStatus.OK, exit_code=0, hosts=hosts)
+    parts = [_why(h, results[h]) for h in bad]
+    if done.stopped == "canary":
+        ran = [h for h in order if h not in skipped]
+        parts.append(f"the operator stopped after the canary ({', '.join(ran)})")
+    if skipped and status is not StepStatus.ABORTED:
+        parts.append(f"{len(skipped)} not run")
+    head = f"{len(bad)} of {len(order)} host(s) failed: " if bad else ""
+    if status is StepStatus.ABORTED:
+        head = "aborted by the operator" + (": " if parts else "")
+    return StepResult(status, exit_code=codes[0] if codes else None,
+                      error=head + "; ".join(parts), hosts=hosts)
+
+
+def _why(host: str, res: HostResult) -> str:
+    error = res.error or res.status
+    return error if error.startswith(f"{host}:") else f"{host}: {error}"
+
+
+def remote_shell(step: Step) -> tuple[str, ...]:
+    interp = shlex.split(step.text("shell") or "bash") or ["bash"]
+    name = os.path.basename(interp[0])
+    if name not in _SH_FAMILY:
+        raise TargetError(f"shell={interp[0]} is not supported on remote hosts "
+                          "(use bash, sh, zsh, dash, ksh)")
+    return (*interp, *(["-e", "-o", "pipefail"] if name in _PIPEFAIL else ["-e"]))
+
+
+class SshExecutor:
+    """Runs a shell block on every target host; connections are pooled for the whole run."""
+
+    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
+        try:
+            targets = targets_for(step, ctx)
+            shell = remote_shell(step)
+        except TargetError as exc:
+            yield StepResult(StepStatus.FAILED, error=str(exc))
+            return
+        from swrun.ssh.remote import RemoteHost
+
+        script = step.body
+        cwd = step.text("cwd")
+        if cwd:
+            script = f"cd -- {shlex.quote(substitute(cwd, ctx.variables))}; {script}"
+        by_name = {t.name: t for t in targets}
+        accept = bool(ctx.settings.get("accept_new_host_keys"))
+
+        def work(host: str, emit, stop: threading.Event) -> HostResult:  # type: ignore[no-untyped-def]
+            remote = RemoteHost(by_name[host], remote_env(step, ctx, host), accept_new=accept,
+                                kill_grace=ctx.kill_grace,
+                                notify=lambda note: emit(f"swrun: {note}", "stderr"))
+            return remote.run(script, emit, stop, ctx.timeout, name=f"swrun:{step.id}",
+                              shell=shell)
+
+        order = list(by_name)
+        for item in fan_out(order, work, fanout_plan(step, ctx), cancel=ctx.cancel,
+                            confirm=ctx.confirm):
+            if isinstance(item, FanoutDone):
+                yield summarize(item, order)
+            else:
+                yield item

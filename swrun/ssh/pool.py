@@ -1,0 +1,194 @@
+"""One paramiko connection per target for the whole process, reused by every step.
+
+Sockets get TCP_NODELAY (a 10x latency difference for small commands) and TCP keep-alives;
+transports send SSH keep-alives. Auth is agent keys, then key files; passwords are never
+used, so none can reach a log.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from swrun.ssh import AuthError, ConnectError, Unreachable
+from swrun.ssh.hostkeys import KnownHosts, preferred_key_types
+from swrun.ssh.target import Target
+
+KEEPALIVE = 15
+DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
+Notify = Callable[[str], None]
+
+
+class Pool:
+    """Live transports by target; `get` connects (or reconnects) on demand, thread-safe."""
+
+    def __init__(self) -> None:
+        self._conns: dict[Target, paramiko.Transport] = {}
+        self._locks: dict[Target, threading.Lock] = {}
+        self._lock = threading.Lock()
+
+    def _target_lock(self, target: Target) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(target, threading.Lock())
+
+    def get(self, target: Target, *, accept_new: bool = False,
+            notify: Notify | None = None) -> paramiko.Transport:
+        """A live transport to `target`; a dead cached one is replaced (and `notify` told)."""
+        with self._target_lock(target):
+            t = self._conns.get(target)
+            if t is not None and t.is_active():
+                return t
+            if t is not None:
+                self._conns.pop(target, None)
+                t.close()
+                if notify:
+                    notify(f"connection to {target.name} was lost; reconnecting")
+            t = self._connect(target, accept_new, notify)
+            self._conns[target] = t
+            return t
+
+    def discard(self, target: Target, transport: paramiko.Transport | None = None) -> None:
+        with self._lock:
+            current = self._conns.get(target)
+            if current is not None and (transport is None or current is transport):
+                self._conns.pop(target, None)
+                current.close()
+
+    def close_all(self) -> None:
+        with self._lock:
+            conns, self._conns = list(self._conns.values()), {}
+        for t in conns:
+            with contextlib.suppress(Exception):
+                t.close()
+
+    def __len__(self) -> int:
+        return len(self._conns)
+
+    # -- connecting ------------------------------------------------------------------------
+    def _connect(self, target: Target, accept_new: bool, notify: Notify | None) -> Any:
+        sock = self._socket(target, accept_new, notify)
+        t = paramiko.Transport(sock)
+        try:
+            t.set_keepalive(KEEPALIVE)
+            known = KnownHosts(target.known_hosts)
+            preferred_key_types(known, target, t)
+            try:
+                t.start_client(timeout=target.connect_timeout)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                raise Unreachable(f"{target.name}: SSH handshake with {target.hostname}:"
+                                  f"{target.port} failed: {_why(exc)}") from None
+            note = known.verify(target, t.get_remote_server_key(), accept_new=accept_new)
+            if note and notify:
+                notify(note)
+            _authenticate(t, target)
+        except BaseException:
+            t.close()
+            raise
+        return t
+
+    def _socket(self, target: Target, accept_new: bool, notify: Notify | None) -> Any:
+        if target.jump is not None:
+            via = self.get(target.jump, accept_new=accept_new, notify=notify)
+            try:
+                return via.open_channel("direct-tcpip", (target.hostname, target.port),
+                                        ("127.0.0.1", 0), timeout=target.connect_timeout)
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                raise Unreachable(f"{target.name}: cannot reach {target.hostname}:"
+                                  f"{target.port} through jump host {target.jump.name}: "
+                                  f"{_why(exc)}") from None
+        try:
+            sock = socket.create_connection((target.hostname, target.port),
+                                            timeout=target.connect_timeout)
+        except OSError as exc:
+            raise Unreachable(f"{target.name}: cannot connect to {target.hostname}:"
+                              f"{target.port}: {_why(exc)}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        return sock
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _agent_keys() -> list[Any]:
+    if not os.environ.get("SSH_AUTH_SOCK"):
+        return []
+    try:
+        return list(paramiko.Agent().get_keys())
+    except Exception:
+        return []
+
+
+def _load_key(path: str) -> tuple[Any | None, str]:
+    try:
+        return paramiko.PKey.from_path(path), ""
+    except paramiko.PasswordRequiredException:
+        return None, f"{path} is passphrase-protected (load it into ssh-agent)"
+    except FileNotFoundError:
+        return None, f"{path} does not exist"
+    except (paramiko.SSHException, OSError, ValueError) as exc:
+        return None, f"{path} unreadable: {_why(exc)}"
+
+
+def _authenticate(t: paramiko.Transport, target: Target) -> None:
+    tried: list[str] = []
+    notes: list[str] = []
+    # Named key files first (an agent full of keys can exhaust MaxAuthTries), then the agent,
+    # then the default identities when the inventory and ssh_config name none.
+    offers: list[tuple[str, Any]] = []
+    defaults = tuple(p for p in (os.path.expanduser(k) for k in DEFAULT_KEYS) if Path(p).is_file())
+    for path in target.key_files:
+        key, problem = _load_key(path)
+        if key is None:
+            notes.append(problem)
+        else:
+            offers.append((path, key))
+    offers.extend((f"agent key {k.fingerprint}", k) for k in _agent_keys())
+    for path in () if target.key_files else defaults:
+        key, problem = _load_key(path)
+        if key is None:
+            notes.append(problem)
+        else:
+            offers.append((path, key))
+    allowed: list[str] = []
+    for label, key in offers:
+        try:
+            t.auth_publickey(target.user, key)
+        except paramiko.BadAuthenticationType as exc:
+            allowed = list(exc.allowed_types)
+            tried.append(label)
+            break
+        except paramiko.AuthenticationException:
+            tried.append(label)
+            continue
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise Unreachable(f"{target.name}: connection dropped during authentication: "
+                              f"{_why(exc)}") from None
+        if t.is_authenticated():
+            return
+    offered = ", ".join(tried) if tried else "no key (none in ssh-agent or key files)"
+    extra = f"; {'; '.join(notes)}" if notes else ""
+    accepts = f"; server accepts {','.join(allowed)}" if allowed else ""
+    raise AuthError(f"{target.name}: authentication failed for {target.address} (offered "
+                    f"{offered}{extra}{accepts}); add the right key to ssh-agent or set "
+                    "ansible_ssh_private_key_file")
+
+
+POOL = Pool()
+atexit.register(POOL.close_all)
+
+__all__ = ["POOL", "AuthError", "ConnectError", "Pool", "Unreachable"]

@@ -1,0 +1,216 @@
+"""Run one script on one host in its own process group, streaming lines; kill the group on stop.
+
+The remote command is `exec env K=V... setsid -w bash -e -o pipefail -c SCRIPT NAME`, where
+SCRIPT first prints a marker line with its own pid (= the new process group id). On timeout
+or abort a second channel sends TERM, then KILL after the grace period, to that group.
+Values are shlex-quoted and never logged; the command text itself is never shown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import select
+import shlex
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import paramiko
+
+from swrun.ssh import ConnectError, Unreachable
+from swrun.ssh.fanout import HostResult
+from swrun.ssh.pool import POOL, Notify, Pool
+from swrun.ssh.target import Target
+
+_MARK = "\x1eswrun-pgid="
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TICK = 0.05
+_DRAIN_AFTER_EXIT = 0.5
+_PGID_WAIT = 2.0
+OnLine = Callable[[str, str], None]
+
+
+def remote_command(script: str, env: Mapping[str, str], name: str,
+                   shell: tuple[str, ...] = ("bash", "-e", "-o", "pipefail")) -> str:
+    """The command line sent to sshd (which runs it with the login shell)."""
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if _NAME.fullmatch(k))
+    # Same first line as the user's script, so bash's line numbers in errors stay right.
+    body = f"printf '\\036swrun-pgid=%s\\n' \"$$\"; {script}"
+    argv = " ".join(shlex.quote(a) for a in shell)
+    return f"exec env {assigns} setsid -w {argv} -c {shlex.quote(body)} {shlex.quote(name)}"
+
+
+class RemoteHost:
+    """One target plus the settings a step gives it (environment, accept-new, grace)."""
+
+    def __init__(self, target: Target, env: Mapping[str, str], *, accept_new: bool = False,
+                 kill_grace: float = 5.0, notify: Notify | None = None,
+                 pool: Pool | None = None) -> None:
+        self.target = target
+        self.env = dict(env)
+        self.accept_new = accept_new
+        self.kill_grace = kill_grace
+        self.notify = notify
+        self.pool = pool or POOL
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    def connect(self) -> paramiko.Transport:
+        return self.pool.get(self.target, accept_new=self.accept_new, notify=self.notify)
+
+    def _open(self, command: str) -> tuple[paramiko.Transport, paramiko.Channel]:
+        """A channel running `command`; a connection found dead is replaced once."""
+        for attempt in (1, 2):
+            t = self.connect()
+            try:
+                chan = t.open_session(timeout=self.target.connect_timeout)
+                chan.exec_command(command)
+                chan.shutdown_write()
+                return t, chan
+            except (paramiko.SSHException, EOFError, OSError) as exc:
+                self.pool.discard(self.target, t)
+                if attempt == 2:
+                    raise Unreachable(f"{self.name}: cannot start the command: {exc}") from None
+                if self.notify:
+                    self.notify(f"connection to {self.name} was lost; reconnecting")
+        raise AssertionError("unreachable")
+
+    def run(self, script: str, on_line: OnLine, stop: threading.Event,
+            timeout: float | None = None, name: str = "swrun",
+            shell: tuple[str, ...] = ("bash", "-e", "-o", "pipefail")) -> HostResult:
+        t0 = time.monotonic()
+        try:
+            transport, chan = self._open(remote_command(script, self.env, name, shell))
+        except ConnectError as exc:
+            return HostResult(exc.status, error=str(exc), duration_ms=_ms(t0))
+        deadline = t0 + timeout if timeout else None
+        reader = _Reader(chan, on_line)
+        stopped: str | None = None
+        exit_seen: float | None = None
+        try:
+            while True:
+                if stop.is_set():
+                    stopped = "aborted"
+                    break
+                now = time.monotonic()
+                if deadline is not None and now >= deadline:
+                    stopped = "timed_out"
+                    break
+                wait = _TICK if deadline is None else max(0.0, min(_TICK, deadline - now))
+                select.select([chan], [], [], wait)
+                reader.pump()
+                if chan.exit_status_ready():
+                    if exit_seen is None:
+                        exit_seen = now
+                    if chan.eof_received or now - exit_seen >= _DRAIN_AFTER_EXIT:
+                        reader.pump()
+                        break
+                elif chan.closed or not transport.is_active():
+                    reader.finish()
+                    self.pool.discard(self.target, transport)
+                    return HostResult("unreachable", duration_ms=_ms(t0), error=(
+                        f"{self.name}: connection lost while the command ran; it may or may "
+                        "not have completed"))
+            if stopped is not None:
+                reader.wait_for_pgid(_PGID_WAIT)
+                killed = self._kill(transport, reader.pgid)
+                reader.pump()
+                reader.finish()
+                why = (f"timed out after {timeout:g}s" if stopped == "timed_out"
+                       else "aborted by the operator")
+                return HostResult(stopped, error=f"{why}; {killed}", duration_ms=_ms(t0))
+            reader.finish()
+            code = chan.recv_exit_status()
+            return HostResult("ok" if code == 0 else "failed", exit_code=code,
+                              duration_ms=_ms(t0),
+                              error=None if code == 0 else f"exit {code}")
+        finally:
+            with contextlib.suppress(Exception):
+                chan.close()
+
+    def capture(self, script: str, stop: threading.Event, timeout: float | None = 30.0,
+                ) -> tuple[HostResult, list[str], list[str]]:
+        """Run a script and collect its stdout and stderr lines instead of streaming them."""
+        out: list[str] = []
+        err: list[str] = []
+        res = self.run(script, lambda line, stream: (out if stream == "stdout" else err)
+                       .append(line), stop, timeout, name="swrun-query")
+        return res, out, err
+
+    def _kill(self, transport: paramiko.Transport, pgid: int | None) -> str:
+        if pgid is None:
+            return "no process group id came back; the remote command may still be running"
+        rounds = max(1, int(self.kill_grace / 0.1))
+        script = (f"kill -TERM -- -{pgid} 2>/dev/null || exit 0; i=0; "
+                  f"while kill -0 -- -{pgid} 2>/dev/null; do i=$((i+1)); "
+                  f"if [ $i -ge {rounds} ]; then kill -KILL -- -{pgid} 2>/dev/null; "
+                  "echo killed; exit 0; fi; sleep 0.1; done; echo terminated")
+        try:
+            chan = transport.open_session(timeout=self.target.connect_timeout)
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            return f"could not kill remote process group {pgid}: {exc}"
+        try:
+            chan.exec_command(f"exec sh -c {shlex.quote(script)}")
+            chan.settimeout(self.kill_grace + 10)
+            said = b""
+            with contextlib.suppress(OSError, TimeoutError):
+                while chunk := chan.recv(1024):
+                    said += chunk
+            how = "KILLed after the grace period" if b"killed" in said else "TERMinated"
+            return f"remote process group {pgid} {how}"
+        finally:
+            chan.close()
+
+
+class _Reader:
+    """Splits a channel's two streams into lines; picks the pgid marker off stdout."""
+
+    def __init__(self, chan: Any, on_line: OnLine) -> None:
+        self.chan = chan
+        self.on_line = on_line
+        self.partial = {"stdout": b"", "stderr": b""}
+        self.pgid: int | None = None
+        self._first = True
+
+    def pump(self) -> None:
+        while self.chan.recv_ready():
+            self._feed("stdout", self.chan.recv(65536))
+        while self.chan.recv_stderr_ready():
+            self._feed("stderr", self.chan.recv_stderr(65536))
+
+    def _feed(self, stream: str, chunk: bytes) -> None:
+        *lines, self.partial[stream] = (self.partial[stream] + chunk).split(b"\n")
+        for raw in lines:
+            self._line(stream, raw)
+
+    def _line(self, stream: str, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        if stream == "stdout" and self._first:
+            self._first = False
+            if line.startswith(_MARK):
+                with contextlib.suppress(ValueError):
+                    self.pgid = int(line[len(_MARK):])
+                return
+        self.on_line(line, stream)
+
+    def wait_for_pgid(self, limit: float) -> None:
+        end = time.monotonic() + limit
+        while self.pgid is None and self._first and time.monotonic() < end:
+            select.select([self.chan], [], [], _TICK)
+            self.pump()
+            if self.chan.closed:
+                break
+
+    def finish(self) -> None:
+        for stream in ("stdout", "stderr"):
+            if self.partial[stream]:
+                raw, self.partial[stream] = self.partial[stream], b""
+                self._line(stream, raw)
+
+
+def _ms(t0: float) -> int:
+    return round((time.monotonic() - t0) * 1000)
