@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from swrun.attributes import variable_refs
 from swrun.errors import Diagnostic, InventoryError, Severity
@@ -24,9 +25,12 @@ _ASSIGN = re.compile(
 
 
 def check_runbook(
-    result: ParseResult, inventory_path: str | None = None, *, strict: bool = False
+    result: ParseResult, inventory_path: str | None = None, *, strict: bool = False,
+    connect: bool = False,
 ) -> list[Diagnostic]:
-    """Parse diagnostics plus semantic ones; warnings become errors when `strict`."""
+    """Parse diagnostics plus semantic ones; warnings become errors when `strict`.
+
+    `connect`: also reach every targeted host (known host key, working auth)."""
     rb = result.runbook
     diags = list(result.diagnostics)
     found: list[Diagnostic] = []
@@ -34,7 +38,8 @@ def check_runbook(
     _variables(rb, found)
     _playbooks(rb, found)
     _rollback(rb, found)
-    _inventory(rb, inventory_path, found)
+    _pm2(rb, found)
+    _inventory(rb, inventory_path, found, connect)
     if strict:
         found = [Diagnostic(Severity.ERROR, d.message, d.path, d.line, d.col) for d in found]
     diags.extend(found)
@@ -116,9 +121,23 @@ def _rollback(rb: Runbook, out: list[Diagnostic]) -> None:
                              "rollback section"))
 
 
-def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic]) -> None:
+def _pm2(rb: Runbook, out: list[Diagnostic]) -> None:
+    from swrun.executors.pm2 import validate
+
+    for step in rb.steps:
+        if step.kind is StepKind.PM2:
+            for p in validate(step.body):
+                out.append(Diagnostic(Severity(p.severity), p.message, step.span.path,
+                                      step.span.line + 1 + p.offset))
+
+
+def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic],
+               connect: bool = False) -> None:
     targeted = [s for s in rb.steps if s.actionable and s.targets]
     path = given or (str(rb.base_dir / rb.inventory) if rb.inventory else None)
+    if connect and targeted and path is None:
+        out.append(_diag(Severity.ERROR, targeted[0], "remote steps need an inventory to "
+                         "connect to: pass --inventory or set `inventory` in the front matter"))
     if path is None or not targeted:
         return
     from swrun.inventory import Inventory
@@ -128,6 +147,7 @@ def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic]) -> None:
     except InventoryError as exc:
         out.append(Diagnostic(Severity.ERROR, str(exc), rb.path, 1))
         return
+    reach: dict[str, tuple[Any, Step]] = {}
     for step in targeted:
         pattern = step.targets or ""
         if "$" in pattern:
@@ -140,3 +160,11 @@ def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic]) -> None:
         if not hosts:
             out.append(_diag(Severity.ERROR, step, f"hosts={pattern} matches no host in "
                              f"{Path(path).name}"))
+        for host in inv.hosts(pattern) if connect else ():
+            reach.setdefault(host.name, (host, step))
+    if reach:
+        from swrun.ssh.probe import probe_hosts
+
+        problems = probe_hosts([h for h, _ in reach.values()], Path(path).resolve().parent)
+        for name, problem in problems.items():
+            out.append(_diag(Severity.ERROR, reach[name][1], problem))

@@ -57,8 +57,10 @@ def main() -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--inventory", "-i", type=click.Path(), help="Inventory to check hosts against.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--connect", is_flag=True,
+              help="Also connect to every targeted host: known host key, working auth.")
 @_friendly
-def check(files: tuple[str, ...], inventory: str | None, strict: bool) -> None:
+def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: bool) -> None:
     """Report every problem in FILES as `file:line: severity: message`."""
     from swrun.checks import check_runbook
     from swrun.errors import Severity
@@ -72,7 +74,7 @@ def check(files: tuple[str, ...], inventory: str | None, strict: bool) -> None:
             click.echo(str(exc.diagnostic))
             errors += 1
             continue
-        for diag in check_runbook(result, inventory, strict=strict):
+        for diag in check_runbook(result, inventory, strict=strict, connect=connect):
             click.echo(str(diag))
             if diag.severity is Severity.ERROR:
                 errors += 1

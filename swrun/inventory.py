@@ -1,4 +1,9 @@
-"""Inventories in Ansible's own formats, loaded lazily with ansible-core's InventoryManager."""
+"""Inventories in Ansible's own formats, loaded lazily with ansible-core's InventoryManager.
+
+Host variables are what Ansible itself would use: inline host and group vars, `[group:vars]`,
+children, and `group_vars/` / `host_vars/` next to the inventory (through VariableManager),
+with Ansible's precedence. Values are not templated (`{{ }}` stays literal).
+"""
 
 from __future__ import annotations
 
@@ -45,7 +50,13 @@ class Inventory:
             found = self._manager.get_hosts(pattern=pattern)
         except Exception as exc:
             raise InventoryError(f"{self.path}: bad host pattern {pattern!r}: {exc}") from None
-        return [Host(h.name, self._group_vars(h)) for h in found]
+        return [Host(h.name, self._host_vars(h)) for h in found]
+
+    def _host_vars(self, host: Any) -> dict[str, Any]:
+        try:
+            return dict(self._vars.get_vars(host=host, include_hostvars=False))
+        except Exception:  # a broken group_vars file: fall back to the inventory's own vars
+            return self._group_vars(host)
 
     def _group_vars(self, host: Any) -> dict[str, Any]:
         merged: dict[str, Any] = {}

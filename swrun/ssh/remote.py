@@ -25,6 +25,7 @@ from swrun.ssh.pool import POOL, Notify, Pool
 from swrun.ssh.target import Target
 
 _MARK = "\x1eswrun-pgid="
+_SETSID_NOISE = re.compile(r"setsid: child \d+ did not exit normally")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TICK = 0.05
 _DRAIN_AFTER_EXIT = 0.5
@@ -145,9 +146,9 @@ class RemoteHost:
         if pgid is None:
             return "no process group id came back; the remote command may still be running"
         rounds = max(1, int(self.kill_grace / 0.1))
-        script = (f"kill -TERM -- -{pgid} 2>/dev/null || exit 0; i=0; "
-                  f"while kill -0 -- -{pgid} 2>/dev/null; do i=$((i+1)); "
-                  f"if [ $i -ge {rounds} ]; then kill -KILL -- -{pgid} 2>/dev/null; "
+        script = (f"kill -TERM -{pgid} 2>/dev/null || exit 0; i=0; "
+                  f"while kill -0 -{pgid} 2>/dev/null; do i=$((i+1)); "
+                  f"if [ $i -ge {rounds} ]; then kill -KILL -{pgid} 2>/dev/null; "
                   "echo killed; exit 0; fi; sleep 0.1; done; echo terminated")
         try:
             chan = transport.open_session(timeout=self.target.connect_timeout)
@@ -189,6 +190,8 @@ class _Reader:
 
     def _line(self, stream: str, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
+        if stream == "stderr" and _SETSID_NOISE.match(line):
+            return  # setsid -w reporting the group we killed
         if stream == "stdout" and self._first:
             self._first = False
             if line.startswith(_MARK):

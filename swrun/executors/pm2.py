@@ -1,0 +1,470 @@
+"""PM2 steps: body lines are PM2 verbs, run over SSH on each host (or locally without hosts).
+
+After start/restart/reload (and stop/delete) the step reads `pm2 jlist` and fails unless each
+app is in the state the verbs leave it in on every host, and an online app keeps its pid and
+restart count through a settle period. This module's top level imports no backend library,
+so `swrun check` can call `validate` cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from swrun.events import StepStatus
+from swrun.executors.base import Output, StepContext, StepResult
+from swrun.model import Step
+
+VERBS = ("start", "restart", "reload", "stop", "delete", "save", "status")
+_NAMED = ("restart", "reload", "stop", "delete")
+_FINAL = {"start": "online", "restart": "online", "reload": "online", "stop": "stopped",
+          "delete": "absent"}
+SETTLE = 2.0
+"""Seconds an online app must keep its pid and restart count after the verbs."""
+VERIFY_WAIT = 15.0
+"""Seconds to wait for apps to reach their state (pm2 reports `launching` at first)."""
+_POLL = 0.25
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class Pm2Command:
+    verb: str
+    args: tuple[str, ...]
+    """Arguments after the verb, trailing bare `--` removed."""
+    offset: int
+    """0-based line within the block body."""
+    app: str | None = None
+    """The app it acts on (`all` for every app); None for save/status."""
+
+    def argv(self) -> list[str]:
+        return [self.verb, *self.args]
+
+
+@dataclass(frozen=True)
+class Problem:
+    offset: int
+    severity: str
+    """"error" or "warning"."""
+    message: str
+
+
+def parse(body: str) -> tuple[list[Pm2Command], list[Problem]]:
+    """The verbs of a pm2 block and every problem with them (for `swrun check` and the run)."""
+    commands: list[Pm2Command] = []
+    problems: list[Problem] = []
+    for offset, raw in enumerate(body.splitlines()):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError as exc:
+            problems.append(Problem(offset, "error", f"cannot split {line!r}: {exc}"))
+            continue
+        if words and words[0] == "pm2":
+            words = words[1:]
+        if not words:
+            continue
+        verb, args = words[0], words[1:]
+        if verb not in VERBS:
+            problems.append(Problem(offset, "error", f"unknown pm2 verb {verb!r} (expected "
+                                    f"{', '.join(VERBS)})"))
+            continue
+        if verb == "start" and args and args[-1] == "--":
+            problems.append(Problem(offset, "warning", "trailing `--` with no arguments makes "
+                                    "`pm2 start` fail; swrun drops it"))
+            args = args[:-1]
+        positional = _positional(args)
+        app: str | None = None
+        if verb == "start":
+            app = _option(args, "--name", "-n")
+            if not positional:
+                problems.append(Problem(offset, "error", "start needs a script: start FILE "
+                                        "--name NAME"))
+                continue
+            if not app:
+                problems.append(Problem(offset, "error", "start needs --name NAME so swrun can "
+                                        "verify the app is online"))
+                continue
+        elif verb in _NAMED:
+            if len(positional) != 1:
+                problems.append(Problem(offset, "error", f"{verb} needs exactly one app name "
+                                        f"(or `all`): {verb} NAME"))
+                continue
+            app = positional[0]
+        elif positional:
+            problems.append(Problem(offset, "error", f"{verb} takes no app name"))
+            continue
+        commands.append(Pm2Command(verb, tuple(args), offset, app))
+    if not commands and not problems:
+        problems.append(Problem(0, "error", "pm2 block has no verbs"))
+    return commands, problems
+
+
+def validate(body: str) -> list[Problem]:
+    return parse(body)[1]
+
+
+def _positional(args: list[str]) -> list[str]:
+    """Non-option words before a `--` (options that take a value swallow it)."""
+    out: list[str] = []
+    takes_value = {"--name", "-n", "--interpreter", "--log", "-l", "--output", "-o",
+                   "--error", "-e", "--cwd", "--max-memory-restart", "--instances", "-i",
+                   "--node-args", "--interpreter-args", "--namespace", "--env",
+                   "--log-date-format", "--cron", "--cron-restart", "-c", "--wait-ready",
+                   "--listen-timeout", "--kill-timeout", "--restart-delay",
+                   "--exp-backoff-restart-delay",
+                   "--max-restarts", "--watch-delay", "--ignore-watch", "--uid", "--gid",
+                   "--merge-logs-name"}
+    skip = False
+    for word in args:
+        if skip:
+            skip = False
+            continue
+        if word == "--":
+            break
+        if word.startswith("-"):
+            skip = word in takes_value
+            continue
+        out.append(word)
+    return out
+
+
+def _option(args: list[str], *names: str) -> str | None:
+    for i, word in enumerate(args):
+        if word == "--":
+            return None
+        for name in names:
+            if word == name and i + 1 < len(args):
+                return args[i + 1]
+            if word.startswith(name + "="):
+                return word[len(name) + 1:]
+    return None
+
+
+def expected_states(commands: list[Pm2Command]) -> dict[str, str]:
+    """app → the state the verbs leave it in: online, stopped or absent (`all` for every app)."""
+    out: dict[str, str] = {}
+    for cmd in commands:
+        if cmd.app is None:
+            continue
+        state = _FINAL[cmd.verb]
+        if cmd.app == "all":
+            out = {name: state for name in out}
+        out[cmd.app] = state
+    return out
+
+
+def script_for(commands: list[Pm2Command], pm2: str = "pm2") -> str:
+    """The shell script: each verb echoed, then run (bash -e stops at the first failure)."""
+    # Discrete mode: no banner on the first daemon spawn and no version check over the network.
+    lines = ["export PM2_DISCRETE_MODE=true"]
+    for cmd in commands:
+        shown = " ".join(shlex.quote(a) for a in ["pm2", *cmd.argv()])
+        lines.append(f"printf '%s\\n' {shlex.quote('$ ' + shown)}")
+        lines.append(" ".join(shlex.quote(a) for a in [pm2, *cmd.argv()]))
+    return "\n".join(lines)
+
+
+# -- verification ----------------------------------------------------------------------------
+@dataclass
+class AppState:
+    name: str
+    status: str
+    pid: int
+    restarts: int
+    uptime_ms: int | None
+
+    def record(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status, "pid": self.pid, "restarts": self.restarts}
+        if self.uptime_ms is not None:
+            out["uptime_ms"] = self.uptime_ms
+        return out
+
+
+def parse_jlist(lines: list[str]) -> dict[str, AppState]:
+    """`pm2 jlist` output (possibly after daemon start-up chatter) → app name → state."""
+    text = "\n".join(lines)
+    start = text.find("[")
+    if start < 0:
+        raise ValueError("no JSON in `pm2 jlist` output")
+    apps = json.loads(text[start:])
+    now_ms = time.time() * 1000
+    out: dict[str, AppState] = {}
+    for app in apps:
+        env = app.get("pm2_env") or {}
+        up = env.get("pm_uptime")
+        status = str(env.get("status", "unknown"))
+        out[str(app.get("name"))] = AppState(
+            name=str(app.get("name")), status=status, pid=int(app.get("pid") or 0),
+            restarts=int(env.get("restart_time") or 0),
+            uptime_ms=max(0, round(now_ms - up)) if up and status == "online" else None)
+    return out
+
+
+Query = Callable[[], dict[str, AppState]]
+"""Read `pm2 jlist` on one host; raises RuntimeError with one line when it cannot."""
+
+
+def verify(expected: Mapping[str, str], query: Query, stop: threading.Event, settle: float,
+           wait: float = VERIFY_WAIT) -> tuple[list[str], dict[str, AppState]]:
+    """Problems (one line each) and the final states of the apps the verbs acted on."""
+    deadline = time.monotonic() + wait
+    while True:
+        apps = query()
+        pending = _mismatches(expected, apps)
+        settling = any(n in apps and apps[n].status in _TRANSIENT for n in pending)
+        if not pending or not settling or time.monotonic() >= deadline or stop.is_set():
+            break
+        stop.wait(_POLL)
+    if pending:
+        return [_describe(n, _want(expected, n), apps.get(n)) for n in pending], apps
+    online = {n for n, state in expected.items() if state == "online" and n != "all"}
+    if expected.get("all") == "online":
+        online |= set(apps)
+    if not online or settle <= 0:
+        return [], apps
+    before = {n: apps[n] for n in online if n in apps}
+    if stop.wait(settle):
+        return ["stopped before the settle period ended"], apps
+    after = query()
+    problems = []
+    for name, was in before.items():
+        now = after.get(name)
+        if now is None or now.status != "online":
+            problems.append(_describe(name, "online", now) + f" {settle:g}s after starting")
+        elif now.restarts != was.restarts or now.pid != was.pid:
+            problems.append(f"{name} restarted {now.restarts - was.restarts} more time(s) within "
+                            f"{settle:g}s (pid {was.pid} → {now.pid}); it is crash-looping")
+    return problems, after
+
+
+_TRANSIENT = frozenset({"launching", "stopping", "waiting restart", "one-launch-status"})
+
+
+def _want(expected: Mapping[str, str], name: str) -> str:
+    return expected.get(name) or expected.get("all") or "online"
+
+
+def _mismatches(expected: Mapping[str, str], apps: Mapping[str, AppState]) -> list[str]:
+    out: list[str] = []
+    for name, state in expected.items():
+        if name == "all":
+            out.extend(n for n, a in apps.items() if state == "absent" or a.status != state)
+        elif state == "absent":
+            if name in apps:
+                out.append(name)
+        elif name not in apps or apps[name].status != state:
+            out.append(name)
+    return list(dict.fromkeys(out))
+
+
+def _describe(name: str, want: str, app: AppState | None) -> str:
+    if app is None:
+        return f"{name} is not in `pm2 jlist` (expected {want})"
+    if want == "absent":
+        return f"{name} is still listed ({app.status}) after delete"
+    return f"{name} is {app.status}, expected {want} (restarts {app.restarts})"
+
+
+# -- the executor ----------------------------------------------------------------------------
+class Pm2Executor:
+    """Runs PM2 verbs on every host of the step (or locally), then verifies the apps."""
+
+    def __init__(self, settle: float = SETTLE, verify_wait: float = VERIFY_WAIT) -> None:
+        self.settle = settle
+        self.verify_wait = verify_wait
+
+    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
+        from swrun.executors.ssh import substitute
+
+        commands, problems = parse(step.body)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            p = errors[0]
+            yield StepResult(StepStatus.FAILED, error=f"pm2 block line {p.offset + 1}: "
+                             f"{p.message}")
+            return
+        # Variables are substituted word by word after splitting: a value with spaces or
+        # quotes stays one argument (and nothing reaches a shell unquoted).
+        commands = [Pm2Command(c.verb, tuple(substitute(a, ctx.variables) for a in c.args),
+                               c.offset, substitute(c.app, ctx.variables) if c.app else None)
+                    for c in commands]
+        if step.targets:
+            yield from self._remote(step, ctx, commands)
+        else:
+            yield from self._local(step, ctx, commands)
+
+    def _host_work(self, commands: list[Pm2Command], host: Any, timeout: float | None,
+                   name: str) -> Callable[..., Any]:
+        from swrun.ssh.fanout import HostResult
+
+        expected = expected_states(commands)
+        pm2 = getattr(host, "pm2", "pm2")
+        script = script_for(commands, pm2)
+
+        def work(label: str, emit: Callable[[str, str], None], stop: threading.Event,
+                 ) -> HostResult:
+            t0 = time.monotonic()
+            res = host.run(script, lambda line, stream: emit(_ANSI.sub("", line), stream), stop,
+                           timeout, name=name)
+            if not res.ok or not expected:
+                return res
+
+            def query() -> dict[str, AppState]:
+                qres, out, err = host.capture(f"PM2_DISCRETE_MODE=true {shlex.quote(pm2)} jlist",
+                                              stop, timeout=30)
+                if not qres.ok:
+                    why = err[-1] if err else qres.error or qres.status
+                    raise RuntimeError(f"`pm2 jlist` failed: {why}")
+                return parse_jlist(out)
+
+            try:
+                bad, apps = verify(expected, query, stop, self.settle, self.verify_wait)
+            except (RuntimeError, ValueError) as exc:
+                return HostResult("failed", exit_code=res.exit_code, error=str(exc))
+            shown = [n for n in expected if n in apps] if "all" not in expected else list(apps)
+            for n in shown:
+                a = apps[n]
+                up = f", up {a.uptime_ms / 1000:.1f}s" if a.uptime_ms is not None else ""
+                emit(f"{n}: {a.status}, pid {a.pid}, {a.restarts} restart(s){up}", "stdout")
+            extra = {"apps": {n: apps[n].record() for n in shown}}
+            ms = round((time.monotonic() - t0) * 1000)
+            if stop.is_set():
+                return HostResult("aborted", error="aborted by the operator", extra=extra)
+            if bad:
+                return HostResult("failed", exit_code=res.exit_code, duration_ms=ms,
+                                  error="; ".join(bad), extra=extra)
+            return HostResult("ok", exit_code=0, duration_ms=ms, extra=extra)
+
+        return work
+
+    def _remote(self, step: Step, ctx: StepContext,
+                commands: list[Pm2Command]) -> Iterator[Output | StepResult]:
+        from swrun.executors.ssh import (
+            TargetError,
+            fanout_plan,
+            remote_env,
+            summarize,
+            targets_for,
+        )
+        from swrun.ssh.fanout import FanoutDone, fan_out
+
+        try:
+            targets = {t.name: t for t in targets_for(step, ctx)}
+        except TargetError as exc:
+            yield StepResult(StepStatus.FAILED, error=str(exc))
+            return
+        accept = bool(ctx.settings.get("accept_new_host_keys"))
+        cwd = step.text("cwd")
+
+        def work(host: str, emit: Callable[[str, str], None], stop: threading.Event) -> Any:
+            remote = _Pm2Remote(targets[host], remote_env(step, ctx, host), accept_new=accept,
+                                kill_grace=ctx.kill_grace, cwd=cwd,
+                                notify=lambda note: emit(f"swrun: {note}", "stderr"))
+            return self._host_work(commands, remote, ctx.timeout, f"swrun:{step.id}")(
+                host, emit, stop)
+
+        order = list(targets)
+        result = None
+        for item in fan_out(order, work, fanout_plan(step, ctx), cancel=ctx.cancel,
+                            confirm=ctx.confirm):
+            if isinstance(item, FanoutDone):
+                result = summarize(item, order)
+            else:
+                yield item
+        assert result is not None
+        yield _with_apps(result)
+
+    def _local(self, step: Step, ctx: StepContext,
+               commands: list[Pm2Command]) -> Iterator[Output | StepResult]:
+        from swrun.executors.ssh import summarize
+        from swrun.ssh.fanout import FanoutDone, Plan, fan_out
+
+        local = _LocalHost(step, ctx)
+        work = self._host_work(commands, local, ctx.timeout, f"swrun:{step.id}")
+        result = None
+        for item in fan_out(["local"], work, Plan(), cancel=ctx.cancel, confirm=ctx.confirm,
+                            label=lambda h: None):
+            if isinstance(item, FanoutDone):
+                result = summarize(item, ["local"])
+            else:
+                yield item
+        assert result is not None
+        record = result.hosts.get("local", {})
+        yield StepResult(result.status, exit_code=result.exit_code,
+                         error=(result.error or "").replace("local: ", "", 1) or None,
+                         data={"apps": {"local": record.get("apps", {})}})
+
+
+def _with_apps(result: StepResult) -> StepResult:
+    apps = {h: r["apps"] for h, r in result.hosts.items() if "apps" in r}
+    if not apps:
+        return result
+    return StepResult(result.status, exit_code=result.exit_code, error=result.error,
+                      hosts=result.hosts, data={"apps": apps})
+
+
+class _Pm2Remote:
+    """A RemoteHost that runs in `cwd=` (a remote directory) when the step names one."""
+
+    def __init__(self, target: Any, env: Mapping[str, str], *, accept_new: bool,
+                 kill_grace: float, cwd: str | None, notify: Callable[[str], None]) -> None:
+        from swrun.ssh.remote import RemoteHost
+
+        self._host = RemoteHost(target, env, accept_new=accept_new, kill_grace=kill_grace,
+                                notify=notify)
+        self._cd = f"cd -- {shlex.quote(cwd)}; " if cwd else ""
+
+    def run(self, script: str, emit: Any, stop: threading.Event, timeout: float | None,
+            name: str = "swrun") -> Any:
+        return self._host.run(self._cd + script, emit, stop, timeout, name=name)
+
+    def capture(self, script: str, stop: threading.Event, timeout: float | None = 30.0) -> Any:
+        return self._host.capture(script, stop, timeout)
+
+
+class _LocalHost:
+    """This machine, with the same run/capture interface as a RemoteHost."""
+
+    def __init__(self, step: Step, ctx: StepContext) -> None:
+        from swrun.executors.shell import working_dir
+
+        self.ctx = ctx
+        self.cwd = working_dir(step, ctx)
+
+    def run(self, script: str, emit: Any, stop: threading.Event, timeout: float | None,
+            name: str = "swrun") -> Any:
+        from swrun.executors.shell import ShellExecutor
+        from swrun.ssh.fanout import HostResult
+
+        ctx = StepContext(runbook=self.ctx.runbook, variables=self.ctx.variables,
+                          env=self.ctx.env, cancel=stop, timeout=timeout,
+                          kill_grace=self.ctx.kill_grace)
+        t0 = time.monotonic()
+        result: StepResult | None = None
+        argv = ["bash", "-e", "-o", "pipefail", "-c", script, name]
+        for item in ShellExecutor()._run(argv, self.cwd, ctx):
+            if isinstance(item, Output):
+                emit(item.line, item.stream)
+            else:
+                result = item
+        assert result is not None
+        status = result.status.value
+        error = result.error or (f"exit {result.exit_code}" if status == "failed" else None)
+        return HostResult(status, exit_code=result.exit_code, error=error,
+                          duration_ms=round((time.monotonic() - t0) * 1000))
+
+    def capture(self, script: str, stop: threading.Event, timeout: float | None = 30.0) -> Any:
+        out: list[str] = []
+        err: list[str] = []
+        res = self.run(script, lambda line, stream: (out if stream == "stdout" else err)
+                       .append(line), stop, timeout, name="swrun-query")
+        return res, out, err
