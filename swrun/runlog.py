@@ -1,0 +1,549 @@
+"""The run log: an append-only TOML file of run events, its output sidecar, and resume.
+
+Layout (docs/run-log.md): a `[run]` table, then one `[[event]]` table per event. Every
+table is written with one `os.write` and fsynced, contains no blank line, and ends with
+one; a file whose tail does not end with a blank line was cut off mid-write (kill -9,
+power loss), and that torn tail is dropped by `read_log` and repaired by `open_append`.
+Step output lines go to `<log>.output/<step>.log`, not into the TOML.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import threading
+import tomllib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from enum import Enum
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import tomli_w
+
+from swrun.errors import LogLockedError, RunLogError
+from swrun.events import DONE_STATUSES, Event, RunStatus, StepOutput, format_time
+
+SCHEMA_VERSION = 1
+"""The `[run].schema` this swrun writes; logs with a higher one are refused."""
+
+_END = b"\n\n"
+"""Every table ends with a blank line, and no table contains one."""
+_LIFECYCLE = frozenset({"run_started", "run_resumed", "run_finished"})
+_TERMINAL = frozenset({"step_finished", "check_ticked", "step_skipped"})
+_DONE = frozenset(s.value for s in DONE_STATUSES)
+_HEADER_PEEK_LIMIT = 1 << 20
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def default_log_path(
+    runbook_path: str | Path, run_id: str, now: datetime, base: Path = Path("logs")
+) -> Path:
+    """`logs/<runbook stem>/<UTC stamp>-<run id>.toml` (a naive `now` is taken as UTC)."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return base / Path(runbook_path).stem / f"{stamp}-{run_id}.toml"
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _clean(value: Any) -> Any:
+    """What TOML can hold: None dropped (recursively), enums and odd types as strings."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean(v) for v in value if v is not None]
+    if isinstance(value, Enum):
+        return _clean(value.value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # lone surrogates from undecodable process output
+            return _SURROGATE.sub("\ufffd", value)
+        return value
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, datetime):
+        return format_time(value) if value.tzinfo else value.isoformat()
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def _table_text(name: str, record: dict[str, Any], array: bool) -> bytes:
+    # dumped as a plain table, then renamed: tomli_w writes a list of small dicts inline
+    text = tomli_w.dumps({name: record}).removeprefix(f"[{name}]\n")
+    text = (f"[[{name}]]\n" if array else f"[{name}]\n") + text
+    # tomli_w never writes a raw newline inside a value, so every line is structural
+    return ("\n".join(line for line in text.split("\n") if line) + "\n\n").encode("utf-8")
+
+
+def _sidecar_name(number: int | None, step: str, attempt: int, host: str | None) -> str:
+    name = _UNSAFE.sub("_", step.replace("/", "__")).lstrip(".") or "step"
+    if number is not None:
+        name = f"{number:04d}-{name}"
+    if attempt > 1:
+        name += f"-attempt{attempt}"
+    if host:
+        name += "@" + (_UNSAFE.sub("_", host).lstrip(".") or "host")
+    return name + ".log"
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid holding a flock on fd's file, from /proc/locks (Linux); None if unknown."""
+    st = os.fstat(fd)
+    want = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" lines are waiters, not holders
+            continue
+        try:
+            major, minor, ino = parts[5].split(":")
+            if (int(major, 16), int(minor, 16), int(ino)) == want:
+                return int(parts[4]) or None
+        except ValueError:
+            continue
+    return None
+
+
+def _lock(fd: int, path: Path) -> None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = _lock_holder(fd)
+        os.close(fd)
+        who = f"another swrun (pid {pid})" if pid else "another swrun"
+        raise LogLockedError(f"{path} is in use by {who}; wait for it to end or stop it "
+                             "before resuming") from None
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RunLog:
+    """An open run log, locked for this process until `close()`."""
+
+    def __init__(self, path: Path, fd: int, next_seq: int) -> None:
+        self.path = path
+        self.output_dir = path.with_suffix(".output")
+        """Where step output goes: `<log without .toml>.output/`."""
+        self.warnings: list[str] = []
+        """What `open_append` had to repair."""
+        self._fd: int | None = fd
+        self._next_seq = next_seq
+        self._mutex = threading.Lock()
+        self._attempts: dict[str, int] = {}
+        self._sidecars: dict[tuple[str, int, str | None], tuple[int, str]] = {}
+
+    # -- opening ---------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | Path, header: dict[str, Any]) -> RunLog:
+        """A new log (mode 0600) starting with a `[run]` table; an existing file is refused."""
+        path = Path(path)
+        run = {"schema": header.get("schema", SCHEMA_VERSION),
+               **{k: v for k, v in header.items() if k != "schema"}}
+        text = _table_text("run", _clean(run), array=False)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
+                         0o600)
+        except FileExistsError:
+            raise RunLogError(f"{path} already exists; a new run needs a new log "
+                              "(or --resume it)") from None
+        except OSError as exc:
+            raise RunLogError(f"{path}: cannot create the run log: {exc.strerror}") from None
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError as exc:
+            os.close(fd)
+            raise RunLogError(f"{path}: cannot create the run log: {exc.strerror}") from None
+        _lock(fd, path)
+        log = cls(path, fd, 1)
+        try:
+            log._write(text)
+        except BaseException:
+            log.close()
+            raise
+        _fsync_dir(path.parent)
+        return log
+
+    @classmethod
+    def open_append(cls, path: str | Path) -> RunLog:
+        """Lock an existing log to continue it (--resume), cutting a torn last event off first.
+
+        The torn bytes are kept in `<log>.torn`."""
+        path = Path(path)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise RunLogError(f"{path}: no such run log") from None
+        except OSError as exc:
+            raise RunLogError(f"{path}: cannot open the run log: {exc.strerror}") from None
+        _lock(fd, path)
+        log = cls(path, fd, 1)
+        try:
+            chunks = []
+            while block := os.read(fd, 1 << 20):
+                chunks.append(block)
+            raw = b"".join(chunks)
+            data, good = _parse(path, raw)
+            if good < len(raw):
+                torn = path.with_name(path.name + ".torn")
+                tfd = os.open(torn, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+                try:
+                    os.write(tfd, raw[good:])
+                    os.fsync(tfd)
+                finally:
+                    os.close(tfd)
+                os.ftruncate(fd, good)
+                os.fsync(fd)
+                log.warnings.append(f"{path}: moved a torn last event ({len(raw) - good} bytes) "
+                                    f"to {torn.name}")
+        except OSError as exc:
+            log.close()
+            raise RunLogError(f"{path}: cannot repair the run log: {exc.strerror}") from None
+        except BaseException:
+            log.close()
+            raise
+        log._next_seq = data.last_seq + 1
+        return log
+
+    # -- writing ---------------------------------------------------------------------------
+    @property
+    def next_seq(self) -> int:
+        """1 + the highest seq in the log."""
+        return self._next_seq
+
+    def append(self, event: Event) -> None:
+        """Write one event durably; output lines go to the step's sidecar file instead."""
+        with self._mutex:
+            if self._fd is None:
+                raise RunLogError(f"{self.path}: the run log is closed")
+            if isinstance(event, StepOutput):
+                self._output(event)
+                return
+            record = _clean(event.to_record())
+            step = record.get("step")
+            if event.type == "step_started" and isinstance(step, str):
+                self._attempts[step] = record.get("attempt") or 1
+            elif event.type == "step_finished" and isinstance(step, str):
+                self._link_output(record, step)
+            self._write(_table_text("event", record, array=True))
+            if isinstance(event.seq, int):
+                self._next_seq = max(self._next_seq, event.seq + 1)
+
+    def _write(self, data: bytes) -> None:
+        assert self._fd is not None
+        end = os.lseek(self._fd, 0, os.SEEK_END)
+        try:
+            done = os.write(self._fd, data)
+            while done < len(data):  # a short write only happens when the disk is nearly full
+                done += os.write(self._fd, data[done:])
+            os.fsync(self._fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # never leave half a table to follow
+                os.ftruncate(self._fd, end)
+            raise RunLogError(f"{self.path}: cannot write the run log: {exc.strerror}") from None
+
+    def _output(self, event: StepOutput) -> None:
+        attempt = self._attempts.get(event.step, 1)
+        key = (event.step, attempt, event.host)
+        try:
+            if key not in self._sidecars:
+                name = _sidecar_name(event.number, event.step, attempt, event.host)
+                if not self.output_dir.is_dir():
+                    self.output_dir.mkdir(mode=0o700)
+                    os.chmod(self.output_dir, 0o700)
+                fd = os.open(self.output_dir / name,
+                             os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+                os.fchmod(fd, 0o600)
+                self._sidecars[key] = (fd, f"{self.output_dir.name}/{name}")
+            fd = self._sidecars[key][0]
+            line = _clean(event.line.rstrip("\n")).replace("\n", "\\n")
+            os.write(fd, f"{format_time(event.at)} {event.stream} {line}\n".encode())
+        except OSError as exc:
+            raise RunLogError(f"{self.output_dir}: cannot write step output: "
+                              f"{exc.strerror}") from None
+
+    def _link_output(self, record: dict[str, Any], step: str) -> None:
+        """Close this attempt's sidecar files and name them in the step_finished record."""
+        attempt = record.get("attempt") or self._attempts.get(step, 1)
+        files: dict[str | None, str] = {}
+        for key in [k for k in self._sidecars if k[:2] == (step, attempt)]:
+            fd, rel = self._sidecars.pop(key)
+            _close_synced(fd)
+            files[key[2]] = rel
+        if not files:
+            return
+        hosts = record.get("hosts")
+        if isinstance(hosts, dict):
+            for host in [h for h in files if h in hosts and isinstance(hosts[h], dict)]:
+                hosts[host]["output_file"] = files.pop(host)
+        if len(files) == 1:
+            record["output_file"] = next(iter(files.values()))
+        elif files:
+            if None in files:
+                record["output_file"] = files.pop(None)
+            per_host = record.setdefault("hosts", {})
+            for host, rel in files.items():
+                per_host.setdefault(str(host), {})["output_file"] = rel
+
+    # -- closing ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush the sidecar files and release the lock; closing twice is harmless."""
+        with self._mutex:
+            for fd, _ in self._sidecars.values():
+                _close_synced(fd)
+            self._sidecars.clear()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def __enter__(self) -> RunLog:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _close_synced(fd: int) -> None:
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LogData:
+    """A run log as read back: the `[run]` header and the event records, in file order."""
+
+    path: Path
+    run: dict[str, Any]
+    events: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    """A dropped torn last event, said as one line each."""
+
+    @property
+    def lifecycle(self) -> list[dict[str, Any]]:
+        """run_started, run_resumed and run_finished events, in order."""
+        return [e for e in self.events if e.get("type") in _LIFECYCLE]
+
+    @property
+    def finished(self) -> bool:
+        """The run ended, and was not resumed since."""
+        life = self.lifecycle
+        return bool(life) and life[-1].get("type") == "run_finished"
+
+    @property
+    def status(self) -> str | None:
+        """The status of the last run_finished event, if any."""
+        ends = [e for e in self.events if e.get("type") == "run_finished"]
+        return str(ends[-1].get("status")) if ends else None
+
+    @property
+    def last_seq(self) -> int:
+        return max((e["seq"] for e in self.events if isinstance(e.get("seq"), int)), default=0)
+
+
+def _not_a_log(path: Path, why: str) -> RunLogError:
+    return RunLogError(f"{path}: not a swrun run log ({why})")
+
+
+def _complete_length(raw: bytes) -> int:
+    """How many leading bytes are whole tables (the rest is a torn last table)."""
+    if raw.endswith(_END):
+        return len(raw)
+    cut = raw.rfind(_END)
+    return 0 if cut < 0 else cut + len(_END)
+
+
+def _parse(path: Path, raw: bytes) -> tuple[LogData, int]:
+    """The log in `raw` and the length of its intact part."""
+    if not raw:
+        raise _not_a_log(path, "the file is empty")
+    good = _complete_length(raw)
+    try:
+        text = raw[:good].decode("utf-8")
+        if not good and not raw.startswith(b"[run]"):
+            raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _not_a_log(path, "not UTF-8 text") from None
+    if not good and raw.startswith(b"[run]"):
+        raise _not_a_log(path, "its [run] table was cut off while it was written")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _not_a_log(path, f"TOML error: {exc}") from None
+    run = doc.get("run")
+    if not isinstance(run, dict):
+        raise _not_a_log(path, "no [run] table")
+    schema = run.get("schema")
+    if not isinstance(schema, int) or isinstance(schema, bool):
+        raise _not_a_log(path, "[run] has no schema number")
+    if schema > SCHEMA_VERSION:
+        raise RunLogError(f"{path}: written by a newer swrun (log schema {schema}, this swrun "
+                          f"reads up to {SCHEMA_VERSION})")
+    events = doc.get("event", [])
+    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
+        raise _not_a_log(path, "`event` is not a list of [[event]] tables")
+    warnings = []
+    if good < len(raw):
+        found = re.search(rb"\nseq = (\d+)\n", raw[good:])
+        which = f"event seq {int(found.group(1))}" if found else "last event"
+        warnings.append(f"{path}: the {which} was cut off while it was written "
+                        f"({len(raw) - good} bytes); it was dropped")
+    return LogData(path, run, events, warnings), good
+
+
+def read_log(path: str | Path) -> LogData:
+    """Load a run log; a torn last event is dropped with a warning, anything else raises."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise RunLogError(f"{path}: no such run log") from None
+    except OSError as exc:
+        raise RunLogError(f"{path}: cannot read the run log: {exc.strerror}") from None
+    return _parse(path, raw)[0]
+
+
+def _peek_header(path: Path) -> dict[str, Any] | None:
+    """The `[run]` table alone, read without loading the events; None if it is not there."""
+    try:
+        with path.open("rb") as fh:
+            head = b""
+            while _END not in head and len(head) < _HEADER_PEEK_LIMIT:
+                block = fh.read(65536)
+                if not block:
+                    break
+                head += block
+    except OSError:
+        return None
+    end = head.find(_END)
+    if end < 0:
+        return None
+    try:
+        run = tomllib.loads(head[:end + 1].decode("utf-8")).get("run")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return run if isinstance(run, dict) else None
+
+
+def _same_runbook(logged: str, runbook: Path) -> bool:
+    """The log names this runbook; a log whose runbook no longer exists matches by directory."""
+    try:
+        return os.path.samefile(logged, runbook)
+    except OSError:
+        return not Path(logged).exists()
+
+
+def _started_at(path: Path, header: dict[str, Any] | None) -> str:
+    """When a log's run started: its header, else the stamp in its name, else its mtime."""
+    started = header.get("started_at") if header else None
+    if isinstance(started, str):
+        return started
+    try:
+        when = datetime.strptime(path.name[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return format_time(when)
+
+
+def find_logs(runbook_path: str | Path, base: Path = Path("logs")) -> list[Path]:
+    """The logs of a runbook under `base/<stem>/`, newest first."""
+    folder = base / Path(runbook_path).stem
+    if not folder.is_dir():
+        return []
+    found: list[tuple[str, str, Path]] = []
+    for path in folder.glob("*.toml"):
+        if not path.is_file():
+            continue
+        header = _peek_header(path)
+        logged = header.get("runbook") if header else None
+        if isinstance(logged, str) and not _same_runbook(logged, Path(runbook_path)):
+            continue
+        found.append((_started_at(path, header), path.name, path))
+    return [p for *_, p in sorted(found, reverse=True)]
+
+
+def find_unfinished(runbook_path: str | Path, base: Path = Path("logs")) -> Path | None:
+    """The newest log of a runbook that did not end `completed` (dry runs excepted).
+
+    An empty log (a crash between creating it and writing its header) is skipped; any
+    other unreadable log raises, so an unreadable newest run is never silently passed."""
+    for path in find_logs(runbook_path, base):
+        try:
+            if path.stat().st_size == 0:
+                continue
+        except OSError:
+            continue
+        data = read_log(path)
+        started = next((e for e in data.events if e.get("type") == "run_started"), {})
+        if started.get("dry_run") is True:
+            continue
+        if not (data.finished and data.status == RunStatus.COMPLETED.value):
+            return path
+    return None
+
+
+# -- resume ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """What a resumed run needs from its log."""
+
+    run_id: str
+    sha256: str
+    """The runbook's sha256 when the run started."""
+    done: dict[str, str]
+    """Step id → content hash, for steps whose last outcome was ok, ticked or skipped."""
+    next_seq: int
+
+
+def resume_state(log: LogData) -> ResumeState:
+    """Which steps are done, judged by each step's last terminal event."""
+    done: dict[str, str] = {}
+    for event in log.events:
+        step = event.get("step")
+        if event.get("type") not in _TERMINAL or not isinstance(step, str):
+            continue
+        if event.get("will_retry") is True:
+            continue
+        if event.get("status") in _DONE:
+            done[step] = str(event.get("hash", ""))
+        else:
+            done.pop(step, None)
+    return ResumeState(
+        run_id=str(log.run.get("id", "")),
+        sha256=str(log.run.get("sha256", "")),
+        done=done,
+        next_seq=log.last_seq + 1,
+    )
