@@ -43,6 +43,10 @@ def run_header(
     runbook: Runbook, run_id: str, operator: str, values: Mapping[str, str], started: datetime,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
+    from swrun.secrets import Masker
+    from swrun.variables import secret_values
+
+    masker = Masker(secret_values(runbook, values))
     return {
         "id": run_id,
         "runbook": runbook.path,
@@ -53,7 +57,7 @@ def run_header(
         "swrun_version": __version__,
         "started_at": format_time(started),
         "variables": masked_variables(runbook, values),
-        "argv": list(sys.argv if argv is None else argv),
+        "argv": masker.mask_all(sys.argv if argv is None else argv),
     }
 
 

@@ -5,17 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from helpers import (
-    Decision,
-    Resume,
-    ScriptedOperator,
-    Selection,
-    Settings,
-    make_engine,
-    run_events,
-    write_runbook,
-)
-
 from swrun.engine import OperatorNeeded
 from swrun.events import (
     CheckTicked,
@@ -31,6 +20,17 @@ from swrun.events import (
 )
 from swrun.operators import AutoOperator, NoTtyOperator
 from swrun.parser import load_runbook
+
+from helpers import (
+    Decision,
+    Resume,
+    ScriptedOperator,
+    Selection,
+    Settings,
+    make_engine,
+    run_events,
+    write_runbook,
+)
 
 BASIC = """
 +++

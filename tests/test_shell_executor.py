@@ -8,12 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import write_runbook
 
 from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
 from swrun.executors.shell import ShellExecutor
 from swrun.parser import load_runbook
+
+from helpers import write_runbook
 
 
 def _step(tmp_path: Path, block: str, info: str = "bash"):

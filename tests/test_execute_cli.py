@@ -1,0 +1,442 @@
+"""`swrun execute` end to end: real processes, the real run log, exit codes, crash and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from swrun import engine as engine_module
+from swrun.execute import ExecuteOptions, execute
+from swrun.exitcodes import ExitCode
+from swrun.runlog import read_log
+
+from conftest import swrun_cmd
+from helpers import write_runbook
+
+GOLDEN = Path(__file__).parent / "golden" / "execute"
+UPDATE = os.environ.get("SWRUN_UPDATE_GOLDEN") == "1"
+
+
+def run_cli(args: list[str], cwd: Path, timeout: float = 60,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*swrun_cmd(), *args], cwd=cwd, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=timeout,
+                          env={**os.environ, **(env or {})})
+
+
+def only_log(cwd: Path) -> Path:
+    logs = sorted((cwd / "logs").rglob("*.toml"))
+    assert len(logs) == 1, logs
+    return logs[0]
+
+
+def test_exit_codes_are_pinned() -> None:
+    assert {c.name: int(c) for c in ExitCode} == {
+        "OK": 0, "STEP_FAILED": 1, "USAGE": 2, "INVALID_RUNBOOK": 3, "OPERATOR_NEEDED": 4,
+        "LOG_LOCKED": 5, "BAD_VARIABLES": 6, "RESUME_FAILED": 7, "INTERRUPTED": 130,
+    }
+
+
+SMALL = """
+    +++
+    title = "Golden runbook"
+    environment = "staging"
+
+    [vars.NAME]
+    default = "world"
+    +++
+    # Golden runbook
+
+    ## Prepare
+
+    - [ ] Announce the window
+
+    ```bash {name=greet}
+    echo "hello $NAME"
+    echo "to stderr" >&2
+    ```
+
+    ## Finish
+
+    ```bash {name=quiet}
+    true
+    ```
+    """
+
+
+@pytest.fixture
+def frozen(monkeypatch: pytest.MonkeyPatch):
+    """A clock that advances 250 ms per reading, a fixed start time and run id."""
+    ticks = iter(range(10_000))
+    start = datetime(2026, 11, 22, 9, 0, 0, tzinfo=UTC)
+    readings: list[int] = []
+
+    def monotonic() -> float:
+        readings.append(1)
+        return next(ticks) * 0.25
+
+    monkeypatch.setattr(engine_module, "_monotonic", monotonic)
+    monkeypatch.setattr(engine_module, "_now",
+                        lambda: start + timedelta(milliseconds=250 * len(readings)))
+    monkeypatch.setattr(engine_module, "new_run_id", lambda: "0badcafe")
+
+
+def _golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE or not path.exists():
+        path.write_text(text)
+    assert text == path.read_text(), f"{name} differs; SWRUN_UPDATE_GOLDEN=1 to accept"
+
+
+def test_golden_human_output_and_log(tmp_path: Path, frozen, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rb = write_runbook(tmp_path, SMALL, "golden.md")
+    log = tmp_path / "run.toml"
+    code = execute(ExecuteOptions(file="golden.md", yes=True, log=str(log), operator="ops@lab",
+                                  argv=["swrun", "execute", "--yes", "golden.md"]))
+    assert code == ExitCode.OK
+    out = capsys.readouterr().out
+    _golden("human.txt", out)
+    _golden("log.toml", log.read_text())
+    assert rb.exists()
+
+
+def test_json_lines(tmp_path: Path) -> None:
+    write_runbook(tmp_path, SMALL, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes", "--json"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    records = [json.loads(line) for line in res.stdout.splitlines()]
+    assert records[0]["type"] == "run_started" and records[-1]["type"] == "run_finished"
+    assert {"type": "step_output", "line": "hello world"}.items() <= next(
+        r for r in records if r["type"] == "step_output").items()
+
+
+def test_no_tty_stops_at_a_check_with_operator_needed(tmp_path: Path) -> None:
+    write_runbook(tmp_path, SMALL, "rb.md")
+    res = run_cli(["execute", "rb.md"], tmp_path)
+    assert res.returncode == ExitCode.OPERATOR_NEEDED
+    assert "check 1 needs an operator: Announce the window" in res.stderr
+    assert "--resume" in res.stderr
+    data = read_log(only_log(tmp_path))
+    last = data.events[-1]
+    assert last["type"] == "run_finished" and last["status"] == "operator_needed"
+    assert last["step"] == "prepare/announce-the-window"
+    assert not any(e["type"] == "step_started" for e in data.events)
+
+
+def test_yes_ticks_as_auto_and_step_mode_without_tty_stops(tmp_path: Path) -> None:
+    write_runbook(tmp_path, SMALL, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes", "--operator", "alice"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    data = read_log(only_log(tmp_path))
+    assert data.run["operator"] == "alice"
+    tick = next(e for e in data.events if e["type"] == "check_ticked")
+    assert tick["by"] == "auto"
+    res = run_cli(["execute", "rb.md", "--yes", "--step"], tmp_path)
+    assert res.returncode == ExitCode.OPERATOR_NEEDED
+
+
+def test_dry_run_runs_nothing(tmp_path: Path) -> None:
+    write_runbook(tmp_path, f"""
+        # D
+
+        ```bash {{name=make}}
+        touch {tmp_path}/made
+        ```
+        """, "rb.md")
+    res = run_cli(["execute", "rb.md", "--dry-run"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert not (tmp_path / "made").exists()
+    assert "DRY RUN" in res.stdout and f"touch {tmp_path}/made" in res.stdout
+
+
+def test_variables_checked_before_anything_runs(tmp_path: Path) -> None:
+    write_runbook(tmp_path, f"""
+        +++
+        [vars.SLOT]
+        choices = ["blue", "green"]
+        [vars.COUNT]
+        type = "int"
+        default = "3"
+        +++
+        # V
+
+        ```bash
+        touch {tmp_path}/ran
+        ```
+        """, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes"], tmp_path)
+    assert res.returncode == ExitCode.BAD_VARIABLES
+    assert "SLOT is required" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli(["execute", "rb.md", "--yes", "--var", "SLOT=red", "--var", "COUNT=x"],
+                  tmp_path)
+    assert res.returncode == ExitCode.BAD_VARIABLES
+    assert "expected one of blue, green" in res.stderr and "COUNT" in res.stderr
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "logs").exists()
+    res = run_cli(["execute", "rb.md", "--yes", "--var", "SLOT=green"], tmp_path)
+    assert res.returncode == 0 and (tmp_path / "ran").exists()
+
+
+def test_production_destructive_needs_confirm_environment(tmp_path: Path) -> None:
+    write_runbook(tmp_path, f"""
+        +++
+        environment = "production"
+        +++
+        # P
+
+        ```bash {{name=safe}}
+        touch {tmp_path}/safe
+        ```
+
+        ```bash {{name=drop destructive}}
+        touch {tmp_path}/dropped
+        ```
+
+        ## Rollback
+        <!-- swrun: rollback -->
+
+        ```bash
+        true
+        ```
+        """, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes"], tmp_path)
+    assert res.returncode == ExitCode.OPERATOR_NEEDED
+    assert "rb.md:10" in res.stderr and "--confirm-environment production" in res.stderr
+    assert not (tmp_path / "safe").exists()  # refused before anything ran
+    res = run_cli(["execute", "rb.md", "--yes", "--confirm-environment", "production"],
+                  tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "dropped").exists()
+
+
+def test_failure_exit_code_and_rollback(tmp_path: Path) -> None:
+    write_runbook(tmp_path, f"""
+        # F
+
+        ```bash {{name=break on_failure=rollback}}
+        echo about to fail
+        exit 9
+        ```
+
+        ```bash {{name=never}}
+        touch {tmp_path}/never
+        ```
+
+        ## Undo
+        <!-- swrun: rollback -->
+
+        ```bash {{name=undo}}
+        touch {tmp_path}/undone
+        ```
+        """, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes"], tmp_path)
+    assert res.returncode == ExitCode.STEP_FAILED
+    assert "exit 9" in res.stdout and not (tmp_path / "undone").exists()
+    res = run_cli(["execute", "rb.md", "--yes", "--rollback-on-failure"], tmp_path)
+    assert res.returncode == ExitCode.STEP_FAILED
+    assert (tmp_path / "undone").exists() and not (tmp_path / "never").exists()
+    newest = sorted((tmp_path / "logs").rglob("*.toml"))[-1]
+    types = [e["type"] for e in read_log(newest).events]
+    assert "rollback_started" in types and types[-1] == "run_finished"
+    assert read_log(newest).events[-1]["status"] == "rolled_back"
+
+
+def test_from_only_skip_by_number_and_name(tmp_path: Path) -> None:
+    write_runbook(tmp_path, SMALL, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes", "--from", "2", "--skip", "quiet"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    events = read_log(only_log(tmp_path)).events
+    skipped = {e["step"]: e["note"] for e in events if e["type"] == "step_skipped"}
+    assert skipped == {"prepare/announce-the-window": "before --from 2", "quiet": "--skip"}
+    res = run_cli(["execute", "rb.md", "--yes", "--from", "nope"], tmp_path)
+    assert res.returncode == ExitCode.INVALID_RUNBOOK
+    assert "--from nope: no such step" in res.stderr
+
+
+def test_bad_runbook_is_one_line(tmp_path: Path) -> None:
+    write_runbook(tmp_path, "+++\ntitle = [\n+++\n# X\n", "bad.md")
+    res = run_cli(["execute", "bad.md", "--yes"], tmp_path)
+    assert res.returncode == ExitCode.INVALID_RUNBOOK
+    assert res.stderr.startswith("swrun: bad.md:") and "Traceback" not in res.stderr
+    res = run_cli(["execute", "missing.md"], tmp_path)
+    assert res.returncode == ExitCode.INVALID_RUNBOOK and "no such file" in res.stderr
+
+
+CRASHY = """
+    # Crashy
+
+    ```bash {{name=s1}}
+    echo s1 >> {d}/runs; sleep 0.2
+    ```
+
+    ```bash {{name=s2}}
+    echo s2 >> {d}/runs; sleep 0.2
+    ```
+
+    ```bash {{name=s3}}
+    echo s3 >> {d}/runs; touch {d}/s3-started; sleep 2
+    ```
+
+    ```bash {{name=s4}}
+    echo s4 >> {d}/runs
+    ```
+
+    ```bash {{name=s5}}
+    echo s5 >> {d}/runs
+    ```
+    """
+
+
+def _wait_for(path: Path, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.02)
+
+
+def test_kill_9_then_resume_runs_no_finished_step_twice(tmp_path: Path) -> None:
+    write_runbook(tmp_path, CRASHY.format(d=tmp_path), "crashy.md")
+    proc = subprocess.Popen([*swrun_cmd(), "execute", "crashy.md", "--yes"], cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(tmp_path / "s3-started")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # swrun and its step, at once
+        proc.wait(10)
+    log = only_log(tmp_path)
+    before = read_log(log)
+    done = {e["step"] for e in before.events if e.get("status") == "ok"}
+    assert done == {"s1", "s2"}
+    assert not before.finished
+    res = run_cli(["execute", "crashy.md", "--yes", "--resume"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "resuming run" in res.stdout
+    runs = (tmp_path / "runs").read_text().split()
+    for step in ("s1", "s2", "s4", "s5"):
+        assert runs.count(step) == 1, runs
+    assert runs.count("s3") == 2  # it was cut off mid-step, so it ran again
+    after = read_log(log)
+    assert after.finished and after.status == "completed"
+    assert [e["type"] for e in after.events].count("run_resumed") == 1
+    seqs = [e["seq"] for e in after.events]
+    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
+    with log.open("rb") as fh:
+        tomllib.load(fh)
+
+
+def test_resume_with_nothing_to_resume(tmp_path: Path) -> None:
+    write_runbook(tmp_path, SMALL, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes", "--resume"], tmp_path)
+    assert res.returncode == ExitCode.RESUME_FAILED
+    assert "no unfinished run log" in res.stderr
+
+
+def test_a_second_swrun_on_the_same_log_is_refused(tmp_path: Path) -> None:
+    write_runbook(tmp_path, f"""
+        # L
+
+        ```bash {{name=hold}}
+        touch {tmp_path}/holding
+        sleep 30
+        ```
+        """, "rb.md")
+    log = tmp_path / "shared.toml"
+    first = subprocess.Popen([*swrun_cmd(), "execute", "rb.md", "--yes", "--log", str(log)],
+                             cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(tmp_path / "holding")
+        res = run_cli(["execute", "rb.md", "--yes", "--resume", str(log)], tmp_path)
+        assert res.returncode == ExitCode.LOG_LOCKED, res.stderr
+        assert "shared.toml" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(15) == ExitCode.INTERRUPTED
+
+
+def test_sigint_aborts_the_step_and_flushes(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    write_runbook(tmp_path, f"""
+        # I
+
+        ```bash {{name=long}}
+        sleep 60 &
+        echo $! > {pidfile}
+        wait
+        ```
+
+        ```bash {{name=after}}
+        touch {tmp_path}/after
+        ```
+        """, "rb.md")
+    proc = subprocess.Popen([*swrun_cmd(), "execute", "rb.md", "--yes"], cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(pidfile)
+    time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    events = read_log(only_log(tmp_path)).events
+    long = next(e for e in events if e["type"] == "step_finished")
+    assert long["status"] == "aborted"
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "aborted"
+    assert not (tmp_path / "after").exists()
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(f"/proc/{child}").exists() or \
+        Path(f"/proc/{child}/stat").read_text().split()[2] == "Z"
+
+
+def test_secrets_never_reach_output_log_or_sidecars(tmp_path: Path) -> None:
+    secret = "hunter2-very-secret"
+    env_secret = "ghp_envtokenvalue123"
+    write_runbook(tmp_path, """
+        +++
+        [vars.DB_PASS]
+        secret = true
+        +++
+        # S
+
+        ```bash {name=leak}
+        echo "password is $DB_PASS"
+        echo "stderr $DB_PASS" >&2
+        echo "env token $MY_GITHUB_TOKEN"
+        exit 3
+        ```
+        """, "rb.md")
+    for extra in ([], ["--json"], ["--dry-run"]):
+        res = run_cli(["execute", "rb.md", "--yes", "--var", f"DB_PASS={secret}", *extra],
+                      tmp_path, env={"MY_GITHUB_TOKEN": env_secret})
+        assert res.returncode in (0, 1), res.stderr
+        for text in (res.stdout, res.stderr):
+            assert secret not in text and env_secret not in text
+    files = [p for p in (tmp_path / "logs").rglob("*") if p.is_file()]
+    assert any(p.suffix == ".log" or "output" in str(p) for p in files), files
+    for path in files:
+        data = path.read_bytes()
+        assert secret.encode() not in data and env_secret.encode() not in data, path
+    seen = b"".join(p.read_bytes() for p in files)
+    assert b"password is ****" in seen
+
+
+def test_help_and_version_are_fast_and_light() -> None:
+    out = subprocess.run([sys.executable, "-c",
+                          "import sys; from swrun.cli import main\n"
+                          "import swrun.execute, swrun.engine, swrun.runlog\n"
+                          "heavy = {'textual', 'paramiko', 'boto3', 'pymongo', 'ansible_runner',"
+                          " 'ansible', 'rich'} & set(sys.modules)\n"
+                          "print(sorted(heavy))"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
