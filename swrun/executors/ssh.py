@@ -14,7 +14,7 @@ from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
 from swrun.model import Step
 from swrun.ssh import ConnectError
-from swrun.ssh.fanout import DEFAULT_PARALLEL, FanoutDone, HostResult, Plan, fan_out
+from swrun.ssh.fanout import DEFAULT_PARALLEL, FanoutDone, HostResult, Plan, about, fan_out
 from swrun.ssh.target import Target
 
 _SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
@@ -127,8 +127,7 @@ def summarize(done: FanoutDone, order: list[str]) -> StepResult:
 
 
 def _why(host: str, res: HostResult) -> str:
-    error = res.error or res.status
-    return error if error.startswith(f"{host}:") else f"{host}: {error}"
+    return about(host, res.error or res.status)
 
 
 def remote_shell(step: Step) -> tuple[str, ...]:

@@ -49,6 +49,11 @@ class HostResult:
         return out
 
 
+def about(host: str, error: str) -> str:
+    """`error` prefixed with the host name unless it already starts with it."""
+    return error if error.startswith((f"{host}:", f"{host} (")) else f"{host}: {error}"
+
+
 Emit = Callable[[str, str], None]
 """emit(line, stream) from a worker thread."""
 Work = Callable[[str, Emit, threading.Event], HostResult]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from swrun.ssh import ConnectError
+from swrun.ssh.fanout import about
 
 PROBE_PARALLEL = 20
 
@@ -35,9 +36,9 @@ def probe_hosts(hosts: Iterable[Any], base_dir: Path) -> dict[str, str]:
                                                      timeout=target.connect_timeout + 5)
         if res.ok:
             return host.name, None
-        error = res.error or res.status
-        return host.name, error if error.startswith(f"{host.name}:") else \
-            f"{host.name}: `true` failed on the host: {error}"
+        if res.status == "unreachable":
+            return host.name, about(host.name, res.error or res.status)
+        return host.name, f"{host.name}: `true` failed on the host: {res.error or res.status}"
 
     try:
         with ThreadPoolExecutor(PROBE_PARALLEL) as ex:

@@ -1,0 +1,107 @@
+"""The real CLI with remote steps: `swrun execute --inventory` and `swrun check --connect`."""
+# ruff: noqa: F811 - pytest fixtures imported from sshd are parameters below
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import swrun_cmd
+from helpers import write_runbook
+from sshd import Cluster, free_port, sshd_hosts  # noqa: F401 - fixtures
+
+
+def _swrun(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOME": str(home), "NO_COLOR": "1"}
+    env.pop("SSH_AUTH_SOCK", None)
+    return subprocess.run([*swrun_cmd(), *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+RUNBOOK = """
+    # Deploy
+
+    ## Release
+    ```bash {hosts=web}
+    echo "released on $SWRUN_HOST"
+    ```
+    """
+
+
+def test_execute_runs_remote_steps_and_logs_per_host_results(
+        tmp_path: Path, sshd_hosts: Cluster) -> None:
+    inv = sshd_hosts.inventory(tmp_path / "inv.ini", groups={"web": ["h1", "h2", "h3"]})
+    write_runbook(tmp_path, RUNBOOK)
+    log = tmp_path / "run.toml"
+    proc = _swrun("execute", "--yes", "--inventory", str(inv), "--log", str(log), "rb.md",
+                  cwd=tmp_path, home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for h in ("h1", "h2", "h3"):
+        assert f"{h}: released on {h}" in proc.stdout
+    import tomllib
+
+    data = tomllib.loads(log.read_text())
+    (finished,) = [e for e in data["event"] if e["type"] == "step_finished"]
+    assert finished["status"] == "ok"
+    assert {h: r["status"] for h, r in finished["hosts"].items()} == {
+        "h1": "ok", "h2": "ok", "h3": "ok"}
+    assert all(isinstance(r["duration_ms"], int) for r in finished["hosts"].values())
+
+
+def test_check_connect_is_quiet_when_every_host_is_fine(
+        tmp_path: Path, sshd_hosts: Cluster) -> None:
+    inv = sshd_hosts.inventory(tmp_path / "inv.ini", groups={"web": ["h1", "h2", "h3"]})
+    write_runbook(tmp_path, RUNBOOK)
+    proc = _swrun("check", "--connect", "--inventory", str(inv), "rb.md", cwd=tmp_path,
+                  home=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout == ""
+
+
+def test_check_connect_reports_one_line_per_host_problem(
+        tmp_path: Path, sshd_hosts: Cluster) -> None:
+    h1, h2, h3 = (sshd_hosts[n] for n in ("h1", "h2", "h3"))
+    port = free_port("127.0.0.9")
+    known = tmp_path / "known_hosts"
+    known.write_text(h1.known_hosts_line + h3.known_hosts_line)  # h2's key is not known
+    inv = tmp_path / "inv.ini"
+    key, stranger = sshd_hosts.client_key, sshd_hosts.stranger_key
+    inv.write_text(f"""\
+h1 ansible_host={h1.addr} ansible_port={h1.port} ansible_ssh_private_key_file={key}
+h2 ansible_host={h2.addr} ansible_port={h2.port} ansible_ssh_private_key_file={key}
+h3 ansible_host={h3.addr} ansible_port={h3.port} ansible_ssh_private_key_file={stranger}
+gone ansible_host=127.0.0.9 ansible_port={port}
+
+[web]
+h1
+h2
+h3
+gone
+
+[all:vars]
+ansible_user=root
+swrun_known_hosts={known}
+""")
+    write_runbook(tmp_path, RUNBOOK)
+    proc = _swrun("check", "--connect", "--inventory", str(inv), "rb.md", cwd=tmp_path,
+                  home=tmp_path)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith(f"rb.md:4: error: h2 ({h2.key_name}): unknown host key "
+                               "ssh-ed25519 SHA256:")
+    assert lines[1] == (f"rb.md:4: error: h3: authentication failed for root@{h3.addr}:"
+                        f"{h3.port} (offered {sshd_hosts.stranger_key}); add the right key to "
+                        "ssh-agent or set ansible_ssh_private_key_file")
+    assert lines[2] == (f"rb.md:4: error: gone: cannot connect to 127.0.0.9:{port}: "
+                        "connection refused")
+    assert "3 error(s)" in proc.stderr
+
+
+def test_check_connect_without_an_inventory(tmp_path: Path) -> None:
+    write_runbook(tmp_path, RUNBOOK)
+    proc = _swrun("check", "--connect", "rb.md", cwd=tmp_path, home=tmp_path)
+    assert proc.returncode == 3
+    assert proc.stdout == ("rb.md:4: error: remote steps need an inventory to connect to: pass "
+                           "--inventory or set `inventory` in the front matter\n")
