@@ -162,7 +162,8 @@ class RunLog:
     def create(cls, path: str | Path, header: dict[str, Any]) -> RunLog:
         """A new log (mode 0600) starting with a `[run]` table; an existing file is refused."""
         path = Path(path)
-        run = {"schema": header.get("schema", SCHEMA_VERSION),
+        schema = header.get("schema")
+        run = {"schema": SCHEMA_VERSION if schema is None else schema,
                **{k: v for k, v in header.items() if k != "schema"}}
         text = _table_text("run", _clean(run), array=False)
         try:
@@ -281,7 +282,7 @@ class RunLog:
                 os.fchmod(fd, 0o600)
                 self._sidecars[key] = (fd, f"{self.output_dir.name}/{name}")
             fd = self._sidecars[key][0]
-            line = _clean(event.line.rstrip("\n")).replace("\n", "\\n")
+            line = _clean(event.line.rstrip("\r\n")).replace("\n", "\\n")
             os.write(fd, f"{format_time(event.at)} {event.stream} {line}\n".encode())
         except OSError as exc:
             raise RunLogError(f"{self.output_dir}: cannot write step output: "

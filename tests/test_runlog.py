@@ -299,6 +299,7 @@ def test_a_second_process_is_refused_while_the_log_is_held(tmp_path: Path) -> No
             assert f"pid {os.getpid()}" in message
         with pytest.raises(LogLockedError, match=r"held\.toml"):
             RunLog.open_append(path)
+        assert read_log(path).last_seq == 1  # reading takes no lock
     assert second_process(path) is None  # released on close
     assert read_log(path).events == [every_event()[0].to_record()]
 
