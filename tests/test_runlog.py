@@ -232,7 +232,7 @@ def test_torn_last_event_at_every_offset(tmp_path: Path) -> None:
         with RunLog.open_append(path) as log:
             assert log.next_seq == 8 and len(log.warnings) == 1
             log.append(extra)
-        assert torn.read_bytes() == whole[start:cut]
+        assert torn.read_bytes() == whole[start:cut] and mode(torn) == 0o600
         repaired = read_log(path)
         assert repaired.warnings == [], cut
         assert repaired.events == [*intact[:-1], extra.to_record()]
