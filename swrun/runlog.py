@@ -251,18 +251,22 @@ class RunLog:
                 self._attempts[step] = record.get("attempt") or 1
             elif event.type == "step_finished" and isinstance(step, str):
                 self._link_output(record, step)
-            self._write(_table_text("event", record, array=True))
+            # step_started needs no fsync of its own: the step's end is fsync'd moments later,
+            # and a kill -9 loses nothing the kernel already holds.
+            self._write(_table_text("event", record, array=True),
+                        sync=event.type != "step_started")
             if isinstance(event.seq, int):
                 self._next_seq = max(self._next_seq, event.seq + 1)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes, sync: bool = True) -> None:
         assert self._fd is not None
         end = os.lseek(self._fd, 0, os.SEEK_END)
         try:
             done = os.write(self._fd, data)
             while done < len(data):  # a short write only happens when the disk is nearly full
                 done += os.write(self._fd, data[done:])
-            os.fsync(self._fd)
+            if sync:
+                os.fsync(self._fd)
         except OSError as exc:
             with contextlib.suppress(OSError):  # never leave half a table to follow
                 os.ftruncate(self._fd, end)
@@ -495,10 +499,12 @@ def find_logs(runbook_path: str | Path, base: Path = Path("logs")) -> list[Path]
 
 
 def find_unfinished(runbook_path: str | Path, base: Path = Path("logs")) -> Path | None:
-    """The newest log of a runbook that did not end `completed` (dry runs excepted).
+    """The newest run of a runbook, when it did not end `completed` (dry runs excepted).
 
-    An empty log (a crash between creating it and writing its header) is skipped; any
-    other unreadable log raises, so an unreadable newest run is never silently passed."""
+    Only the newest real run counts: once a later run completed, an older unfinished one is
+    stale and is not offered (pass its path to resume it anyway). An empty log (a crash
+    between creating it and writing its header) is skipped; any other unreadable log raises,
+    so an unreadable newest run is never silently passed."""
     for path in find_logs(runbook_path, base):
         try:
             if path.stat().st_size == 0:
@@ -511,6 +517,7 @@ def find_unfinished(runbook_path: str | Path, base: Path = Path("logs")) -> Path
             continue
         if not (data.finished and data.status == RunStatus.COMPLETED.value):
             return path
+        return None
     return None
 
 

@@ -346,7 +346,7 @@ def finished(seq: int, status: RunStatus) -> RunFinished:
     return RunFinished(seq=seq, at=T0, status=status)
 
 
-def test_find_unfinished_picks_the_newest_unfinished_log(tmp_path: Path,
+def test_find_unfinished_offers_only_the_newest_run(tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "deploy.md").write_text("# D\n")
@@ -370,6 +370,9 @@ def test_find_unfinished_picks_the_newest_unfinished_log(tmp_path: Path,
     assert find_logs("deploy.md")[-3:] == [aborted, crashed, oldest]
     assert resumed_done in find_logs("deploy.md")
     assert len(find_logs("deploy.md")) == 6
+    # the newest real run completed (after a resume): older unfinished runs are stale
+    assert find_unfinished("deploy.md") is None
+    resumed_done.unlink()
     assert find_unfinished("deploy.md") == aborted
     assert find_unfinished(tmp_path / "other" / "deploy.md").name.startswith(
         "20261122T064047Z")

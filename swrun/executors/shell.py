@@ -73,12 +73,16 @@ class ShellExecutor:
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
         sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+        pidfd = _pidfd(proc.pid)
+        if pidfd is not None:  # wake the moment the shell exits, without polling
+            sel.register(pidfd, selectors.EVENT_READ, "exit")
         partial = {"stdout": b"", "stderr": b""}
         deadline = time.monotonic() + ctx.timeout if ctx.timeout else None
         drain_until: float | None = None
         stopped: StepStatus | None = None
+        open_pipes = 2
         try:
-            while sel.get_map():
+            while open_pipes or proc.poll() is None:
                 if ctx.cancel.is_set():
                     stopped = StepStatus.ABORTED
                     break
@@ -86,16 +90,23 @@ class ShellExecutor:
                 if deadline is not None and now >= deadline:
                     stopped = StepStatus.TIMED_OUT
                     break
-                if drain_until is None and proc.poll() is not None:
+                if drain_until is None and proc.returncode is not None:
                     drain_until = now + _DRAIN_AFTER_EXIT
                 if drain_until is not None and now >= drain_until:
                     break  # a background child still holds the pipes; stop listening
                 wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - now))
+                if drain_until is not None:
+                    wait = max(0.0, min(wait, drain_until - now))
                 for key, _ in sel.select(wait):
                     stream = key.data
+                    if stream == "exit":
+                        sel.unregister(key.fileobj)
+                        proc.poll()
+                        continue
                     chunk = os.read(key.fd, 65536)
                     if not chunk:
                         sel.unregister(key.fileobj)
+                        open_pipes -= 1
                         if partial[stream]:
                             yield _line(partial[stream], stream)
                             partial[stream] = b""
@@ -104,12 +115,15 @@ class ShellExecutor:
                     *lines, partial[stream] = data.split(b"\n")
                     for raw in lines:
                         yield _line(raw, stream)
-            if stopped is None:
-                stopped = _wait_exit(proc, ctx, deadline)
+                if pidfd is None and not open_pipes and stopped is None:
+                    stopped = _wait_exit(proc, ctx, deadline)
+                    break
         finally:
             if stopped is not None or proc.poll() is None:
                 stop_group(proc, ctx.kill_grace)
             sel.close()
+            if pidfd is not None:
+                os.close(pidfd)
             proc.stdout.close()
             proc.stderr.close()
         for stream, rest in partial.items():
@@ -126,6 +140,13 @@ class ShellExecutor:
             yield StepResult(StepStatus.OK, exit_code=0)
         else:
             yield StepResult(StepStatus.FAILED, exit_code=code)
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # not Linux >= 5.3
+        return None
 
 
 def _wait_exit(
