@@ -1,9 +1,10 @@
 """Run one script on one host in its own process group, streaming lines; kill the group on stop.
 
-The remote command is `exec env K=V... setsid -w bash -e -o pipefail -c SCRIPT NAME`, where
-SCRIPT first prints a marker line with its own pid (= the new process group id). On timeout
-or abort a second channel sends TERM, then KILL after the grace period, to that group.
-Values are shlex-quoted and never logged; the command text itself is never shown.
+sshd starts every session's login shell in a new session (setsid), so that shell's pid is
+the process group id of everything the step starts. The command it is given prints that pid
+as a marker line, exports the variables (shlex-quoted) and execs `bash -e -o pipefail -c
+SCRIPT NAME`, keeping the pid. On timeout or abort a second channel sends TERM, then KILL
+after the grace period, to the group. The command text itself is never shown or logged.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from swrun.ssh.pool import POOL, Notify, Pool
 from swrun.ssh.target import Target
 
 _MARK = "\x1eswrun-pgid="
-_SETSID_NOISE = re.compile(r"setsid: child \d+ did not exit normally")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TICK = 0.05
 _DRAIN_AFTER_EXIT = 0.5
@@ -35,12 +35,12 @@ OnLine = Callable[[str, str], None]
 
 def remote_command(script: str, env: Mapping[str, str], name: str,
                    shell: tuple[str, ...] = ("bash", "-e", "-o", "pipefail")) -> str:
-    """The command line sent to sshd (which runs it with the login shell)."""
+    """The command line sent to sshd, for a POSIX login shell (sh, bash, dash, zsh, ksh)."""
     assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if _NAME.fullmatch(k))
-    # Same first line as the user's script, so bash's line numbers in errors stay right.
-    body = f"printf '\\036swrun-pgid=%s\\n' \"$$\"; {script}"
+    export = f"export {assigns}; " if assigns else ""
     argv = " ".join(shlex.quote(a) for a in shell)
-    return f"exec env {assigns} setsid -w {argv} -c {shlex.quote(body)} {shlex.quote(name)}"
+    return (f"printf '\\036swrun-pgid=%s\\n' \"$$\"; {export}"
+            f"exec {argv} -c {shlex.quote(script)} {shlex.quote(name)}")
 
 
 class RemoteHost:
@@ -102,7 +102,12 @@ class RemoteHost:
                     stopped = "timed_out"
                     break
                 wait = _TICK if deadline is None else max(0.0, min(_TICK, deadline - now))
-                select.select([chan], [], [], wait)
+                if chan.eof_received and not (chan.recv_ready() or chan.recv_stderr_ready()):
+                    # only the exit status is still to come; the pipe stays readable after
+                    # EOF, so select() would spin
+                    chan.status_event.wait(wait)
+                else:
+                    select.select([chan], [], [], wait)
                 reader.pump()
                 if chan.exit_status_ready():
                     if exit_seen is None:
@@ -190,14 +195,13 @@ class _Reader:
 
     def _line(self, stream: str, raw: bytes) -> None:
         line = raw.decode("utf-8", "replace").rstrip("\r")
-        if stream == "stderr" and _SETSID_NOISE.match(line):
-            return  # setsid -w reporting the group we killed
-        if stream == "stdout" and self._first:
+        # The marker is the first thing the login shell prints, though a chatty ~/.bashrc
+        # may print before it: look for it until it is found.
+        if stream == "stdout" and self._first and line.startswith(_MARK):
             self._first = False
-            if line.startswith(_MARK):
-                with contextlib.suppress(ValueError):
-                    self.pgid = int(line[len(_MARK):])
-                return
+            with contextlib.suppress(ValueError):
+                self.pgid = int(line[len(_MARK):])
+            return
         self.on_line(line, stream)
 
     def wait_for_pgid(self, limit: float) -> None:
