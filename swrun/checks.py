@@ -39,6 +39,7 @@ def check_runbook(
     _playbooks(rb, found)
     _rollback(rb, found)
     _pm2(rb, found)
+    _step_bodies(rb, found)
     _inventory(rb, inventory_path, found, connect)
     if strict:
         found = [Diagnostic(Severity.ERROR, d.message, d.path, d.line, d.col) for d in found]
@@ -129,6 +130,18 @@ def _pm2(rb: Runbook, out: list[Diagnostic]) -> None:
             for p in validate(step.body):
                 out.append(Diagnostic(Severity(p.severity), p.message, step.span.path,
                                       step.span.line + 1 + p.offset))
+
+
+def _step_bodies(rb: Runbook, out: list[Diagnostic]) -> None:
+    """mongo/aws/http/wait bodies against their languages (swrun.ops), at the body line."""
+    from swrun.ops import validate
+
+    for step in rb.steps:
+        if step.kind not in (StepKind.MONGO, StepKind.AWS, StepKind.HTTP, StepKind.WAIT):
+            continue
+        for problem in validate(step.kind.value, step.body, step.attributes):
+            out.append(Diagnostic(Severity.ERROR, f"{step.kind.value}: {problem.message}",
+                                  step.span.path, step.span.line + problem.line))
 
 
 def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic],

@@ -1,0 +1,86 @@
+"""The wait step language:
+
+    wait DURATION
+    wait DURATION watch <an http check or mongo operation> [every DURATION]
+
+The watched line is an http check (GET, HEAD, latency, hsts, csp, frame-options) or a
+read-only mongo operation (ping, status, indexes, count; the step needs `uri=`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from swrun.ops import http, mongo
+from swrun.ops.lex import Collector, Line, OpError, duration, lines
+
+DEFAULT_EVERY = 30.0
+
+
+@dataclass(frozen=True)
+class Wait:
+    line: int
+    text: str
+    seconds: float
+    watch: http.HttpOp | mongo.MongoOp | None = None
+    every: float = DEFAULT_EVERY
+
+    @property
+    def watch_kind(self) -> str | None:
+        if self.watch is None:
+            return None
+        return "http" if isinstance(self.watch, http.HttpOp) else "mongo"
+
+
+def parse(body: str, variables: Mapping[str, str] | None = None,
+          problems: list[OpError] | None = None) -> list[Wait]:
+    out: list[Wait] = []
+    sink = Collector(problems)
+    try:
+        found = lines(body, variables)
+    except OpError as exc:
+        sink.fail(exc)
+        return out
+    if not found:
+        sink.fail(OpError("empty wait step: write `wait 15m` (or `wait 15m watch GET URL "
+                          "expect 200 every 30s`)"))
+    for line in found:
+        try:
+            out.append(parse_tokens(line, variables))
+        except OpError as exc:
+            sink.fail(exc)
+    return out
+
+
+def parse_tokens(line: Line, variables: Mapping[str, str] | None) -> Wait:
+    t = list(line.tokens)
+    n = line.number
+    usage = "usage: wait DURATION [watch CHECK [every DURATION]]"
+    if t[0].text != "wait" or len(t) < 2:
+        raise OpError(usage, n)
+    seconds = duration(t[1], "wait", n)
+    if len(t) == 2:
+        return Wait(n, line.text, seconds or 0.0)
+    if t[2].text != "watch" or len(t) < 4:
+        raise OpError(usage, n)
+    rest = t[3:]
+    every = DEFAULT_EVERY
+    if len(rest) >= 2 and rest[-2].text == "every":
+        every = duration(rest[-1], "every", n) or DEFAULT_EVERY
+        if every <= 0:
+            raise OpError("every must be longer than 0s", n)
+        rest = rest[:-2]
+    if not rest:
+        raise OpError("watch needs a check (GET URL expect 200, or a mongo operation)", n)
+    sub = Line(n, " ".join(tok.raw for tok in rest), tuple(rest))
+    verb = rest[0].text.lower()
+    watch: http.HttpOp | mongo.MongoOp
+    if verb in http.VERBS:
+        watch = http.parse_tokens(sub)
+    elif verb in mongo.WATCHABLE:
+        watch = mongo.parse_tokens(sub, variables)
+    else:
+        raise OpError(f"cannot watch {rest[0].raw!r}: use an http check (GET, HEAD, latency, "
+                      "hsts, csp, frame-options) or ping, status, indexes, count", n)
+    return Wait(n, line.text, seconds or 0.0, watch=watch, every=every)
