@@ -146,3 +146,23 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
         inventory=inventory, accept_new_host_keys=accept_new_host_keys, argv=sys.argv,
     )
     sys.exit(int(run(opts)))
+
+
+@main.command("run")
+@click.argument("file", type=click.Path())
+@click.option("--var", "-v", "variables", multiple=True, metavar="NAME=VALUE",
+              help="Set a runbook variable (repeatable); the rest are asked in a form.")
+@click.option("--inventory", "-i", type=click.Path(), help="Inventory for remote steps.")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), help="Run log path.")
+@click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[LOG]",
+              help="Continue an unfinished run (default: the newest unfinished log).")
+@click.option("--operator", help="Who is running this (default user@host).")
+@_friendly
+def run_console(file: str, variables: tuple[str, ...], inventory: str | None,
+                log_path: str | None, resume: str | None, operator: str | None) -> None:
+    """Run FILE step by step in the terminal console (see docs/tui.md)."""
+    from swrun.tui.launch import RunOptions, run_tui
+
+    sys.exit(run_tui(RunOptions(file=file, variables=list(variables), inventory=inventory,
+                                log=log_path, resume=resume, operator=operator,
+                                argv=sys.argv)))

@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from swrun import engine as engine_module
 from swrun.engine import Engine, Resume, Selection, Settings
@@ -19,6 +20,9 @@ from swrun.render import HumanRenderer, JsonRenderer, use_colour
 from swrun.secrets import Masker
 from swrun.session import drive, operator_name, run_header
 from swrun.variables import parse_assignments, resolve, secret_values
+
+if TYPE_CHECKING:
+    from swrun.runlog import RunLog
 
 
 @dataclass
@@ -79,9 +83,59 @@ def select(runbook: Runbook, opts: ExecuteOptions) -> Selection:
                      skip=frozenset(step(r, "--skip") for r in opts.skip))
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Where an unfinished log left off (shared with the TUI)."""
+
+    resume: Resume
+    run_id: str
+    variables: dict[str, str]
+    """Values the earlier run logged (secrets, logged masked, must be given again)."""
+    warnings: list[str]
+
+
+def resume_point(runbook: Runbook, log_path: Path) -> ResumePoint:
+    from swrun.runlog import read_log, resume_state
+
+    data = read_log(log_path)
+    warnings = list(data.warnings)
+    state = resume_state(data)
+    logged = str(data.run.get("runbook", ""))
+    if logged and Path(logged).resolve() != Path(runbook.path).resolve():
+        raise RunLogError(f"{log_path} is a log of {logged}, not of {runbook.path}")
+    changed = state.sha256 != runbook.sha256
+    if changed:
+        warnings.append(f"{runbook.path} changed since {log_path} was written; "
+                        "steps whose content changed will run again")
+    previous = {k: str(v) for k, v in dict(data.run.get("variables", {})).items()
+                if str(v) != "****"}
+    return ResumePoint(Resume(done=state.done, next_seq=state.next_seq, runbook_changed=changed),
+                       state.run_id, previous, warnings)
+
+
+def open_run_log(
+    runbook: Runbook, settings: Settings, log_path: Path | None, resume: Resume | None,
+    operator: str, values: dict[str, str], argv: list[str] | None,
+) -> tuple[RunLog, Path]:
+    """Create (or reopen, to resume) the run log; sets settings.log_path and run_dir."""
+    from swrun.runlog import RunLog, default_log_path
+
+    started = engine_module._now()
+    if log_path is None:
+        log_path = default_log_path(runbook.path, settings.run_id, started)
+    settings.log_path = str(log_path)
+    if resume is not None:
+        log = RunLog.open_append(log_path)
+    else:
+        log = RunLog.create(log_path, run_header(runbook, settings.run_id, operator, values,
+                                                 started, argv))
+    settings.run_dir = log_path.with_suffix(".run")
+    return log, log_path
+
+
 def execute(opts: ExecuteOptions) -> ExitCode:
     from swrun.parser import load_runbook
-    from swrun.runlog import RunLog, default_log_path, find_unfinished, read_log, resume_state
+    from swrun.runlog import find_unfinished
 
     runbook = load_runbook(opts.file, strict=opts.strict)
     selection = select(runbook, opts)
@@ -111,21 +165,10 @@ def execute(opts: ExecuteOptions) -> ExitCode:
             if log_path is None:
                 raise RunLogError(f"no unfinished run log of {runbook.path} under logs/ "
                                   "to resume (pass --resume LOG)")
-        data = read_log(log_path)
-        for warning in data.warnings:
+        point = resume_point(runbook, log_path)
+        for warning in point.warnings:
             print(f"swrun: warning: {warning}", file=sys.stderr)
-        state = resume_state(data)
-        logged = str(data.run.get("runbook", ""))
-        if logged and Path(logged).resolve() != Path(runbook.path).resolve():
-            raise RunLogError(f"{log_path} is a log of {logged}, not of {runbook.path}")
-        changed = state.sha256 != runbook.sha256
-        if changed:
-            print(f"swrun: warning: {runbook.path} changed since {log_path} was written; "
-                  "steps whose content changed will run again", file=sys.stderr)
-        resume = Resume(done=state.done, next_seq=state.next_seq, runbook_changed=changed)
-        run_id = state.run_id
-        previous_vars = {k: str(v) for k, v in dict(data.run.get("variables", {})).items()
-                         if str(v) != "****"}
+        resume, run_id, previous_vars = point.resume, point.run_id, point.variables
 
     given = {**previous_vars, **parse_assignments(opts.variables)}
     values = resolve(runbook, given, ask=operator.supply_variable if interactive else None)
@@ -149,16 +192,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     )
     if run_id:
         settings.run_id = run_id
-    started = engine_module._now()
-    if log_path is None:
-        log_path = default_log_path(runbook.path, settings.run_id, started)
-    settings.log_path = str(log_path)
-    if resume is not None:
-        log = RunLog.open_append(log_path)
-    else:
-        log = RunLog.create(log_path, run_header(runbook, settings.run_id, name, values,
-                                                 started, opts.argv))
-    settings.run_dir = log_path.with_suffix(".run")
+    log, log_path = open_run_log(runbook, settings, log_path, resume, name, values, opts.argv)
     engine = Engine(runbook, operator, values, settings=settings, selection=selection,
                     resume=resume, masker=masker)
 

@@ -1,0 +1,1 @@
+"""The Textual operator console (`swrun run`): imports textual, so the core never imports this."""

@@ -1,0 +1,678 @@
+"""SwrunApp: the operator console; it drives the engine in a thread worker and answers it."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from swrun.engine import Answer, Decision, Engine, Settings
+from swrun.errors import SwrunError, VariableError
+from swrun.events import Event, RunFinished, StepOutput
+from swrun.executors.base import Executor
+from swrun.exitcodes import ExitCode
+from swrun.model import Runbook
+from swrun.operators import needs_typed_confirmation
+from swrun.secrets import Masker
+from swrun.session import drive
+from swrun.tui.bridge import Detach, OutputBuffer, Question, TuiOperator
+from swrun.tui.commands import JumpProvider
+from swrun.tui.detail import StepDetail
+from swrun.tui.header import RunHeader
+from swrun.tui.messages import EngineEvent, OutputReady, QuestionAsked, RunEnded
+from swrun.tui.screens import (
+    ConfirmScreen,
+    FailureScreen,
+    HelpScreen,
+    MilestoneScreen,
+    SummaryScreen,
+    TextPrompt,
+    TypedConfirmScreen,
+)
+from swrun.tui.start import ResumeOffer, ResumeScreen, VariablesScreen
+from swrun.tui.state import DONE, RUNNING, RunView
+from swrun.tui.steps import StepTree
+from swrun.variables import resolve, secret_values
+
+FRAME = 1 / 30
+"""At most this often the UI takes a batch of output from the worker."""
+ACTIONS = [  # key, shown as, action, footer label, what it does (help screen and palette)
+    ("r", "r", "run", "Run step",
+     "Run the waiting step (or the selected one, skipping ahead after asking)"),
+    ("space", "space", "tick", "Tick", "Tick the waiting check"),
+    ("c", "c", "comment", "Tick+comment", "Tick the waiting check with a comment"),
+    ("s", "s", "skip", "Skip", "Skip the waiting step, with a reason"),
+    ("R", "R", "retry", "Retry", "Retry the failed step"),
+    ("a", "a", "abort", "Abort", "Abort: stop the running step and end the run"),
+    ("b", "b", "rollback", "Roll back", "Roll back after a failure (the rollback section)"),
+    ("n", "n", "note", "Note", "Add a timestamped note to the run log"),
+    ("m", "m", "milestone", "Milestone",
+     "Mark an incident milestone: detected, mitigated, resolved"),
+    ("g", "g", "jump", "Jump", "Jump to a step or section"),
+    ("question_mark", "?", "help", "Help", "Show the keys"),
+    ("q", "q", "quit_run", "Quit", "Quit (a waiting run stays resumable with --resume)"),
+]
+
+
+@dataclass
+class TuiSettings:
+    """How this console run is set up (the CLI options, plus what tests freeze)."""
+
+    operator: str
+    variables: dict[str, str] = field(default_factory=dict)
+    """Values given with --var."""
+    log_path: str | None = None
+    resume: str | None = None
+    """None: offer to resume an unfinished log if there is one; "": the newest; else a path."""
+    offer_resume: bool = True
+    logs_base: Path = Path("logs")
+    inventory: str | None = None
+    accept_new_host_keys: bool = False
+    run_id: str | None = None
+    argv: list[str] | None = None
+    kill_grace: float = 5.0
+    environ: Mapping[str, str] | None = None
+    clock: Callable[[], float] = time.monotonic
+    """Drives the window clock and live elapsed times (tests freeze it)."""
+    tick_interval: float = 1.0
+
+
+class SwrunApp(App[int]):
+    """`swrun run`: the runbook on the left, the selected step on the right, the run in a thread."""
+
+    CSS_PATH = "swrun.tcss"
+    TITLE = "swrun"
+    COMMANDS = App.COMMANDS | {JumpProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [Binding(key, action, label, key_display=shown)
+                for key, shown, action, label, _ in ACTIONS]
+
+    def __init__(self, runbook: Runbook, executors: Mapping[str, Executor] | None = None,
+                 settings: TuiSettings | None = None) -> None:
+        super().__init__()
+        self.runbook = runbook
+        self.executors = dict(executors or {})
+        self.settings = settings or TuiSettings(operator="operator")
+        self.operator_name = self.settings.operator
+        self.view = RunView(runbook, self.settings.clock)
+        self.operator = TuiOperator(self.operator_name, self._ask)
+        self.output = OutputBuffer(lambda: self.post_message(OutputReady()))
+        self.engine: Engine | None = None
+        self.log_path: Path | None = None
+        self.pending: Question | None = None
+        self.error: str | None = None
+        self.follow = True
+        self._quitting = False
+        self._ended = False
+        self._last_take = 0.0
+        self._take_scheduled = False
+        self._window_offset = 0.0
+        self._exit_code = ExitCode.OK
+
+    # -- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield RunHeader(self.runbook.title, self.runbook.environment, self.operator_name,
+                        self.runbook.window)
+        with Horizontal(id="main"):
+            yield StepTree(self.view)
+            yield StepDetail(self.view)
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.header.update_clock(None)
+        self._progress()
+        self.set_interval(self.settings.tick_interval, self._tick)
+        first = self.view.next_unfinished()
+        if first is not None:
+            self.step_tree.select_step(first.id)
+        self.step_tree.focus()
+        self._status("starting…")
+        self._start()
+
+    def on_unmount(self) -> None:
+        """Never leave the worker blocked: a waiting engine detaches, a running step stops."""
+        self.operator.detach()
+        if self.engine is not None and not self._ended and self._running_step():
+            self.engine.abort(f"the console of {self.operator_name} closed")
+
+    @property
+    def header(self) -> RunHeader:
+        return self.query_one(RunHeader)
+
+    @property
+    def step_tree(self) -> StepTree:
+        return self.query_one(StepTree)
+
+    @property
+    def detail(self) -> StepDetail:
+        return self.query_one(StepDetail)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for _, shown, action, label, what in ACTIONS:
+            yield SystemCommand(label, f"{what} (key {shown})",
+                                partial(self.run_action, action))
+
+    # -- starting: resume offer, variables form, then the engine -----------------------------
+    @work(exclusive=True, group="start")
+    async def _start(self) -> None:
+        from swrun.execute import open_run_log, resume_point
+        from swrun.runlog import find_unfinished, read_log
+
+        s = self.settings
+        rb = self.runbook
+        try:
+            point = None
+            path: Path | None = None
+            if s.resume is not None:
+                path = Path(s.resume) if s.resume else find_unfinished(rb.path, s.logs_base)
+                if path is None:
+                    raise SwrunError(f"no unfinished run log of {rb.path} under "
+                                     f"{s.logs_base}/ to resume")
+            elif s.offer_resume and not s.log_path:
+                found = find_unfinished(rb.path, s.logs_base)
+                if found is not None:
+                    data = read_log(found)
+                    offer = ResumeOffer(str(found), data.run, data.events)
+                    if await self.push_screen_wait(ResumeScreen(offer)):
+                        path = found
+            if path is not None:
+                point = resume_point(rb, path)
+                for warning in point.warnings:
+                    self.notify(warning, severity="warning", timeout=10)
+                self._load_done(path)
+            given = {**(point.variables if point else {}), **s.variables}
+            env = os.environ if s.environ is None else s.environ
+            ask = [v for n, v in rb.variables.items() if n not in given
+                   and not (v.source and v.source[4:] in env)]
+            if ask:
+                answered = await self.push_screen_wait(VariablesScreen(ask))
+                if answered is None:
+                    self._fail("no variables given; nothing ran", ExitCode.BAD_VARIABLES)
+                    return
+                given.update(answered)
+            values = resolve(rb, given, environ=env)
+            settings = Settings(
+                step_mode=True, kill_grace=s.kill_grace,
+                executor_settings={"inventory": s.inventory,
+                                   "accept_new_host_keys": s.accept_new_host_keys,
+                                   "keep_going": False},
+            )
+            if point is not None:
+                settings.run_id = point.run_id
+            elif s.run_id:
+                settings.run_id = s.run_id
+            log, self.log_path = open_run_log(
+                rb, settings, Path(s.log_path) if s.log_path else path,
+                point.resume if point else None, self.operator_name, values, s.argv)
+        except VariableError as exc:
+            self._fail(str(exc), ExitCode.BAD_VARIABLES)
+            return
+        except SwrunError as exc:
+            self._fail(str(exc), ExitCode.RESUME_FAILED)
+            return
+        self.engine = Engine(rb, self.operator, values, settings=settings,
+                             executors=self.executors or None,
+                             resume=point.resume if point else None,
+                             masker=Masker(secret_values(rb, values, environ=env)))
+        self._status("")
+        self._drive(log)
+
+    def _load_done(self, path: Path) -> None:
+        """Show what the resumed log already finished (and by whom)."""
+        from swrun.runlog import read_log
+
+        data = read_log(path)
+        for rec in data.events:
+            if rec.get("type") in ("step_finished", "check_ticked", "step_skipped",
+                                   "note_added", "milestone"):
+                self.view.apply(rec)
+        started = str(data.run.get("started_at", ""))
+        try:
+            from datetime import UTC, datetime
+
+            at = datetime.fromisoformat(started.replace("Z", "+00:00"))
+            self._window_offset = max(0.0, (datetime.now(UTC) - at).total_seconds())
+        except ValueError:
+            pass
+        self.step_tree.refresh_all()
+        self._progress()
+        nxt = self.view.next_unfinished()
+        if nxt is not None:
+            self.step_tree.select_step(nxt.id)
+
+    def _fail(self, message: str, code: ExitCode) -> None:
+        self.error = message
+        self.exit(int(code), message=message)
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
+    def _drive(self, log: object) -> None:
+        assert self.engine is not None
+        finished: RunFinished | None = None
+        error = None
+        try:
+            with log:  # type: ignore[attr-defined]
+                finished = drive(self.engine, log, self._sink)  # type: ignore[arg-type]
+        except Detach:
+            pass
+        except Exception as exc:  # the UI must say so, not vanish
+            error = f"{type(exc).__name__}: {exc}"
+        self.post_message(RunEnded(finished, error))
+
+    def _sink(self, event: Event) -> None:
+        """Called on the worker thread for every event (after the log has it)."""
+        if isinstance(event, StepOutput):
+            self.output.add(event.step, f"{event.host}: {event.line}" if event.host
+                            else event.line)
+        else:
+            self.post_message(EngineEvent(event))
+
+    def _ask(self, question: Question) -> None:
+        """Called on the worker thread; the engine then blocks until the UI answers."""
+        self.post_message(QuestionAsked(question))
+
+    # -- what the worker tells us ------------------------------------------------------------
+    def on_output_ready(self, _: OutputReady) -> None:
+        wait = self._last_take + FRAME - time.monotonic()
+        if wait > 0:
+            if not self._take_scheduled:
+                self._take_scheduled = True
+                self.set_timer(wait, self._take_output)
+            return
+        self._take_output()
+
+    def _take_output(self) -> None:
+        self._take_scheduled = False
+        self._last_take = time.monotonic()
+        batch = self.output.take()
+        if not batch:
+            return
+        by_step: dict[str, list[str]] = {}
+        for step, line in batch:
+            by_step.setdefault(step, []).append(line)
+        for step, lines in by_step.items():
+            if step in self.view.steps:
+                self.view.steps[step].tail.extend(lines)
+            self.detail.write_output(step, lines)
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        self._take_output()  # output printed before this event is shown before it
+        step_id = self.view.apply(message.event.to_record())
+        if step_id is not None:
+            self.step_tree.refresh_step(step_id)
+            if step_id == self.view.current and self.follow:
+                self.step_tree.select_step(step_id)
+            if self.detail.step is not None and self.detail.step.id == step_id:
+                self.detail.refresh_meta()
+        kind = message.event.type
+        if kind == "step_started":
+            step = self.runbook.find(step_id or "")
+            self._status(f"⟳ running step {step.number if step else ''}: "
+                         f"{step.title if step else ''} — a aborts it")
+        elif kind in ("note_added", "milestone"):
+            note = self.view.notes[-1]
+            self.notify(f"{note.by}: {note.text}", title="logged")
+        elif kind == "rollback_started":
+            self._status("↺ rolling back")
+        elif isinstance(message.event, RunFinished):
+            self._status(f"run {message.event.status.value}")
+        self._progress()
+        self.refresh_bindings()
+
+    def on_question_asked(self, message: QuestionAsked) -> None:
+        q = message.question
+        self.pending = q
+        self.view.current = q.step.id
+        self.step_tree.refresh_step(q.step.id)
+        if self.follow:
+            self.step_tree.select_step(q.step.id)
+        n = q.step.number or "↺"
+        if q.kind == "tick":
+            self._status(f"☐ check {n}: {q.step.title} — space ticks, c ticks with a "
+                         "comment, s skips")
+        elif q.kind == "failure":
+            self._status(f"✗ step {n} failed — R retry, s skip, a abort"
+                         + (", b roll back" if q.can_rollback else ""))
+            self._failure_modal(q)
+        elif q.reason == "canary":
+            self._status(f"? step {n}: canary hosts done — continue to the rest?")
+            self._confirm_gate(q)
+        else:
+            what = {"destructive": "⚠ destructive step", "confirm": "? step"}.get(
+                q.reason, "▶ step")
+            self._status(f"{what} {n}: {q.step.title} — r runs it, s skips")
+        self.refresh_bindings()
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        self._take_output()
+        self._ended = True
+        self.pending = None
+        if message.error:
+            self.error = message.error
+            self.notify(message.error, title="the run stopped", severity="error", timeout=30)
+            self._status(f"the run stopped: {message.error}")
+            self._exit_code = ExitCode.STEP_FAILED
+        if message.finished is not None:
+            from swrun.execute import _EXIT
+
+            self._exit_code = _EXIT[message.finished.status]
+            if not self._quitting and self.view.finished is not None:
+                self.push_screen(SummaryScreen(self.view, self.view.finished,
+                                               str(self.log_path or "")))
+        elif not message.error:
+            self._exit_code = ExitCode.INTERRUPTED
+        self.refresh_bindings()
+        if self._quitting:
+            self.exit(int(self._exit_code))
+
+    # -- answering ---------------------------------------------------------------------------
+    def _answer(self, q: Question, decision: Decision, note: str = "") -> None:
+        if q.answer(Answer(decision, self.operator_name, note)):
+            if self.pending is q:
+                self.pending = None
+            self._status("")
+            self.refresh_bindings()
+
+    def _failure_modal(self, q: Question) -> None:
+        def chosen(decision: Decision | None) -> None:
+            if decision is None or q.answered:
+                return
+            if decision is Decision.SKIP:
+                self._skip(q)
+            elif decision is Decision.ABORT:
+                self._answer(q, Decision.ABORT, f"aborted by {self.operator_name} after "
+                             f"{q.step.title} failed")
+            else:
+                self._answer(q, decision)
+
+        self.push_screen(FailureScreen(q.step, self.view, q.can_rollback), chosen)
+
+    def _confirm_gate(self, q: Question) -> None:
+        def done(ok: bool | None) -> None:
+            if q.answered:
+                return
+            if ok:
+                self._answer(q, Decision.CONTINUE)
+            elif q.reason == "canary":
+                self._answer(q, Decision.ABORT, "canary not confirmed")
+            else:
+                self._status(f"step {q.step.number} not run — r to try again, s to skip")
+
+        env = self.runbook.environment
+        if q.reason == "destructive" and needs_typed_confirmation(env):
+            self.push_screen(TypedConfirmScreen(q.step, env), done)
+            return
+        detail = f"{q.step.number}. {q.step.title}"
+        if q.step.targets:
+            detail += f"\non {q.step.targets}"
+        title = {"destructive": "⚠ Run this destructive step?",
+                 "canary": "Canary hosts done: continue to the rest?"}.get(q.reason,
+                                                                          "Run this step?")
+        self.push_screen(ConfirmScreen(title, detail, "Run", "Not yet",
+                                       danger=q.reason == "destructive"), done)
+
+    def _skip(self, q: Question) -> None:
+        def done(reason: str | None) -> None:
+            if reason is not None and not q.answered:
+                self._answer(q, Decision.SKIP, reason or f"skipped by {self.operator_name}")
+
+        self.push_screen(TextPrompt(f"Skip step {q.step.number or ''}: {q.step.title}",
+                                    "why? (enter for no reason)"), done)
+
+    def _waiting(self, *kinds: str) -> Question | None:
+        q = self.pending
+        if q is None or q.answered or (kinds and q.kind not in kinds):
+            return None
+        return q
+
+    # -- actions -----------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        q = self._waiting()
+        enabled = {
+            "tick": q is not None and q.kind == "tick",
+            "comment": q is not None and q.kind == "tick",
+            "skip": q is not None,
+            "retry": q is not None and q.kind == "failure",
+            "rollback": q is not None and q.kind == "failure" and q.can_rollback,
+            "abort": not self._ended and (q is not None or self._running_step() is not None),
+        }.get(action)
+        return None if enabled is False else True
+
+    def _running_step(self) -> str | None:
+        cur = self.view.current
+        return cur if cur and self.view.steps[cur].status == RUNNING else None
+
+    def action_run(self) -> None:
+        q = self._waiting()
+        selected = self.step_tree.selected_step
+        if selected is not None and (q is None or selected.id != q.step.id):
+            st = self.view.steps[selected.id].status
+            if st in DONE:
+                self.notify(f"step {selected.number} is already {st}")
+                return
+            if self.view.unfinished_between(self.view.current, selected) or (
+                    q is not None and selected.id != q.step.id and not selected.in_rollback):
+                self.jump_to(selected.id)
+                return
+        if q is None:
+            running = self._running_step()
+            self.notify(f"step {self.view.steps and running} is running" if running
+                        else "nothing is waiting to run", severity="warning")
+            return
+        if q.kind == "tick":
+            self._answer(q, Decision.CONTINUE)
+        elif q.kind == "failure":
+            self._answer(q, Decision.RETRY)
+        elif q.reason == "step":
+            self._answer(q, Decision.CONTINUE)
+        else:
+            self._confirm_gate(q)
+
+    def action_tick(self) -> None:
+        q = self._waiting("tick")
+        if q is None:
+            self.notify("no check is waiting to be ticked", severity="warning")
+            return
+        self._answer(q, Decision.CONTINUE)
+
+    def action_comment(self) -> None:
+        q = self._waiting("tick")
+        if q is None:
+            self.notify("no check is waiting to be ticked", severity="warning")
+            return
+
+        def done(comment: str | None) -> None:
+            if comment is not None and not q.answered:
+                self._answer(q, Decision.CONTINUE, comment)
+
+        self.push_screen(TextPrompt(f"Tick check {q.step.number}: {q.step.title}",
+                                    "comment (enter for none)"), done)
+
+    def action_skip(self) -> None:
+        q = self._waiting()
+        if q is None:
+            self.notify("nothing is waiting; a running step can be aborted (a)",
+                        severity="warning")
+            return
+        self._skip(q)
+
+    def action_retry(self) -> None:
+        q = self._waiting("failure")
+        if q is None:
+            self.notify("no failed step to retry", severity="warning")
+            return
+        self._answer(q, Decision.RETRY)
+
+    def action_rollback(self) -> None:
+        q = self._waiting("failure")
+        if q is None or not q.can_rollback:
+            self.notify("rolling back is offered when a step fails and the runbook has a "
+                        "rollback section", severity="warning")
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok and not q.answered:
+                self._answer(q, Decision.ROLLBACK, f"{q.step.title} failed; rolled back by "
+                             f"{self.operator_name}")
+
+        steps = len(self.runbook.rollback_steps)
+        self.push_screen(ConfirmScreen("↺ Run the rollback section?",
+                                       f"{steps} rollback step(s); each still waits for you",
+                                       "Roll back", "No", danger=True), done)
+
+    def action_abort(self) -> None:
+        if self._ended or self.engine is None:
+            self.notify("no run in progress", severity="warning")
+            return
+        q = self._waiting()
+        running = self._running_step()
+
+        def done(ok: bool | None) -> None:
+            if not ok:
+                return
+            note = f"aborted by {self.operator_name}"
+            if q is not None and not q.answered:
+                self._answer(q, Decision.ABORT, note)
+            elif self.engine is not None:
+                self.engine.abort(note)
+                self._status("aborting…")
+
+        what = f"step {self.runbook.find(running).number}" if running else "the run"  # type: ignore
+        self.push_screen(ConfirmScreen(f"Abort {what}?", "The running step's processes are "
+                                       "stopped and the run ends as aborted.", "Abort", "No",
+                                       danger=True), done)
+
+    def action_note(self) -> None:
+        if self.engine is None or self._ended:
+            self.notify("notes go into the run log while a run is in progress",
+                        severity="warning")
+            return
+
+        def done(text: str | None) -> None:
+            if text and self.engine is not None:
+                self.engine.add_note(text, by=self.operator_name, step=self.view.current)
+                self.notify(text, title="note (logged with the next event)")
+
+        self.push_screen(TextPrompt("Add a note to the run log", "what happened?",
+                                    allow_empty=False), done)
+
+    def action_milestone(self) -> None:
+        if self.engine is None or self._ended:
+            self.notify("milestones are marked while a run is in progress", severity="warning")
+            return
+
+        def done(name: str | None) -> None:
+            if name and self.engine is not None:
+                self.engine.mark_milestone(name, by=self.operator_name)
+
+        self.push_screen(MilestoneScreen(classes="dialog-screen"), done)
+
+    def action_jump(self) -> None:
+        self.action_command_palette()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([(shown, what) for _, shown, _, _, what in ACTIONS]))
+
+    def action_quit_run(self) -> None:
+        if self.engine is None or self._ended:
+            self.exit(int(self._exit_code))
+            return
+        running = self._running_step()
+
+        def done(ok: bool | None) -> None:
+            if not ok:
+                return
+            self._quitting = True
+            if running and self.engine is not None:
+                self.engine.abort(f"aborted by {self.operator_name} (quit)")
+            else:
+                self.operator.detach()
+            self._status("stopping…")
+
+        if running:
+            self.push_screen(ConfirmScreen("A step is running: abort it and quit?",
+                                           "The run ends as aborted.", "Abort and quit",
+                                           "No", danger=True), done)
+        else:
+            self.push_screen(ConfirmScreen(
+                "Quit?", f"The run stays unfinished; continue later with\n"
+                f"swrun run {self.runbook.path} --resume {self.log_path}", "Quit", "No"), done)
+
+    # -- jumping -----------------------------------------------------------------------------
+    def jump_to(self, ref: str) -> None:
+        """Select a step or section; if it lies ahead, offer to skip the steps before it."""
+        target = self.runbook.find(ref)
+        if target is None:
+            section = self.runbook.find_section(ref)
+            if section is None:
+                return
+            self.step_tree.select_step(section.id)
+            first = next((s for sec in section.walk() for s in sec.steps
+                          if s.actionable and self.view.steps[s.id].status not in DONE), None)
+            if first is None:
+                return
+            target = first
+        self.follow = False
+        self.step_tree.select_step(target.id)
+        if self._ended or self.engine is None:
+            return
+        between = self.view.unfinished_between(self.view.current, target)
+        if self._running_step() and between and between[0].id == self.view.current:
+            between = between[1:]
+        if not between:
+            self.follow = True
+            return
+        names = "\n".join(f"  {s.number}. {s.title}" for s in between[:8])
+        if len(between) > 8:
+            names += f"\n  … and {len(between) - 8} more"
+
+        def done(ok: bool | None) -> None:
+            self.follow = True
+            if ok:
+                self.operator.jump(target.id, f"skipped: {self.operator_name} jumped to step "
+                                   f"{target.number}")
+
+        self.push_screen(ConfirmScreen(
+            f"Skip {len(between)} unfinished step(s) to jump to step {target.number}?",
+            names, "Skip them", "No"), done)
+
+    @on(StepTree.Selected)
+    def _selected(self, message: StepTree.Selected) -> None:
+        if message.step_id is not None:
+            step = self.runbook.find(message.step_id)
+            if step is not None:
+                self.detail.show_step(step)
+        elif message.section_id is not None:
+            section = self.runbook.find_section(message.section_id)
+            if section is not None:
+                self.detail.show_section(section)
+
+    # -- clock -------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        if self.view.started is not None and self.view.finished is None:
+            elapsed = self.settings.clock() - self.view.started + self._window_offset
+            self.header.update_clock(elapsed)
+        running = self._running_step()
+        if running:
+            self.step_tree.refresh_step(running)
+            if self.detail.step is not None and self.detail.step.id == running:
+                self.detail.refresh_meta()
+
+    def _progress(self) -> None:
+        rolling = " · rolling back" if self.view.rolling_back else ""
+        self.header.update_progress(self.view.done, self.view.total, rolling)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#status", Static).update(text)
+

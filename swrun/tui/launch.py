@@ -1,0 +1,52 @@
+"""`swrun run`: build the console from command-line options and run it."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from swrun.exitcodes import ExitCode
+
+
+@dataclass
+class RunOptions:
+    """`swrun run FILE [--var K=V] [--inventory PATH] [--log PATH] [--resume [LOG]]
+    [--operator NAME]`."""
+
+    file: str
+    variables: list[str] = field(default_factory=list)
+    inventory: str | None = None
+    log: str | None = None
+    resume: str | None = None
+    """None: offer to resume an unfinished log; "": the newest unfinished log; else a path."""
+    operator: str | None = None
+    strict: bool = False
+    accept_new_host_keys: bool = False
+    argv: list[str] | None = None
+    """The command line recorded in the log header (default sys.argv)."""
+
+
+def run_tui(opts: RunOptions) -> int:
+    """Run the console; returns the process exit code (the same codes as `swrun execute`).
+
+    Raises SwrunError subclasses for a bad runbook or --var before the UI starts."""
+    from swrun.parser import load_runbook
+    from swrun.session import operator_name
+    from swrun.tui.app import SwrunApp, TuiSettings
+    from swrun.variables import parse_assignments
+
+    runbook = load_runbook(opts.file, strict=opts.strict)
+    settings = TuiSettings(
+        operator=operator_name(opts.operator),
+        variables=parse_assignments(opts.variables),
+        log_path=opts.log, resume=opts.resume, inventory=opts.inventory,
+        accept_new_host_keys=opts.accept_new_host_keys,
+        argv=list(sys.argv if opts.argv is None else opts.argv),
+    )
+    app = SwrunApp(runbook, settings=settings)
+    code = app.run()
+    if app.error:
+        print(f"swrun: {app.error}", file=sys.stderr)
+    if app.log_path is not None:
+        print(f"swrun: log: {app.log_path}", file=sys.stderr)
+    return int(ExitCode.OK if code is None else code)
