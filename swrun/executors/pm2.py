@@ -352,6 +352,7 @@ class Pm2Executor:
             TargetError,
             fanout_plan,
             remote_env,
+            substitute,
             summarize,
             targets_for,
         )
@@ -364,6 +365,8 @@ class Pm2Executor:
             return
         accept = bool(ctx.settings.get("accept_new_host_keys"))
         cwd = step.text("cwd")
+        if cwd:
+            cwd = substitute(cwd, ctx.variables)
 
         def work(host: str, emit: Callable[[str, str], None], stop: threading.Event) -> Any:
             remote = _Pm2Remote(targets[host], remote_env(step, ctx, host), accept_new=accept,
