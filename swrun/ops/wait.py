@@ -25,6 +25,7 @@ class Wait:
     seconds: float
     watch: http.HttpOp | mongo.MongoOp | None = None
     every: float = DEFAULT_EVERY
+    name = "wait"
 
     @property
     def watch_kind(self) -> str | None:
