@@ -403,6 +403,7 @@ class Engine:
         t0 = _monotonic()
         tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
         result: StepResult | None = None
+        needed: OperatorNeeded | None = None
         if executor is None:
             from swrun.executors import registry_key
 
@@ -421,8 +422,9 @@ class Engine:
                         yield from self._inbox_events()
                     else:
                         result = item
-            except OperatorNeeded:
-                raise
+            except OperatorNeeded as exc:  # mid-step gate (a canary) with nobody to ask
+                needed = exc
+                result = StepResult(StepStatus.ABORTED, error=exc.reason)
             except Exception as exc:  # a backend bug or failure must not lose the run
                 result = StepResult(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
             finally:
@@ -446,6 +448,8 @@ class Engine:
             hash=step.content_hash, output=tuple(tail),
             hosts=result.hosts, data=result.data,
         )
+        if needed is not None:
+            raise needed
         return result
 
     def _context(self, step: Step) -> StepContext:

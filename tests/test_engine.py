@@ -290,3 +290,29 @@ def test_operator_needed_is_not_an_exception_for_callers(tmp_path: Path) -> None
 
     events = run_events(_book(tmp_path), Refuse())
     assert _finished(events).note == "nobody home"
+
+
+def test_operator_needed_mid_step_still_records_the_step(tmp_path: Path) -> None:
+    from swrun.executors.base import Output, StepResult
+
+    class Canary:
+        def run(self, step, ctx):  # type: ignore[no-untyped-def]
+            yield Output("canary host done", host="h1")
+            if not ctx.confirm("canary"):
+                yield StepResult(StepStatus.FAILED, error="stopped after canary")
+                return
+            yield StepResult(StepStatus.OK)
+
+    path = write_runbook(tmp_path, """
+        # C
+
+        ```bash {name=fan hosts=web}
+        true
+        ```
+        """)
+    events = run_events(path, NoTtyOperator("me"), executors={"ssh": Canary()})
+    fin = [e for e in events if isinstance(e, StepFinished)]
+    assert len(fin) == 1 and fin[0].status is StepStatus.ABORTED
+    assert "canary gate on step 1 needs an operator" in (fin[0].error or "")
+    assert fin[0].output == ("h1: canary host done",)
+    assert _finished(events).status is RunStatus.OPERATOR_NEEDED
