@@ -241,10 +241,11 @@ def test_failure_exit_code_and_rollback(tmp_path: Path) -> None:
     res = run_cli(["execute", "rb.md", "--yes"], tmp_path)
     assert res.returncode == ExitCode.STEP_FAILED
     assert "exit 9" in res.stdout and not (tmp_path / "undone").exists()
-    res = run_cli(["execute", "rb.md", "--yes", "--rollback-on-failure"], tmp_path)
+    newest = tmp_path / "second.toml"
+    res = run_cli(["execute", "rb.md", "--yes", "--rollback-on-failure", "--log", str(newest)],
+                  tmp_path)
     assert res.returncode == ExitCode.STEP_FAILED
     assert (tmp_path / "undone").exists() and not (tmp_path / "never").exists()
-    newest = sorted((tmp_path / "logs").rglob("*.toml"))[-1]
     types = [e["type"] for e in read_log(newest).events]
     assert "rollback_started" in types and types[-1] == "run_finished"
     assert read_log(newest).events[-1]["status"] == "rolled_back"
