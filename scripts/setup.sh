@@ -11,6 +11,7 @@ if [ "$(id -u)" = 0 ]; then
   missing=()
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the timeline HTML test
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
