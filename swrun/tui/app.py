@@ -121,12 +121,17 @@ class SwrunApp(App[int]):
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
-        yield RunHeader(self.runbook.title, self.runbook.environment, self.operator_name,
-                        self.runbook.window)
+        # kept as attributes: app.query_one() would search a modal screen when one is open
+        self.header = RunHeader(self.runbook.title, self.runbook.environment,
+                                self.operator_name, self.runbook.window)
+        self.step_tree = StepTree(self.view)
+        self.detail = StepDetail(self.view)
+        self.status_line = Static("", id="status")
+        yield self.header
         with Horizontal(id="main"):
-            yield StepTree(self.view)
-            yield StepDetail(self.view)
-        yield Static("", id="status")
+            yield self.step_tree
+            yield self.detail
+        yield self.status_line
         yield Footer()
 
     def on_mount(self) -> None:
@@ -145,18 +150,6 @@ class SwrunApp(App[int]):
         self.operator.detach()
         if self.engine is not None and not self._ended and self._running_step():
             self.engine.abort(f"the console of {self.operator_name} closed")
-
-    @property
-    def header(self) -> RunHeader:
-        return self.query_one(RunHeader)
-
-    @property
-    def step_tree(self) -> StepTree:
-        return self.query_one(StepTree)
-
-    @property
-    def detail(self) -> StepDetail:
-        return self.query_one(StepDetail)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -254,7 +247,7 @@ class SwrunApp(App[int]):
 
     def _fail(self, message: str, code: ExitCode) -> None:
         self.error = message
-        self.exit(int(code), message=message)
+        self.exit(int(code), return_code=int(code), message=message)
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
     def _drive(self, log: object) -> None:
@@ -374,7 +367,7 @@ class SwrunApp(App[int]):
             self._exit_code = ExitCode.INTERRUPTED
         self.refresh_bindings()
         if self._quitting:
-            self.exit(int(self._exit_code))
+            self.exit(int(self._exit_code), return_code=int(self._exit_code))
 
     # -- answering ---------------------------------------------------------------------------
     def _answer(self, q: Question, decision: Decision, note: str = "") -> None:
@@ -586,7 +579,7 @@ class SwrunApp(App[int]):
 
     def action_quit_run(self) -> None:
         if self.engine is None or self._ended:
-            self.exit(int(self._exit_code))
+            self.exit(int(self._exit_code), return_code=int(self._exit_code))
             return
         running = self._running_step()
 
@@ -674,5 +667,5 @@ class SwrunApp(App[int]):
         self.header.update_progress(self.view.done, self.view.total, rolling)
 
     def _status(self, text: str) -> None:
-        self.query_one("#status", Static).update(text)
+        self.status_line.update(text)
 

@@ -68,6 +68,7 @@ class TuiOperator:
         """Jumping: answer SKIP for every step the engine asks about until this step id."""
         self.skip_note = ""
         self.detached = False
+        self._retrying: str | None = None
 
     def _question(self, q: Question) -> Answer:
         with self._lock:
@@ -77,6 +78,9 @@ class TuiOperator:
                 if q.step.id != self.skip_to:
                     return Answer(Decision.SKIP, self.name, self.skip_note)
                 self.skip_to = None
+            if q.kind == "confirm" and q.reason == "step" and self._retrying == q.step.id:
+                self._retrying = None  # the operator already said "retry": no second ask
+                return Answer(Decision.CONTINUE, self.name)
             self.pending = q
         self._ask(q)
         answer = q.future.result()
@@ -84,6 +88,8 @@ class TuiOperator:
             self.pending = None
         if isinstance(answer, BaseException):
             raise answer
+        if q.kind == "failure" and answer.decision is Decision.RETRY:
+            self._retrying = q.step.id
         return answer
 
     def jump(self, step_id: str, note: str) -> None:

@@ -269,4 +269,4 @@ class SummaryScreen(ModalScreen[None]):
         self.dismiss(None)
 
     async def action_quit(self) -> None:
-        self.app.exit()
+        await self.app.run_action("quit_run")

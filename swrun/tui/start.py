@@ -108,9 +108,12 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
                     yield Label(f"{var.name}: {label}" if var.prompt else label,
                                 classes="var-label")
                     if var.choices:
-                        yield Select([(c, c) for c in var.choices], id=f"var-{var.name}",
-                                     value=var.default if var.default in var.choices
-                                     else Select.BLANK, prompt=f"choose {var.name}")
+                        select: Select[str] = Select([(c, c) for c in var.choices],
+                                                     id=f"var-{var.name}",
+                                                     prompt=f"choose {var.name}")
+                        if var.default in var.choices:
+                            select.value = var.default
+                        yield select
                     else:
                         yield Input(var.default or "", id=f"var-{var.name}",
                                     password=is_secret(var), placeholder=var.pattern or var.type,
@@ -143,7 +146,7 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
         for var in self.variables:
             widget = self.query_one(f"#var-{var.name}")
             if isinstance(widget, Select):
-                value = "" if widget.value is Select.BLANK else str(widget.value)
+                value = widget.value if isinstance(widget.value, str) else ""
             else:
                 value = widget.value  # type: ignore[attr-defined]
             problem = "required" if not value else validate_value(var, value)
