@@ -273,7 +273,7 @@ async def test_help_screen_lists_every_key(frozen: Path) -> None:
             assert words in text
         await pilot.press("escape")
         commands = {c.title for c in app.get_system_commands(app.screen)}
-        assert {"Run step", "Tick", "Skip", "Retry", "Abort", "Roll back", "Note",
+        assert {"Run", "Tick", "Comment", "Skip", "Retry", "Abort", "Rollback", "Note",
                 "Milestone", "Jump", "Help", "Quit"} <= commands
 
 

@@ -48,14 +48,14 @@ from swrun.variables import resolve, secret_values
 FRAME = 1 / 30
 """At most this often the UI takes a batch of output from the worker."""
 ACTIONS = [  # key, shown as, action, footer label, what it does (help screen and palette)
-    ("r", "r", "run", "Run step",
+    ("r", "r", "run", "Run",
      "Run the waiting step (or the selected one, skipping ahead after asking)"),
     ("space", "space", "tick", "Tick", "Tick the waiting check"),
-    ("c", "c", "comment", "Tick+comment", "Tick the waiting check with a comment"),
+    ("c", "c", "comment", "Comment", "Tick the waiting check with a comment"),
     ("s", "s", "skip", "Skip", "Skip the waiting step, with a reason"),
     ("R", "R", "retry", "Retry", "Retry the failed step"),
     ("a", "a", "abort", "Abort", "Abort: stop the running step and end the run"),
-    ("b", "b", "rollback", "Roll back", "Roll back after a failure (the rollback section)"),
+    ("b", "b", "rollback", "Rollback", "Roll back after a failure (the rollback section)"),
     ("n", "n", "note", "Note", "Add a timestamped note to the run log"),
     ("m", "m", "milestone", "Milestone",
      "Mark an incident milestone: detected, mitigated, resolved"),
@@ -105,6 +105,7 @@ class SwrunApp(App[int]):
         self.settings = settings or TuiSettings(operator="operator")
         self.operator_name = self.settings.operator
         self.view = RunView(runbook, self.settings.clock)
+        self.steps_by_id = {s.id: s for s in runbook.actionable}
         self.operator = TuiOperator(self.operator_name, self._ask)
         self.output = OutputBuffer(lambda: self.post_message(OutputReady()))
         self.engine: Engine | None = None
@@ -309,8 +310,10 @@ class SwrunApp(App[int]):
             if self.detail.step is not None and self.detail.step.id == step_id:
                 self.detail.refresh_meta()
         kind = message.event.type
-        if kind == "step_started":
-            step = self.runbook.find(step_id or "")
+        if kind in ("run_started", "run_resumed"):
+            self._tick()
+        elif kind == "step_started":
+            step = self.steps_by_id.get(step_id or "")
             self._status(f"⟳ running step {step.number if step else ''}: "
                          f"{step.title if step else ''} — a aborts it")
         elif kind in ("note_added", "milestone"):
@@ -541,7 +544,7 @@ class SwrunApp(App[int]):
                 self.engine.abort(note)
                 self._status("aborting…")
 
-        what = f"step {self.runbook.find(running).number}" if running else "the run"  # type: ignore
+        what = f"step {self.steps_by_id[running].number}" if running else "the run"  # type: ignore
         self.push_screen(ConfirmScreen(f"Abort {what}?", "The running step's processes are "
                                        "stopped and the run ends as aborted.", "Abort", "No",
                                        danger=True), done)
@@ -605,7 +608,7 @@ class SwrunApp(App[int]):
     # -- jumping -----------------------------------------------------------------------------
     def jump_to(self, ref: str) -> None:
         """Select a step or section; if it lies ahead, offer to skip the steps before it."""
-        target = self.runbook.find(ref)
+        target = self.steps_by_id.get(ref)
         if target is None:
             section = self.runbook.find_section(ref)
             if section is None:
@@ -643,7 +646,7 @@ class SwrunApp(App[int]):
     @on(StepTree.Selected)
     def _selected(self, message: StepTree.Selected) -> None:
         if message.step_id is not None:
-            step = self.runbook.find(message.step_id)
+            step = self.steps_by_id.get(message.step_id)
             if step is not None:
                 self.detail.show_step(step)
         elif message.section_id is not None:

@@ -121,8 +121,9 @@ class StepTree(Tree[str]):
     def select_step(self, step_id: str) -> None:
         node = self._step_nodes.get(step_id) or self._section_nodes.get(step_id)
         if node is not None:
-            self.move_cursor(node)
-            self.scroll_to_node(node, animate=False)
+            self.move_cursor(node, animate=False)
+            self.scroll_to(y=max(0, node.line - self.scrollable_content_region.height // 3),
+                           animate=False)
 
     @property
     def selected_step(self) -> Step | None:
