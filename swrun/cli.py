@@ -229,3 +229,71 @@ def lab_env(lab_dir: str, inventory: str) -> None:
 
     for key, value in Lab(lab_dir, inventory).env().items():
         click.echo(f"export {key}={shlex.quote(value)}")
+
+
+@main.command()
+@click.argument("logs", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "csv", "html"]),
+              help="Output format (default: from the -o suffix, else md).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE, not stdout.")
+@click.option("--since", metavar="TIME", help="Show entries from TIME (ISO 8601; naive = --tz).")
+@click.option("--until", metavar="TIME", help="Show entries up to TIME.")
+@click.option("--tz", default="UTC", show_default=True, metavar="NAME",
+              help="Time zone for the times shown (IANA name, e.g. Europe/Berlin).")
+@_friendly
+def timeline(logs: tuple[str, ...], fmt: str | None, output: str | None, since: str | None,
+             until: str | None, tz: str) -> None:
+    """Merge run LOGS into one post-incident timeline (see docs/timeline.md)."""
+    from swrun.timeline import build_timeline, read_logs, render
+    from swrun.timeline.options import format_for, parse_when, time_zone, write_output
+
+    try:
+        zone = time_zone(tz)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tz") from None
+    bounds = []
+    for name, value in (("--since", since), ("--until", until)):
+        try:
+            bounds.append(parse_when(value, zone) if value else None)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=name) from None
+    data = read_logs(logs)
+    tl = build_timeline(data, since=bounds[0], until=bounds[1], tz=zone, tz_name=tz)
+    for warning in tl.warnings:
+        click.echo(f"swrun: warning: {warning}", err=True)
+    text = render(tl, fmt or format_for(output, "md"))
+    try:
+        write_output(text, output)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {output}: {exc.strerror}",
+                                 param_hint="--output") from None
+
+
+@main.command()
+@click.argument("runbook", type=click.Path())
+@click.option("--logs", "logs_dir", default="logs", show_default=True,
+              type=click.Path(file_okay=False), help="Where the run logs are.")
+@click.option("--format", "fmt", type=click.Choice(["table", "md", "json", "html"]),
+              help="Output format (default: from the -o suffix, else table).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE, not stdout.")
+@_friendly
+def history(runbook: str, logs_dir: str, fmt: str | None, output: str | None) -> None:
+    """Every past run of RUNBOOK with step times against target= (see docs/history.md)."""
+    from pathlib import Path
+
+    from swrun.parser import load_runbook
+    from swrun.timeline.history import build_history, render_history
+    from swrun.timeline.options import format_for, write_output
+
+    book = load_runbook(runbook)
+    hist = build_history(book, Path(logs_dir))
+    for warning in hist.warnings:
+        click.echo(f"swrun: warning: {warning}", err=True)
+    if not hist.runs:
+        click.echo(f"swrun: no runs of {runbook} under {logs_dir}/", err=True)
+    text = render_history(hist, fmt or format_for(output, "table"))
+    try:
+        write_output(text, output)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot write {output}: {exc.strerror}",
+                                 param_hint="--output") from None

@@ -1,0 +1,157 @@
+"""Drill history: every past run of a runbook and each step's time across runs vs `target=`."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from swrun.errors import RunLogError
+from swrun.model import Runbook
+from swrun.runlog import find_logs, read_log
+from swrun.timeline.build import build_timeline
+from swrun.timeline.model import INCOMPLETE, EntryType
+
+_STEADY = 0.10
+"""Within ±10 % of the earlier runs' median counts as steady."""
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One step in one run: all attempts added up (a retry is part of the time it took)."""
+
+    duration_ms: int | None
+    status: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class HistoryRun:
+    log: str
+    run_id: str
+    started_at: datetime
+    operator: str
+    operators: tuple[str, ...]
+    status: str
+    duration_ms: int
+    """Active time: crash gaps between a stop and a resume are left out."""
+    window_used: float | None
+    """duration / the runbook's window (1.0 = the whole window); None without a window."""
+    resumes: int
+    steps: dict[str, StepRun]
+
+
+@dataclass(frozen=True)
+class StepTrend:
+    step: str
+    number: int | None
+    title: str
+    target_ms: int | None
+    durations_ms: tuple[int | None, ...]
+    """Per run, oldest first; None where the step did not run."""
+    statuses: tuple[str | None, ...]
+    within_target: int
+    """Runs where the step ended ok within its target."""
+    measured: int
+    """Runs where the step ran."""
+    best_ms: int | None
+    median_ms: int | None
+    last_ms: int | None
+    trend: str | None
+    """`faster`, `slower` or `steady`: the last run against the median of those before it."""
+
+
+@dataclass(frozen=True)
+class History:
+    runbook: str
+    title: str
+    window_ms: int | None
+    runs: tuple[HistoryRun, ...]
+    """Oldest first."""
+    steps: tuple[StepTrend, ...]
+    """The runbook's runnable steps as the file is now, in order; rollback steps only if run."""
+    total_trend: str | None
+    skipped_dry_runs: int
+    warnings: tuple[str, ...]
+
+
+def trend(values: list[int]) -> str | None:
+    if len(values) < 2:
+        return None
+    before = statistics.median(values[:-1])
+    if values[-1] < before * (1 - _STEADY):
+        return "faster"
+    if values[-1] > before * (1 + _STEADY):
+        return "slower"
+    return "steady"
+
+
+def _run(path: Path, window_ms: int | None, warnings: list[str]) -> HistoryRun | None:
+    data = read_log(path)
+    started = next((e for e in data.events if e.get("type") == "run_started"), {})
+    if started.get("dry_run") is True:
+        return None
+    tl = build_timeline([data])
+    warnings.extend(w for w in tl.warnings if "has changed since this run" not in w)
+    info = tl.runs[0]
+    steps: dict[str, StepRun] = {}
+    for e in tl.entries:
+        if e.type is not EntryType.STEP or not e.step:
+            continue
+        prev = steps.get(e.step)
+        total = (prev.duration_ms or 0 if prev else 0) + (e.duration_ms or 0)
+        measured = e.status != INCOMPLETE or (prev is not None and prev.duration_ms is not None)
+        steps[e.step] = StepRun(total if measured else None, e.status or "?",
+                                (prev.attempts if prev else 0) + 1)
+    return HistoryRun(
+        log=str(path), run_id=info.run_id, started_at=info.started_at, operator=info.operator,
+        operators=info.operators, status=info.status, duration_ms=info.duration_ms,
+        window_used=info.duration_ms / window_ms if window_ms else None,
+        resumes=info.resumes, steps=steps)
+
+
+def build_history(runbook: Runbook, logs_dir: Path) -> History:
+    window_ms = round(runbook.window * 1000) if runbook.window else None
+    runs: list[HistoryRun] = []
+    warnings: list[str] = []
+    dry = 0
+    for path in reversed(find_logs(runbook.path, logs_dir)):
+        try:
+            run = _run(path, window_ms, warnings)
+        except RunLogError as exc:
+            warnings.append(f"{exc}; left out")
+            continue
+        if run is None:
+            dry += 1
+        else:
+            runs.append(run)
+    ran = {s for r in runs for s in r.steps}
+    trends = []
+    for step in runbook.steps:
+        if not step.runnable or (step.in_rollback and step.id not in ran):
+            continue
+        target = step.seconds("target")
+        target_ms = round(target * 1000) if target is not None else None
+        per = [r.steps.get(step.id) for r in runs]
+        durations = tuple(p.duration_ms if p else None for p in per)
+        measured = [d for d in durations if d is not None]
+        within = sum(1 for p in per if p and p.status == "ok" and p.duration_ms is not None
+                     and (target_ms is None or p.duration_ms <= target_ms))
+        trends.append(StepTrend(
+            step=step.id, number=step.number, title=step.title, target_ms=target_ms,
+            durations_ms=durations, statuses=tuple(p.status if p else None for p in per),
+            within_target=within, measured=len(measured),
+            best_ms=min(measured) if measured else None,
+            median_ms=round(statistics.median(measured)) if measured else None,
+            last_ms=measured[-1] if measured else None, trend=trend(measured)))
+    return History(runbook=runbook.path, title=runbook.title, window_ms=window_ms,
+                   runs=tuple(runs), steps=tuple(trends),
+                   total_trend=trend([r.duration_ms for r in runs]), skipped_dry_runs=dry,
+                   warnings=tuple(warnings))
+
+
+def render_history(history: History, fmt: str) -> str:
+    from swrun.timeline import history_render
+
+    return history_render.RENDERERS[fmt](history)
