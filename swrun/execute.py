@@ -171,7 +171,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
         resume, run_id, previous_vars = point.resume, point.run_id, point.variables
 
     given = {**previous_vars, **parse_assignments(opts.variables)}
-    values = resolve(runbook, given, ask=operator.supply_variable if interactive else None)
+    values = resolve(runbook, given, ask=operator.supply_variable if interactive else None,
+                     settings={"inventory": opts.inventory})
     masker = Masker(secret_values(runbook, values))
 
     if not opts.dry_run and isinstance(operator, AutoOperator) and needs_typed_confirmation(

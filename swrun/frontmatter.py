@@ -22,6 +22,8 @@ KNOWN_KEYS = frozenset(
      "tags", "version", "links", "service", "severity", "milestones"}
 )
 _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
+SOURCES = ("env:", "aws-secretsmanager:")
+"""Where a variable's value may come from besides --var and its default."""
 VARIABLE_TYPES = ("string", "int", "float", "bool", "duration")
 VARIABLE_KEYS = frozenset(
     {"type", "prompt", "default", "choices", "pattern", "secret", "from", "description"}
@@ -198,9 +200,9 @@ def _variable(
         return None
     default = spec.get("default")
     source = spec.get("from")
-    if source is not None and not (isinstance(source, str) and source.startswith("env:")
-                                   and len(source) > 4):
-        err(f"from={source!r}: expected \"env:NAME\"", "from")
+    if source is not None and not (isinstance(source, str) and any(
+            source.startswith(p) and len(source) > len(p) for p in SOURCES)):
+        err(f"from={source!r}: expected \"env:NAME\" or \"aws-secretsmanager:ID\"", "from")
         source = None
     pattern = spec.get("pattern")
     if pattern is not None:

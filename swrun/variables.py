@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from swrun.durations import parse_duration
-from swrun.errors import VariableError
+from swrun.errors import SwrunError, VariableError
 from swrun.model import Runbook, Variable
 
 _SECRET_NAME = re.compile(
@@ -15,6 +15,7 @@ _SECRET_NAME = re.compile(
     r"APIKEY|API_KEY|_DSN$|_URI$|SESSION)",
     re.IGNORECASE,
 )
+SECRETS_MANAGER = "aws-secretsmanager:"
 _BOOLS = {"true", "false", "yes", "no", "1", "0", "on", "off"}
 
 
@@ -66,6 +67,7 @@ def resolve(
     given: Mapping[str, str],
     environ: Mapping[str, str] | None = None,
     ask: Callable[[Variable], str | None] | None = None,
+    settings: Mapping[str, object] | None = None,
 ) -> dict[str, str]:
     """Every declared variable's value: --var, then `from = "env:..."`, then default, then ask.
 
@@ -77,8 +79,12 @@ def resolve(
     for name in given:
         if name not in runbook.variables:
             problems.append(f"--var {name}: the runbook declares no variable {name}")
+    later: list[Variable] = []
     for name, var in runbook.variables.items():
         value: str | None = given.get(name)
+        if value is None and var.source and var.source.startswith(SECRETS_MANAGER):
+            later.append(var)  # needs the other values (region, endpoint) first
+            continue
         if value is None and var.source:
             value = env.get(var.source[4:])
         if value is None:
@@ -95,13 +101,39 @@ def resolve(
             problems.append(f"{name}={shown}: {problem}")
             continue
         values[name] = value
+    for var in later:
+        try:
+            values[var.name] = fetch_secret(runbook, var, values, env, settings)
+        except SwrunError as exc:
+            problems.append(f"{var.name}: {exc}")
     if problems:
         raise VariableError("; ".join(problems))
     return values
 
 
+def fetch_secret(
+    runbook: Runbook, var: Variable, values: Mapping[str, str], env: Mapping[str, str],
+    settings: Mapping[str, object] | None,
+) -> str:
+    """A `from = "aws-secretsmanager:ID"` value, fetched with boto3 at run start."""
+    import threading
+
+    from swrun.executors.aws import fetch_secret as fetch
+    from swrun.executors.base import StepContext
+    from swrun.ops.runtime import OpFailed
+
+    assert var.source is not None
+    ctx = StepContext(runbook=runbook, variables=values, env=env, cancel=threading.Event(),
+                      timeout=30, settings=dict(settings or {}))
+    try:
+        return fetch(var.source[len(SECRETS_MANAGER):], ctx)
+    except OpFailed as exc:
+        raise VariableError(str(exc)) from None
+
+
 def is_secret(var: Variable) -> bool:
-    return var.secret or looks_secret(var.name)
+    return var.secret or looks_secret(var.name) or bool(
+        var.source and var.source.startswith(SECRETS_MANAGER))
 
 
 def secret_values(
