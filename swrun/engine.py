@@ -41,7 +41,7 @@ from swrun.events import (
     StepStatus,
     utcnow,
 )
-from swrun.executors.base import Executor, Output, StepContext, StepResult
+from swrun.executors.base import CutShort, Executor, Output, StepContext, StepResult
 from swrun.model import Runbook, Step, StepKind, Variable
 from swrun.secrets import MASK, Masker
 
@@ -177,12 +177,18 @@ class Engine:
         self._seq = resume.next_seq - 1 if resume else 0
         self._counts: Counter[str] = Counter()
         self._failed = False
+        self._cut = CutShort()
+        self.settings.executor_settings.setdefault("cut_short", self._cut)
 
     # -- called from other threads -----------------------------------------------------------
     def abort(self, note: str = "aborted by the operator") -> None:
         """Stop the running step (its process group is killed) and end the run as aborted."""
         self._abort_note = note
         self._cancel.set()
+
+    def cut_short(self, by: str | None = None, note: str = "") -> None:
+        """End the running wait early (logged with who and why); other steps ignore it."""
+        self._cut.cut(by or self.operator.name, note)
 
     def add_note(self, note: str, by: str | None = None, step: str | None = None) -> None:
         self._inbox.put(("note", {"note": note, "by": by or self.operator.name, "step": step}))
@@ -331,7 +337,7 @@ class Engine:
 
     def _step(self, step: Step) -> Iterator[Event]:
         """One step, all attempts; returns its final StepStatus."""
-        if self.settings.dry_run:
+        if self.settings.dry_run and not self._check_mode(step):
             status = StepStatus.DRY_RUN
             self._counts[status.value] += 1
             yield self._event(StepFinished, **self._common(step), status=status,
@@ -345,13 +351,23 @@ class Engine:
         gate = ("destructive" if step.flag("destructive") else
                 "confirm" if step.flag("confirm") else
                 "step" if self.settings.step_mode else None)
-        if gate is not None:
+        if gate is not None and not self.settings.dry_run:  # check mode changes nothing
             yield from self._wait(step, gate)
             answer = self.operator.confirm(step, gate)
             status = yield from self._answered(step, answer, ticked=False)
             if status is not StepStatus.OK:
                 return status
         return (yield from self._attempts(step))
+
+    def _check_mode(self, step: Step) -> bool:
+        """A dry run still calls executors that can run in check mode (Ansible's --check)."""
+        if not step.runnable:
+            return False
+        try:
+            executor = self._executor(step)
+        except Exception:  # a backend that cannot even load is shown as a plain dry run
+            return False
+        return bool(getattr(executor, "supports_check_mode", False))
 
     def _answered(self, step: Step, answer: Answer, *, ticked: bool) -> Iterator[Event]:
         self._last_by = answer.by
@@ -465,7 +481,9 @@ class Engine:
         return StepContext(
             runbook=self.runbook, variables=self.variables, env=env, cancel=self._cancel,
             timeout=step.seconds("timeout"), run_dir=self.settings.run_dir,
-            settings=self.settings.executor_settings, kill_grace=self.settings.kill_grace,
+            settings={**self.settings.executor_settings, "check_mode": True}
+            if self.settings.dry_run else self.settings.executor_settings,
+            kill_grace=self.settings.kill_grace,
             confirm=lambda reason: self._confirm_mid_step(step, reason),
         )
 

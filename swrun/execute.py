@@ -210,7 +210,11 @@ def execute(opts: ExecuteOptions) -> ExitCode:
         if isinstance(operator, TtyOperator) and operator.prompting:
             raise KeyboardInterrupt
 
+    def on_cut(signum: int, frame: FrameType | None) -> None:
+        engine.cut_short(name, "SIGUSR1")  # `kill -USR1 <swrun pid>` ends a running wait
+
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, on_cut)
     try:
         with log:
             try:

@@ -441,3 +441,28 @@ def test_help_and_version_are_fast_and_light() -> None:
                           " 'ansible', 'rich'} & set(sys.modules)\n"
                           "print(sorted(heavy))"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_sigusr1_cuts_a_wait_short_and_logs_who(tmp_path: Path) -> None:
+    write_runbook(tmp_path, """
+        # W
+
+        ```wait {name=soak}
+        wait 10m
+        ```
+        """, "rb.md")
+    proc = subprocess.Popen([*swrun_cmd(), "execute", "rb.md", "--yes", "--operator", "bob",
+                             "--json"], cwd=tmp_path, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the wait has started once its step_started event is out
+        if json.loads(line)["type"] == "step_started":
+            break
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    fin = next(e for e in read_log(only_log(tmp_path)).events if e["type"] == "step_finished")
+    assert fin["status"] == "ok"
+    op = fin["data"]["ops"][0]
+    assert op["cut_by"] == "bob" and op["cut_note"] == "SIGUSR1"

@@ -60,3 +60,26 @@ class Executor(Protocol):
     def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
         """Run one attempt: yield Output lines as they come, then exactly one StepResult last."""
         ...
+
+
+class CutShort:
+    """The operator's "enough waiting" signal, shared between a front end and the executor."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self.by = ""
+        self.note = ""
+
+    def cut(self, by: str, note: str = "") -> None:
+        with self._lock:
+            self.by, self.note = by, note
+        self._event.set()
+
+    def take(self) -> tuple[str, str] | None:
+        """(by, note) once after a cut, else None."""
+        if not self._event.is_set():
+            return None
+        with self._lock:
+            self._event.clear()
+            return self.by, self.note

@@ -8,7 +8,6 @@ as ok, and the step's data and output record who cut it and when.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -16,7 +15,9 @@ from typing import Any
 
 from swrun.durations import format_duration
 from swrun.events import StepStatus, utcnow
-from swrun.executors.base import Output, StepContext, StepResult
+from swrun.executors.base import CutShort, Output, StepContext, StepResult
+
+__all__ = ["CutShort", "WaitExecutor"]
 from swrun.model import Step
 from swrun.ops import wait as lang
 from swrun.ops.lex import OpError
@@ -24,29 +25,6 @@ from swrun.ops.runtime import Budget, OpFailed, masked, run_ops, secret_masker
 
 TICK = 0.1
 """How often a wait looks at the abort and cut-short signals."""
-
-
-class CutShort:
-    """The operator's "enough waiting" signal, shared between a front end and the executor."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
-        self.by = ""
-        self.note = ""
-
-    def cut(self, by: str, note: str = "") -> None:
-        with self._lock:
-            self.by, self.note = by, note
-        self._event.set()
-
-    def take(self) -> tuple[str, str] | None:
-        """(by, note) once after a cut, else None."""
-        if not self._event.is_set():
-            return None
-        with self._lock:
-            self._event.clear()
-            return self.by, self.note
 
 
 def progress_every(seconds: float) -> float:
