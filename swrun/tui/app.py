@@ -45,8 +45,10 @@ from swrun.tui.state import DONE, RUNNING, RunView
 from swrun.tui.steps import StepTree
 from swrun.variables import resolve, secret_values
 
-FRAME = 1 / 30
+FRAME = 1 / 20
 """At most this often the UI takes a batch of output from the worker."""
+BURST_LINES = 200
+"""Of a bigger batch, only the latest lines go to the output view (a flood scrolls past)."""
 ACTIONS = [  # key, shown as, action, footer label, what it does (help screen and palette)
     ("r", "r", "run", "Run",
      "Run the waiting step (or the selected one, skipping ahead after asking)"),
@@ -289,7 +291,7 @@ class SwrunApp(App[int]):
     def _take_output(self) -> None:
         self._take_scheduled = False
         self._last_take = time.monotonic()
-        batch = self.output.take()
+        batch, dropped = self.output.take()
         if not batch:
             return
         by_step: dict[str, list[str]] = {}
@@ -298,6 +300,11 @@ class SwrunApp(App[int]):
         for step, lines in by_step.items():
             if step in self.view.steps:
                 self.view.steps[step].tail.extend(lines)
+            skipped = dropped + max(0, len(lines) - BURST_LINES)
+            dropped = 0
+            if skipped:  # a flood: show its latest lines, say how many are only in the sidecar
+                lines = [f"… {skipped:,} more lines (all of them are in the output file) …",
+                         *lines[-BURST_LINES:]]
             self.detail.write_output(step, lines)
 
     def on_engine_event(self, message: EngineEvent) -> None:

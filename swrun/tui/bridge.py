@@ -133,6 +133,7 @@ class OutputBuffer:
         self._lines: deque[tuple[str, str]] = deque(maxlen=limit)
         self._pending = False
         self.dropped = 0
+        self._dropped_since = 0
         """Lines that scrolled out before the UI could show them (still in the sidecar)."""
         self.total = 0
 
@@ -140,6 +141,7 @@ class OutputBuffer:
         with self._lock:
             if len(self._lines) == self._lines.maxlen:
                 self.dropped += 1
+                self._dropped_since += 1
             self._lines.append((step, line))
             self.total += 1
             if self._pending:
@@ -147,9 +149,11 @@ class OutputBuffer:
             self._pending = True
         self._notify()
 
-    def take(self) -> list[tuple[str, str]]:
+    def take(self) -> tuple[list[tuple[str, str]], int]:
+        """The lines since the last take, and how many more scrolled out of the buffer."""
         with self._lock:
             lines = list(self._lines)
             self._lines.clear()
             self._pending = False
-        return lines
+            dropped, self._dropped_since = self._dropped_since, 0
+        return lines, dropped
