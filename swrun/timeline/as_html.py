@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
-from swrun.timeline.model import Bar, Timeline
+from swrun.timeline.model import Bar, Milestone, Timeline
 from swrun.timeline.page import esc, nice_step, page
 from swrun.timeline.text import (
     METRICS,
@@ -40,17 +41,35 @@ def _lanes(tl: Timeline) -> list[tuple[str, list[Bar]]]:
     return list(lanes.items())
 
 
+def _label_rows(tl: Timeline, x: Callable[[datetime], float]) -> list[tuple[Milestone, int, float]]:
+    """Each milestone label in the first row where it does not overlap the one before it."""
+    ends: list[float] = []
+    out = []
+    for m in tl.milestones:
+        px = x(m.at)
+        width = 7 * (len(m.name) + 2)
+        lo, hi = (px - width, px) if px > WIDTH - 120 else (px, px + width)
+        row = next((i for i, end in enumerate(ends) if lo > end), len(ends))
+        if row == len(ends):
+            ends.append(hi)
+        ends[row] = hi
+        out.append((m, row, px))
+    return out
+
+
 def gantt(tl: Timeline) -> str:
     """One `rect.bar` per step attempt, in a row per section and host."""
     lanes = _lanes(tl)
     span = max((tl.end - tl.start).total_seconds(), 1.0)
     chart = WIDTH - LABEL - RIGHT
-    top = 44
-    height = top + LANE * max(len(lanes), 1) + 8
 
-    def x(at: object) -> float:
-        secs = (at - tl.start).total_seconds()  # type: ignore[operator]
+    def x(at: datetime) -> float:
+        secs = (at - tl.start).total_seconds()
         return LABEL + chart * min(max(secs / span, 0.0), 1.0)
+
+    labels = _label_rows(tl, x)
+    top = 30 + 14 * (max((row for _, row, _ in labels), default=-1) + 1)
+    height = top + LANE * max(len(lanes), 1) + 8
 
     out = [f'<svg viewBox="0 0 {WIDTH} {height}" '
            f'role="img" aria-label="Step durations per section and host">']
@@ -80,16 +99,14 @@ def gantt(tl: Timeline) -> str:
                        f'x="{x0:.1f}" y="{y + (LANE - BAR) / 2:.1f}" '
                        f'width="{max(x1 - x0, 2.0):.1f}" height="{BAR}" rx="2">'
                        f'<title>{esc(tip)}</title></rect>')
-    for i, m in enumerate(tl.milestones):
-        px = x(m.at)
+    for m, row, px in labels:
         out.append(f'<line class="marker" data-milestone="{esc(m.name)}" x1="{px:.1f}" '
-                   f'y1="{12 if i % 2 else 2}" x2="{px:.1f}" y2="{height - 4}">'
+                   f'y1="{row * 14 + 2}" x2="{px:.1f}" y2="{height - 4}">'
                    f'<title>{esc(m.name)} at {esc(clock(m.at, tl.tz, True))} by '
                    f'{esc(m.who)}</title></line>')
         anchor = "end" if px > WIDTH - 120 else "start"
         out.append(f'<text class="marker-label" x="{px + (-3 if anchor == "end" else 3):.1f}" '
-                   f'y="{10 + (10 if i % 2 else 0)}" text-anchor="{anchor}">'
-                   f'⚑ {esc(m.name)}</text>')
+                   f'y="{row * 14 + 11}" text-anchor="{anchor}">⚑ {esc(m.name)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
