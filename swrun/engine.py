@@ -177,6 +177,7 @@ class Engine:
         self._seq = resume.next_seq - 1 if resume else 0
         self._counts: Counter[str] = Counter()
         self._failed = False
+        self._milestone_at = _milestone_steps(runbook)
         self._cut = CutShort()
         self.settings.executor_settings.setdefault("cut_short", self._cut)
 
@@ -191,13 +192,14 @@ class Engine:
         self._cut.cut(by or self.operator.name, note)
 
     def add_note(self, note: str, by: str | None = None, step: str | None = None) -> None:
-        self._inbox.put(("note", {"note": note, "by": by or self.operator.name, "step": step}))
+        self._inbox.put(("note", {"note": note, "by": by or self.operator.name, "step": step,
+                                  "at": _now()}))
 
     def mark_milestone(
         self, milestone: str, by: str | None = None, note: str | None = None
     ) -> None:
         self._inbox.put(("milestone", {"milestone": milestone, "by": by or self.operator.name,
-                                       "note": note}))
+                                       "note": note, "at": _now()}))
 
     @property
     def aborted(self) -> bool:
@@ -205,8 +207,10 @@ class Engine:
 
     # -- the run -----------------------------------------------------------------------------
     def _event(self, cls: type[Event], **fields: Any) -> Event:
+        """The next event; `at` defaults to now (notes keep the time they were made)."""
         self._seq += 1
-        return cls(seq=self._seq, at=_now(), **fields)
+        fields.setdefault("at", _now())
+        return cls(seq=self._seq, **fields)
 
     def _inbox_events(self) -> Iterator[Event]:
         while True:
@@ -286,6 +290,8 @@ class Engine:
                 except OperatorNeeded as need:
                     return RunStatus.OPERATOR_NEEDED, step.id, need.reason
                 if status in DONE_STATUSES or status is StepStatus.DRY_RUN:
+                    if status in (StepStatus.OK, StepStatus.TICKED):
+                        yield from self._milestones(step)
                     break
                 if status is StepStatus.ABORTED:
                     return RunStatus.ABORTED, step.id, self._abort_note
@@ -321,6 +327,15 @@ class Engine:
 
     _last_result: StepResult = StepResult(StepStatus.FAILED)
     _last_by: str = "swrun"
+
+    def _milestones(self, step: Step) -> Iterator[Event]:
+        """`milestone=` on a step, or on a section whose last step this is, is now reached."""
+        for name in self._milestone_at.get(step.id, ()):
+            yield self._event(MilestoneMarked, milestone=name, by=self._last_by_or_operator(),
+                              note=f"reached at step {step.number}: {step.title}")
+
+    def _last_by_or_operator(self) -> str:
+        return self._last_by if self._last_by not in ("swrun", "auto") else self.operator.name
 
     def _common(self, step: Step) -> dict[str, Any]:
         return {"step": step.id, "number": step.number, "title": step.title,
@@ -505,6 +520,21 @@ class Engine:
             return MASK if name in secret else self.variables[name]
 
         return self.masker.mask(VAR_REF.sub(sub, step.body))
+
+
+def _milestone_steps(runbook: Runbook) -> dict[str, list[str]]:
+    """Step id → milestones reached when it finishes: its own, then those of the sections
+    it is the last step of, innermost first."""
+    out: dict[str, list[str]] = {}
+    for step in runbook.steps:
+        if step.actionable and step.text("milestone"):
+            out.setdefault(step.id, []).append(step.text("milestone") or "")
+    for section in reversed(list(runbook.root.walk())):
+        name = section.attributes.get("milestone")
+        last = [s for sec in section.walk() for s in sec.steps if s.actionable]
+        if isinstance(name, str) and last:
+            out.setdefault(max(last, key=lambda s: s.span.line).id, []).append(name)
+    return out
 
 
 def _now() -> datetime:

@@ -316,3 +316,35 @@ def test_operator_needed_mid_step_still_records_the_step(tmp_path: Path) -> None
     assert "canary gate on step 1 needs an operator" in (fin[0].error or "")
     assert fin[0].output == ("h1: canary host done",)
     assert _finished(events).status is RunStatus.OPERATOR_NEEDED
+
+
+def test_milestone_attributes_become_milestone_events(tmp_path: Path) -> None:
+    from swrun.events import MilestoneMarked
+
+    path = write_runbook(tmp_path, """
+        # M
+
+        ## Detect
+        <!-- swrun: milestone=detected -->
+
+        - [ ] Alert acknowledged
+
+        ```bash {name=look}
+        true
+        ```
+
+        ## Mitigate
+
+        ```bash {name=fix milestone=mitigated}
+        true
+        ```
+
+        ```bash {name=verify}
+        true
+        ```
+        """)
+    events = run_events(path, AutoOperator("oncall"))
+    marks = [(e.milestone, e.by) for e in events if isinstance(e, MilestoneMarked)]
+    assert marks == [("detected", "oncall"), ("mitigated", "oncall")]
+    order = [getattr(e, "step", None) or e.type for e in events if e.type != "step_output"]
+    assert order.index("milestone") == order.index("look") + 2  # right after step_finished
