@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -85,6 +86,9 @@ class _Walk:
     open: dict[tuple[str, int], tuple[datetime, dict[str, Any]]] = field(default_factory=dict)
     last_status: dict[str, str] = field(default_factory=dict)
     reached: set[tuple[str, str]] = field(default_factory=set)
+    engine_marks: bool = False
+    """The log's swrun wrote milestone events for `milestone=` itself: do not derive them."""
+    last_step: str | None = None
     segment: datetime | None = None
     active_ms: int = 0
     last_at: datetime | None = None
@@ -141,11 +145,14 @@ class _Walk:
     def terminal(self, step: str, status: str, at: datetime, who: str, seq: int) -> None:
         """A step reached an outcome: annotation milestones it completes are reached."""
         self.last_status[step] = status
+        self.last_step = step
         if status in _REACHED:
             for name, source in self.ann.step_milestones.get(step, ()):
-                self.milestone(name, at, who, source, seq, step=step)
+                if not self.engine_marks or source is MilestoneSource.FRONT_MATTER:
+                    self.milestone(name, at, who, source, seq, step=step)
         for sm in self.ann.section_milestones:
-            if step not in sm.steps:
+            if step not in sm.steps or (self.engine_marks
+                                        and sm.source is not MilestoneSource.FRONT_MATTER):
                 continue
             statuses = [self.last_status.get(s) for s in sm.steps]
             if all(s in _DONE for s in statuses) and any(s in _REACHED for s in statuses):
@@ -169,8 +176,14 @@ def _hosts(value: Any) -> tuple[HostResult, ...]:
         for name, r in value.items() if isinstance(r, dict))
 
 
+ENGINE_MARK = re.compile(r"reached at step \d+: ")
+"""The note of a milestone event the engine writes for `milestone=` (swrun after 5f09000)."""
+
+
 def _walk(w: _Walk) -> None:
     run = w.data.run
+    w.engine_marks = any(e.get("type") == "milestone" and ENGINE_MARK.match(str(e.get("note", "")))
+                         for e in w.data.events)
     w.operator = w.m(_str(run.get("operator"))) or "?"
     for ev in w.data.events:
         at = parse_time(ev.get("at"))
@@ -255,8 +268,20 @@ def _walk(w: _Walk) -> None:
                         note=w.m(_str(ev.get("note")))))
         elif kind == "milestone":
             name = w.m(_str(ev.get("milestone"))) or "milestone"
-            w.milestone(name, at, w.who(ev), MilestoneSource.MARK, seq,
-                        note=w.m(_str(ev.get("note"))))
+            note = _str(ev.get("note"))
+            if note and ENGINE_MARK.match(note) and w.last_step:
+                # written by the engine for a `milestone=` step or section that just finished
+                own = [n for n, src in w.ann.step_milestones.get(w.last_step, ())
+                       if src is MilestoneSource.STEP]
+                section = next((sm.section for sm in w.ann.section_milestones
+                                if sm.name == name and w.last_step in sm.steps), None)
+                if name in own or section is None:
+                    w.milestone(name, at, w.who(ev), MilestoneSource.STEP, seq, step=w.last_step)
+                else:
+                    w.milestone(name, at, w.who(ev), MilestoneSource.SECTION, seq,
+                                section=section)
+            else:
+                w.milestone(name, at, w.who(ev), MilestoneSource.MARK, seq, note=w.m(note))
         elif kind == "rollback_started":
             failed_step = _str(ev.get("step"))
             w.add(Entry(at=at, type=EntryType.ROLLBACK_STARTED, run=w.index, seq=seq,

@@ -153,7 +153,7 @@ def chart(values: Sequence[int | None], statuses: Sequence[str | None], labels: 
           limit_ms: int | None, limit_label: str, name: str) -> str:
     """A line chart of one duration per run, a dashed line at the target or window; points over
     the limit or failed in the error colour."""
-    width, height, left, right, top, bottom = 640, 170, 56, 16, 14, 34
+    width, height, left, right, top, bottom = 640, 170, 56, 44, 14, 34
     seen = [v for v in values if v is not None]
     high = max([*seen, limit_ms or 0, 1])
     high *= 1.15

@@ -36,6 +36,7 @@ dl.metrics { display: grid; grid-template-columns: max-content auto; gap: .2rem 
 dl.metrics dt { font-weight: 600; } dl.metrics dd { margin: 0; }
 figure { margin: 0; } figcaption { color: var(--muted); font-size: 12px; margin-top: .3rem; }
 svg { width: 100%; height: auto; display: block; font-family: inherit; }
+svg.history-chart { max-width: 44rem; }
 svg text { font-size: 11px; fill: var(--fg); }
 svg .axis text, svg text.muted { fill: var(--muted); }
 svg .grid { stroke: var(--line); stroke-width: 1; } svg .lane-band { fill: var(--band); }
