@@ -78,7 +78,7 @@ def _variables(rb: Runbook, out: list[Diagnostic]) -> None:
                         out.append(_diag(Severity.ERROR, step, f"{key}=${name}: variable {name} "
                                          "is not declared in the front matter"))
         if step.kind in (StepKind.SHELL, StepKind.CHECK):
-            if step.kind is StepKind.SHELL and declared:
+            if step.kind is StepKind.SHELL and declared and not step.targets:  # remote env
                 _shell_refs(step, declared, out)
             continue
         for name in dict.fromkeys(variable_refs(step.body)):

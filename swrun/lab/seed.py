@@ -54,6 +54,7 @@ def seed_aws(endpoint: str, hosts: dict[str, str], app_port: int) -> dict[str, s
     bucket = "smartwallet-frontend"
     s3.create_bucket(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="index.html", Body=b"<h1>SmartWallet 1.0.0</h1>\n")
+    s3.create_bucket(Bucket="smartwallet-backups")
     cf = _client("cloudfront", endpoint)
     dist = cf.create_distribution(DistributionConfig={
         "CallerReference": "swrun-lab",
@@ -91,6 +92,7 @@ def seed_aws(endpoint: str, hosts: dict[str, str], app_port: int) -> dict[str, s
     )["Listeners"][0]
     return {
         "bucket": bucket,
+        "backup_bucket": "smartwallet-backups",
         "distribution_id": dist["Id"],
         "listener_arn": listener["ListenerArn"],
         "blue_tg_arn": groups["blue"],
