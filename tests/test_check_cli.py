@@ -71,8 +71,7 @@ def test_check_reports_every_problem_with_file_line_severity(tmp_path: Path) -> 
     assert proc.stdout.splitlines() == [
         "rb.md:9: error: timeout=soon: bad duration (use e.g. 45s, 15m, 1h30m)",
         "rb.md:9: warning: unknown attribute 'colour'",
-        "rb.md:9: warning: $UNDECLARED is neither declared nor set in the block; it will come "
-        "from the environment if at all",
+        # no warning for $UNDECLARED: a remote step's environment is the host's
         "rb.md:13: error: duplicate step name 'Build' (first used on line 9)",
         "rb.md:13: error: hosts=cache matches no host in inv.ini",
         "rb.md:17: error: limit=$LIMIT: variable LIMIT is not declared in the front matter",
@@ -81,7 +80,7 @@ def test_check_reports_every_problem_with_file_line_severity(tmp_path: Path) -> 
         "rb.md:24: error: retries=many: expected a whole number >= 0",
         "rb.md:24: warning: destructive step but the runbook has no rollback section",
     ]
-    assert proc.stderr.splitlines()[-1] == "1 file(s): 7 error(s), 3 warning(s)"
+    assert proc.stderr.splitlines()[-1] == "1 file(s): 7 error(s), 2 warning(s)"
     assert "Traceback" not in proc.stderr
 
 
