@@ -107,6 +107,26 @@ def _playbooks(rb: Runbook, out: list[Diagnostic]) -> None:
         elif "$" not in playbook and not (rb.base_dir / playbook).is_file():
             out.append(_diag(Severity.ERROR, step, f"playbook {playbook} does not exist "
                              f"(looked in {rb.base_dir})"))
+        elif "$" not in playbook:
+            _prompts(rb, step, rb.base_dir / playbook, out)
+
+
+def _prompts(rb: Runbook, step: Step, playbook: Path, out: list[Diagnostic]) -> None:
+    """A playbook that would wait for input is refused at run time; say so before."""
+    from swrun.ansible.prompts import find_prompts
+
+    answered = set(rb.variables)
+    try:
+        import yaml
+
+        body = yaml.safe_load(step.body) if step.body.strip() else None
+    except yaml.YAMLError:
+        body = None
+    if isinstance(body, dict):
+        answered |= {str(k) for k in body}
+    for prompt in find_prompts(playbook, answered):
+        out.append(_diag(Severity.ERROR, step, "playbook waits for input: "
+                         + prompt.describe(rb.base_dir)))
 
 
 def _rollback(rb: Runbook, out: list[Diagnostic]) -> None:

@@ -39,7 +39,7 @@ def _friendly(fn: F) -> F:
             elif isinstance(exc, LogLockedError):
                 code = ExitCode.LOG_LOCKED
             elif isinstance(exc, RunLogError):
-                code = ExitCode.RESUME_FAILED
+                code = ExitCode.BAD_LOG
             elif isinstance(exc, RunbookError | InventoryError):
                 code = ExitCode.INVALID_RUNBOOK
             sys.exit(int(code))

@@ -20,7 +20,8 @@ class ExitCode(IntEnum):
     """Another swrun process is writing the same run log."""
     BAD_VARIABLES = 6
     """A variable is missing or invalid; nothing ran."""
-    RESUME_FAILED = 7
-    """--resume found no log to continue, or the log belongs to another runbook."""
+    BAD_LOG = 7
+    """A run log cannot be read, or --resume found no log to continue (or one of another
+    runbook)."""
     INTERRUPTED = 130
     """SIGINT/SIGTERM: the running step was stopped and the log flushed."""

@@ -42,7 +42,7 @@ def only_log(cwd: Path) -> Path:
 def test_exit_codes_are_pinned() -> None:
     assert {c.name: int(c) for c in ExitCode} == {
         "OK": 0, "STEP_FAILED": 1, "USAGE": 2, "INVALID_RUNBOOK": 3, "OPERATOR_NEEDED": 4,
-        "LOG_LOCKED": 5, "BAD_VARIABLES": 6, "RESUME_FAILED": 7, "INTERRUPTED": 130,
+        "LOG_LOCKED": 5, "BAD_VARIABLES": 6, "BAD_LOG": 7, "INTERRUPTED": 130,
     }
 
 
@@ -338,7 +338,7 @@ def test_kill_9_then_resume_runs_no_finished_step_twice(tmp_path: Path) -> None:
 def test_resume_with_nothing_to_resume(tmp_path: Path) -> None:
     write_runbook(tmp_path, SMALL, "rb.md")
     res = run_cli(["execute", "rb.md", "--yes", "--resume"], tmp_path)
-    assert res.returncode == ExitCode.RESUME_FAILED
+    assert res.returncode == ExitCode.BAD_LOG
     assert "no unfinished run log" in res.stderr
 
 

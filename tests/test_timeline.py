@@ -230,10 +230,10 @@ def test_output_file_and_format_from_its_suffix(work: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
-    (["missing.toml"], ExitCode.RESUME_FAILED, "swrun: missing.toml: no such run log"),
-    (["garbage.toml"], ExitCode.RESUME_FAILED,
+    (["missing.toml"], ExitCode.BAD_LOG, "swrun: missing.toml: no such run log"),
+    (["garbage.toml"], ExitCode.BAD_LOG,
      "swrun: garbage.toml: not a swrun run log (no [run] table)"),
-    (["empty.toml"], ExitCode.RESUME_FAILED,
+    (["empty.toml"], ExitCode.BAD_LOG,
      "swrun: empty.toml: not a swrun run log (the file is empty)"),
 ])
 def test_unreadable_log_is_one_line_and_a_documented_exit_code(

@@ -216,7 +216,7 @@ class SwrunApp(App[int]):
             self._fail(str(exc), ExitCode.BAD_VARIABLES)
             return
         except SwrunError as exc:
-            self._fail(str(exc), ExitCode.RESUME_FAILED)
+            self._fail(str(exc), ExitCode.BAD_LOG)
             return
         self.engine = Engine(rb, self.operator, values, settings=settings,
                              executors=self.executors or None,
