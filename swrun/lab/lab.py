@@ -29,6 +29,7 @@ HOSTS = {"blue": "127.77.0.11", "green": "127.77.0.12"}
 MONGO = ("127.77.0.20", 27017)
 MOTO = ("127.77.0.30", 5000)
 RELEASE = "1.0.0"
+APP_NAME = "api"
 APP_SOURCE = Path(__file__).parent / "app" / "server.js"
 
 Echo = Callable[[str], None]
@@ -198,9 +199,10 @@ MaxSessions 50
             current.symlink_to(release)
         echo(f"starting the sample API under PM2 on {name} ({HOSTS[name]}:{APP_PORT})")
         env = {**os.environ, **self.pm2_env(name)}
-        subprocess.run(["pm2", "delete", "api"], env=env, capture_output=True, timeout=60)
-        res = subprocess.run(["pm2", "start", str(current / "server.js"), "--name", "api",
-                              "--time"], env=env, capture_output=True, text=True, timeout=60)
+        subprocess.run(["pm2", "delete", APP_NAME], env=env, capture_output=True, timeout=60)
+        res = subprocess.run(["pm2", "start", str(current / "server.js"), "--name", APP_NAME,
+                              "--time"], env={**env, "APP_VERSION": RELEASE}, cwd=current,
+                             capture_output=True, text=True, timeout=60)
         if res.returncode != 0:
             raise LabError(f"pm2 start on {name} failed: {res.stderr.strip()[-300:]}")
         deadline = time.monotonic() + 15
@@ -231,6 +233,10 @@ MaxSessions 50
                 "ansible_remote_tmp": str(self.root / "remote_tmp"),
                 "swrun_known_hosts": str(self.known_hosts),
                 "app_port": APP_PORT,
+                "app_name": APP_NAME,
+                # playbooks/deploy.yml ships the lab's own sample API; it has no dependencies
+                "release_src": str(APP_SOURCE.parent),
+                "install_command": "true",
                 "lab_dir": str(self.root),
                 "aws_endpoint_url": self.aws_endpoint,
                 "aws_region": "us-east-1",
@@ -239,7 +245,8 @@ MaxSessions 50
                 name: {"hosts": {f"{name}-1": {
                     "ansible_host": addr, "ansible_port": SSH_PORT, "slot": name,
                     "app_url": f"http://{addr}:{APP_PORT}",
-                    "app_home": str(self.host_dir(name) / "home"),
+                    "app_addr": addr,
+                    "app_root": str(self.host_dir(name) / "home"),
                     "pm2_home": str(self.host_dir(name) / "pm2"),
                 }}} for name, addr in HOSTS.items()
             }}},

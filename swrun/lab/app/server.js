@@ -10,10 +10,13 @@ const path = require("path");
 const addr = process.env.APP_ADDR || "127.0.0.1";
 const port = Number(process.env.APP_PORT || 3000);
 const slot = process.env.SWRUN_SLOT || "unknown";
-let version = process.env.APP_VERSION || "dev";
-try {
-  version = fs.readFileSync(path.join(__dirname, "VERSION"), "utf8").trim() || version;
-} catch (e) { /* no VERSION file: keep the default */ }
+// APP_VERSION is set by playbooks/deploy.yml (and `swrun lab up`); a VERSION file is the fallback.
+let version = process.env.APP_VERSION || "";
+if (!version) {
+  try {
+    version = fs.readFileSync(path.join(__dirname, "VERSION"), "utf8").trim();
+  } catch (e) { version = "dev"; }
+}
 const [dbHost, dbPort] = (process.env.DB_ADDR || "127.0.0.1:27017").split(":");
 const started = Date.now();
 
@@ -30,7 +33,8 @@ function send(res, code, body) {
 
 http.createServer((req, res) => {
   if (req.url === "/health") {
-    send(res, 200, { status: "ok", slot, version, uptime: (Date.now() - started) / 1000 });
+    send(res, 200, { status: "ok", ok: true, slot, version, pid: process.pid,
+                     uptime: (Date.now() - started) / 1000 });
   } else if (req.url === "/api/health/db") {
     const sock = net.connect({ host: dbHost, port: Number(dbPort), timeout: 1000 });
     sock.on("connect", () => { sock.destroy(); send(res, 200, { status: "ok" }); });
