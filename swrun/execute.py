@@ -123,13 +123,13 @@ def open_run_log(
     started = engine_module._now()
     if log_path is None:
         log_path = default_log_path(runbook.path, settings.run_id, started)
-    settings.log_path = str(log_path)
+    settings.log_path = str(log_path.absolute())
     if resume is not None:
         log = RunLog.open_append(log_path)
     else:
         log = RunLog.create(log_path, run_header(runbook, settings.run_id, operator, values,
                                                  started, argv))
-    settings.run_dir = log_path.with_suffix(".run")
+    settings.run_dir = log_path.absolute().with_suffix(".run")  # steps may chdir
     return log, log_path
 
 
