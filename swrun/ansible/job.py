@@ -119,6 +119,8 @@ class Run:
         self._killed: list[int] = []
         self._abandoned = False
         self._deadline = time.monotonic() + job.timeout if job.timeout else None
+        self._guard = work / f"{self.ident}.guard"
+        """Written by the swrun_guard callback when the playbook reaches a prompt."""
 
     # -- files and environment ----------------------------------------------------------------
     def _control_dir(self) -> tuple[Path, bool]:
@@ -134,8 +136,12 @@ class Run:
                     "-o", f"ControlPath={control}/%C", "-o", f"StrictHostKeyChecking={checking}"]
         if self.job.known_hosts:
             ssh_args += ["-o", "UserKnownHostsFile=" + " ".join(self.job.known_hosts)]
+        callbacks = [str(Path(__file__).with_name("callbacks")),
+                     os.environ.get("ANSIBLE_CALLBACK_PLUGINS", "")]
         env = {
             "PATH": f"{binary.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "ANSIBLE_CALLBACK_PLUGINS": os.pathsep.join(c for c in callbacks if c),
+            "SWRUN_GUARD_FILE": str(self._guard),
             "ANSIBLE_HOST_KEY_CHECKING": "True",
             "ANSIBLE_SSH_ARGS": " ".join(shlex.quote(a) for a in ssh_args),
             "ANSIBLE_PIPELINING": "False",  # modules run on a tty: they die with the session
@@ -216,8 +222,8 @@ class Run:
             procs.close_masters(control)
             if temporary_control:
                 shutil.rmtree(control, ignore_errors=True)
-            vars_file.unlink(missing_ok=True)
-            wrapper.unlink(missing_ok=True)
+            for path in (vars_file, wrapper, self._guard):
+                path.unlink(missing_ok=True)
             self.outcome = Outcome(
                 status=getattr(runner, "status", "failed"), rc=getattr(runner, "rc", None),
                 tracker=self._tracker, stopped=self._stopped,
@@ -234,8 +240,11 @@ class Run:
                 self._stopped = "aborted"
             elif self._deadline is not None and time.monotonic() > self._deadline:
                 self._stopped = "timed_out"
-            elif self._tracker.prompted:
+            elif self._tracker.prompted or self._guard.exists():
                 self._stopped = "prompted"
+                if not self._tracker.prompted:
+                    self._tracker.prompted = self._guard.read_text(encoding="utf-8") or \
+                        "the playbook tried to prompt"
             else:
                 return False
             main = procs.find_child(self.ident)
