@@ -398,3 +398,24 @@ async def test_window_clock_in_the_header(frozen: Path) -> None:
         assert "⏱ 25:00 / 30m00s" in screen_text(app)
         now[0] = 29 * 60.0
         await until(pilot, lambda: clock.has_class("-error"), "the error colour")
+
+
+async def test_w_ends_a_running_wait_and_logs_who(frozen: Path) -> None:
+    app = make_app(frozen, """
+        # W
+
+        ```wait {name=soak}
+        wait 10m
+        ```
+        """)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "confirm", 1))
+        await pilot.press("r")
+        await until(pilot, lambda: app._running_step() == "soak", "the wait to run")
+        await pilot.press("w")
+        await pilot.press(*"metrics are flat", "enter")
+        await until(pilot, lambda: bool(events(LOG, "step_finished")), "the wait to end")
+    (done,) = events(LOG, "step_finished")
+    op = done["data"]["ops"][0]
+    assert done["status"] == "ok" and op["cut_by"] == "alice"
+    assert op["cut_note"] == "metrics are flat"

@@ -22,7 +22,7 @@ from swrun.errors import SwrunError, VariableError
 from swrun.events import Event, RunFinished, StepOutput
 from swrun.executors.base import Executor
 from swrun.exitcodes import ExitCode
-from swrun.model import Runbook
+from swrun.model import Runbook, StepKind
 from swrun.operators import needs_typed_confirmation
 from swrun.secrets import Masker
 from swrun.session import drive
@@ -59,6 +59,7 @@ ACTIONS = [  # key, shown as, action, footer label, what it does (help screen an
     ("a", "a", "abort", "Abort", "Abort: stop the running step and end the run"),
     ("b", "b", "rollback", "Rollback", "Roll back after a failure (the rollback section)"),
     ("n", "n", "note", "Note", "Add a timestamped note to the run log"),
+    ("w", "w", "cut_wait", "End wait", "End the running wait now (logged with who and why)"),
     ("m", "m", "milestone", "Milestone",
      "Mark an incident milestone: detected, mitigated, resolved"),
     ("g", "g", "jump", "Jump", "Jump to a step or section"),
@@ -569,6 +570,21 @@ class SwrunApp(App[int]):
 
         self.push_screen(TextPrompt("Add a note to the run log", "what happened?",
                                     allow_empty=False), done)
+
+    def action_cut_wait(self) -> None:
+        running = self._running_step()
+        if self.engine is None or running is None or \
+                self.steps_by_id[running].kind is not StepKind.WAIT:
+            self.notify("no wait is running", severity="warning")
+            return
+
+        def done(reason: str | None) -> None:
+            if reason is not None and self.engine is not None:
+                self.engine.cut_short(self.operator_name, reason)
+
+        self.push_screen(TextPrompt("End the wait now?", "why (optional)",
+                                    detail="The wait step ends as ok; the log records who "
+                                    "cut it short, when and why."), done)
 
     def action_milestone(self) -> None:
         if self.engine is None or self._ended:
