@@ -28,7 +28,7 @@ from swrun.ansible.events import Line, Tracker
 REMOTE_TMP = "/tmp/.swrun-ansible-$USER"
 """Ansible's remote temp base unless the inventory sets ansible_remote_tmp (never ~/.ansible)."""
 CONTROL_PERSIST = "60s"
-_SUN_PATH_MAX = 100  # sockaddr_un holds 108 bytes; %C adds 41
+_SUN_PATH_MAX = 107  # sockaddr_un holds 108 bytes with the NUL
 _POLL = 0.25
 
 
@@ -125,7 +125,7 @@ class Run:
     # -- files and environment ----------------------------------------------------------------
     def _control_dir(self) -> tuple[Path, bool]:
         d = self.work / "cp"
-        if len(str(d)) + 41 <= _SUN_PATH_MAX:
+        if len(str(d)) + 1 + 40 + 17 <= _SUN_PATH_MAX:  # /%C, and ssh's .XXXX temp suffix
             d.mkdir(mode=0o700, exist_ok=True)
             return d, False
         return Path(tempfile.mkdtemp(prefix="swrun-cp-")), True
