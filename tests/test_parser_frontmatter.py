@@ -191,7 +191,8 @@ def test_variable_errors_name_the_offending_line() -> None:
         "duration",
         "rb.md:12: error: variable TAG: pattern 'v[0-9' is not a valid regular expression: "
         "unterminated character set at position 1",
-        "rb.md:15: error: variable TOKEN: from='TOKEN': expected \"env:NAME\"",
+        "rb.md:15: error: variable TOKEN: from='TOKEN': expected \"env:NAME\" or "
+        "\"aws-secretsmanager:ID\"",
         "rb.md:16: error: variable TOKEN: secret='maybe': expected true or false",
         "rb.md:19: warning: variable OK: unknown key 'colour'",
         "rb.md:22: error: variable name '9LIVES' is not a valid environment variable name",
