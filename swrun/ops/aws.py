@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from swrun.ops.lex import Collector, Line, OpError, Token, lines
+from swrun.ops.lex import Line, OpError, Token, parse_body
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 MAX_WEIGHT = 999
@@ -64,24 +64,14 @@ class Traffic(AwsOp):
     weights: tuple[tuple[str, int], ...] = ()
 
 
+EMPTY = ("empty aws step: write one operation per line (s3 sync, s3 put, "
+    "s3 get, cloudfront invalidate, traffic)")
+
+
 def parse(body: str, variables: Mapping[str, str] | None = None,
           problems: list[OpError] | None = None) -> list[AwsOp]:
-    out: list[AwsOp] = []
-    sink = Collector(problems)
-    try:
-        found = lines(body, variables)
-    except OpError as exc:
-        sink.fail(exc)
-        return out
-    if not found:
-        sink.fail(OpError("empty aws step: write one operation per line (s3 sync, s3 put, "
-                          "s3 get, cloudfront invalidate, traffic)"))
-    for line in found:
-        try:
-            out.append(parse_tokens(line))
-        except OpError as exc:
-            sink.fail(exc)
-    return out
+    """The lines of a step body; raises OpError unless `problems` collects them."""
+    return parse_body(body, variables, problems, parse_tokens, EMPTY)
 
 
 def parse_tokens(line: Line) -> AwsOp:

@@ -17,7 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from swrun.ops.lex import Collector, Line, OpError, Token, duration, lines, literal, option, whole
+from swrun.ops.lex import (
+    Line,
+    OpError,
+    Token,
+    duration,
+    literal,
+    option,
+    parse_body,
+    whole,
+)
 
 DEFAULT_HSTS_AGE = 31536000.0
 """One year, what HSTS preload lists require."""
@@ -82,24 +91,14 @@ class FrameOptions(HttpOp):
     value: str | None = None
 
 
+EMPTY = ("empty http step: write one check per line (GET URL expect 200, "
+    "latency, hsts, csp, frame-options)")
+
+
 def parse(body: str, variables: Mapping[str, str] | None = None,
           problems: list[OpError] | None = None) -> list[HttpOp]:
-    out: list[HttpOp] = []
-    sink = Collector(problems)
-    try:
-        found = lines(body, variables)
-    except OpError as exc:
-        sink.fail(exc)
-        return out
-    if not found:
-        sink.fail(OpError("empty http step: write one check per line (GET URL expect 200, "
-                          "latency, hsts, csp, frame-options)"))
-    for line in found:
-        try:
-            out.append(parse_tokens(line))
-        except OpError as exc:
-            sink.fail(exc)
-    return out
+    """The lines of a step body; raises OpError unless `problems` collects them."""
+    return parse_body(body, variables, problems, parse_tokens, EMPTY)
 
 
 def parse_tokens(line: Line) -> HttpOp:

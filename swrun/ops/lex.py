@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from swrun.attributes import VAR_REF
 from swrun.durations import parse_duration
+
+T = TypeVar("T")
 
 
 class OpError(ValueError):
@@ -215,3 +217,27 @@ class Collector:
         if self.problems is None:
             raise exc
         self.problems.append(exc)
+
+
+def parse_body(
+    body: str, variables: Mapping[str, str] | None, problems: list[OpError] | None,
+    parse_line: Callable[[Line], T], empty: str,
+) -> list[T]:
+    """Every line of a step body through `parse_line`; an empty body is the error `empty`.
+
+    Without `problems` the first error raises; with it (swrun check) all are collected."""
+    out: list[T] = []
+    sink = Collector(problems)
+    try:
+        found = lines(body, variables)
+    except OpError as exc:
+        sink.fail(exc)
+        return out
+    if not found:
+        sink.fail(OpError(empty))
+    for line in found:
+        try:
+            out.append(parse_line(line))
+        except OpError as exc:
+            sink.fail(exc)
+    return out

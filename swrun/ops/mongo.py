@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from swrun.ops.lex import Collector, Line, OpError, Token, duration, lines, load_json, option
+from swrun.ops.lex import (
+    Line,
+    OpError,
+    Token,
+    duration,
+    load_json,
+    option,
+    parse_body,
+)
 
 COMPARE = ("==", "!=", "<=", ">=", "<", ">")
 _DB = re.compile(r"[^/\\. \"$*<>:|?]{1,63}")
@@ -80,25 +88,14 @@ class Failover(MongoOp):
     catchup: float | None = None
 
 
+EMPTY = ("empty mongo step: write one operation per line (ping, status, "
+    "indexes, count, backup, restore, failover)")
+
+
 def parse(body: str, variables: Mapping[str, str] | None = None,
           problems: list[OpError] | None = None) -> list[MongoOp]:
-    """The operations of a mongo body; raises OpError unless `problems` collects them."""
-    out: list[MongoOp] = []
-    sink = Collector(problems)
-    try:
-        found = lines(body, variables)
-    except OpError as exc:
-        sink.fail(exc)
-        return out
-    if not found:
-        sink.fail(OpError("empty mongo step: write one operation per line (ping, status, "
-                          "indexes, count, backup, restore, failover)"))
-    for line in found:
-        try:
-            out.append(parse_tokens(line, variables))
-        except OpError as exc:
-            sink.fail(exc)
-    return out
+    """The lines of a step body; raises OpError unless `problems` collects them."""
+    return parse_body(body, variables, problems, lambda line: parse_tokens(line, variables), EMPTY)
 
 
 def parse_tokens(line: Line, variables: Mapping[str, str] | None) -> MongoOp:

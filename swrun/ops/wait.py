@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from swrun.ops import http, mongo
-from swrun.ops.lex import Collector, Line, OpError, duration, lines
+from swrun.ops.lex import Line, OpError, duration, parse_body
 
 DEFAULT_EVERY = 30.0
 
@@ -34,24 +34,14 @@ class Wait:
         return "http" if isinstance(self.watch, http.HttpOp) else "mongo"
 
 
+EMPTY = ("empty wait step: write `wait 15m` (or `wait 15m watch GET URL "
+    "expect 200 every 30s`)")
+
+
 def parse(body: str, variables: Mapping[str, str] | None = None,
           problems: list[OpError] | None = None) -> list[Wait]:
-    out: list[Wait] = []
-    sink = Collector(problems)
-    try:
-        found = lines(body, variables)
-    except OpError as exc:
-        sink.fail(exc)
-        return out
-    if not found:
-        sink.fail(OpError("empty wait step: write `wait 15m` (or `wait 15m watch GET URL "
-                          "expect 200 every 30s`)"))
-    for line in found:
-        try:
-            out.append(parse_tokens(line, variables))
-        except OpError as exc:
-            sink.fail(exc)
-    return out
+    """The lines of a step body; raises OpError unless `problems` collects them."""
+    return parse_body(body, variables, problems, lambda line: parse_tokens(line, variables), EMPTY)
 
 
 def parse_tokens(line: Line, variables: Mapping[str, str] | None) -> Wait:
