@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from swrun.procs import alive, descendants
+from swrun.procs import matching as processes_matching  # noqa: F401 - re-exported for tests
+
 SSHD = "/usr/sbin/sshd"
 SFTP = "/usr/lib/openssh/sftp-server"
 READY_TIMEOUT = 5.0
@@ -113,30 +116,6 @@ class SshdHost:
                            capture_output=True, timeout=30)
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            stat = (d / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(d.name))
-    return tree
-
-
-def descendants(pid: int) -> list[int]:
-    tree = _children()
-    out, todo = [], [pid]
-    while todo:
-        for kid in tree.get(todo.pop(), []):
-            out.append(kid)
-            todo.append(kid)
-    return out
-
-
 def terminate(pids: list[int], sig: int = signal.SIGTERM, wait: float = 3.0) -> None:
     for pid in pids:
         with contextlib.suppress(ProcessLookupError):
@@ -148,28 +127,6 @@ def terminate(pids: list[int], sig: int = signal.SIGTERM, wait: float = 3.0) -> 
         if alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state != "Z"
-
-
-def processes_matching(text: str) -> list[int]:
-    """Live pids whose command line contains `text`."""
-    found = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if text in cmd and alive(int(d.name)):
-                found.append(int(d.name))
-    return found
 
 
 @dataclass

@@ -20,6 +20,7 @@ import pytest
 from swrun.lab import Lab
 from swrun.lab import lab as lab_module
 from swrun.lab.procs import port_open
+from swrun.procs import cmdline, matching
 from swrun.runlog import read_log
 
 from conftest import ROOT, swrun_cmd
@@ -194,16 +195,6 @@ def test_lab_down_leaves_nothing(lab: LabRun) -> None:
     assert [f"{a}:{p}" for a, p in ADDRESSES if port_open(a, p)] == []
     app_ports = [(a, lab_module.APP_PORT) for a in lab_module.HOSTS.values()]
     assert [f"{a}:{p}" for a, p in app_ports if port_open(a, p)] == []
-    needle = str(lab.lab.root)
-    left = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                state = (d / "stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if needle in cmd and state != "Z":
-                left.append(cmd)
+    left = [cmdline(pid) for pid in matching(str(lab.lab.root))]
     assert left == []
     assert not lab.lab.root.exists() and not lab.lab.inventory.exists()

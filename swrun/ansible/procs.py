@@ -16,55 +16,25 @@ import subprocess
 import time
 from pathlib import Path
 
+from swrun.procs import alive, children, cmdline, descendants
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat", "rb") as fh:
-                stat = fh.read().decode(errors="replace")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        tree.setdefault(ppid, []).append(int(d))
-    return tree
-
-
-def descendants(pid: int) -> list[int]:
-    tree = _children()
-    out, todo = [], [pid]
-    while todo:
-        for kid in tree.get(todo.pop(), []):
-            out.append(kid)
-            todo.append(kid)
-    return out
-
-
-def cmdline(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+__all__ = [
+    "alive",
+    "close_masters",
+    "cmdline",
+    "descendants",
+    "find_child",
+    "kill_workers",
+    "reap",
+]
 
 
 def find_child(token: str) -> int | None:
     """Our own child process whose command line contains `token` (the runner's ansible)."""
-    for pid in _children().get(os.getpid(), []):
+    for pid in children().get(os.getpid(), []):
         if token in cmdline(pid):
             return pid
     return None
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().decode(errors="replace").rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def kill_workers(main: int) -> list[int]:

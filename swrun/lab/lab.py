@@ -341,13 +341,7 @@ def _health(addr: str) -> dict[str, Any] | None:
 
 def _stop_leftovers(root: Path) -> None:
     """Processes whose command line points into the lab (app instances, session shells)."""
-    needle = str(root)
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit() or int(d.name) == os.getpid():
-            continue
-        try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if needle in cmd:
-            procs.stop(int(d.name), grace=2.0)
+    from swrun.procs import matching
+
+    for pid in matching(str(root)):
+        procs.stop(pid, grace=2.0)

@@ -10,21 +10,15 @@ import subprocess
 import time
 from pathlib import Path
 
+from swrun.procs import alive
+
+__all__ = ["alive", "port_open", "spawn", "stop", "wait_port"]
+
 
 def port_open(addr: str, port: int, timeout: float = 0.3) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((addr, port), timeout=timeout):
         return True
     return False
-
-
-def alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state != "Z"
 
 
 def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None,
@@ -48,15 +42,24 @@ def wait_port(addr: str, port: int, pid: int, timeout: float, what: str, log: Pa
         time.sleep(0.05)
 
 
+def _signal(pid: int, sig: int) -> None:
+    """`sig` to the process group `pid` leads, or to `pid` alone when it leads none."""
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    except PermissionError:
+        pass
+
+
 def stop(pid: int | None, grace: float = 5.0) -> None:
-    """TERM the process's group, then KILL what is left after `grace` seconds."""
+    """TERM the process (and its group), then KILL what is left after `grace` seconds."""
     if not alive(pid):
         return
     assert pid is not None
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM)
+    _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    _signal(pid, signal.SIGKILL)

@@ -1,0 +1,65 @@
+"""Reading the process table from /proc: liveness, descendants and command lines."""
+
+from __future__ import annotations
+
+import os
+
+
+def _stat(pid: int | str) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().decode(errors="replace")
+    except OSError:
+        return None
+
+
+def alive(pid: int | None) -> bool:
+    """The process exists and is not a zombie."""
+    if not pid:
+        return False
+    stat = _stat(pid)
+    if stat is None:
+        return False
+    try:
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except IndexError:
+        return False
+
+
+def children() -> dict[int, list[int]]:
+    """Parent pid → its children's pids, for every process now."""
+    tree: dict[int, list[int]] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        stat = _stat(d)
+        if stat is None:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        tree.setdefault(ppid, []).append(int(d))
+    return tree
+
+
+def descendants(pid: int) -> list[int]:
+    tree = children()
+    out, todo = [], [pid]
+    while todo:
+        for kid in tree.get(todo.pop(), []):
+            out.append(kid)
+            todo.append(kid)
+    return out
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def matching(text: str) -> list[int]:
+    """Live pids (not this one) whose command line contains `text`."""
+    me = os.getpid()
+    return [int(d) for d in os.listdir("/proc")
+            if d.isdigit() and int(d) != me and text in cmdline(int(d)) and alive(int(d))]
