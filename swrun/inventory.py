@@ -7,6 +7,8 @@ with Ansible's precedence. Values are not templated (`{{ }}` stays literal).
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ class Inventory:
         self.path = Path(path)
         if not self.path.exists():
             raise InventoryError(f"{path}: no such inventory")
+        _quiet_ansible()
         try:
             from ansible.inventory.manager import InventoryManager
             from ansible.parsing.dataloader import DataLoader
@@ -67,3 +70,11 @@ class Inventory:
 
     def names(self, pattern: str) -> list[str]:
         return [h.name for h in self.hosts(pattern)]
+
+
+def _quiet_ansible() -> None:
+    """Before ansible-core loads: its scratch files go to /tmp, not the user's home, and it
+    does not warn about patterns that match nothing (swrun reports those itself)."""
+    os.environ.setdefault("ANSIBLE_LOCAL_TEMP",
+                          str(Path(tempfile.gettempdir()) / f"swrun-ansible-{os.getuid()}"))
+    os.environ.setdefault("ANSIBLE_HOST_PATTERN_MISMATCH", "ignore")
