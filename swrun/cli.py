@@ -161,6 +161,10 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
 def run_console(file: str, variables: tuple[str, ...], inventory: str | None,
                 log_path: str | None, resume: str | None, operator: str | None) -> None:
     """Run FILE step by step in the terminal console (see docs/tui.md)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        click.echo("swrun: `swrun run` needs a terminal; headless (CI, cron) use "
+                   f"`swrun execute {file}`", err=True)
+        sys.exit(int(ExitCode.USAGE))
     from swrun.tui.launch import RunOptions, run_tui
 
     sys.exit(run_tui(RunOptions(file=file, variables=list(variables), inventory=inventory,

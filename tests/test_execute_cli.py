@@ -466,3 +466,11 @@ def test_sigusr1_cuts_a_wait_short_and_logs_who(tmp_path: Path) -> None:
     assert fin["status"] == "ok"
     op = fin["data"]["ops"][0]
     assert op["cut_by"] == "bob" and op["cut_note"] == "SIGUSR1"
+
+
+def test_the_console_refuses_to_start_without_a_terminal(tmp_path: Path) -> None:
+    write_runbook(tmp_path, SMALL, "rb.md")
+    res = run_cli(["run", "rb.md"], tmp_path, timeout=20)
+    assert res.returncode == ExitCode.USAGE
+    assert "needs a terminal" in res.stderr and "swrun execute rb.md" in res.stderr
+    assert not (tmp_path / "logs").exists()
