@@ -1,6 +1,6 @@
 """Ansible steps: swrun's overhead over ansible-playbook, and via=ansible vs paramiko fan-out.
 
-    .venv/bin/python bench/ansible.py [--rounds 3] [--hosts 1,5,20]
+    .venv/bin/python bench/ansible_vs_playbook.py [--rounds 3] [--hosts 1,5,20]
 
 Starts its own sshd hosts on 127.0.0.50.. (tests/sshd.py) with a private HOME and stops them
 (and every connection) at the end. Prints, with no asserts:
