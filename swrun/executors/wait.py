@@ -20,7 +20,7 @@ from swrun.executors.base import CutShort, Output, StepContext, StepResult
 __all__ = ["CutShort", "WaitExecutor"]
 from swrun.model import Step
 from swrun.ops import wait as lang
-from swrun.ops.lex import OpError
+from swrun.ops.lex import OpError, substitute
 from swrun.ops.runtime import Budget, OpFailed, masked, run_ops, secret_masker
 
 TICK = 0.1
@@ -83,8 +83,8 @@ class _Waiter:
         start = time.monotonic()
         end = start + total
         until = (utcnow() + timedelta(seconds=total)).strftime("%H:%M:%S UTC")
-        what = f", watching {op.watch.text} every {format_duration(op.every)}" if op.watch \
-            else ""
+        shown = substitute(op.watch.text, self.ctx.variables) if op.watch else ""
+        what = f", watching {shown} every {format_duration(op.every)}" if op.watch else ""
         yield Output(f"⏳ waiting {format_duration(total)} (until {until}){what}")
         data: dict[str, Any] = {"seconds": total}
         if op.watch is not None:
