@@ -31,6 +31,7 @@ class AttrSpec:
 
 KNOWN: Mapping[str, AttrSpec] = {
     "name": AttrSpec("str", "step name (also its id); must be unique in the runbook"),
+    "title": AttrSpec("str", "what the operator sees (default: the name, a comment, a heading)"),
     "hosts": AttrSpec("str", "inventory group or pattern to run on", section=True),
     "host": AttrSpec("str", "one inventory host to run on", section=True),
     "timeout": AttrSpec("duration", "kill the step after this long", section=True),

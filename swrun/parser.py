@@ -377,7 +377,7 @@ class _Builder:
                 kind = StepKind.SHELL
                 if lang and "shell" not in own:
                     own["shell"] = _INTERPRETERS.get(lang, lang)
-            elif own and set(own) - {"name"}:
+            elif own and set(own) - {"name", "title"}:
                 self.warn(f"unknown step kind {language or '(none)'!r}: block is shown as "
                           "reference material, not run (add `run` to run it)", line)
         if kind is not StepKind.REFERENCE and own.get("run") is False:
@@ -397,13 +397,15 @@ class _Builder:
         text = _inline_text(inline) if inline is not None else ""
         checked = bool(tok.meta.get("checked"))
         own = self.take_pending()
-        title = str(own["name"]) if isinstance(own.get("name"), str) else (text or "(empty)")
+        title = next((str(own[k]) for k in ("title", "name") if isinstance(own.get(k), str)
+                      and own[k]), text or "(empty)")
         self.add_step(StepKind.CHECK, _shorten(title), text, "", own, line, end, checked)
 
     def title_for(self, own: Mapping[str, AttrValue], body: str, kind: StepKind) -> str:
-        name = own.get("name")
-        if isinstance(name, str) and name:
-            return name
+        for key in ("title", "name"):
+            given = own.get(key)
+            if isinstance(given, str) and given.strip():
+                return _shorten(given.strip())
         for raw in body.split("\n"):
             s = raw.strip()
             if not s or s.startswith("#!"):

@@ -431,6 +431,22 @@ def test_title_precedence() -> None:
     assert paragraph.title == "Then push the image"
 
 
+def test_title_attribute_is_shown_and_name_stays_the_id() -> None:
+    block, check = steps("""
+        ## Shift
+
+        ```aws {name=traffic-10 title="Shift 10% of traffic to green" confirm}
+        traffic arn:x blue=90 green=10
+        ```
+
+        <!-- swrun: name=told title="Tell the stakeholders" -->
+        - [ ] Tell them
+    """)
+    assert (block.id, block.title) == ("traffic-10", "Shift 10% of traffic to green")
+    assert block.attributes["title"] == "Shift 10% of traffic to green"
+    assert (check.id, check.title) == ("told", "Tell the stakeholders")
+
+
 def test_long_titles_are_shortened() -> None:
     (step,) = steps("- [ ] " + "word " * 40 + "\n")
     assert len(step.title) == 80 and step.title.endswith("…")
