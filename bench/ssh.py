@@ -8,7 +8,10 @@ them (and every connection) at the end. Prints:
      to StepFinished as the consumer sees them; the connection is warm, as it is for every
      step after the first in a run) vs `ssh -o ControlMaster` running the same line;
   2. wall time of one step fanned out to H hosts vs to 1 host, warm (median of 5) and cold
-     (first step of a run: inventory load + connect + handshake included).
+     (first step of a run: inventory load + connect + handshake included);
+  3. the same fan-out for a step that spends its time on the host (`sleep 0.3`): here every
+     "host" shares this machine's two cores, so (2) mostly measures those cores, while (3)
+     measures what the fan-out itself adds when the hosts are separate machines.
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ def step_times(path: Path, inv: Path) -> list[float]:
     return out
 
 
-def runbook(tmp: Path, name: str, blocks: list[str]) -> Path:
+def runbook(tmp: Path, name: str, blocks: list[str], line: str = "echo hi") -> Path:
     path = tmp / name
-    path.write_text("# Bench\n\n" + "\n".join(f"```bash {{{attrs}}}\necho hi\n```\n"
+    path.write_text("# Bench\n\n" + "\n".join(f"```bash {{{attrs}}}\n{line}\n```\n"
                                               for attrs in blocks))
     return path
 
@@ -135,6 +138,13 @@ def main() -> None:
             print(f"  cold: {cold_n * 1000:7.1f} ms vs {cold_1 * 1000:6.1f} ms = "
                   f"{cold_n / cold_1:.2f}x (connect + key exchange per host, on "
                   f"{os.cpu_count()} cores)")
+            # A step whose time is spent on the host (as on real, separate machines) rather
+            # than in this machine's CPUs: the fan-out's own cost, apart from the shared cores.
+            slow = step_times(runbook(tmp, "slow.md", ["hosts=fleet"] * reps + ["host=h1"] * reps,
+                                      line="sleep 0.3"), inv)
+            slow_n, slow_1 = statistics.median(slow[:reps]), statistics.median(slow[reps:])
+            print(f"  host-bound step (`sleep 0.3`), warm: {slow_n * 1000:7.1f} ms vs "
+                  f"{slow_1 * 1000:6.1f} ms = {slow_n / slow_1:.2f}x (target <= 2x)")
 
 
 if __name__ == "__main__":
