@@ -321,6 +321,30 @@ async def test_variables_form(frozen: Path) -> None:
     assert done["output"] == ["green v12 ****"]
 
 
+async def test_variables_form_shows_a_default_choice_selected(frozen: Path) -> None:
+    text = """
+        +++
+        [vars.SLOT]
+        choices = ["blue", "green"]
+        default = "green"
+        [vars.RELEASE]
+        +++
+        # Vars
+
+        ```bash {name=show}
+        echo "$SLOT"
+        ```
+        """
+    app = make_app(frozen, text)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, VariablesScreen), "the form")
+        from textual.widgets import Select
+
+        assert app.screen.query_one("#var-SLOT", Select).value == "green"
+        shown = screen_text(app)
+        assert "green" in shown and "choose SLOT" not in shown
+
+
 async def test_quit_while_waiting_leaves_a_resumable_log_and_resume_offer(frozen: Path) -> None:
     app = make_app(frozen, SMALL, log=None)
     async with app.run_test(size=SIZE) as pilot:

@@ -108,12 +108,12 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
                     yield Label(f"{var.name}: {label}" if var.prompt else label,
                                 classes="var-label")
                     if var.choices:
-                        select: Select[str] = Select([(c, c) for c in var.choices],
-                                                     id=f"var-{var.name}",
-                                                     prompt=f"choose {var.name}")
-                        if var.default in var.choices:
-                            select.value = var.default
-                        yield select
+                        # the default passed in, not set after: set before mounting, the
+                        # value is kept but the widget still shows its prompt
+                        yield Select([(c, c) for c in var.choices], id=f"var-{var.name}",
+                                     prompt=f"choose {var.name}",
+                                     value=var.default if var.default in var.choices
+                                     else Select.NULL)
                     else:
                         yield Input(var.default or "", id=f"var-{var.name}",
                                     password=is_secret(var), placeholder=var.pattern or var.type,
