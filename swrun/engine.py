@@ -457,7 +457,10 @@ class Engine:
                 needed = exc
                 result = StepResult(StepStatus.ABORTED, error=exc.reason)
             except Exception as exc:  # a backend bug or failure must not lose the run
-                result = StepResult(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+                import traceback  # the operator sees one line; the log keeps where it came from
+
+                result = StepResult(StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}",
+                                    data={"traceback": self.masker.mask(traceback.format_exc())})
             finally:
                 close = getattr(items, "close", None)
                 if close is not None:

@@ -8,6 +8,7 @@ with Ansible's precedence. Values are not templated (`{{ }}` stays literal).
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,8 +32,8 @@ class Inventory:
         self.path = Path(path)
         if not self.path.exists():
             raise InventoryError(f"{path}: no such inventory")
-        _quiet_ansible()
         try:
+            _quiet_ansible()
             from ansible.inventory.manager import InventoryManager
             from ansible.parsing.dataloader import DataLoader
             from ansible.vars.manager import VariableManager
@@ -78,3 +79,10 @@ def _quiet_ansible() -> None:
     os.environ.setdefault("ANSIBLE_LOCAL_TEMP",
                           str(Path(tempfile.gettempdir()) / f"swrun-ansible-{os.getuid()}"))
     os.environ.setdefault("ANSIBLE_HOST_PATTERN_MISMATCH", "ignore")
+    if "ansible.utils.color" not in sys.modules:
+        from ansible import constants
+
+        # ansible-core's colour module calls curses.setupterm() on sys.stdout when that claims
+        # to be a terminal; under the console it is Textual's capture (isatty, fileno -1) and
+        # the import raises. swrun prints no ansible-core colour in process anyway.
+        constants.ANSIBLE_NOCOLOR = True

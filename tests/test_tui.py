@@ -18,6 +18,7 @@ from test_tui_support import (
     waiting,
 )
 
+from swrun.runlog import read_log
 from swrun.tui.detail import VIEW_LINES
 from swrun.tui.header import window_level
 from swrun.tui.screens import (
@@ -343,6 +344,30 @@ async def test_variables_form_shows_a_default_choice_selected(frozen: Path) -> N
         assert app.screen.query_one("#var-SLOT", Select).value == "green"
         shown = screen_text(app)
         assert "green" in shown and "choose SLOT" not in shown
+        assert app.focused is app.screen.query_one("#var-RELEASE")  # the first empty field
+        await pilot.press(*"r7", "enter")  # Enter in a field submits the form
+        await until(pilot, waiting(app, "confirm", 1), "the run to start")
+    assert read_log(LOG).run["variables"] == {"SLOT": "green", "RELEASE": "r7"}
+
+
+async def test_variables_form_with_every_value_known_starts_on_enter(frozen: Path) -> None:
+    text = """
+        +++
+        [vars.SLOT]
+        choices = ["blue", "green"]
+        default = "blue"
+        +++
+        # Vars
+
+        ```bash {name=show}
+        echo "$SLOT"
+        ```
+        """
+    app = make_app(frozen, text)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, VariablesScreen), "the form")
+        await pilot.press("enter")
+        await until(pilot, waiting(app, "confirm", 1), "the run to start")
 
 
 async def test_quit_while_waiting_leaves_a_resumable_log_and_resume_offer(frozen: Path) -> None:

@@ -124,6 +124,16 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
                 yield Button("Start the run", id="vars-ok", variant="primary")
                 yield Button("Quit", id="vars-quit")
 
+    def on_mount(self) -> None:
+        # Enter should do the obvious thing: fill in the first empty field, or start the run
+        # when every field already has a value
+        for var in self.variables:
+            widget = self.query_one(f"#var-{var.name}")
+            if not isinstance(getattr(widget, "value", None), str) or not widget.value:  # type: ignore[attr-defined]
+                widget.focus()
+                return
+        self.query_one("#vars-ok", Button).focus()
+
     def on_input_changed(self, event: Input.Changed) -> None:
         name = (event.input.id or "").removeprefix("var-")
         result = event.validation_result
