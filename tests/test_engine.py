@@ -318,6 +318,37 @@ def test_operator_needed_mid_step_still_records_the_step(tmp_path: Path) -> None
     assert _finished(events).status is RunStatus.OPERATOR_NEEDED
 
 
+def test_a_backend_exception_fails_the_step_with_one_line_and_keeps_the_traceback(
+        tmp_path: Path) -> None:
+    from swrun.executors.base import Output
+
+    class Broken:
+        def run(self, step, ctx):  # type: ignore[no-untyped-def]
+            yield Output("connected")
+            raise ValueError(f"cannot parse {ctx.variables['TOKEN']}")
+
+    path = write_runbook(tmp_path, """
+        +++
+        [vars.TOKEN]
+        secret = true
+        default = "s3cr3t-value"
+        +++
+        # B
+
+        ```bash {name=fan hosts=web}
+        true
+        ```
+        """)
+    events = run_events(path, AutoOperator("me"), executors={"ssh": Broken()})
+    (fin,) = [e for e in events if isinstance(e, StepFinished)]
+    assert fin.status is StepStatus.FAILED and fin.output == ("connected",)
+    assert fin.error == "ValueError: cannot parse ****"
+    trace = fin.data["traceback"]
+    assert trace.startswith("Traceback") and "in run" in trace and "ValueError" in trace
+    assert "s3cr3t-value" not in trace
+    assert _finished(events).status is RunStatus.FAILED
+
+
 def test_milestone_attributes_become_milestone_events(tmp_path: Path) -> None:
     from swrun.events import MilestoneMarked
 
