@@ -17,6 +17,18 @@ VIEW_LINES = 1000
 _LEXERS = {"console": "bash", "zsh": "bash", "sh": "bash", "shell": "bash"}
 
 
+def where(step: Step) -> str:
+    """Where a step acts, as the operator should read it."""
+    if step.targets:
+        return f"on {step.targets}"
+    if step.kind is StepKind.ANSIBLE:
+        limit = step.text("limit")
+        return f"on {limit} (playbook limit)" if limit else "on the playbook's hosts"
+    if step.kind is StepKind.SHELL:
+        return "on this machine"
+    return "from this machine"  # API calls: MongoDB, AWS, HTTP, waits
+
+
 def step_meta(step: Step, view: RunView) -> Text:
     state = view.steps[step.id]
     text = Text()
@@ -26,7 +38,7 @@ def step_meta(step: Step, view: RunView) -> Text:
         text.append(f"  ⏱ {took}")
     text.append(f"  · {step.kind.value}")
     if step.kind is not StepKind.CHECK:
-        text.append(f" on {step.targets}" if step.targets else " on this machine")
+        text.append(f" {where(step)}")
     flags = [k for k in ("confirm", "destructive") if step.flag(k)]
     for key in ("timeout", "retries", "on_failure"):
         if step.text(key):
