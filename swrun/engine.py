@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -218,11 +218,41 @@ class Engine:
                 kind, fields = self._inbox.get_nowait()
             except queue.Empty:
                 return
-            if kind == "note":
-                fields["note"] = self.masker.mask(fields["note"])
-                yield self._event(NoteAdded, **fields)
-            else:
-                yield self._event(MilestoneMarked, **fields)
+            yield self._inbox_event(kind, fields)
+
+    def _inbox_event(self, kind: str, fields: dict[str, Any]) -> Event:
+        if kind == "note":
+            fields["note"] = self.masker.mask(fields["note"])
+            return self._event(NoteAdded, **fields)
+        return self._event(MilestoneMarked, **fields)
+
+    def _ask(self, call: Callable[..., Answer], *args: Any,
+             **kwargs: Any) -> Generator[Event, None, Answer]:
+        """Wait for the operator's answer. When it comes from another thread (a UI), notes and
+        milestones added while the operator thinks are logged at once, not with the next
+        event: a crash during a long wait at a failed step must not lose them."""
+        if not getattr(self.operator, "answers_from_another_thread", False):
+            return call(*args, **kwargs)
+        box: list[Answer | BaseException] = []
+
+        def wait() -> None:
+            try:
+                box.append(call(*args, **kwargs))
+            except BaseException as exc:  # re-raised in the engine's own thread below
+                box.append(exc)
+            finally:
+                self._inbox.put(("answered", {}))
+
+        threading.Thread(target=wait, name="swrun-operator", daemon=True).start()
+        while True:
+            kind, fields = self._inbox.get()
+            if kind == "answered":
+                break
+            yield self._inbox_event(kind, fields)
+        got = box[0]
+        if isinstance(got, BaseException):
+            raise got
+        return got
 
     def run(self) -> Iterator[Event]:
         started = _monotonic()
@@ -303,10 +333,9 @@ class Engine:
                 if action == "abort":
                     return RunStatus.FAILED, step.id, f"{step.title} failed (on_failure=abort)"
                 try:
-                    answer = self.operator.after_failure(
-                        step, self._last_result, can_rollback=bool(self.runbook.rollback_steps)
-                        and not rollback,
-                    )
+                    answer = yield from self._ask(
+                        self.operator.after_failure, step, self._last_result,
+                        can_rollback=bool(self.runbook.rollback_steps) and not rollback)
                 except OperatorNeeded as need:
                     return RunStatus.FAILED, step.id, need.reason
                 self._last_by = answer.by
@@ -361,14 +390,14 @@ class Engine:
             return status
         if step.kind is StepKind.CHECK:
             yield from self._wait(step, "tick")
-            answer = self.operator.tick(step)
+            answer = yield from self._ask(self.operator.tick, step)
             return (yield from self._answered(step, answer, ticked=True))
         gate = ("destructive" if step.flag("destructive") else
                 "confirm" if step.flag("confirm") else
                 "step" if self.settings.step_mode else None)
         if gate is not None and not self.settings.dry_run:  # check mode changes nothing
             yield from self._wait(step, gate)
-            answer = self.operator.confirm(step, gate)
+            answer = yield from self._ask(self.operator.confirm, step, gate)
             status = yield from self._answered(step, answer, ticked=False)
             if status is not StepStatus.OK:
                 return status

@@ -128,6 +128,43 @@ async def test_failed_step_offers_choices_and_retry(frozen: Path) -> None:
     assert finished == [("failed", 3), ("ok", 0)]
 
 
+async def test_bracketed_text_is_shown_as_it_is_never_as_markup(frozen: Path) -> None:
+    """Titles, notes, output and errors come from runbooks and hosts: `[/etc/hosts]` once
+    stopped the console with a MarkupError, `[staging]` vanished, `[@click=…]` acted."""
+    text = """
+        +++
+        environment = "production"
+        +++
+        # Fix [staging] hosts
+
+        ## Check [/etc/hosts]
+
+        ```bash {name=grep-hosts title="Look in [/etc/hosts] for [red]db[/]" confirm}
+        echo "found [/nope] and [@click=app.quit]x[/]"
+        exit 4
+        ```
+        """
+    app = make_app(frozen, text)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "confirm", 1))
+        shown = screen_text(app)
+        assert "Fix [staging] hosts" in shown and "Check [/etc/hosts]" in shown
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm modal")
+        assert "Look in [/etc/hosts] for [red]db[/]" in screen_text(app)
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, FailureScreen), "the failure modal")
+        assert "found [/nope] and [@click=app.quit]x[/]" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("n")
+        await pilot.press(*"saw [/var/log] [b]", "enter")
+        # logged while the run still waits at the failure, not with some later event
+        await until(pilot, lambda: events(LOG, "note_added"), "the note in the log")
+        assert app.is_running and waiting(app, "failure", 1)()
+    (note,) = events(LOG, "note_added")
+    assert note["note"] == "saw [/var/log] [b]" and note["by"] == "alice"
+
+
 async def test_abort_from_the_failure_choices(frozen: Path) -> None:
     app = make_app(frozen, FAILING)
     async with app.run_test(size=SIZE) as pilot:

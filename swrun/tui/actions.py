@@ -151,7 +151,7 @@ class OperatorActions:
                 return
         if q is None:
             running = self._running_step()
-            self.notify(f"step {self.view.steps and running} is running" if running
+            self.notify(f"step {self.steps_by_id[running].number} is running" if running
                         else "nothing is waiting to run", severity="warning")
             return
         if q.kind == "tick":
@@ -246,7 +246,7 @@ class OperatorActions:
         def done(text: str | None) -> None:
             if text and self.engine is not None:
                 self.engine.add_note(text, by=self.operator_name, step=self.view.current)
-                self.notify(text, title="note (logged with the next event)")
+                self.notify(text, title="note", markup=False)
 
         self.push_screen(TextPrompt("Add a note to the run log", "what happened?",
                                     allow_empty=False), done)

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer
 
 from swrun.engine import Engine, Settings
 from swrun.errors import SwrunError, VariableError
@@ -31,6 +31,7 @@ from swrun.tui.commands import JumpProvider
 from swrun.tui.detail import StepDetail
 from swrun.tui.header import RunHeader
 from swrun.tui.messages import EngineEvent, OutputReady, QuestionAsked, RunEnded
+from swrun.tui.plain import Plain
 from swrun.tui.screens import (
     SummaryScreen,
 )
@@ -107,7 +108,7 @@ class SwrunApp(OperatorActions, App[int]):
                                 self.operator_name, self.runbook.window)
         self.step_tree = StepTree(self.view)
         self.detail = StepDetail(self.view)
-        self.status_line = Static("", id="status")
+        self.status_line = Plain("", id="status")
         yield self.header
         with Horizontal(id="main"):
             yield self.step_tree
@@ -164,7 +165,7 @@ class SwrunApp(OperatorActions, App[int]):
             if path is not None:
                 point = resume_point(rb, path)
                 for warning in point.warnings:
-                    self.notify(warning, severity="warning", timeout=10)
+                    self.notify(warning, severity="warning", timeout=10, markup=False)
                 self._load_done(path)
             given = {**(point.variables if point else {}), **s.variables}
             env = os.environ if s.environ is None else s.environ
@@ -303,7 +304,7 @@ class SwrunApp(OperatorActions, App[int]):
                          f"{step.title if step else ''} — a aborts it")
         elif kind in ("note_added", "milestone"):
             note = self.view.notes[-1]
-            self.notify(f"{note.by}: {note.text}", title="logged")
+            self.notify(f"{note.by}: {note.text}", title="logged", markup=False)
         elif kind == "rollback_started":
             self._status("↺ rolling back")
         elif isinstance(message.event, RunFinished):
@@ -341,7 +342,8 @@ class SwrunApp(OperatorActions, App[int]):
         self.pending = None
         if message.error:
             self.error = message.error
-            self.notify(message.error, title="the run stopped", severity="error", timeout=30)
+            self.notify(message.error, title="the run stopped", severity="error", timeout=30,
+                        markup=False)
             self._status(f"the run stopped: {message.error}")
             self._exit_code = ExitCode.STEP_FAILED
         if message.finished is not None:

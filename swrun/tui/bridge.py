@@ -58,6 +58,8 @@ class TuiOperator:
     """An Operator whose answers come from the UI thread."""
 
     interactive = True
+    answers_from_another_thread = True
+    """The engine may wait for an answer in a helper thread and log notes meanwhile."""
 
     def __init__(self, name: str, ask: Callable[[Question], None]) -> None:
         self.name = name

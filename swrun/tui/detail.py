@@ -6,9 +6,10 @@ from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Log, Markdown, Static
+from textual.widgets import Log, Markdown
 
 from swrun.model import Section, Step, StepKind
+from swrun.tui.plain import Plain
 from swrun.tui.state import RunView
 from swrun.tui.steps import ICONS, timing
 
@@ -66,31 +67,31 @@ class StepDetail(Vertical):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="about"):
-            yield Static("", id="step-title")
-            yield Static("", id="step-meta")
+            yield Plain("", id="step-title")
+            yield Plain("", id="step-meta")
             yield Markdown("", id="prose")
-            yield Static("", id="code")
-        yield Static("output", id="output-title")
+            yield Plain("", id="code")
+        yield Plain("output", id="output-title")
         yield Log(max_lines=VIEW_LINES, id="output")
 
     def show_section(self, section: Section) -> None:
         self.step = None
-        self.query_one("#step-title", Static).update(Text(section.title, style="bold"))
-        self.query_one("#step-meta", Static).update(
+        self.query_one("#step-title", Plain).update(Text(section.title, style="bold"))
+        self.query_one("#step-meta", Plain).update(
             f"{sum(1 for s in section.walk() for st in s.steps if st.actionable)} steps")
         self._prose(section)
-        self.query_one("#code", Static).display = False
+        self.query_one("#code", Plain).display = False
         self._fill_output(None)
 
     def show_step(self, step: Step) -> None:
         self.step = step
         number = f"{step.number}. " if step.number is not None else ""
-        self.query_one("#step-title", Static).update(Text(number + step.title, style="bold"))
+        self.query_one("#step-title", Plain).update(Text(number + step.title, style="bold"))
         self.refresh_meta()
         section = self.run_view.runbook.find_section(step.section_id)
         if section is not None:
             self._prose(section)
-        code = self.query_one("#code", Static)
+        code = self.query_one("#code", Plain)
         if step.kind is StepKind.CHECK:
             code.display = False
         else:
@@ -118,7 +119,7 @@ class StepDetail(Vertical):
 
     def refresh_meta(self) -> None:
         if self.step is not None:
-            self.query_one("#step-meta", Static).update(step_meta(self.step, self.run_view))
+            self.query_one("#step-meta", Plain).update(step_meta(self.step, self.run_view))
 
     def _fill_output(self, step_id: str | None) -> None:
         if step_id == self._output_step:
@@ -131,7 +132,7 @@ class StepDetail(Vertical):
         title = "output"
         if step_id is not None and self.step is not None:
             title = f"output · {self.step.number or '↺'}. {self.step.title}"
-        self.query_one("#output-title", Static).update(title)
+        self.query_one("#output-title", Plain).update(title)
 
     def write_output(self, step_id: str, lines: list[str]) -> None:
         """Lines the step printed since the last frame (the view keeps the last VIEW_LINES)."""

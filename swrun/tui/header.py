@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Static
 
 from swrun.durations import format_duration
 from swrun.operators import needs_typed_confirmation
+from swrun.tui.plain import Plain
 
 WARN_LEFT = 0.25
 """Fraction of the window left when the clock turns the warning colour."""
@@ -40,19 +40,19 @@ class RunHeader(Horizontal):
         self.window = window
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title, id="title")
-        env = Static(self.environment or "no environment", id="env")
+        yield Plain(self._title, id="title")
+        env = Plain(self.environment or "no environment", id="env")
         if needs_typed_confirmation(self.environment):
             env.add_class("-production")
         elif not self.environment:
             env.add_class("-none")
         yield env
-        yield Static("", id="clock")
-        yield Static("", id="progress")
-        yield Static(f"👤 {self.operator}", id="operator")
+        yield Plain("", id="clock")
+        yield Plain("", id="progress")
+        yield Plain(f"👤 {self.operator}", id="operator")
 
     def update_clock(self, elapsed: float | None) -> None:
-        clock = self.query_one("#clock", Static)
+        clock = self.query_one("#clock", Plain)
         text = "⏱ --:--" if elapsed is None else f"⏱ {clock_text(elapsed)}"
         if self.window:
             text += f" / {format_duration(self.window)}"
@@ -64,4 +64,4 @@ class RunHeader(Horizontal):
         clock.set_class(level == "error", "-error")
 
     def update_progress(self, done: int, total: int, note: str = "") -> None:
-        self.query_one("#progress", Static).update(f"{done}/{total} done{note}")
+        self.query_one("#progress", Plain).update(f"{done}/{total} done{note}")

@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input
 
 from swrun.durations import format_duration
 from swrun.engine import Decision
 from swrun.model import Step
+from swrun.tui.plain import Plain, PlainLabel
 from swrun.tui.state import RunView
 from swrun.tui.steps import ICONS, timing
 
@@ -36,11 +37,11 @@ class TextPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield PlainLabel(self.title_text, classes="dialog-title")
             if self.detail:
-                yield Static(self.detail, classes="dialog-detail")
+                yield Plain(self.detail, classes="dialog-detail")
             yield Input(placeholder=self.placeholder, id="prompt")
-            yield Static("enter to save · escape to cancel", classes="dialog-hint")
+            yield Plain("enter to save · escape to cancel", classes="dialog-hint")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         value = event.value.strip()
@@ -70,9 +71,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -danger" if self.danger else "dialog"):
-            yield Label(self.title_text, classes="dialog-title")
+            yield PlainLabel(self.title_text, classes="dialog-title")
             if self.detail:
-                yield Static(self.detail, classes="dialog-detail")
+                yield Plain(self.detail, classes="dialog-detail")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self.yes} (y)", id="yes",
                              variant="error" if self.danger else "primary")
@@ -100,26 +101,27 @@ class TypedConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -danger"):
-            yield Label(f"⚠ Destructive step in {self.environment}", classes="dialog-title")
-            yield Static(Text.assemble(
+            yield PlainLabel(f"⚠ Destructive step in {self.environment}", classes="dialog-title")
+            yield Plain(Text.assemble(
                 (f"{self.step.number}. {self.step.title}", "bold"),
                 "\n\nThis step is marked destructive. To run it, type the environment name ",
                 (self.environment, "bold"), " exactly."), classes="dialog-detail")
             yield Input(placeholder=self.environment, id="typed")
-            yield Static("enter to run · escape to go back", id="typed-hint",
+            yield Plain("enter to run · escape to go back", id="typed-hint",
                          classes="dialog-hint")
 
     def on_input_changed(self, event: Input.Changed) -> None:
         match = event.value == self.environment
         event.input.set_class(match, "-match")
-        self.query_one("#typed-hint", Static).update(
+        self.query_one("#typed-hint", Plain).update(
             "enter to run" if match else "enter to run · escape to go back")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.value == self.environment:
             self.dismiss(True)
         else:
-            self.notify(f"type {self.environment} exactly, or escape", severity="error")
+            self.notify(f"type {self.environment} exactly, or escape", severity="error",
+                        markup=False)
 
     def action_cancel(self) -> None:
         self.dismiss(False)
@@ -151,13 +153,13 @@ class FailureScreen(ModalScreen[Decision | None]):
         if took:
             what.append(f"after {took}")
         with Vertical(classes="dialog -danger", id="failure"):
-            yield Label(f"✗ Step {self.step.number} failed: {self.step.title}",
+            yield PlainLabel(f"✗ Step {self.step.number} failed: {self.step.title}",
                         classes="dialog-title")
-            yield Static(" · ".join(what) or state.status, classes="dialog-detail")
+            yield Plain(" · ".join(what) or state.status, classes="dialog-detail")
             tail = list(state.tail)[-8:]
             if tail:
-                yield Static(Text("\n".join(tail)), classes="dialog-output")
-            yield Static("The run waits for your decision; it never continues on its own.",
+                yield Plain(Text("\n".join(tail)), classes="dialog-output")
+            yield Plain("The run waits for your decision; it never continues on its own.",
                          classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Retry (r)", id="retry", variant="primary")
@@ -189,7 +191,7 @@ class MilestoneScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("⚑ Mark an incident milestone", classes="dialog-title")
+            yield PlainLabel("⚑ Mark an incident milestone", classes="dialog-title")
             with Horizontal(classes="dialog-buttons"):
                 for name in MILESTONES:
                     yield Button(f"{name.title()} ({name[0]})", id=name)
@@ -219,8 +221,8 @@ class HelpScreen(ModalScreen[None]):
                     "or section by name.\nSteps run in order; the run waits for you before "
                     "each one.")
         with Vertical(classes="dialog", id="help"):
-            yield Label("swrun — keys", classes="dialog-title")
-            yield Static(text)
+            yield PlainLabel("swrun — keys", classes="dialog-title")
+            yield Plain(text)
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -255,15 +257,15 @@ class SummaryScreen(ModalScreen[None]):
                             f"{timing(step, st, None):>14}  {step.title}\n")
         ok = status == "completed"
         with Vertical(classes="dialog" if ok else "dialog -danger", id="summary"):
-            yield Label(f"Run {status} in {took}", classes="dialog-title")
+            yield PlainLabel(f"Run {status} in {took}", classes="dialog-title")
             detail = counts or "no steps"
             if f.get("note"):
                 detail += f"\n{f['note']}"
-            yield Static(detail, classes="dialog-detail")
+            yield Plain(detail, classes="dialog-detail")
             with VerticalScroll(id="summary-rows"):
-                yield Static(rows)
-            yield Static(f"log: {self.log_path}", classes="dialog-hint")
-            yield Static("q quit · escape back to the steps", classes="dialog-hint")
+                yield Plain(rows)
+            yield Plain(f"log: {self.log_path}", classes="dialog-hint")
+            yield Plain("q quit · escape back to the steps", classes="dialog-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

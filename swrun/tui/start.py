@@ -12,9 +12,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Select
 
 from swrun.model import Variable
+from swrun.tui.plain import Plain, PlainLabel
 from swrun.tui.steps import ICONS
 from swrun.variables import is_secret, validate_value
 
@@ -57,14 +58,14 @@ class ResumeScreen(ModalScreen[bool]):
         run = self.offer.run
         done = self.offer.done_lines()
         with Vertical(classes="dialog", id="resume"):
-            yield Label("An unfinished run of this runbook was found", classes="dialog-title")
-            yield Static(Text.assemble(
+            yield PlainLabel("An unfinished run of this runbook was found", classes="dialog-title")
+            yield Plain(Text.assemble(
                 "run ", (str(run.get("id", "?")), "bold"),
                 f" started {run.get('started_at', '?')} by ",
                 (str(run.get("operator", "?")), "bold"),
                 f"\n{self.offer.path}\n{len(done)} step(s) done:"), classes="dialog-detail")
             with VerticalScroll(id="resume-done"):
-                yield Static("\n".join(done) or "(nothing finished yet)")
+                yield Plain("\n".join(done) or "(nothing finished yet)")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Resume it (r)", id="resume-yes", variant="primary")
                 yield Button("Start a new run (n)", id="resume-no")
@@ -99,13 +100,13 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="variables"):
-            yield Label("Variables for this run", classes="dialog-title")
+            yield PlainLabel("Variables for this run", classes="dialog-title")
             with VerticalScroll(id="variables-form"):
                 for var in self.variables:
                     label = var.prompt or var.name
                     if var.description:
                         label += f" — {var.description}"
-                    yield Label(f"{var.name}: {label}" if var.prompt else label,
+                    yield PlainLabel(f"{var.name}: {label}" if var.prompt else label,
                                 classes="var-label")
                     if var.choices:
                         # the default passed in, not set after: set before mounting, the
@@ -119,7 +120,7 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
                                     password=is_secret(var), placeholder=var.pattern or var.type,
                                     validators=[VariableValidator(var)],
                                     valid_empty=False)
-                    yield Static("", id=f"err-{var.name}", classes="var-error")
+                    yield Plain("", id=f"err-{var.name}", classes="var-error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Start the run", id="vars-ok", variant="primary")
                 yield Button("Quit", id="vars-quit")
@@ -139,7 +140,7 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
         result = event.validation_result
         msg = "" if result is None or result.is_valid or not event.value else \
             "; ".join(result.failure_descriptions)
-        self.query_one(f"#err-{name}", Static).update(msg)
+        self.query_one(f"#err-{name}", Plain).update(msg)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self._submit()
@@ -162,7 +163,7 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
             problem = "required" if not value else validate_value(var, value)
             if problem:
                 problems.append(f"{var.name}: {problem}")
-                self.query_one(f"#err-{var.name}", Static).update(problem)
+                self.query_one(f"#err-{var.name}", Plain).update(problem)
             else:
                 values[var.name] = value
         return values, problems
@@ -170,7 +171,7 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
     def _submit(self) -> None:
         values, problems = self.values()
         if problems:
-            self.notify("; ".join(problems), severity="error")
+            self.notify("; ".join(problems), severity="error", markup=False)
             return
         self.dismiss(values)
 
