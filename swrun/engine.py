@@ -543,6 +543,10 @@ class Engine:
 
     def render_command(self, step: Step) -> str:
         """The block with declared variables shown resolved (secrets masked): for display only."""
+        return self.resolve_text(step.body)
+
+    def resolve_text(self, text: str) -> str:
+        """`$NAME` of declared variables filled in, secrets masked: for display only."""
         secret = {n for n, v in self.runbook.variables.items() if v.secret}
 
         def sub(m: Any) -> str:
@@ -551,7 +555,7 @@ class Engine:
                 return m.group(0)
             return MASK if name in secret else self.variables[name]
 
-        return self.masker.mask(VAR_REF.sub(sub, step.body))
+        return self.masker.mask(VAR_REF.sub(sub, text))
 
 
 def _milestone_steps(runbook: Runbook) -> dict[str, list[str]]:

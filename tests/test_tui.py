@@ -165,6 +165,31 @@ async def test_bracketed_text_is_shown_as_it_is_never_as_markup(frozen: Path) ->
     assert note["note"] == "saw [/var/log] [b]" and note["by"] == "alice"
 
 
+async def test_confirm_shows_what_runs_with_variables_filled_in(frozen: Path) -> None:
+    text = """
+        +++
+        [vars.SLOT]
+        default = "green"
+        [vars.TOKEN]
+        secret = true
+        default = "tok-123-secret"
+        +++
+        # Shift
+
+        ```bash {name=shift confirm}
+        curl -H "X-Token: $TOKEN" https://lb/shift?to=$SLOT
+        ```
+        """
+    app = make_app(frozen, text, variables={"SLOT": "green", "TOKEN": "tok-123-secret"})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "confirm", 1))
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirm modal")
+        shown = screen_text(app)
+        assert 'curl -H "X-Token: ****" https://lb/shift?to=green' in shown
+        assert "tok-123-secret" not in shown
+
+
 async def test_abort_from_the_failure_choices(frozen: Path) -> None:
     app = make_app(frozen, FAILING)
     async with app.run_test(size=SIZE) as pilot:
@@ -478,6 +503,7 @@ async def test_window_clock_in_the_header(frozen: Path) -> None:
     app = make_app(frozen, SMALL, clock=lambda: now[0], tick_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, waiting(app, "tick", 1))
+        await until(pilot, lambda: app.header.query("#clock"), "the header's clock")  # loaded CI
         clock = app.header.query_one("#clock")
         now[0] = 25 * 60.0
         await until(pilot, lambda: clock.has_class("-warning"), "the warning colour")

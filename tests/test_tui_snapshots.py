@@ -84,8 +84,9 @@ def test_failed_step_with_its_choices(snap_compare: Any, frozen: Path) -> None:
 
 def test_production_typed_confirmation(snap_compare: Any, frozen: Path) -> None:
     """A production runbook (red 'production' badge): the destructive step 2 'promote'
-    on db-2 opened a red dialog asking to type the environment name 'production'
-    exactly; 'produc' has been typed so far, so nothing runs yet."""
+    opened a red dialog that shows where and what it runs ('on db-2', 'echo promote') and
+    asks to type the environment name 'production' exactly; 'produc' has been typed so
+    far, so nothing runs yet."""
     app = make_app(frozen, PROD, **STILL)
 
     async def typed(pilot: Any) -> None:

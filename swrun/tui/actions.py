@@ -95,16 +95,29 @@ class OperatorActions:
 
         env = self.runbook.environment
         if q.reason == "destructive" and needs_typed_confirmation(env):
-            self.push_screen(TypedConfirmScreen(q.step, env), done)
+            self.push_screen(TypedConfirmScreen(q.step, env, self._what_runs(q.step)), done)
             return
         detail = f"{q.step.number}. {q.step.title}"
-        if q.step.targets:
-            detail += f"\non {q.step.targets}"
+        what = self._what_runs(q.step)
+        if what:
+            detail += f"\n\n{what}"
         title = {"destructive": "⚠ Run this destructive step?",
                  "canary": "Canary hosts done: continue to the rest?"}.get(q.reason,
                                                                           "Run this step?")
         self.push_screen(ConfirmScreen(title, detail, "Run", "Not yet",
                                        danger=q.reason == "destructive"), done)
+
+    def _what_runs(self, step: Step, lines: int = 8) -> str:
+        """Where the step acts and what it runs, variables filled in and secrets masked: what
+        the operator is agreeing to, not the template."""
+        if self.engine is None or not step.runnable:
+            return ""
+        resolve = self.engine.resolve_text
+        where = f"on {resolve(step.targets)}\n" if step.targets else ""
+        body = [line for line in resolve(step.body).rstrip().split("\n") if line.strip()]
+        if len(body) > lines:
+            body = [*body[:lines], f"… {len(body) - lines} more line(s)"]
+        return where + "\n".join(f"  {line}" for line in body)
 
     def _skip(self, q: Question) -> None:
         def done(reason: str | None) -> None:

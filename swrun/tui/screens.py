@@ -94,16 +94,19 @@ class TypedConfirmScreen(ModalScreen[bool]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, step: Step, environment: str) -> None:
+    def __init__(self, step: Step, environment: str, what: str = "") -> None:
         super().__init__(classes="dialog-screen")
         self.step = step
         self.environment = environment
+        self.what = what
+        """Where it acts and what it runs, resolved."""
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -danger"):
             yield PlainLabel(f"⚠ Destructive step in {self.environment}", classes="dialog-title")
             yield Plain(Text.assemble(
                 (f"{self.step.number}. {self.step.title}", "bold"),
+                f"\n\n{self.what}" if self.what else "",
                 "\n\nThis step is marked destructive. To run it, type the environment name ",
                 (self.environment, "bold"), " exactly."), classes="dialog-detail")
             yield Input(placeholder=self.environment, id="typed")
