@@ -545,6 +545,17 @@ class Engine:
         """The block with declared variables shown resolved (secrets masked): for display only."""
         return self.resolve_text(step.body)
 
+    def describe(self, step: Step, lines: int = 8) -> str:
+        """Where a step acts and what it runs, variables filled in and secrets masked: what an
+        operator agrees to at a confirmation, not the template. Empty for checks."""
+        if not step.runnable:
+            return ""
+        where = f"on {self.resolve_text(step.targets)}\n" if step.targets else ""
+        body = [ln for ln in self.render_command(step).rstrip().split("\n") if ln.strip()]
+        if len(body) > lines:
+            body = [*body[:lines], f"… {len(body) - lines} more line(s)"]
+        return where + "\n".join(f"  {ln}" for ln in body)
+
     def resolve_text(self, text: str) -> str:
         """`$NAME` of declared variables filled in, secrets masked: for display only."""
         secret = {n for n, v in self.runbook.variables.items() if v.secret}

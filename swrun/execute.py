@@ -196,6 +196,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     log, log_path = open_run_log(runbook, settings, log_path, resume, name, values, opts.argv)
     engine = Engine(runbook, operator, values, settings=settings, selection=selection,
                     resume=resume, masker=masker)
+    if isinstance(operator, TtyOperator):
+        operator.describe = engine.describe
 
     out = sys.stdout
     if opts.json:

@@ -9,7 +9,8 @@ class ExitCode(IntEnum):
     OK = 0
     """Everything asked for was done (or, for `check`, no errors)."""
     STEP_FAILED = 1
-    """A step failed and the run stopped (or was rolled back)."""
+    """A step failed: the run stopped, was rolled back, or went on past it (skipped after the
+    failure, `--keep-going`, `on_failure=continue`)."""
     USAGE = 2
     """Bad command-line usage."""
     INVALID_RUNBOOK = 3

@@ -85,6 +85,8 @@ class TtyOperator:
         self._out = out or sys.stderr
         self._read = read or self._input
         self.prompting = False
+        self.describe: Callable[[Step], str] | None = None
+        """Where a step acts and what it runs, resolved; shown before a confirmation."""
 
     def _input(self, prompt: str) -> str:
         self._out.write(prompt)
@@ -120,6 +122,9 @@ class TtyOperator:
         return Answer(decision, self.name, note)
 
     def confirm(self, step: Step, reason: str) -> Answer:
+        what = self.describe(step) if self.describe is not None else ""
+        if what:
+            self._out.write(f"{what}\n")
         if reason == "destructive" and needs_typed_confirmation(self.environment):
             typed = self._read(f"  ⚠ [{step.number}] {step.title} is destructive in "
                                f"{self.environment}. Type the environment name to run it "

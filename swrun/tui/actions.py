@@ -107,17 +107,8 @@ class OperatorActions:
         self.push_screen(ConfirmScreen(title, detail, "Run", "Not yet",
                                        danger=q.reason == "destructive"), done)
 
-    def _what_runs(self, step: Step, lines: int = 8) -> str:
-        """Where the step acts and what it runs, variables filled in and secrets masked: what
-        the operator is agreeing to, not the template."""
-        if self.engine is None or not step.runnable:
-            return ""
-        resolve = self.engine.resolve_text
-        where = f"on {resolve(step.targets)}\n" if step.targets else ""
-        body = [line for line in resolve(step.body).rstrip().split("\n") if line.strip()]
-        if len(body) > lines:
-            body = [*body[:lines], f"… {len(body) - lines} more line(s)"]
-        return where + "\n".join(f"  {line}" for line in body)
+    def _what_runs(self, step: Step) -> str:
+        return self.engine.describe(step) if self.engine is not None else ""
 
     def _skip(self, q: Question) -> None:
         def done(reason: str | None) -> None:
