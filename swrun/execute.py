@@ -227,7 +227,9 @@ def execute(opts: ExecuteOptions) -> ExitCode:
         for sig, handler in old.items():
             signal.signal(sig, handler)
     print(f"swrun: log: {log_path}", file=sys.stderr)
-    if finished is None:
+    if finished is None:  # interrupted at a prompt: nothing was running, the log is unfinished
+        print(f"swrun: interrupted while asking — resume with: swrun execute {runbook.path} "
+              f"--resume {log_path}", file=sys.stderr)
         return ExitCode.INTERRUPTED
     if finished.status is RunStatus.OPERATOR_NEEDED:
         print(f"swrun: stopped: {finished.note} — resume with: swrun execute {runbook.path} "

@@ -3,10 +3,12 @@ the person's answers; nothing is ticked by `auto`."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -46,6 +48,12 @@ RUNBOOK = """
     """
 
 
+def _controlling_terminal() -> None:
+    """In the child: a new session whose controlling terminal is the pty, so ^C is SIGINT."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class Terminal:
     """A child process on a pty: read what it prints, type answers."""
 
@@ -53,7 +61,7 @@ class Terminal:
         self.master, slave = pty.openpty()
         env = {**os.environ, "TERM": "dumb"}
         self.proc = subprocess.Popen(argv, cwd=cwd, stdin=slave, stdout=slave, stderr=slave,
-                                     env=env, start_new_session=True)
+                                     env=env, preexec_fn=_controlling_terminal)
         os.close(slave)
         self.seen = ""
 
@@ -73,12 +81,24 @@ class Terminal:
             raise AssertionError(f"{text!r} never appeared; the terminal:\n{self.seen}")
         return self.seen
 
+    def _drain(self) -> None:
+        while select.select([self.master], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            self.seen += chunk.decode("utf-8", "replace")
+
     def type(self, line: str) -> None:
         os.write(self.master, (line + "\n").encode())
 
     def close(self) -> int:
         try:
-            return self.proc.wait(timeout=20)
+            rc = self.proc.wait(timeout=20)
+            self._drain()
+            return rc
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
@@ -121,3 +141,31 @@ def test_execute_asks_at_a_terminal_and_logs_the_answers(tmp_path: Path) -> None
     ran = [e["step"] for e in events if e["type"] == "step_finished"]
     assert ran == ["shift", "break"]
     assert not any(e.get("by") == "auto" for e in events)
+
+
+def test_ctrl_c_at_a_prompt_leaves_a_resumable_log(tmp_path: Path) -> None:
+    write_runbook(tmp_path, """
+        # C
+
+        - [ ] first
+
+        ```bash {name=mark}
+        touch marked
+        ```
+        """)
+    term = Terminal([*swrun_cmd(), "execute", "rb.md", "--log", "run.toml"], tmp_path)
+    try:
+        term.expect("first — done")
+        os.write(term.master, b"\x03")  # ^C: the pty is the controlling terminal
+        rc = term.close()
+    except BaseException:
+        term.proc.kill()
+        raise
+    assert rc == 130, term.seen
+    assert "resume with: swrun execute rb.md --resume run.toml" in term.seen
+    log = read_log(tmp_path / "run.toml")
+    assert not any(e["type"] == "run_finished" for e in log.events)  # resumable
+    assert not (tmp_path / "marked").exists()
+    term = Terminal([*swrun_cmd(), "execute", "rb.md", "--resume", "run.toml", "--yes"], tmp_path)
+    assert term.close() == 0, term.seen
+    assert (tmp_path / "marked").exists()
