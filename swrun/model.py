@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +122,7 @@ class Step:
         """The host pattern the step runs on, or None for a local step."""
         return self.text("host") or self.text("hosts")
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """Changes when what the step does changes; resume re-runs such steps."""
         h = hashlib.sha256()
@@ -171,8 +172,9 @@ class Runbook:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     """Front matter as written (title, description, environment, window, inventory, ...)."""
 
-    @property
+    @cached_property
     def base_dir(self) -> Path:
+        """Resolved once: a later chdir (ansible-runner makes one) cannot move it."""
         return Path(self.path).resolve().parent if self.path else Path.cwd()
 
     @property
