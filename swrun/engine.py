@@ -6,6 +6,7 @@ through one injected Operator; the TUI and headless mode each implement it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import threading
@@ -432,19 +433,45 @@ class Engine:
         return StepStatus.OK
 
     def _attempts(self, step: Step) -> Iterator[Event]:
-        attempts = 1 + step.integer("retries", 0)
-        delay = step.seconds("retry_delay", DEFAULT_RETRY_DELAY) or 0.0
+        bound, problem = self._bind(step)
+        attempts = 1 + bound.integer("retries", 0)
+        delay = bound.seconds("retry_delay", DEFAULT_RETRY_DELAY) or 0.0
         executor = self._executor(step)
         result = StepResult(StepStatus.FAILED)
         for attempt in range(1, attempts + 1):
-            result = yield from self._attempt(step, executor, attempt, attempts)
+            result = yield from self._attempt(step, executor, attempt, attempts, bound, problem)
             if result.status not in FAILED_STATUSES or attempt == attempts:
                 break
-            if self._cancel.wait(delay):
-                result = StepResult(StepStatus.ABORTED, error="aborted by the operator")
+            if self._cancel.wait(delay):  # the last record said another attempt follows
+                result = StepResult(StepStatus.ABORTED, error="aborted by the operator "
+                                    "during the retry delay")
+                self._counts[result.status.value] += 1
+                yield self._event(StepFinished, **self._common(step), status=result.status,
+                                  attempt=attempt, error=result.error, hash=step.content_hash)
                 break
         self._last_result = result
         return result.status
+
+    def _bind(self, step: Step) -> tuple[Step, str | None]:
+        """The step as it runs: `$NAME` in its attributes filled in from the run's variables
+        (`timeout=$DRAIN` must time out), and a message when a filled-in value is unusable.
+        Events and the content hash keep the step as written."""
+        from swrun.attributes import check_value
+
+        attrs = dict(step.attributes)
+        problem = None
+        for key, value in step.attributes.items():
+            if not isinstance(value, str) or "$" not in value:
+                continue
+            filled = VAR_REF.sub(lambda m: self.variables.get(m.group(1) or m.group(2),
+                                                              m.group(0)), value)
+            attrs[key] = filled
+            bad = check_value(key, filled) if not VAR_REF.search(filled) else None
+            if bad and problem is None:
+                problem = f"{key}={value} is {self.masker.mask(filled)!r}: {bad}"
+        if attrs == step.attributes:
+            return step, None
+        return dataclasses.replace(step, attributes=attrs), problem
 
     def _executor(self, step: Step) -> Executor | None:
         from swrun.executors import executor_for, registry_key
@@ -455,8 +482,10 @@ class Engine:
         return executor_for(step)
 
     def _attempt(
-        self, step: Step, executor: Executor | None, attempt: int, attempts: int
+        self, step: Step, executor: Executor | None, attempt: int, attempts: int,
+        bound: Step | None = None, problem: str | None = None,
     ) -> Iterator[Event]:
+        bound = bound or step
         common = self._common(step)
         yield self._event(StepStarted, **common, attempt=attempt if attempts > 1 else None,
                           host=step.text("host"))
@@ -464,14 +493,16 @@ class Engine:
         tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
         result: StepResult | None = None
         needed: OperatorNeeded | None = None
-        if executor is None:
+        if problem is not None:
+            result = StepResult(StepStatus.FAILED, error=problem)
+        elif executor is None:
             from swrun.executors import registry_key
 
             result = StepResult(StepStatus.FAILED, error=f"this swrun cannot run "
                                 f"{registry_key(step)} steps yet")
         else:
-            ctx = self._context(step)
-            items = executor.run(step, ctx)
+            ctx = self._context(bound)
+            items = executor.run(bound, ctx)
             try:
                 for item in items:
                     if isinstance(item, Output):

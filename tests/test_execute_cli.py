@@ -401,6 +401,79 @@ def test_sigint_aborts_the_step_and_flushes(tmp_path: Path) -> None:
         Path(f"/proc/{child}/stat").read_text().split()[2] == "Z"
 
 
+def test_sigint_during_a_retry_delay_records_the_step_as_aborted(tmp_path: Path) -> None:
+    write_runbook(tmp_path, f"""
+        # R
+
+        ```bash {{name=flaky retries=3 retry_delay=30s}}
+        touch {tmp_path}/tried
+        exit 1
+        ```
+        """, "rb.md")
+    proc = subprocess.Popen([*swrun_cmd(), "execute", "rb.md", "--yes"], cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for(tmp_path / "tried")
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == ExitCode.INTERRUPTED, err
+    events = read_log(only_log(tmp_path)).events
+    finished = [e for e in events if e["type"] == "step_finished"]
+    assert [(e["status"], e.get("will_retry")) for e in finished] == [
+        ("failed", True), ("aborted", None)]
+    assert events[-1]["type"] == "run_finished" and events[-1]["counts"] == {"aborted": 1}
+
+
+def test_variables_in_attributes_are_filled_in_when_the_step_runs(tmp_path: Path) -> None:
+    (tmp_path / "sub" / "dir").mkdir(parents=True)
+    write_runbook(tmp_path, """
+        +++
+        [vars.D]
+        default = "sub/dir"
+        [vars.T]
+        default = "1s"
+        [vars.R]
+        default = "1"
+        [vars.BAD]
+        default = "soon"
+        +++
+        # V
+
+        ```bash {name=where cwd=$D}
+        pwd
+        ```
+
+        ```bash {name=slow timeout=$T}
+        sleep 20
+        ```
+
+        ```bash {name=twice retries=$R retry_delay=0s}
+        exit 3
+        ```
+
+        ```bash {name=bad timeout=$BAD}
+        echo never
+        ```
+
+        ```python {run name=py}
+        print("python ran")
+        ```
+        """, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes", "--keep-going", "--log", "run.toml"], tmp_path)
+    assert res.returncode == ExitCode.STEP_FAILED, res.stderr
+    done = {e["step"]: e for e in read_log(tmp_path / "run.toml").events
+            if e["type"] == "step_finished" and not e.get("will_retry")}
+    assert done["where"]["output"] == [str(tmp_path / "sub" / "dir")]
+    assert done["slow"]["status"] == "timed_out" and done["slow"]["duration_ms"] < 10_000
+    assert done["twice"]["attempt"] == 2
+    assert done["bad"]["status"] == "failed"
+    assert done["bad"]["error"] == ("timeout=$BAD is 'soon': timeout=soon: bad duration "
+                                    "(use e.g. 45s, 15m, 1h30m)")
+    assert "never" not in res.stdout
+    assert done["py"]["status"] == "ok" and done["py"]["output"] == ["python ran"]
+
+
 def test_secrets_never_reach_output_log_or_sidecars(tmp_path: Path) -> None:
     secret = "hunter2-very-secret"
     env_secret = "ghp_envtokenvalue123"

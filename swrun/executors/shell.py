@@ -31,6 +31,8 @@ def command_for(step: Step, script_dir: Path | None = None) -> tuple[list[str], 
     if name in _SH_FAMILY:
         flags = ["-e", "-o", "pipefail"] if name in _PIPEFAIL else ["-e"]
         return [*interp, *flags, "-c", step.body, f"swrun:{step.id}"], None
+    if script_dir is not None:
+        script_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, script = tempfile.mkstemp(prefix="swrun-step-", suffix=".script", dir=script_dir)
     with os.fdopen(fd, "w") as fh:
         fh.write(step.body)
