@@ -230,11 +230,12 @@ def _variable(
         description=str(spec.get("description", "") or ""),
     )
     if var.default is not None:
-        from swrun.variables import validate_value
+        from swrun.variables import is_secret, validate_value
 
         problem = validate_value(var, var.default)
         if problem:
-            err(f"default {var.default!r}: {problem}", "default")
+            shown = "****" if is_secret(var) else repr(var.default)
+            err(f"default {shown}: {problem}", "default")
     return var
 
 

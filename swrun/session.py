@@ -14,7 +14,7 @@ from swrun import __version__
 from swrun.engine import Engine
 from swrun.events import Event, RunFinished, format_time
 from swrun.model import Runbook
-from swrun.secrets import MASK
+from swrun.secrets import MASK, Masker
 from swrun.variables import is_secret
 
 if TYPE_CHECKING:
@@ -31,9 +31,13 @@ def operator_name(given: str | None = None) -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def masked_variables(runbook: Runbook, values: Mapping[str, str]) -> dict[str, str]:
+def masked_variables(runbook: Runbook, values: Mapping[str, str],
+                     masker: Masker | None = None) -> dict[str, str]:
+    """Declared variables for the log header: secret ones as ****, and any value that holds
+    another secret (an environment variable's, say) masked too."""
+    mask = masker.mask if masker is not None else (lambda text: text)
     return {
-        name: (MASK if is_secret(runbook.variables[name]) else value)
+        name: (MASK if is_secret(runbook.variables[name]) else mask(value))
         for name, value in values.items()
         if name in runbook.variables
     }
@@ -43,7 +47,6 @@ def run_header(
     runbook: Runbook, run_id: str, operator: str, values: Mapping[str, str], started: datetime,
     argv: list[str] | None = None,
 ) -> dict[str, Any]:
-    from swrun.secrets import Masker
     from swrun.variables import secret_values
 
     masker = Masker(secret_values(runbook, values))
@@ -56,7 +59,7 @@ def run_header(
         "operator": operator,
         "swrun_version": __version__,
         "started_at": format_time(started),
-        "variables": masked_variables(runbook, values),
+        "variables": masked_variables(runbook, values, masker),
         "argv": masker.mask_all(sys.argv if argv is None else argv),
     }
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from swrun.durations import parse_duration
 from swrun.errors import SwrunError, VariableError
 from swrun.model import Runbook, Variable
+from swrun.secrets import MIN_LEN
 
 _SECRET_NAME = re.compile(
     r"(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|_KEY$|^KEY$|_PASS$|_PAT$|"
@@ -143,4 +144,4 @@ def secret_values(
     env = os.environ if environ is None else environ
     out = {values[n] for n, v in runbook.variables.items() if n in values and is_secret(v)}
     out |= {v for k, v in env.items() if looks_secret(k)}
-    return {v for v in out if len(v) >= 3}
+    return {v for v in out if len(v) >= MIN_LEN}

@@ -506,6 +506,55 @@ def test_secrets_never_reach_output_log_or_sidecars(tmp_path: Path) -> None:
     assert b"password is ****" in seen
 
 
+def test_multi_line_secrets_and_copies_of_env_secrets_are_masked(tmp_path: Path) -> None:
+    key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END KEY-----"
+    write_runbook(tmp_path, """
+        +++
+        [vars.KEY]
+        secret = true
+        [vars.GREETING]
+        [vars.API_TOKEN]
+        secret = true
+        default = "s3cr3tvalue"
+        +++
+        # M
+
+        ```bash {name=show}
+        printf '%s\\n' "$KEY"
+        echo "greeting $GREETING"
+        ```
+        """, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes", "--log", "run.toml", "--var", f"KEY={key}",
+                   "--var", "GREETING=envtok-4242"], tmp_path,
+                  env={"DEPLOY_TOKEN": "envtok-4242"})
+    assert res.returncode == 0, res.stderr
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix in (".toml", ".log")]
+    texts = [res.stdout, res.stderr, *(p.read_text() for p in files)]
+    for text in texts:
+        assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" not in text and "envtok-4242" not in text
+    log = read_log(tmp_path / "run.toml")
+    assert log.run["variables"]["GREETING"] == "****"
+    timeline = run_cli(["timeline", "run.toml", "--format", "json"], tmp_path)
+    assert "envtok-4242" not in timeline.stdout
+
+
+def test_a_secret_default_is_never_quoted_in_diagnostics(tmp_path: Path) -> None:
+    write_runbook(tmp_path, """
+        +++
+        [vars.API_TOKEN]
+        secret = true
+        default = "s3cr3tvalue"
+        pattern = "[0-9]+"
+        +++
+        # D
+        """, "rb.md")
+    for cmd in (["check", "rb.md"], ["plan", "rb.md"]):
+        res = run_cli(cmd, tmp_path)
+        assert res.returncode == ExitCode.INVALID_RUNBOOK
+        assert "s3cr3tvalue" not in res.stdout + res.stderr
+        assert "default ****: does not match" in res.stdout + res.stderr
+
+
 def test_help_and_version_are_fast_and_light() -> None:
     out = subprocess.run([sys.executable, "-c",
                           "import sys; from swrun.cli import main\n"
