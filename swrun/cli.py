@@ -17,6 +17,7 @@ from swrun.errors import (
     RunbookError,
     RunLogError,
     SwrunError,
+    UsageError,
     VariableError,
 )
 from swrun.exitcodes import ExitCode
@@ -40,6 +41,8 @@ def _friendly(fn: F) -> F:
                 code = ExitCode.LOG_LOCKED
             elif isinstance(exc, RunLogError):
                 code = ExitCode.BAD_LOG
+            elif isinstance(exc, UsageError):
+                code = ExitCode.USAGE
             elif isinstance(exc, RunbookError | InventoryError):
                 code = ExitCode.INVALID_RUNBOOK
             sys.exit(int(code))

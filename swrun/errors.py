@@ -6,6 +6,7 @@ SwrunError
 ├── InventoryError      an inventory cannot be read, or a host pattern matches nothing
 ├── RunLogError         a run log cannot be written, read or resumed
 │   └── LogLockedError  another swrun holds the log
+├── UsageError          a command-line option names something the runbook does not have
 └── ExecutorError       a backend failed in a way that is not the step's own failure
 """
 
@@ -75,6 +76,11 @@ class RunLogError(SwrunError):
 
 class LogLockedError(RunLogError):
     """Another swrun process is writing this log."""
+
+
+class UsageError(SwrunError):
+    """A command-line option names a step or section the runbook does not have (or cannot
+    take there): exit code USAGE."""
 
 
 class ExecutorError(SwrunError):

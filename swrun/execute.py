@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from swrun import engine as engine_module
 from swrun.engine import Engine, Resume, Selection, Settings
-from swrun.errors import RunbookError, RunLogError
+from swrun.errors import RunLogError, UsageError
 from swrun.events import RunStatus
 from swrun.exitcodes import ExitCode
 from swrun.model import Runbook
@@ -62,11 +62,18 @@ _EXIT = {
 }
 
 
+_ROLLBACK_ONLY = ("is in the rollback section, which runs only after a failure "
+                  "(--rollback-on-failure); {flag} picks from the main steps")
+
+
 def select(runbook: Runbook, opts: ExecuteOptions) -> Selection:
     def step(ref: str, flag: str) -> str:
         found = runbook.find(ref)
         if found is None or not found.actionable:
-            raise RunbookError(f"{flag} {ref}: no such step (see `swrun plan {runbook.path}`)")
+            raise UsageError(f"{flag} {ref}: no such step (see `swrun plan {runbook.path}`)")
+        if found.in_rollback:
+            raise UsageError(f"{flag} {ref}: step {found.number} '{found.title}' "
+                             + _ROLLBACK_ONLY.format(flag=flag))
         return found.id
 
     start = runbook.find(step(opts.from_step, "--from")) if opts.from_step else None
@@ -76,7 +83,11 @@ def select(runbook: Runbook, opts: ExecuteOptions) -> Selection:
         for ref in opts.only:
             sec = runbook.find_section(ref)
             if sec is None:
-                raise RunbookError(f"--only {ref}: no such section")
+                raise UsageError(f"--only {ref}: no such section (see `swrun plan "
+                                 f"{runbook.path}`)")
+            if sec.rollback:
+                raise UsageError(f"--only {ref}: section '{sec.title}' "
+                                 + _ROLLBACK_ONLY.format(flag="--only"))
             ids.append(sec.id)
         only = frozenset(ids)
     return Selection(start=start, only=only,
@@ -179,6 +190,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
             environment) and opts.confirm_environment != environment:
         risky = [s for s in runbook.main_steps if s.flag("destructive")
                  and selection.reason_to_skip(s, True) is None]
+        if opts.rollback_on_failure:  # a rollback that cannot run headless is no rollback
+            risky += [s for s in runbook.rollback_steps if s.flag("destructive")]
         if risky:
             print(f"swrun: {runbook.path}:{risky[0].span.line}: step {risky[0].number} "
                   f"'{risky[0].title}' is destructive in {environment}; headless runs need "

@@ -259,8 +259,59 @@ def test_from_only_skip_by_number_and_name(tmp_path: Path) -> None:
     skipped = {e["step"]: e["note"] for e in events if e["type"] == "step_skipped"}
     assert skipped == {"prepare/announce-the-window": "before --from 2", "quiet": "--skip"}
     res = run_cli(["execute", "rb.md", "--yes", "--from", "nope"], tmp_path)
-    assert res.returncode == ExitCode.INVALID_RUNBOOK
-    assert "--from nope: no such step" in res.stderr
+    assert res.returncode == ExitCode.USAGE
+    assert res.stderr == "swrun: --from nope: no such step (see `swrun plan rb.md`)\n"
+
+
+def test_rollback_steps_cannot_be_picked_up_front(tmp_path: Path) -> None:
+    write_runbook(tmp_path, """
+        # R
+
+        ## Main
+
+        ```bash {name=one}
+        true
+        ```
+
+        ## Roll back
+        <!-- swrun: rollback -->
+
+        ```bash {name=undo}
+        touch undone
+        ```
+        """, "rb.md")
+    for args in (["--from", "undo"], ["--skip", "undo"], ["--only", "Roll back"]):
+        res = run_cli(["execute", "rb.md", "--yes", *args], tmp_path)
+        assert res.returncode == ExitCode.USAGE, (args, res.stderr)
+        assert "rollback section, which runs only after a failure" in res.stderr
+        assert "Traceback" not in res.stderr
+    assert not (tmp_path / "logs").exists()  # refused before anything ran
+
+
+def test_production_destructive_rollback_step_is_checked_up_front(tmp_path: Path) -> None:
+    write_runbook(tmp_path, """
+        +++
+        environment = "production"
+        +++
+        # P
+
+        ## Go
+
+        ```bash {name=go on_failure=rollback}
+        touch went; exit 1
+        ```
+
+        ## Back
+        <!-- swrun: rollback -->
+
+        ```bash {name=undo destructive}
+        echo undo
+        ```
+        """, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes", "--rollback-on-failure"], tmp_path)
+    assert res.returncode == ExitCode.OPERATOR_NEEDED, res.stderr
+    assert "rb.md:15: step 2 'undo' is destructive in production" in res.stderr
+    assert not (tmp_path / "went").exists()
 
 
 def test_bad_runbook_is_one_line(tmp_path: Path) -> None:
