@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -12,7 +15,7 @@ from typing import TYPE_CHECKING
 from swrun import engine as engine_module
 from swrun.engine import Engine, Resume, Selection, Settings
 from swrun.errors import RunLogError, UsageError
-from swrun.events import RunStatus
+from swrun.events import Event, RunStatus
 from swrun.exitcodes import ExitCode
 from swrun.model import Runbook
 from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
@@ -66,6 +69,27 @@ _ROLLBACK_ONLY = ("is in the rollback section, which runs only after a failure "
                   "(--rollback-on-failure); {flag} picks from the main steps")
 
 
+def _unless_closed(sink: Callable[[Event], None], engine: Engine) -> Callable[[Event], None]:
+    """The front end, until stdout goes away (`swrun execute … | head`): then the run is
+    aborted like an interrupt and the log, not the closed pipe, gets the rest."""
+    closed = False
+
+    def send(event: Event) -> None:
+        nonlocal closed
+        if closed:
+            return
+        try:
+            sink(event)
+        except BrokenPipeError:
+            closed = True
+            engine.abort("aborted: standard output was closed")
+            with contextlib.suppress(OSError):  # nothing more reaches the reader, not even
+                devnull = os.open(os.devnull, os.O_WRONLY)  # Python's flush at exit
+                os.dup2(devnull, sys.stdout.fileno())
+
+    return send
+
+
 def select(runbook: Runbook, opts: ExecuteOptions) -> Selection:
     def step(ref: str, flag: str) -> str:
         found = runbook.find(ref)
@@ -112,14 +136,23 @@ def resume_point(runbook: Runbook, log_path: Path) -> ResumePoint:
     warnings = list(data.warnings)
     state = resume_state(data)
     logged = str(data.run.get("runbook", ""))
-    if logged and Path(logged).resolve() != Path(runbook.path).resolve():
-        raise RunLogError(f"{log_path} is a log of {logged}, not of {runbook.path}")
+    if logged and Path(logged).resolve() != Path(runbook.path).resolve() and not (
+            # the log names its runbook as given, relative to where that run started: from
+            # another directory, the same file name with the same text is the same runbook
+            Path(logged).name == Path(runbook.path).name and state.sha256 == runbook.sha256):
+        hint = (" (the log names it relative to the directory that run started in: run "
+                "from there)" if Path(logged).name == Path(runbook.path).name else "")
+        raise RunLogError(f"{log_path} is a log of {logged}, not of {runbook.path}{hint}")
     changed = state.sha256 != runbook.sha256
     if changed:
         warnings.append(f"{runbook.path} changed since {log_path} was written; "
                         "steps whose content changed will run again")
     previous = {k: str(v) for k, v in dict(data.run.get("variables", {})).items()
-                if str(v) != "****"}
+                if str(v) != "****" and k in runbook.variables}
+    gone = sorted(set(dict(data.run.get("variables", {}))) - set(runbook.variables))
+    if gone:
+        warnings.append(f"{runbook.path} no longer declares {', '.join(gone)}: the logged "
+                        "value(s) are not used")
     return ResumePoint(Resume(done=state.done, next_seq=state.next_seq, runbook_changed=changed),
                        state.run_id, previous, warnings)
 
@@ -233,7 +266,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     try:
         with log:
             try:
-                finished = drive(engine, log, sink)
+                finished = drive(engine, log, _unless_closed(sink, engine))
             except KeyboardInterrupt:
                 finished = None
     finally:

@@ -386,6 +386,66 @@ def test_kill_9_then_resume_runs_no_finished_step_twice(tmp_path: Path) -> None:
         tomllib.load(fh)
 
 
+def test_resume_survives_a_removed_variable_and_another_directory(tmp_path: Path) -> None:
+    book = tmp_path / "v"
+    book.mkdir()
+    text = """
+        +++
+        [vars.OLD]
+        default = "x"
+        +++
+        # V
+
+        - [ ] go
+
+        ```bash {name=mark}
+        touch marked
+        ```
+        """
+    write_runbook(book, text, "v.md")
+    res = run_cli(["execute", "v.md", "--log", "../run.toml"], book)  # stops at the check
+    assert res.returncode == ExitCode.OPERATOR_NEEDED, res.stderr
+    # from the parent directory, the same unchanged file is the same runbook
+    res = run_cli(["execute", "v/v.md", "--resume", "run.toml", "--yes"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (book / "marked").exists()  # steps run beside their runbook
+    # a variable the runbook no longer declares: a warning, not a refusal
+    write_runbook(book, text.replace("[vars.OLD]", "[vars.NEW]"), "v.md")
+    res = run_cli(["execute", "v.md", "--log", "../run2.toml"], book)
+    first = tmp_path / "run2.toml"
+    write_runbook(book, text.replace("[vars.OLD]", "[vars.RENAMED]"), "v.md")
+    res = run_cli(["execute", "v.md", "--resume", str(first), "--yes"], book)
+    assert res.returncode == 0, res.stderr
+    assert "no longer declares NEW" in res.stderr
+
+
+def test_closed_stdout_aborts_cleanly_and_the_log_is_complete(tmp_path: Path) -> None:
+    write_runbook(tmp_path, f"""
+        # P
+
+        ```bash {{name=chatty}}
+        for i in $(seq 50); do echo line $i; sleep 0.02; done
+        ```
+
+        ```bash {{name=after}}
+        touch {tmp_path}/after
+        ```
+        """, "rb.md")
+    proc = subprocess.Popen([*swrun_cmd(), "execute", "rb.md", "--yes", "--log", "run.toml"],
+                            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    proc.stdout.readline()  # like `| head -1`
+    proc.stdout.close()
+    err = proc.stderr.read() if proc.stderr else ""
+    assert proc.wait(timeout=30) == ExitCode.INTERRUPTED, err
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    events = read_log(tmp_path / "run.toml").events
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "aborted"
+    assert events[-1]["note"] == "aborted: standard output was closed"
+    assert not (tmp_path / "after").exists()
+
+
 def test_resume_with_nothing_to_resume(tmp_path: Path) -> None:
     write_runbook(tmp_path, SMALL, "rb.md")
     res = run_cli(["execute", "rb.md", "--yes", "--resume"], tmp_path)
