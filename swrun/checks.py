@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from swrun.attributes import variable_refs
-from swrun.errors import Diagnostic, InventoryError, Severity
+from swrun.errors import Diagnostic, InventoryError, RunbookError, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.parser import ParseResult
 
@@ -24,28 +24,60 @@ _ASSIGN = re.compile(
 )
 
 
+_JSON_KEY = re.compile(r'"\$[A-Za-z_][A-Za-z0-9_]*"\s*:')
+
+
 def check_runbook(
     result: ParseResult, inventory_path: str | None = None, *, strict: bool = False,
-    connect: bool = False,
+    connect: bool = False, inventory: bool = True,
 ) -> list[Diagnostic]:
     """Parse diagnostics plus semantic ones; warnings become errors when `strict`.
 
-    `connect`: also reach every targeted host (known host key, working auth)."""
+    `connect`: also reach every targeted host (known host key, working auth).
+    `inventory=False`: leave host patterns unchecked (no inventory is loaded)."""
     rb = result.runbook
     diags = list(result.diagnostics)
     found: list[Diagnostic] = []
     _duplicate_names(rb, found)
+    _one_target(rb, found)
     _variables(rb, found)
     _playbooks(rb, found)
     _rollback(rb, found)
     _pm2(rb, found)
     _step_bodies(rb, found)
-    _inventory(rb, inventory_path, found, connect)
+    if inventory:
+        _inventory(rb, inventory_path, found, connect)
     if strict:
         found = [Diagnostic(Severity.ERROR, d.message, d.path, d.line, d.col) for d in found]
     diags.extend(found)
     diags.sort(key=lambda d: (d.line, d.severity != Severity.ERROR))
     return diags
+
+
+def load_checked(path: str | Path, *, strict: bool = False) -> Runbook:
+    """A runbook fit to plan or run: every error `swrun check` would report (host patterns
+    against the inventory aside) refuses it before anything runs, so a typo on line 90
+    cannot fail a window after the first 30 steps already changed production."""
+    from swrun.parser import parse_file
+
+    result = parse_file(path, strict=strict)
+    errors = [d for d in check_runbook(result, strict=strict, inventory=False)
+              if d.severity is Severity.ERROR]
+    if errors:
+        err = RunbookError.from_diagnostic(errors[0])
+        if len(errors) > 1:
+            err.args = (f"{err.args[0]} (and {len(errors) - 1} more; run `swrun check "
+                        f"{path}`)",)
+        raise err
+    return result.runbook
+
+
+def _one_target(rb: Runbook, out: list[Diagnostic]) -> None:
+    for step in rb.steps:
+        if step.actionable and step.text("host") and step.text("hosts"):
+            out.append(_diag(Severity.WARNING, step, f"host={step.text('host')} and "
+                             f"hosts={step.text('hosts')} both apply (one may be a section "
+                             "default): the step runs on host= only"))
 
 
 def _diag(sev: Severity, step: Step, msg: str) -> Diagnostic:
@@ -81,10 +113,16 @@ def _variables(rb: Runbook, out: list[Diagnostic]) -> None:
             if step.kind is StepKind.SHELL and declared and not step.targets:  # remote env
                 _shell_refs(step, declared, out)
             continue
-        for name in dict.fromkeys(variable_refs(step.body)):
-            if name not in declared:
-                out.append(_diag(Severity.ERROR, step, f"variable {name} is not declared in "
-                                 "the front matter"))
+        seen: set[str] = set()
+        for i, line in enumerate(step.body.split("\n")):
+            # `{"$gte": …}`, `{"$oid": …}`: JSON keys are MongoDB operators, never variables
+            # (variables resolve inside JSON string values only)
+            for name in variable_refs(_JSON_KEY.sub(":", line)):
+                if name not in declared and name not in seen:
+                    seen.add(name)
+                    out.append(Diagnostic(Severity.ERROR, f"variable {name} is not declared "
+                                          "in the front matter", step.span.path,
+                                          step.span.line + 1 + i))
 
 
 def _shell_refs(step: Step, declared: set[str], out: list[Diagnostic]) -> None:
@@ -143,6 +181,8 @@ def _rollback(rb: Runbook, out: list[Diagnostic]) -> None:
 
 
 def _pm2(rb: Runbook, out: list[Diagnostic]) -> None:
+    if not any(step.kind is StepKind.PM2 for step in rb.steps):
+        return  # plan/execute start-up: no executor modules for runbooks without pm2
     from swrun.executors.pm2 import validate
 
     for step in rb.steps:
@@ -154,6 +194,9 @@ def _pm2(rb: Runbook, out: list[Diagnostic]) -> None:
 
 def _step_bodies(rb: Runbook, out: list[Diagnostic]) -> None:
     """mongo/aws/http/wait bodies against their languages (swrun.ops), at the body line."""
+    typed = (StepKind.MONGO, StepKind.AWS, StepKind.HTTP, StepKind.WAIT)
+    if not any(step.kind in typed for step in rb.steps):
+        return
     from swrun.ops import validate
 
     for step in rb.steps:
@@ -190,9 +233,13 @@ def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic],
         except InventoryError as exc:
             out.append(_diag(Severity.ERROR, step, str(exc)))
             continue
+        key = "host" if step.text("host") else "hosts"
         if not hosts:
-            out.append(_diag(Severity.ERROR, step, f"hosts={pattern} matches no host in "
+            out.append(_diag(Severity.ERROR, step, f"{key}={pattern} matches no host in "
                              f"{Path(path).name}"))
+        elif key == "host" and len(hosts) > 1:
+            out.append(_diag(Severity.ERROR, step, f"host={pattern} matches {len(hosts)} "
+                             f"hosts in {Path(path).name}; use hosts={pattern} to run on each"))
         for host in inv.hosts(pattern) if connect else ():
             reach.setdefault(host.name, (host, step))
     if reach:

@@ -96,10 +96,10 @@ def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: 
 @_friendly
 def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
     """Show the numbered steps FILE turns into, without running anything."""
-    from swrun.parser import load_runbook
+    from swrun.checks import load_checked
     from swrun.plan import plan_json, plan_text
 
-    runbook = load_runbook(file, strict=strict)
+    runbook = load_checked(file, strict=strict)
     if as_json:
         click.echo(json.dumps(plan_json(runbook), indent=2, ensure_ascii=False))
     else:

@@ -178,10 +178,10 @@ def open_run_log(
 
 
 def execute(opts: ExecuteOptions) -> ExitCode:
-    from swrun.parser import load_runbook
+    from swrun.checks import load_checked
     from swrun.runlog import find_unfinished
 
-    runbook = load_runbook(opts.file, strict=opts.strict)
+    runbook = load_checked(opts.file, strict=opts.strict)
     selection = select(runbook, opts)
     name = operator_name(opts.operator)
     interactive = sys.stdin.isatty() and sys.stderr.isatty() if opts.interactive is None \

@@ -76,7 +76,7 @@ def test_check_reports_every_problem_with_file_line_severity(tmp_path: Path) -> 
         "rb.md:13: error: hosts=cache matches no host in inv.ini",
         "rb.md:17: error: limit=$LIMIT: variable LIMIT is not declared in the front matter",
         f"rb.md:17: error: playbook missing.yml does not exist (looked in {tmp_path.resolve()})",
-        "rb.md:20: error: variable VERSION is not declared in the front matter",
+        "rb.md:21: error: variable VERSION is not declared in the front matter",
         "rb.md:24: error: retries=many: expected a whole number >= 0",
         "rb.md:24: warning: destructive step but the runbook has no rollback section",
     ]
@@ -172,7 +172,7 @@ def test_inventory_from_front_matter(tmp_path: Path) -> None:
     proc = swrun("check", str(tmp_path / "rb.md"))  # relative to the runbook, not the cwd
     assert proc.returncode == 3
     assert proc.stdout.splitlines() == [
-        f"{tmp_path / 'rb.md'}:13: error: hosts=web9 matches no host in hosts.ini"]
+        f"{tmp_path / 'rb.md'}:13: error: host=web9 matches no host in hosts.ini"]
 
 
 def test_section_hosts_are_checked_against_the_inventory(tmp_path: Path) -> None:
@@ -254,3 +254,69 @@ def test_check_binary_file_is_one_error_line(tmp_path: Path, content: bytes) -> 
 
 def test_check_without_files_is_a_usage_error() -> None:
     assert swrun("check").returncode == 2
+
+
+def test_execute_and_plan_refuse_what_check_reports_before_anything_runs(
+        tmp_path: Path) -> None:
+    write(tmp_path, "rb.md", """
+        # Late typo
+
+        ```bash {name=first}
+        touch side-effect
+        ```
+
+        ```pm2 {name=typo}
+        retsart api
+        ```
+
+        ```aws {name=undeclared}
+        s3 put site/index.html s3://bucket/$UNDECLARED
+        ```
+        """)
+    checked = swrun("check", "rb.md", cwd=tmp_path)
+    assert checked.returncode == 3
+    for cmd in (["plan", "rb.md"], ["execute", "rb.md", "--yes", "--keep-going"]):
+        proc = swrun(*cmd, cwd=tmp_path)
+        assert proc.returncode == 3, proc.stderr
+        first = checked.stdout.splitlines()[0]
+        assert proc.stderr.startswith(f"swrun: {first}") and "(and 1 more; run `swrun check" \
+            in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "side-effect").exists()
+    assert not (tmp_path / "logs").exists()
+
+
+def test_mongo_json_operators_are_not_variables(tmp_path: Path) -> None:
+    write(tmp_path, "rb.md", """\
+        +++
+        [vars.MONGO_URI]
+        secret = true
+        default = "mongodb://127.0.0.1:1/"
+        +++
+        # M
+
+        ```mongo {name=q uri=$MONGO_URI}
+        count app.tx {"date": {"$gte": {"$date": "2026-01-01T00:00:00Z"}}} expect >= 1
+        count app.users {"_id": {"$oid": "6b0f7308091f1b2d873c686e"}, "who": "$NOPE"} expect == 1
+        ```
+        """)
+    proc = swrun("check", "rb.md", cwd=tmp_path)
+    assert proc.stdout.splitlines() == [
+        "rb.md:10: error: variable NOPE is not declared in the front matter"]
+
+
+def test_host_matching_several_hosts_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "hosts.ini").write_text("[app]\nweb1\nweb2\n")
+    write(tmp_path, "rb.md", """\
+        +++
+        inventory = "hosts.ini"
+        +++
+        # H
+
+        ```bash {host=app}
+        uptime
+        ```
+        """)
+    proc = swrun("check", "rb.md", cwd=tmp_path)
+    assert proc.stdout.splitlines() == [
+        "rb.md:6: error: host=app matches 2 hosts in hosts.ini; use hosts=app to run on each"]

@@ -30,12 +30,12 @@ def run_tui(opts: RunOptions) -> int:
     """Run the console; returns the process exit code (the same codes as `swrun execute`).
 
     Raises SwrunError subclasses for a bad runbook or --var before the UI starts."""
-    from swrun.parser import load_runbook
+    from swrun.checks import load_checked
     from swrun.session import operator_name
     from swrun.tui.app import SwrunApp, TuiSettings
     from swrun.variables import parse_assignments
 
-    runbook = load_runbook(opts.file, strict=opts.strict)
+    runbook = load_checked(opts.file, strict=opts.strict)
     settings = TuiSettings(
         operator=operator_name(opts.operator),
         variables=parse_assignments(opts.variables),
