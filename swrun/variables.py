@@ -143,5 +143,10 @@ def secret_values(
     """Values to mask: secret variables, and environment variables with secret-looking names."""
     env = os.environ if environ is None else environ
     out = {values[n] for n, v in runbook.variables.items() if n in values and is_secret(v)}
+    # a MongoDB URI carries its password: a variable used as `uri=` is a secret by use
+    from swrun.attributes import variable_refs
+
+    out |= {values[n] for step in runbook.steps for n in variable_refs(step.text("uri") or "")
+            if n in values}
     out |= {v for k, v in env.items() if looks_secret(k)}
     return {v for v in out if len(v) >= MIN_LEN}

@@ -707,3 +707,22 @@ def test_the_console_refuses_to_start_without_a_terminal(tmp_path: Path) -> None
     assert res.returncode == ExitCode.USAGE
     assert "needs a terminal" in res.stderr and "swrun execute rb.md" in res.stderr
     assert not (tmp_path / "logs").exists()
+
+
+def test_a_variable_used_as_a_mongo_uri_is_secret_by_use(tmp_path: Path) -> None:
+    write_runbook(tmp_path, """
+        +++
+        [vars.DB]
+        default = "mongodb://admin:hunter2pass@127.0.0.1:1/?authSource=admin"
+        +++
+        # U
+
+        ```mongo {name=ping uri=$DB}
+        ping
+        ```
+        """, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes", "--dry-run", "--log", "run.toml"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "hunter2pass" not in res.stdout + res.stderr
+    assert "hunter2pass" not in (tmp_path / "run.toml").read_text()
+    assert read_log(tmp_path / "run.toml").run["variables"]["DB"] == "****"

@@ -185,3 +185,20 @@ wait 500ms watch GET $API/health expect 200 every 200ms
     assert done["users"]["data"]["ops"][0]["count"] == 5
     assert done["soak"]["data"]["ops"][0]["checks"] >= 2
     assert json.dumps(done["users"]["data"])  # plain data, nothing exotic
+
+
+@pytest.mark.parametrize(("kind", "body"), [
+    ("mongo", "count $URI.users expect == 0"),
+    ("mongo", "indexes $URI expect a"),
+    ("aws", "s3 put f.txt $URI"),
+    ("http", "GET $URI expect 200"),
+])
+def test_errors_quote_a_variable_as_written_never_part_of_its_value(kind: str,
+                                                                    body: str) -> None:
+    """Masking replaces whole secret values; an error quoting a fragment of one (the part
+    before a dot, say) would slip past it."""
+    secret = "mongodb://bob:TOPSECRETpw@127.0.0.1:27017/"
+    parse = {"mongo": mongo, "http": http, "aws": aws}[kind].parse
+    with pytest.raises(OpError) as caught:
+        parse(body, {"URI": secret})
+    assert "TOPSECRET" not in str(caught.value) and "$URI" in str(caught.value)

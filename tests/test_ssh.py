@@ -299,6 +299,24 @@ def test_reconnects_once_after_a_dropped_connection(tmp_path: Path, spare_host: 
     assert _out(events) == ["swrun: connection to h1 was lost; reconnecting", "hello"]
 
 
+def test_a_connection_lost_mid_command_is_unreachable_not_exit_minus_one(
+        tmp_path: Path, spare_host: Cluster) -> None:
+    inv = spare_host.inventory(tmp_path / "inv.ini")
+    rb = load_runbook(write_runbook(tmp_path,
+                                    "# T\n```bash {host=h1}\necho start\nsleep 30\n```\n"))
+    engine = make_engine(rb, settings=_settings(inv))
+    events = []
+    for event in engine.run():
+        events.append(event)
+        if isinstance(event, StepOutput) and event.line == "start":
+            spare_host["h1"].kill_sessions()  # the host's side of the connection dies
+    (fin,) = _finished(events)
+    assert fin.status == "failed"
+    assert fin.hosts["h1"]["status"] == "unreachable", fin.hosts
+    assert "connection lost while the command ran" in fin.hosts["h1"]["error"]
+    assert fin.hosts["h1"].get("exit_code") is None
+
+
 def test_remote_steps_without_an_inventory_fail_clearly(tmp_path: Path) -> None:
     _, events = _run(tmp_path, "# T\n```bash {hosts=web}\ntrue\n```\n", None)
     (fin,) = _finished(events)

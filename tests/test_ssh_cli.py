@@ -105,3 +105,41 @@ def test_check_connect_without_an_inventory(tmp_path: Path) -> None:
     assert proc.returncode == 3
     assert proc.stdout == ("rb.md:4: error: remote steps need an inventory to connect to: pass "
                            "--inventory or set `inventory` in the front matter\n")
+
+
+def test_a_port_that_drops_the_handshake_is_one_line_no_traceback(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    srv = socket.create_server(("127.0.0.9", 0))
+    port = srv.getsockname()[1]
+
+    def hang_up() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conn.close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
+    (tmp_path / "inv.ini").write_text(f"h ansible_host=127.0.0.9 ansible_port={port}\n")
+    write_runbook(tmp_path, """
+        +++
+        inventory = "inv.ini"
+        +++
+        # C
+
+        ```bash {host=h}
+        true
+        ```
+        """, "rb.md")
+    try:
+        for args in (["execute", "rb.md", "--yes"], ["check", "--connect", "rb.md"]):
+            res = subprocess.run([*swrun_cmd(), *args], cwd=tmp_path, capture_output=True,
+                                 text=True, timeout=60, stdin=subprocess.DEVNULL)
+            assert res.returncode != 0
+            assert "Traceback" not in res.stderr and "Exception" not in res.stderr, res.stderr
+            assert "SSH handshake with 127.0.0.9" in res.stdout + res.stderr
+    finally:
+        srv.close()

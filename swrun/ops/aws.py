@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from swrun.ops.lex import Line, OpError, Token, parse_body
+from swrun.ops.lex import Line, OpError, Token, parse_body, quoted
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 MAX_WEIGHT = 999
@@ -105,7 +105,7 @@ def parse_tokens(line: Line) -> AwsOp:
         paths = tuple(p.text for p in t[3:])
         for p in t[3:]:
             if not p.unresolved and not p.text.startswith("/"):
-                raise OpError(f"cloudfront: paths start with / (got {p.text!r})", n)
+                raise OpError(f"cloudfront: paths start with / (got {quoted(p)})", n)
         return Invalidate(n, line.text, distribution=t[2].text, paths=paths)
     if verb == "traffic":
         if len(t) < 3:
@@ -134,10 +134,10 @@ def s3_url(tok: Token, n: int, need_key: bool = False) -> tuple[str, str]:
     if tok.unresolved and not tok.text.startswith("s3://"):
         return tok.text, "key" if need_key else ""
     if not tok.text.startswith("s3://"):
-        raise OpError(f"expected s3://BUCKET/..., got {tok.text!r}", n)
+        raise OpError(f"expected s3://BUCKET/..., got {quoted(tok)}", n)
     bucket, _, key = tok.text[5:].partition("/")
     if not tok.unresolved and not _BUCKET.fullmatch(bucket):
         raise OpError(f"bad bucket name {bucket!r}", n)
     if need_key and not key:
-        raise OpError(f"{tok.text}: needs a key after the bucket", n)
+        raise OpError(f"{quoted(tok)}: needs a key after the bucket", n)
     return bucket, key

@@ -25,6 +25,7 @@ from swrun.ops.lex import (
     literal,
     option,
     parse_body,
+    quoted,
     whole,
 )
 
@@ -109,7 +110,7 @@ def parse_tokens(line: Line) -> HttpOp:
         raise OpError(f"unknown http check {t[0].raw!r} (GET, HEAD, latency, hsts, csp, "
                       "frame-options)", n)
     if len(t) < 2:
-        raise OpError(f"{t[0].text}: needs a URL", n)
+        raise OpError(f"{quoted(t[0])}: needs a URL", n)
     url = _url(t[1], n)
     args = t[2:]
     if verb in ("get", "head"):
@@ -159,7 +160,7 @@ def _url(tok: Token, n: int) -> str:
     if tok.unresolved:
         return tok.text
     if not re.match(r"https?://[^/\s]+", tok.text):
-        raise OpError(f"expected an http:// or https:// URL, got {tok.text!r}", n)
+        raise OpError(f"expected an http:// or https:// URL, got {quoted(tok)}", n)
     return tok.text
 
 
@@ -176,7 +177,8 @@ def _request(line: Line, method: str, url: str, args: list[Token]) -> Request:
             codes = tuple(c.lower() for c in args[i + 1].text.split(",") if c)
             if not args[i + 1].unresolved and (
                     not codes or not all(_STATUS.fullmatch(c) for c in codes)):
-                raise OpError(f"expect: bad status {args[i + 1].text!r} (200, 2xx, 200,204)", n)
+                raise OpError(f"expect: bad status {quoted(args[i + 1])} (200, 2xx, "
+                              "200,204)", n)
             status = codes
             i += 2
         elif word == "json" and i + 3 < len(args) and args[i + 2].text in ("==", "!="):
@@ -209,7 +211,7 @@ def _regex(tok: Token, n: int) -> str:
         try:
             re.compile(tok.text)
         except re.error as exc:
-            raise OpError(f"bad regular expression {tok.text!r}: {exc}", n) from None
+            raise OpError(f"bad regular expression {quoted(tok)}: {exc}", n) from None
     return tok.text
 
 

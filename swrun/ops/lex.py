@@ -132,6 +132,12 @@ def _json_end(text: str, start: int, number: int) -> int:
     raise OpError(f"unbalanced JSON starting {text[start:start + 20]!r}", number)
 
 
+def quoted(token: Token) -> str:
+    """A token for an error message: as written when it holds a variable (its value may be
+    a secret, and a fragment of one would escape masking), else its value quoted."""
+    return token.raw if "$" in token.raw else repr(token.text)
+
+
 def substitute(text: str, variables: Mapping[str, str] | None, number: int = 0) -> str:
     """`$NAME`/`${NAME}` replaced by values; left as written when variables is None."""
     if variables is None or "$" not in text:
@@ -184,7 +190,7 @@ def duration(token: Token, what: str, number: int) -> float | None:
     try:
         return parse_duration(token.text)
     except ValueError:
-        raise OpError(f"{what}: bad duration {token.text!r} (use e.g. 500ms, 45s, 15m)",
+        raise OpError(f"{what}: bad duration {quoted(token)} (use e.g. 500ms, 45s, 15m)",
                       number) from None
 
 
@@ -192,7 +198,7 @@ def whole(token: Token, what: str, number: int, minimum: int = 0) -> int | None:
     if token.unresolved:
         return None
     if not re.fullmatch(r"[0-9]{1,12}", token.text) or int(token.text) < minimum:
-        raise OpError(f"{what}: expected a whole number >= {minimum}, got {token.text!r}",
+        raise OpError(f"{what}: expected a whole number >= {minimum}, got {quoted(token)}",
                       number)
     return int(token.text)
 

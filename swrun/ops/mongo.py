@@ -24,6 +24,7 @@ from swrun.ops.lex import (
     load_json,
     option,
     parse_body,
+    quoted,
 )
 
 COMPARE = ("==", "!=", "<=", ">=", "<", ">")
@@ -139,7 +140,7 @@ def parse_tokens(line: Line, variables: Mapping[str, str] | None) -> MongoOp:
             raise OpError(usage, n)
         number = rest[2]
         if not number.unresolved and not re.fullmatch(r"[0-9]{1,15}", number.text):
-            raise OpError(f"count: expected a whole number, got {number.text!r}", n)
+            raise OpError(f"count: expected a whole number, got {quoted(number)}", n)
         return Count(n, line.text, db=db, coll=coll, filter=flt, op=rest[1].text,
                      n=0 if number.unresolved else int(number.text))
     if verb == "backup":
@@ -181,14 +182,15 @@ def namespace(tok: Token, n: int) -> tuple[str, str]:
     if tok.unresolved:
         return db, coll
     if not dot or not coll:
-        raise OpError(f"expected DB.COLLECTION, got {tok.text!r}", n)
-    database(Token(db, db), n)
+        raise OpError(f"expected DB.COLLECTION, got {quoted(tok)}", n)
+    if not _DB.fullmatch(db):
+        raise OpError(f"bad database name in {quoted(tok)}", n)
     return db, coll
 
 
 def database(tok: Token, n: int) -> str:
     if not tok.unresolved and not _DB.fullmatch(tok.text):
-        raise OpError(f"bad database name {tok.text!r}", n)
+        raise OpError(f"bad database name {quoted(tok)}", n)
     return tok.text
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import socket
 import threading
@@ -21,6 +22,11 @@ import paramiko
 from swrun.ssh import AuthError, ConnectError, Unreachable
 from swrun.ssh.hostkeys import KnownHosts, preferred_key_types
 from swrun.ssh.target import Target
+
+# paramiko logs a failed handshake with a traceback through the root logger's last-resort
+# stderr handler; swrun reports every connection problem itself, in one line
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 KEEPALIVE = 15
 DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")

@@ -131,6 +131,18 @@ class RemoteHost:
                 return HostResult(stopped, error=f"{why}; {killed}", duration_ms=_ms(t0))
             reader.finish()
             code = chan.recv_exit_status()
+            if code == -1:  # the channel closed with no exit status
+                gone = time.monotonic() + 1.0  # paramiko closes channels before the transport
+                while transport.is_active() and time.monotonic() < gone:
+                    time.sleep(0.01)
+                if not transport.is_active():
+                    self.pool.discard(self.target, transport)
+                    return HostResult("unreachable", duration_ms=_ms(t0), error=(
+                        f"{self.name}: connection lost while the command ran; it may or may "
+                        "not have completed"))
+                return HostResult("failed", duration_ms=_ms(t0), error=(
+                    f"{self.name}: the command ended with no exit status (killed by a signal "
+                    "on the host?)"))
             return HostResult("ok" if code == 0 else "failed", exit_code=code,
                               duration_ms=_ms(t0),
                               error=None if code == 0 else f"exit {code}")
