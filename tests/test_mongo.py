@@ -206,6 +206,18 @@ def test_database_down_is_one_clear_line(tmp_path: Path) -> None:
     assert "\n" not in done.error and "Traceback" not in done.error
 
 
+def test_an_unknown_uri_option_is_an_error_not_a_warning(tmp_path: Path, recwarn) -> None:
+    path = book(tmp_path, "{timeout=1s}\nping")
+    uri = f"mongodb://admin:pw-in-uri-123@127.0.0.1:{unused_port()}/?authSorce=admin"
+    events = run_events(path, given={"MONGO_URI": uri})
+    [done] = finished(events)
+    assert done.status is StepStatus.FAILED
+    assert (done.error or "").startswith("mongo: bad connection string in uri=")
+    assert "did you mean one of (authsource" in (done.error or "").lower()
+    assert "pw-in-uri-123" not in (done.error or "")
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
 def test_wrong_credentials_never_print_the_uri(tmp_path: Path, secantus_auth: Mongod) -> None:
     uri = f"mongodb://admin:Hunter2-not-this@127.0.0.1:{secantus_auth.port}/?authSource=admin"
     text = ('+++\n[vars.DB]\ndescription = "a name that does not look secret"\n+++\n# M\n\n'

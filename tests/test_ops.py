@@ -67,6 +67,7 @@ def test_each_language_parses_its_documented_lines() -> None:
     ("aws", "cloudfront invalidate E1 index.html", "paths start with /"),
     ("wait", "wait soon", "bad duration 'soon'"),
     ("wait", "wait 1m watch restore a to b", "cannot watch 'restore'"),
+    ("wait", "wait 2s watch GET https://x expect 200 every 0s", "every must be longer than 0s"),
 ])
 def test_bad_lines_are_reported(kind: str, body: str, message: str) -> None:
     problems = validate(kind, body, {"uri": "$U"})

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,10 +80,14 @@ class MongoSession:
         from pymongo.errors import ConfigurationError, InvalidURI
 
         try:
-            self.client = pymongo.MongoClient(
-                self.uri, serverSelectionTimeoutMS=int(SELECTION_TIMEOUT * 1000),
-                connectTimeoutMS=int(SELECTION_TIMEOUT * 1000), appname="swrun")
-        except (InvalidURI, ConfigurationError, ValueError, TypeError) as exc:
+            with warnings.catch_warnings():
+                # pymongo only warns about an unknown option: a typo such as `authSorce=`
+                # would connect with other settings than meant, so it is an error here
+                warnings.simplefilter("error", UserWarning)
+                self.client = pymongo.MongoClient(
+                    self.uri, serverSelectionTimeoutMS=int(SELECTION_TIMEOUT * 1000),
+                    connectTimeoutMS=int(SELECTION_TIMEOUT * 1000), appname="swrun")
+        except (InvalidURI, ConfigurationError, ValueError, TypeError, UserWarning) as exc:
             raise OpFailed(f"bad connection string in uri=: {self.masker.mask(str(exc))}") \
                 from None
         self._reach()

@@ -58,9 +58,10 @@ def parse_tokens(line: Line, variables: Mapping[str, str] | None) -> Wait:
     rest = t[3:]
     every = DEFAULT_EVERY
     if len(rest) >= 2 and rest[-2].text == "every":
-        every = duration(rest[-1], "every", n) or DEFAULT_EVERY
-        if every <= 0:
+        given = duration(rest[-1], "every", n)  # None: a variable, known at run time
+        if given is not None and given <= 0:
             raise OpError("every must be longer than 0s", n)
+        every = given or DEFAULT_EVERY
         rest = rest[:-2]
     if not rest:
         raise OpError("watch needs a check (GET URL expect 200, or a mongo operation)", n)
