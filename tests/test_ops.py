@@ -203,3 +203,11 @@ def test_errors_quote_a_variable_as_written_never_part_of_its_value(kind: str,
     with pytest.raises(OpError) as caught:
         parse(body, {"URI": secret})
     assert "TOPSECRET" not in str(caught.value) and "$URI" in str(caught.value)
+
+
+def test_an_unreadable_line_does_not_hide_the_others() -> None:
+    body = 'GET https://x header X ~ [bad\nGET nope\nGET https://y expect 20\nGET "open'
+    problems = validate("http", body)
+    assert [p.line for p in problems] == [1, 2, 3, 4]
+    assert "goes in quotes" in problems[0].message
+    assert "unterminated" in problems[3].message

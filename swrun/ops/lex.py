@@ -57,16 +57,6 @@ class Line:
     tokens: tuple[Token, ...]
 
 
-def lines(body: str, variables: Mapping[str, str] | None) -> list[Line]:
-    """The body's operation lines, tokenized; raises OpError for unbalanced quotes or JSON."""
-    out = []
-    for number, text in enumerate(body.splitlines(), 1):
-        tokens = tokenize(text, variables, number)
-        if tokens:
-            out.append(Line(number, text.strip(), tuple(tokens)))
-    return out
-
-
 def tokenize(text: str, variables: Mapping[str, str] | None, number: int = 0) -> list[Token]:
     tokens: list[Token] = []
     i, n = 0, len(text)
@@ -129,7 +119,9 @@ def _json_end(text: str, start: int, number: int) -> int:
             if depth == 0:
                 return i + 1
         i += 1
-    raise OpError(f"unbalanced JSON starting {text[start:start + 20]!r}", number)
+    raise OpError(f"unbalanced JSON starting {text[start:start + 20]!r} (a value that starts "
+                  "with [ or { but is not JSON, such as a regex, goes in quotes: \"[0-9]+\")",
+                  number)
 
 
 def quoted(token: Token) -> str:
@@ -234,16 +226,16 @@ def parse_body(
     Without `problems` the first error raises; with it (swrun check) all are collected."""
     out: list[T] = []
     sink = Collector(problems)
-    try:
-        found = lines(body, variables)
-    except OpError as exc:
-        sink.fail(exc)
-        return out
-    if not found:
-        sink.fail(OpError(empty))
-    for line in found:
-        try:
-            out.append(parse_line(line))
+    seen = False
+    for number, text in enumerate(body.splitlines(), 1):
+        try:  # line by line: one unbalanced quote does not hide the other lines' problems
+            tokens = tokenize(text, variables, number)
+            if tokens:
+                seen = True
+                out.append(parse_line(Line(number, text.strip(), tuple(tokens))))
         except OpError as exc:
+            seen = True
             sink.fail(exc)
+    if not seen:
+        sink.fail(OpError(empty))
     return out
