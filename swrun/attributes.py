@@ -105,6 +105,10 @@ def _is_flag(key: str) -> bool:
     return spec is None or spec.type == "flag"
 
 
+_POSITIVE = ("timeout", "interval", "target")
+"""Durations where 0 would silently mean something else (no timeout, a busy loop)."""
+
+
 def check_value(key: str, value: AttrValue) -> str | None:
     """A message when `value` does not fit the known key's type; None when fine or unknown."""
     spec = KNOWN.get(key)
@@ -124,9 +128,11 @@ def check_value(key: str, value: AttrValue) -> str | None:
         return None
     if spec.type == "duration":
         try:
-            parse_duration(value)
+            seconds = parse_duration(value)
         except ValueError:
             return f"{key}={value}: bad duration (use e.g. 45s, 15m, 1h30m)"
+        if seconds <= 0 and key in _POSITIVE:
+            return f"{key}={value}: must be longer than 0s (leave it out for no {key})"
         return None
     if value not in spec.choices:
         return f"{key}={value}: expected one of {', '.join(spec.choices)}"

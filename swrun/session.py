@@ -55,7 +55,7 @@ def run_header(
         "runbook": runbook.path,
         "sha256": runbook.sha256,
         "title": runbook.title,
-        "environment": runbook.environment,
+        "environment": runbook.environment or None,  # left out when the runbook names none
         "operator": operator,
         "swrun_version": __version__,
         "started_at": format_time(started),

@@ -188,6 +188,8 @@ def test_format_duration() -> None:
                               "continue, ask"),
     ("confirm", "maybe", "confirm is a flag; write just `confirm`"),
     ("hosts", True, "hosts needs a value (hosts=...)"), ("whatever", "x", None),
+    ("timeout", "0s", "timeout=0s: must be longer than 0s (leave it out for no timeout)"),
+    ("retry_delay", "0s", None),
 ])
 def test_check_value(key: str, value: str | bool, problem: str | None) -> None:
     assert check_value(key, value) == problem
