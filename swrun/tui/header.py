@@ -52,7 +52,10 @@ class RunHeader(Horizontal):
         yield Plain(f"👤 {self.operator}", id="operator")
 
     def update_clock(self, elapsed: float | None) -> None:
-        clock = self.query_one("#clock", Plain)
+        found = self.query("#clock")  # the timer can fire before compose or during teardown
+        if not found:
+            return
+        clock = found.first(Plain)
         text = "⏱ --:--" if elapsed is None else f"⏱ {clock_text(elapsed)}"
         if self.window:
             text += f" / {format_duration(self.window)}"
@@ -64,4 +67,5 @@ class RunHeader(Horizontal):
         clock.set_class(level == "error", "-error")
 
     def update_progress(self, done: int, total: int, note: str = "") -> None:
-        self.query_one("#progress", Plain).update(f"{done}/{total} done{note}")
+        for progress in self.query("#progress").results(Plain):
+            progress.update(f"{done}/{total} done{note}")
