@@ -106,6 +106,10 @@ def select(runbook: Runbook, opts: ExecuteOptions) -> Selection:
         ids = []
         for ref in opts.only:
             sec = runbook.find_section(ref)
+            same = [s for s in runbook.root.walk() if s.title.lower() == ref.strip().lower()]
+            if sec is not None and sec.id != ref and len(same) > 1:
+                raise UsageError(f"--only {ref}: {len(same)} sections have that title; name "
+                                 f"one by id: {', '.join(s.id for s in same)}")
             if sec is None:
                 raise UsageError(f"--only {ref}: no such section (see `swrun plan "
                                  f"{runbook.path}`)")

@@ -726,3 +726,43 @@ def test_a_variable_used_as_a_mongo_uri_is_secret_by_use(tmp_path: Path) -> None
     assert "hunter2pass" not in res.stdout + res.stderr
     assert "hunter2pass" not in (tmp_path / "run.toml").read_text()
     assert read_log(tmp_path / "run.toml").run["variables"]["DB"] == "****"
+
+
+def test_only_with_an_ambiguous_section_title_names_the_ids(tmp_path: Path) -> None:
+    write_runbook(tmp_path, """
+        +++
+        [vars.N]
+        type = "int"
+        default = "1"
+        +++
+        # D
+
+        ## A
+
+        ### Sub
+
+        ```bash {name=a}
+        true
+        ```
+
+        ## B
+
+        ### Sub
+
+        ```bash {name=b}
+        true
+        ```
+        """, "rb.md")
+    res = run_cli(["execute", "rb.md", "--yes", "--only", "Sub"], tmp_path)
+    assert res.returncode == ExitCode.USAGE
+    assert res.stderr == ("swrun: --only Sub: 2 sections have that title; name one by id: "
+                          "a-sub, b-sub\n")
+    res = run_cli(["execute", "rb.md", "--yes", "--only", "b-sub", "--log", "run.toml"],
+                  tmp_path)
+    assert res.returncode == 0, res.stderr
+    ran = [e["step"] for e in read_log(tmp_path / "run.toml").events
+           if e["type"] == "step_finished"]
+    assert ran == ["b"]
+    for value in ("1_000", " 3", "²"):
+        res = run_cli(["execute", "rb.md", "--yes", "--var", f"N={value}"], tmp_path)
+        assert res.returncode == ExitCode.BAD_VARIABLES, (value, res.stderr)
