@@ -167,6 +167,22 @@ def test_backup_never_overwrites_an_existing_dump(tmp_path: Path, mongo: Mongod)
     assert not any(p.name.startswith(".") for p in (tmp_path / "dumps").iterdir())
 
 
+def test_a_torn_dump_file_is_one_line_naming_it(tmp_path: Path, mongo: Mongod) -> None:
+    seed(mongo)
+    events = run_events(book(tmp_path, "backup smartwallet to dumps/torn"),
+                        given={"MONGO_URI": mongo.uri})
+    assert finished(events)[0].status is StepStatus.OK
+    users = tmp_path / "dumps" / "torn" / "smartwallet" / "users.bson"
+    users.write_bytes(users.read_bytes()[:1000])  # a copy cut off mid-document
+    events = run_events(book(tmp_path, "restore dumps/torn to torn_restore --drop"),
+                        given={"MONGO_URI": mongo.uri})
+    [done] = finished(events)
+    assert done.status is StepStatus.FAILED
+    assert done.error is not None and done.error.startswith(
+        f"mongo: restore: {users} is not a whole BSON file after ")
+    assert "nothing after that was restored" in done.error and "\n" not in done.error
+
+
 def test_forced_failover_is_measured_against_target(tmp_path: Path, mongo: Mongod) -> None:
     path = book(tmp_path, "{target=30s}\nfailover force stepdown=1s",
                 "{target=200ms}\nfailover force stepdown=1s")

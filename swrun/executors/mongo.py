@@ -329,7 +329,7 @@ class MongoSession:
                 batch: list[Any] = []
                 batch_bytes = 0
                 with open(bson_path, "rb", buffering=1 << 20) as fh:
-                    for doc in decode_file_iter(fh, raw):
+                    for doc in _documents(decode_file_iter(fh, raw), bson_path, docs):
                         batch.append(doc)
                         batch_bytes += len(doc.raw)
                         if len(batch) >= BATCH_DOCS or batch_bytes >= BATCH_BYTES:
@@ -439,6 +439,20 @@ class MongoSession:
         return pymongo.MongoClient(host, int(port), directConnection=True,
                                    serverSelectionTimeoutMS=1000, connectTimeoutMS=1000,
                                    appname="swrun-failover", **opts)
+
+
+def _documents(docs: Iterator[Any], path: Path, before: int) -> Iterator[Any]:
+    """BSON documents of a dump file; a torn or corrupt file is one line naming it."""
+    from bson.errors import InvalidBSON
+
+    count = before
+    try:
+        for doc in docs:
+            count += 1
+            yield doc
+    except InvalidBSON as exc:
+        raise OpFailed(f"restore: {path} is not a whole BSON file after {count} "
+                       f"document(s) ({exc}); nothing after that was restored") from None
 
 
 def _uuid_hex(value: Any) -> str:
