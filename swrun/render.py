@@ -58,6 +58,8 @@ class HumanRenderer:
                  progress: TextIO | None = None) -> None:
         self.out = out
         self.total = total
+        self._rollback = 0
+        """Steps in the rollback pass, once it starts (their numbers follow the main steps')."""
         self.colour = colour
         self.progress = progress
         self.rows: list[tuple[str, str, str, str]] = []
@@ -87,7 +89,11 @@ class HumanRenderer:
         self._bar_shown = True
 
     def _label(self, number: int | None) -> str:
-        return f"[{number}/{self.total}]" if number is not None else "[-]"
+        if number is None:
+            return "[-]"
+        if self._rollback and number > self.total:  # rollback steps count on their own
+            return f"[↺ {number - self.total}/{self._rollback}]"
+        return f"[{number}/{self.total}]"
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -115,6 +121,7 @@ class HumanRenderer:
         elif isinstance(event, MilestoneMarked):
             self._write(f"⚑ {event.milestone} ({event.by})")
         elif isinstance(event, RollbackStarted):
+            self._rollback = event.steps
             self._write(self._c("33;1", f"↺ rolling back ({event.steps} steps): "
                                 f"{event.note or ''}".rstrip()))
         elif isinstance(event, RollbackFinished):

@@ -246,6 +246,7 @@ def test_failure_exit_code_and_rollback(tmp_path: Path) -> None:
                   tmp_path)
     assert res.returncode == ExitCode.STEP_FAILED
     assert (tmp_path / "undone").exists() and not (tmp_path / "never").exists()
+    assert "[↺ 1/1] ✓ undo" in res.stdout  # rollback steps count on their own, not [3/2]
     types = [e["type"] for e in read_log(newest).events]
     assert "rollback_started" in types and types[-1] == "run_finished"
     assert read_log(newest).events[-1]["status"] == "rolled_back"
