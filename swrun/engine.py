@@ -42,7 +42,7 @@ from swrun.events import (
     StepStatus,
     utcnow,
 )
-from swrun.executors.base import CutShort, Executor, Output, StepContext, StepResult
+from swrun.executors.base import CutShort, Executor, Idle, Output, StepContext, StepResult
 from swrun.model import Runbook, Step, StepKind, Variable
 from swrun.secrets import MASK, Masker
 
@@ -505,7 +505,9 @@ class Engine:
             items = executor.run(bound, ctx)
             try:
                 for item in items:
-                    if isinstance(item, Output):
+                    if isinstance(item, Idle):
+                        yield from self._inbox_events()
+                    elif isinstance(item, Output):
                         line = self.masker.mask(item.line)
                         tail.append(f"{item.host}: {line}" if item.host else line)
                         yield self._event(StepOutput, **common, line=line, stream=item.stream,

@@ -270,6 +270,31 @@ def test_notes_and_milestones_are_events(tmp_path: Path) -> None:
     assert "note_added" in types and "milestone" in types
 
 
+def test_a_note_made_while_a_silent_step_runs_is_logged_before_it_ends(
+        tmp_path: Path) -> None:
+    from swrun.events import NoteAdded, StepStarted
+
+    path = write_runbook(tmp_path, f"""
+        # N
+
+        ```bash {{name=quiet}}
+        sleep 1.5
+        touch {tmp_path}/done
+        ```
+        """)
+    engine = make_engine(load_runbook(path), AutoOperator("me"))
+    events = []
+    for event in engine.run():
+        events.append(event)
+        if isinstance(event, StepStarted):
+            threading.Timer(0.2, engine.add_note, args=("DBA paged",),
+                            kwargs={"by": "alice"}).start()
+        if isinstance(event, NoteAdded):
+            assert not (tmp_path / "done").exists()  # the step is still running
+    kinds = [type(e).__name__ for e in events]
+    assert kinds.index("NoteAdded") < kinds.index("StepFinished"), kinds
+
+
 def test_resume_skips_done_steps_and_reruns_changed(tmp_path: Path) -> None:
     rb = load_runbook(_book(tmp_path))
     done = {s.id: s.content_hash for s in rb.main_steps[:2]}

@@ -33,7 +33,7 @@ def _collect(items) -> tuple[list[Output], StepResult]:
     for item in items:
         if isinstance(item, Output):
             outs.append(item)
-        else:
+        elif isinstance(item, StepResult):
             result = item
     assert result is not None
     return outs, result

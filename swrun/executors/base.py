@@ -13,6 +13,15 @@ from swrun.events import StepStatus, utcnow
 from swrun.model import Runbook, Step
 
 
+class Idle:
+    """Yielded by an executor while it waits on a silent process: nothing happened, but the
+    engine gets the chance to log what the operator added meanwhile (a note, a milestone)
+    at once rather than when the step next prints or ends."""
+
+
+IDLE = Idle()
+
+
 @dataclass(frozen=True)
 class Output:
     """One line a step printed (without its newline)."""
@@ -57,7 +66,7 @@ class StepContext:
 
 
 class Executor(Protocol):
-    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
+    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | Idle | StepResult]:
         """Run one attempt: yield Output lines as they come, then exactly one StepResult last."""
         ...
 

@@ -457,7 +457,7 @@ class _LocalHost:
         for item in ShellExecutor()._run(argv, self.cwd, ctx):
             if isinstance(item, Output):
                 emit(item.line, item.stream)
-            else:
+            elif isinstance(item, StepResult):
                 result = item
         assert result is not None
         status = result.status.value

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from swrun.events import StepStatus
-from swrun.executors.base import Output, StepContext, StepResult
+from swrun.executors.base import IDLE, Idle, Output, StepContext, StepResult
 from swrun.model import Step
 
 _SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
@@ -48,7 +48,7 @@ def working_dir(step: Step, ctx: StepContext) -> Path:
 class ShellExecutor:
     """Runs a shell block with `bash -e -o pipefail` (or `shell=`) on this machine."""
 
-    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
+    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | Idle | StepResult]:
         cwd = working_dir(step, ctx)
         if not cwd.is_dir():
             yield StepResult(StepStatus.FAILED, error=f"cwd {cwd} does not exist")
@@ -60,7 +60,8 @@ class ShellExecutor:
             if script is not None:
                 script.unlink(missing_ok=True)
 
-    def _run(self, argv: list[str], cwd: Path, ctx: StepContext) -> Iterator[Output | StepResult]:
+    def _run(self, argv: list[str], cwd: Path,
+             ctx: StepContext) -> Iterator[Output | Idle | StepResult]:
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=dict(ctx.env), stdin=subprocess.DEVNULL,
@@ -99,7 +100,10 @@ class ShellExecutor:
                 wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - now))
                 if drain_until is not None:
                     wait = max(0.0, min(wait, drain_until - now))
-                for key, _ in sel.select(wait):
+                ready = sel.select(wait)
+                if not ready:
+                    yield IDLE
+                for key, _ in ready:
                     stream = key.data
                     if stream == "exit":
                         sel.unregister(key.fileobj)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from swrun.executors.base import Output
+from swrun.executors.base import IDLE, Idle, Output
 
 DEFAULT_PARALLEL = 20
 """Hosts at once when a step says nothing: threads are cheap, and it keeps a typical group
@@ -90,7 +90,7 @@ class FanoutDone:
 def fan_out(
     hosts: list[str], work: Work, plan: Plan, *, cancel: threading.Event,
     confirm: Callable[[str], bool], label: Callable[[str], str | None] = lambda h: h,
-) -> Iterator[Output | FanoutDone]:
+) -> Iterator[Output | Idle | FanoutDone]:
     q: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
     stop = threading.Event()
     results: dict[str, HostResult] = {}
@@ -137,6 +137,7 @@ def fan_out(
                 try:
                     kind, item = q.get(timeout=_TICK)
                 except queue.Empty:
+                    yield IDLE
                     continue
                 if kind == "out":
                     yield item
