@@ -537,11 +537,21 @@ class ResumeState:
 
 
 def resume_state(log: LogData) -> ResumeState:
-    """Which steps are done, judged by each step's last terminal event."""
+    """Which steps are done, judged by each step's last terminal event. A rollback undoes
+    what ran before it, so nothing before a `rollback_started` counts as done, and the
+    rollback's own steps never do (a later failure rolls back afresh)."""
     done: dict[str, str] = {}
+    rolling_back = False
     for event in log.events:
         step = event.get("step")
-        if event.get("type") not in _TERMINAL or not isinstance(step, str):
+        kind = event.get("type")
+        if kind == "rollback_started":
+            done.clear()
+            rolling_back = True
+            continue
+        if kind == "run_resumed":
+            rolling_back = False
+        if rolling_back or kind not in _TERMINAL or not isinstance(step, str):
             continue
         if event.get("will_retry") is True:
             continue

@@ -422,6 +422,23 @@ def test_resume_state_uses_each_steps_last_outcome(tmp_path: Path) -> None:
     assert state.next_seq == 13
 
 
+def test_a_rollback_undoes_what_counted_as_done(tmp_path: Path) -> None:
+    def fin(seq: int, step: str, status: StepStatus) -> StepFinished:
+        return StepFinished(seq=seq, at=T0, step=step, status=status, hash=f"h-{step}")
+
+    events: list[Event] = [
+        started(),
+        fin(2, "a", StepStatus.OK),
+        fin(3, "b", StepStatus.FAILED),
+        RollbackStarted(seq=4, at=T0, by="o", step="b", steps=1),
+        fin(5, "undo", StepStatus.OK),
+        RollbackFinished(seq=6, at=T0, status="ok"),
+        finished(7, RunStatus.ROLLED_BACK),
+    ]
+    path = write_log(tmp_path / "run.toml", events)
+    assert resume_state(read_log(path)).done == {}  # a resume starts the main pass again
+
+
 def test_resumed_log_continues_seq_and_sidecars(tmp_path: Path) -> None:
     path = write_log(tmp_path / "run.toml", every_event()[:5])
     with RunLog.open_append(path) as log:
