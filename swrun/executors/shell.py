@@ -124,6 +124,8 @@ class ShellExecutor:
                 if pidfd is None and not open_pipes and stopped is None:
                     stopped = _wait_exit(proc, ctx, deadline)
                     break
+            if stopped is not None and proc.poll() is None:
+                yield from _stopping(proc, sel, partial, ctx.kill_grace)
         finally:
             if stopped is not None or proc.poll() is None:
                 stop_group(proc, ctx.kill_grace)
@@ -146,6 +148,30 @@ class ShellExecutor:
             yield StepResult(StepStatus.OK, exit_code=0)
         else:
             yield StepResult(StepStatus.FAILED, exit_code=code)
+
+
+def _stopping(proc: subprocess.Popen[bytes], sel: selectors.BaseSelector,
+              partial: dict[str, bytes], grace: float) -> Iterator[Output]:
+    """TERM the group and keep reading what it prints (a cleanup trap, and a trap that
+    prints a lot must not block on a full pipe) until the shell exits or the grace period
+    ends; stop_group then KILLs whatever is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    end = time.monotonic() + grace
+    drain: float | None = None  # once the shell is gone, what it left in the pipes
+    while (left := (drain or end) - time.monotonic()) > 0 and sel.get_map():
+        if drain is None and proc.poll() is not None:
+            drain = min(end, time.monotonic() + _DRAIN_AFTER_EXIT)
+        for key, _ in sel.select(min(_POLL, left)):
+            stream = key.data
+            chunk = b"" if stream == "exit" else os.read(key.fd, 65536)
+            if not chunk:
+                sel.unregister(key.fileobj)
+                continue
+            data = partial[stream] + chunk
+            *lines, partial[stream] = data.split(b"\n")
+            for raw in lines:
+                yield _line(raw, stream)
 
 
 def _pidfd(pid: int) -> int | None:
