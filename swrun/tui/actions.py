@@ -36,7 +36,7 @@ ACTIONS = [  # key, shown as, action, footer label, what it does (help screen an
     ("n", "n", "note", "Note", "Add a timestamped note to the run log"),
     ("w", "w", "cut_wait", "End wait", "End the running wait now (logged with who and why)"),
     ("m", "m", "milestone", "Milestone",
-     "Mark an incident milestone: detected, mitigated, resolved"),
+     "Mark an incident milestone: detected, acknowledged, mitigated, resolved"),
     ("g", "g", "jump", "Jump", "Jump to a step or section"),
     ("question_mark", "?", "help", "Help", "Show the keys"),
     ("q", "q", "quit_run", "Quit", "Quit (a waiting run stays resumable with --resume)"),

@@ -19,7 +19,8 @@ from swrun.tui.plain import Plain, PlainLabel
 from swrun.tui.state import RunView
 from swrun.tui.steps import ICONS, timing
 
-MILESTONES = ("detected", "mitigated", "resolved")
+MILESTONES = ("detected", "acknowledged", "mitigated", "resolved")
+"""What the operator marks by hand (the timeline's TTD/TTA/TTM/TTR); `started` is the run's."""
 
 
 class TextPrompt(ModalScreen[str | None]):
@@ -188,6 +189,7 @@ class MilestoneScreen(ModalScreen[str | None]):
     """Mark an incident milestone for the timeline."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("d", "pick('detected')", "Detected"),
+                Binding("a", "pick('acknowledged')", "Acknowledged"),
                 Binding("m", "pick('mitigated')", "Mitigated"),
                 Binding("r", "pick('resolved')", "Resolved"),
                 Binding("escape", "pick('')", "Cancel")]
