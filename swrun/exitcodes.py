@@ -25,4 +25,5 @@ class ExitCode(IntEnum):
     """A run log cannot be read, or --resume found no log to continue (or one of another
     runbook)."""
     INTERRUPTED = 130
-    """SIGINT/SIGTERM: the running step was stopped and the log flushed."""
+    """SIGINT/SIGTERM, ^C at a prompt, or stdout closed: the running step was stopped and
+    the log flushed."""
