@@ -139,6 +139,11 @@ def check_value(key: str, value: AttrValue) -> str | None:
     return None
 
 
+def substitute(text: str, variables: Mapping[str, str]) -> str:
+    """`$NAME`/`${NAME}` → the variable's value; an unknown name stays as written."""
+    return VAR_REF.sub(lambda m: variables.get(m.group(1) or m.group(2), m.group(0)), text)
+
+
 def variable_refs(text: str) -> list[str]:
     """Names of `$NAME` / `${NAME}` references in `text`, in order."""
     return [m.group(1) or m.group(2) for m in VAR_REF.finditer(text)]

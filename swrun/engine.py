@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from swrun.attributes import VAR_REF
+from swrun.attributes import VAR_REF, check_value, substitute
 from swrun.events import (
     DONE_STATUSES,
     FAILED_STATUSES,
@@ -456,15 +456,12 @@ class Engine:
         """The step as it runs: `$NAME` in its attributes filled in from the run's variables
         (`timeout=$DRAIN` must time out), and a message when a filled-in value is unusable.
         Events and the content hash keep the step as written."""
-        from swrun.attributes import check_value
-
         attrs = dict(step.attributes)
         problem = None
         for key, value in step.attributes.items():
             if not isinstance(value, str) or "$" not in value:
                 continue
-            filled = VAR_REF.sub(lambda m: self.variables.get(m.group(1) or m.group(2),
-                                                              m.group(0)), value)
+            filled = substitute(value, self.variables)
             attrs[key] = filled
             bad = check_value(key, filled) if not VAR_REF.search(filled) else None
             if bad and problem is None:
@@ -483,9 +480,9 @@ class Engine:
 
     def _attempt(
         self, step: Step, executor: Executor | None, attempt: int, attempts: int,
-        bound: Step | None = None, problem: str | None = None,
+        bound: Step, problem: str | None,
     ) -> Iterator[Event]:
-        bound = bound or step
+        """One attempt of `step` as written (events, hash), run as `bound` (see _bind)."""
         common = self._common(step)
         yield self._event(StepStarted, **common, attempt=attempt if attempts > 1 else None,
                           host=step.text("host"))

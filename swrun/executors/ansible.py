@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from swrun.attributes import substitute
 from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
 from swrun.model import Step
@@ -25,12 +26,6 @@ _kh_lock = threading.Lock()
 
 class StepError(Exception):
     """The step cannot run as written (one line for the operator)."""
-
-
-def substitute(text: str, variables: Mapping[str, str]) -> str:
-    from swrun.executors.ssh import substitute as sub
-
-    return sub(text, variables)
 
 
 def known_hosts_files(inventory: Path | None) -> tuple[str, ...]:
@@ -114,11 +109,6 @@ def _sub_value(value: Any, variables: Mapping[str, str]) -> Any:
     return value
 
 
-def _attr(step: Step, key: str, ctx: StepContext) -> str | None:
-    value = step.text(key)
-    return substitute(value, ctx.variables) if value else None
-
-
 class AnsibleExecutor:
     """```` ```ansible {playbook=playbooks/deploy.yml limit=green tags=deploy forks=10} ````"""
 
@@ -140,7 +130,7 @@ class AnsibleExecutor:
         from swrun.ansible.job import Job
         from swrun.ansible.prompts import find_prompts
 
-        given = _attr(step, "playbook", ctx)
+        given = step.text("playbook")
         if not given:
             raise StepError("ansible step needs playbook=PATH")
         base = ctx.runbook.base_dir
@@ -155,7 +145,7 @@ class AnsibleExecutor:
         inventory = _inventory(ctx)
         forks = step.integer("forks", 0) or None
         job = Job(playbook=playbook, project_dir=base, label=step.id, inventory=inventory,
-                  limit=_attr(step, "limit", ctx), tags=_attr(step, "tags", ctx), forks=forks,
+                  limit=step.text("limit"), tags=step.text("tags"), forks=forks,
                   check=check, extravars=extravars, known_hosts=known_hosts_files(inventory),
                   accept_new_host_keys=bool(ctx.settings.get("accept_new_host_keys")),
                   timeout=ctx.timeout)
@@ -185,7 +175,7 @@ class AnsibleAdhocExecutor:
         from swrun.executors.ssh import DEFAULT_PARALLEL, TargetError, remote_shell
 
         inventory = _inventory(ctx)
-        pattern = _attr(step, "host", ctx) or _attr(step, "hosts", ctx) or ""
+        pattern = step.text("host") or step.text("hosts") or ""
         if inventory is None:
             raise StepError(f"hosts={pattern} needs an inventory: pass --inventory FILE or set "
                             "`inventory` in the front matter")
@@ -197,7 +187,7 @@ class AnsibleAdhocExecutor:
         executable = shell[0] if shell[0].startswith("/") else f"/bin/{name}"
         flags = " ".join(shell[1:])
         script = f"set {flags}\n{step.body}" if flags else step.body
-        cwd = _attr(step, "cwd", ctx)
+        cwd = step.text("cwd")
         play: dict[str, Any] = {
             "name": _plain(f"swrun: {step.title}"), "hosts": pattern, "gather_facts": False,
             "tasks": [{

@@ -23,7 +23,7 @@ from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
 from swrun.model import Step
 from swrun.ops import aws as lang
-from swrun.ops.lex import OpError, substitute
+from swrun.ops.lex import OpError
 from swrun.ops.runtime import (
     Budget,
     OpFailed,
@@ -61,8 +61,8 @@ def aws_config(step: Step | None, ctx: StepContext) -> AwsConfig:
                           ("profile", "AWS_PROFILE", ("AWS_PROFILE",)),
                           ("endpoint_url", "AWS_ENDPOINT_URL", ("AWS_ENDPOINT_URL",))):
         raw = step.text(key) if step is not None else None
-        value = substitute(raw, ctx.variables) if raw else None
-        value = value or ctx.variables.get(var) or inv.get(f"aws_{key}")
+        # an attribute's $NAME is already filled in by the engine
+        value = raw or ctx.variables.get(var) or inv.get(f"aws_{key}")
         value = value or next((ctx.env[e] for e in env if ctx.env.get(e)), None)
         out[key] = str(value) if value else None
     return AwsConfig(**out)

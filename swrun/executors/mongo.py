@@ -20,7 +20,7 @@ from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
 from swrun.model import Step
 from swrun.ops import mongo as lang
-from swrun.ops.lex import OpError, substitute
+from swrun.ops.lex import OpError
 from swrun.ops.runtime import Budget, OpFailed, human_bytes, local_path, run_ops, secret_masker
 
 SELECTION_TIMEOUT = 5.0
@@ -53,10 +53,7 @@ def resolve_uri(step: Step, ctx: StepContext) -> str:
     raw = step.text("uri")
     if not raw:
         raise OpError("the step needs uri=$VARIABLE (a MongoDB connection string)")
-    uri = substitute(raw, ctx.variables)
-    if not uri:
-        raise OpError(f"uri={raw} is empty")
-    return uri
+    return raw  # the engine filled in $NAME (and refused an empty value)
 
 
 class MongoSession:

@@ -283,7 +283,7 @@ class Pm2Executor:
         self.verify_wait = verify_wait
 
     def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
-        from swrun.executors.ssh import substitute
+        from swrun.attributes import substitute
 
         commands, problems = parse(step.body)
         errors = [p for p in problems if p.severity == "error"]
@@ -352,7 +352,6 @@ class Pm2Executor:
             TargetError,
             fanout_plan,
             remote_env,
-            substitute,
             summarize,
             targets_for,
         )
@@ -365,8 +364,6 @@ class Pm2Executor:
             return
         accept = bool(ctx.settings.get("accept_new_host_keys"))
         cwd = step.text("cwd")
-        if cwd:
-            cwd = substitute(cwd, ctx.variables)
 
         def work(host: str, emit: Callable[[str, str], None], stop: threading.Event) -> Any:
             remote = _Pm2Remote(targets[host], remote_env(step, ctx, host), accept_new=accept,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import shlex
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
-from swrun.attributes import VAR_REF
 from swrun.errors import InventoryError
 from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
@@ -55,7 +54,7 @@ def targets_for(step: Step, ctx: StepContext) -> list[Target]:
     from swrun.ssh.target import resolve, ssh_config_path
 
     single = step.text("host")
-    pattern = substitute(single or step.text("hosts") or "", ctx.variables)
+    pattern = single or step.text("hosts") or ""  # the engine filled in $NAME
     attr = "host" if single else "hosts"
     path = inventory_path(ctx)
     if path is None:
@@ -91,11 +90,6 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
-
-
-def substitute(text: str, variables: Mapping[str, str]) -> str:
-    """`$NAME`/`${NAME}` → the variable's value (for attributes and pm2 arguments)."""
-    return VAR_REF.sub(lambda m: variables.get(m.group(1) or m.group(2), m.group(0)), text)
 
 
 def remote_env(step: Step, ctx: StepContext, host: str) -> dict[str, str]:
@@ -171,7 +165,7 @@ class SshExecutor:
         script = step.body
         cwd = step.text("cwd")
         if cwd:
-            script = f"cd -- {shlex.quote(substitute(cwd, ctx.variables))}; {script}"
+            script = f"cd -- {shlex.quote(cwd)}; {script}"
         by_name = {t.name: t for t in targets}
         accept = bool(ctx.settings.get("accept_new_host_keys"))
 
