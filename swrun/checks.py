@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from swrun.attributes import variable_refs
-from swrun.errors import Diagnostic, InventoryError, RunbookError, Severity
+from swrun.errors import Diagnostic, InventoryError, Severity
 from swrun.model import Runbook, Step, StepKind
-from swrun.parser import ParseResult
+from swrun.parser import ParseResult, parse_file, refuse
 
 # Environment variables a shell step may use without declaring them.
 _AMBIENT = frozenset(
@@ -58,17 +58,11 @@ def load_checked(path: str | Path, *, strict: bool = False) -> Runbook:
     """A runbook fit to plan or run: every error `swrun check` would report (host patterns
     against the inventory aside) refuses it before anything runs, so a typo on line 90
     cannot fail a window after the first 30 steps already changed production."""
-    from swrun.parser import parse_file
-
     result = parse_file(path, strict=strict)
     errors = [d for d in check_runbook(result, strict=strict, inventory=False)
               if d.severity is Severity.ERROR]
     if errors:
-        err = RunbookError.from_diagnostic(errors[0])
-        if len(errors) > 1:
-            err.args = (f"{err.args[0]} (and {len(errors) - 1} more; run `swrun check "
-                        f"{path}`)",)
-        raise err
+        refuse(errors, path)
     return result.runbook
 
 

@@ -8,11 +8,11 @@ become attributes. Problems are collected as Diagnostics; nothing but RunbookErr
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from markdown_it import MarkdownIt
 from markdown_it.rules_core import StateCore
@@ -108,13 +108,16 @@ def load_runbook(path: str | Path, *, strict: bool = False) -> Runbook:
     """Read and parse a runbook file; raise RunbookError on the first error."""
     result = parse_file(path, strict=strict)
     if result.errors:
-        first = result.errors[0]
-        more = len(result.errors) - 1
-        err = RunbookError.from_diagnostic(first)
-        if more:
-            err.args = (f"{err.args[0]} (and {more} more; run `swrun check {path}`)",)
-        raise err
+        refuse(result.errors, path)
     return result.runbook
+
+
+def refuse(errors: Sequence[Diagnostic], path: str | Path) -> NoReturn:
+    """Raise the first error as one line, with a count of the rest and where to see them."""
+    err = RunbookError.from_diagnostic(errors[0])
+    if len(errors) > 1:
+        err.args = (f"{err.args[0]} (and {len(errors) - 1} more; run `swrun check {path}`)",)
+    raise err
 
 
 def read_text(path: str | Path) -> str:
