@@ -117,10 +117,7 @@ class ShellExecutor:
                             yield _line(partial[stream], stream)
                             partial[stream] = b""
                         continue
-                    data = partial[stream] + chunk
-                    *lines, partial[stream] = data.split(b"\n")
-                    for raw in lines:
-                        yield _line(raw, stream)
+                    yield from _lines(partial, stream, chunk)
                 if pidfd is None and not open_pipes and stopped is None:
                     stopped = _wait_exit(proc, ctx, deadline)
                     break
@@ -168,10 +165,13 @@ def _stopping(proc: subprocess.Popen[bytes], sel: selectors.BaseSelector,
             if not chunk:
                 sel.unregister(key.fileobj)
                 continue
-            data = partial[stream] + chunk
-            *lines, partial[stream] = data.split(b"\n")
-            for raw in lines:
-                yield _line(raw, stream)
+            yield from _lines(partial, stream, chunk)
+
+
+def _lines(partial: dict[str, bytes], stream: str, chunk: bytes) -> list[Output]:
+    """The whole lines `chunk` completes on `stream`; an unfinished one waits in `partial`."""
+    *lines, partial[stream] = (partial[stream] + chunk).split(b"\n")
+    return [_line(raw, stream) for raw in lines]
 
 
 def _pidfd(pid: int) -> int | None:

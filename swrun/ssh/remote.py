@@ -117,10 +117,7 @@ class RemoteHost:
                         break
                 elif chan.closed or not transport.is_active():
                     reader.finish()
-                    self.pool.discard(self.target, transport)
-                    return HostResult("unreachable", duration_ms=_ms(t0), error=(
-                        f"{self.name}: connection lost while the command ran; it may or may "
-                        "not have completed"))
+                    return self._lost(transport, t0)
             if stopped is not None:
                 reader.wait_for_pgid(_PGID_WAIT)
                 killed = self._kill(transport, reader.pgid)
@@ -136,10 +133,7 @@ class RemoteHost:
                 while transport.is_active() and time.monotonic() < gone:
                     time.sleep(0.01)
                 if not transport.is_active():
-                    self.pool.discard(self.target, transport)
-                    return HostResult("unreachable", duration_ms=_ms(t0), error=(
-                        f"{self.name}: connection lost while the command ran; it may or may "
-                        "not have completed"))
+                    return self._lost(transport, t0)
                 return HostResult("failed", duration_ms=_ms(t0), error=(
                     f"{self.name}: the command ended with no exit status (killed by a signal "
                     "on the host?)"))
@@ -149,6 +143,12 @@ class RemoteHost:
         finally:
             with contextlib.suppress(Exception):
                 chan.close()
+
+    def _lost(self, transport: paramiko.Transport, t0: float) -> HostResult:
+        self.pool.discard(self.target, transport)
+        return HostResult("unreachable", duration_ms=_ms(t0), error=(
+            f"{self.name}: connection lost while the command ran; it may or may not have "
+            "completed"))
 
     def capture(self, script: str, stop: threading.Event, timeout: float | None = 30.0,
                 ) -> tuple[HostResult, list[str], list[str]]:
