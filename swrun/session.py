@@ -32,12 +32,11 @@ def operator_name(given: str | None = None) -> str:
 
 
 def masked_variables(runbook: Runbook, values: Mapping[str, str],
-                     masker: Masker | None = None) -> dict[str, str]:
+                     masker: Masker) -> dict[str, str]:
     """Declared variables for the log header: secret ones as ****, and any value that holds
     another secret (an environment variable's, say) masked too."""
-    mask = masker.mask if masker is not None else (lambda text: text)
     return {
-        name: (MASK if is_secret(runbook.variables[name]) else mask(value))
+        name: (MASK if is_secret(runbook.variables[name]) else masker.mask(value))
         for name, value in values.items()
         if name in runbook.variables
     }

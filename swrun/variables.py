@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 
+from swrun.attributes import variable_refs
 from swrun.durations import parse_duration
 from swrun.errors import SwrunError, VariableError
 from swrun.model import Runbook, Variable
@@ -143,8 +144,6 @@ def secret_values(
     env = os.environ if environ is None else environ
     out = {values[n] for n, v in runbook.variables.items() if n in values and is_secret(v)}
     # a MongoDB URI carries its password: a variable used as `uri=` is a secret by use
-    from swrun.attributes import variable_refs
-
     out |= {values[n] for step in runbook.steps for n in variable_refs(step.text("uri") or "")
             if n in values}
     out |= {v for k, v in env.items() if looks_secret(k)}

@@ -183,8 +183,7 @@ def namespace(tok: Token, n: int) -> tuple[str, str]:
         return db, coll
     if not dot or not coll:
         raise OpError(f"expected DB.COLLECTION, got {quoted(tok)}", n)
-    if not _DB.fullmatch(db):
-        raise OpError(f"bad database name in {quoted(tok)}", n)
+    database(Token(tok.raw, db), n)  # the raw text, so a message never shows part of a value
     return db, coll
 
 
