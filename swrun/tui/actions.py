@@ -94,11 +94,11 @@ class OperatorActions:
                 self._status(f"step {q.step.number} not run — r to try again, s to skip")
 
         env = self.runbook.environment
+        what = self.engine.describe(q.step) if self.engine is not None else ""
         if q.reason == "destructive" and needs_typed_confirmation(env):
-            self.push_screen(TypedConfirmScreen(q.step, env, self._what_runs(q.step)), done)
+            self.push_screen(TypedConfirmScreen(q.step, env, what), done)
             return
         detail = f"{q.step.number}. {q.step.title}"
-        what = self._what_runs(q.step)
         if what:
             detail += f"\n\n{what}"
         title = {"destructive": "⚠ Run this destructive step?",
@@ -107,9 +107,6 @@ class OperatorActions:
         self.push_screen(ConfirmScreen(title, detail, "Run", "Not yet",
                                        danger=q.reason == "destructive"), done)
 
-    def _what_runs(self, step: Step) -> str:
-        return self.engine.describe(step) if self.engine is not None else ""
-
     def _skip(self, q: Question) -> None:
         def done(reason: str | None) -> None:
             if reason is not None and not q.answered:
@@ -117,6 +114,13 @@ class OperatorActions:
 
         self.push_screen(TextPrompt(f"Skip step {q.step.number or ''}: {q.step.title}",
                                     "why? (enter for no reason)"), done)
+
+    def _expect(self, otherwise: str, *kinds: str) -> Question | None:
+        """The waiting question of one of `kinds`, or a warning saying why there is none."""
+        q = self._waiting(*kinds)
+        if q is None:
+            self.notify(otherwise, severity="warning")
+        return q
 
     def _waiting(self, *kinds: str) -> Question | None:
         q = self.pending
@@ -168,16 +172,13 @@ class OperatorActions:
             self._confirm_gate(q)
 
     def action_tick(self) -> None:
-        q = self._waiting("tick")
-        if q is None:
-            self.notify("no check is waiting to be ticked", severity="warning")
-            return
-        self._answer(q, Decision.CONTINUE)
+        q = self._expect("no check is waiting to be ticked", "tick")
+        if q is not None:
+            self._answer(q, Decision.CONTINUE)
 
     def action_comment(self) -> None:
-        q = self._waiting("tick")
+        q = self._expect("no check is waiting to be ticked", "tick")
         if q is None:
-            self.notify("no check is waiting to be ticked", severity="warning")
             return
 
         def done(comment: str | None) -> None:
@@ -188,19 +189,14 @@ class OperatorActions:
                                     "comment (enter for none)"), done)
 
     def action_skip(self) -> None:
-        q = self._waiting()
-        if q is None:
-            self.notify("nothing is waiting; a running step can be aborted (a)",
-                        severity="warning")
-            return
-        self._skip(q)
+        q = self._expect("nothing is waiting; a running step can be aborted (a)")
+        if q is not None:
+            self._skip(q)
 
     def action_retry(self) -> None:
-        q = self._waiting("failure")
-        if q is None:
-            self.notify("no failed step to retry", severity="warning")
-            return
-        self._answer(q, Decision.RETRY)
+        q = self._expect("no failed step to retry", "failure")
+        if q is not None:
+            self._answer(q, Decision.RETRY)
 
     def action_rollback(self) -> None:
         q = self._waiting("failure")
