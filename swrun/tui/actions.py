@@ -246,7 +246,7 @@ class OperatorActions:
         def done(text: str | None) -> None:
             if text and self.engine is not None:
                 self.engine.add_note(text, by=self.operator_name, step=self.view.current)
-                self.notify(text, title="note", markup=False)
+                self.notify(text, title="note")
 
         self.push_screen(TextPrompt("Add a note to the run log", "what happened?",
                                     allow_empty=False), done)

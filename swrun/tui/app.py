@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer
 
@@ -116,6 +117,12 @@ class SwrunApp(OperatorActions, App[int]):
         yield self.status_line
         yield Footer()
 
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Toasts show their text as it is, like every widget here (swrun.tui.plain): screens'
+        and widgets' notify() end up here too, whatever markup they pass."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
     def on_mount(self) -> None:
         self.header.update_clock(None)
         self._progress()
@@ -165,7 +172,7 @@ class SwrunApp(OperatorActions, App[int]):
             if path is not None:
                 point = resume_point(rb, path)
                 for warning in point.warnings:
-                    self.notify(warning, severity="warning", timeout=10, markup=False)
+                    self.notify(warning, severity="warning", timeout=10)
                 self._load_done(path)
             given = {**(point.variables if point else {}), **s.variables}
             env = os.environ if s.environ is None else s.environ
@@ -304,7 +311,7 @@ class SwrunApp(OperatorActions, App[int]):
                          f"{step.title if step else ''} — a aborts it")
         elif kind in ("note_added", "milestone"):
             note = self.view.notes[-1]
-            self.notify(f"{note.by}: {note.text}", title="logged", markup=False)
+            self.notify(f"{note.by}: {note.text}", title="logged")
         elif kind == "rollback_started":
             self._status("↺ rolling back")
         elif isinstance(message.event, RunFinished):
@@ -342,8 +349,7 @@ class SwrunApp(OperatorActions, App[int]):
         self.pending = None
         if message.error:
             self.error = message.error
-            self.notify(message.error, title="the run stopped", severity="error", timeout=30,
-                        markup=False)
+            self.notify(message.error, title="the run stopped", severity="error", timeout=30)
             self._status(f"the run stopped: {message.error}")
             self._exit_code = ExitCode.STEP_FAILED
         if message.finished is not None:

@@ -124,8 +124,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
         if event.value == self.environment:
             self.dismiss(True)
         else:
-            self.notify(f"type {self.environment} exactly, or escape", severity="error",
-                        markup=False)
+            self.notify(f"type {self.environment} exactly, or escape", severity="error")
 
     def action_cancel(self) -> None:
         self.dismiss(False)

@@ -171,7 +171,7 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
     def _submit(self) -> None:
         values, problems = self.values()
         if problems:
-            self.notify("; ".join(problems), severity="error", markup=False)
+            self.notify("; ".join(problems), severity="error")
             return
         self.dismiss(values)
 
