@@ -20,7 +20,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from swrun.attributes import VAR_REF, check_value, substitute
+from swrun.attributes import VAR_REF, AttrValue, check_value, substitute
 from swrun.events import (
     DONE_STATUSES,
     FAILED_STATUSES,
@@ -456,19 +456,18 @@ class Engine:
         """The step as it runs: `$NAME` in its attributes filled in from the run's variables
         (`timeout=$DRAIN` must time out), and a message when a filled-in value is unusable.
         Events and the content hash keep the step as written."""
-        attrs = dict(step.attributes)
+        filled: dict[str, AttrValue] = {}
         problem = None
         for key, value in step.attributes.items():
             if not isinstance(value, str) or "$" not in value:
                 continue
-            filled = substitute(value, self.variables)
-            attrs[key] = filled
-            bad = check_value(key, filled) if not VAR_REF.search(filled) else None
+            filled[key] = text = substitute(value, self.variables)
+            bad = check_value(key, text) if not VAR_REF.search(text) else None
             if bad and problem is None:
-                problem = f"{key}={value} is {self.masker.mask(filled)!r}: {bad}"
-        if attrs == step.attributes:
+                problem = f"{key}={value} is {self.masker.mask(text)!r}: {bad}"
+        if not filled:  # the common case: nothing to fill in, no copy of the step
             return step, None
-        return dataclasses.replace(step, attributes=attrs), problem
+        return dataclasses.replace(step, attributes={**step.attributes, **filled}), problem
 
     def _executor(self, step: Step) -> Executor | None:
         from swrun.executors import executor_for, registry_key

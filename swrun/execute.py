@@ -140,12 +140,13 @@ def resume_point(runbook: Runbook, log_path: Path) -> ResumePoint:
     warnings = list(data.warnings)
     state = resume_state(data)
     logged = str(data.run.get("runbook", ""))
+    # the log names its runbook as given, relative to where that run started: from another
+    # directory, the same file name with the same text is the same runbook
+    same_name = Path(logged).name == Path(runbook.path).name
     if logged and Path(logged).resolve() != Path(runbook.path).resolve() and not (
-            # the log names its runbook as given, relative to where that run started: from
-            # another directory, the same file name with the same text is the same runbook
-            Path(logged).name == Path(runbook.path).name and state.sha256 == runbook.sha256):
+            same_name and state.sha256 == runbook.sha256):
         hint = (" (the log names it relative to the directory that run started in: run "
-                "from there)" if Path(logged).name == Path(runbook.path).name else "")
+                "from there)" if same_name else "")
         raise RunLogError(f"{log_path} is a log of {logged}, not of {runbook.path}{hint}")
     changed = state.sha256 != runbook.sha256
     if changed:
