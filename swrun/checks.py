@@ -175,27 +175,26 @@ def _rollback(rb: Runbook, out: list[Diagnostic]) -> None:
 
 
 def _pm2(rb: Runbook, out: list[Diagnostic]) -> None:
-    if not any(step.kind is StepKind.PM2 for step in rb.steps):
+    pm2 = [s for s in rb.steps if s.kind is StepKind.PM2]
+    if not pm2:
         return  # plan/execute start-up: no executor modules for runbooks without pm2
     from swrun.executors.pm2 import validate
 
-    for step in rb.steps:
-        if step.kind is StepKind.PM2:
-            for p in validate(step.body):
-                out.append(Diagnostic(Severity(p.severity), p.message, step.span.path,
-                                      step.span.line + 1 + p.offset))
+    for step in pm2:
+        for p in validate(step.body):
+            out.append(Diagnostic(Severity(p.severity), p.message, step.span.path,
+                                  step.span.line + 1 + p.offset))
 
 
 def _step_bodies(rb: Runbook, out: list[Diagnostic]) -> None:
     """mongo/aws/http/wait bodies against their languages (swrun.ops), at the body line."""
-    typed = (StepKind.MONGO, StepKind.AWS, StepKind.HTTP, StepKind.WAIT)
-    if not any(step.kind in typed for step in rb.steps):
-        return
+    typed = [s for s in rb.steps
+             if s.kind in (StepKind.MONGO, StepKind.AWS, StepKind.HTTP, StepKind.WAIT)]
+    if not typed:
+        return  # plan/execute start-up: no step languages for runbooks without such steps
     from swrun.ops import validate
 
-    for step in rb.steps:
-        if step.kind not in (StepKind.MONGO, StepKind.AWS, StepKind.HTTP, StepKind.WAIT):
-            continue
+    for step in typed:
         for problem in validate(step.kind.value, step.body, step.attributes):
             out.append(Diagnostic(Severity.ERROR, f"{step.kind.value}: {problem.message}",
                                   step.span.path, step.span.line + problem.line))
