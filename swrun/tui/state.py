@@ -50,6 +50,8 @@ class RunView:
         self.started: float | None = None
         self.finished: Mapping[str, Any] | None = None
         self.notes: list[Note] = []
+        self.milestones: dict[str, str] = {}
+        """Milestone name → when it was first marked (RFC 3339), automatic or by hand."""
         self.run_id: str | None = None
         self.rolling_back = False
 
@@ -84,6 +86,8 @@ class RunView:
             text = rec.get("note", "") if kind == "note_added" else \
                 f"⚑ {rec['milestone']}" + (f": {rec['note']}" if rec.get("note") else "")
             self.notes.append(Note(str(rec.get("at", "")), str(rec.get("by", "")), text))
+            if kind == "milestone":
+                self.milestones.setdefault(str(rec["milestone"]), str(rec.get("at", "")))
             return None
         if kind == "rollback_started":
             self.rolling_back = True
