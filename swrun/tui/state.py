@@ -39,6 +39,35 @@ class Note:
     text: str
 
 
+def activity_line(rec: Mapping[str, Any]) -> Note | None:
+    """What an event record adds to the run's activity (notes, milestones, ticks, skips,
+    failures, retries, rollbacks, who did what), or None for events that add nothing."""
+    kind = rec.get("type")
+    at, by = str(rec.get("at", "")), str(rec.get("by") or "")
+    n = rec.get("number")
+    what = f"{n}. {rec.get('title', rec.get('step'))}" if n is not None else \
+        f"↺ {rec.get('title', rec.get('step'))}"
+    note = f": {rec['note']}" if rec.get("note") else ""
+    if kind == "note_added":
+        return Note(at, by, f"✎ {rec.get('note', '')}")
+    if kind == "milestone":
+        return Note(at, by, f"⚑ {rec.get('milestone')}{note}")
+    if kind == "check_ticked":
+        return Note(at, by, f"☑ ticked {what}{note}")
+    if kind == "step_skipped":
+        return Note(at, by, f"↷ skipped {what}{note}")
+    if kind == "step_finished" and rec.get("status") not in ("ok", "dry_run"):
+        retry = " (will retry)" if rec.get("will_retry") else ""
+        return Note(at, by, f"✗ {what} {rec.get('status')}{retry}")
+    if kind == "rollback_started":
+        return Note(at, by, f"↺ rollback started{note}")
+    if kind == "rollback_finished":
+        return Note(at, by, f"↺ rollback {rec.get('status')}")
+    if kind == "run_resumed":
+        return Note(at, str(rec.get("operator") or ""), "▶ run resumed")
+    return None
+
+
 class RunView:
     """Per-step state, progress and notes of one run."""
 
@@ -50,6 +79,8 @@ class RunView:
         self.started: float | None = None
         self.finished: Mapping[str, Any] | None = None
         self.notes: list[Note] = []
+        self.activity: list[Note] = []
+        """Who did what, in order: see activity_line."""
         self.milestones: dict[str, str] = {}
         """Milestone name → when it was first marked (RFC 3339), automatic or by hand."""
         self.run_id: str | None = None
@@ -77,6 +108,9 @@ class RunView:
         """Apply one event record; returns the id of the step it changed, if any."""
         kind = rec.get("type")
         step_id = rec.get("step")
+        line = activity_line(rec)
+        if line is not None:
+            self.activity.append(line)
         if kind in ("run_started", "run_resumed"):
             self.run_id = rec.get("run_id")
             if self.started is None:
