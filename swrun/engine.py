@@ -127,11 +127,22 @@ class Selection:
 
 @dataclass(frozen=True)
 class Resume:
-    """What an earlier run of this log finished: step id → content hash."""
+    """What the earlier parts of this run (in its log) did, for the part that resumes it."""
 
     done: Mapping[str, str]
+    """Step id → content hash of each main step whose last outcome was ok, ticked or skipped
+    (not run again unless its content changed)."""
     next_seq: int
     runbook_changed: bool = False
+    outcomes: Mapping[str, str] = field(default_factory=dict)
+    """Step id → the last outcome (a StepStatus value) of every main-pass step the earlier
+    parts finished: the whole run's `counts` start from these."""
+    rollback_outcomes: Mapping[str, str] = field(default_factory=dict)
+    """The same for rollback steps (`rollback_counts`)."""
+    active_ms: int = 0
+    """Active time of the earlier parts (a part that crashed counts up to its last event)."""
+    started_at: datetime | None = None
+    """When the run first started (its `run_started`): `wall_ms` counts from here."""
 
 
 @dataclass
@@ -176,9 +187,16 @@ class Engine:
         self._abort_note: str | None = None
         self._inbox: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
         self._seq = resume.next_seq - 1 if resume else 0
-        self._counts: Counter[str] = Counter()
+        main = {s.id for s in runbook.main_steps}  # a step removed since is no longer counted
+        back = {s.id for s in runbook.rollback_steps}
+        self._outcomes: dict[str, str] = {
+            k: v for k, v in (resume.outcomes if resume else {}).items() if k in main}
+        """Step id → its last outcome, over the whole run (earlier parts included)."""
+        self._rollback_outcomes: dict[str, str] = {
+            k: v for k, v in (resume.rollback_outcomes if resume else {}).items() if k in back}
         self._failed = False
-        self._milestone_at = _milestone_steps(runbook)
+        self._step_milestones, self._section_milestones = _milestones_of(runbook)
+        self._reached: set[tuple[str, tuple[str, ...]]] = set()
         self._cut = CutShort()
         self.settings.executor_settings.setdefault("cut_short", self._cut)
 
@@ -255,6 +273,20 @@ class Engine:
             raise got
         return got
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many main-pass steps of the whole run ended in each status (each step once)."""
+        return dict(Counter(self._outcomes.values()))
+
+    @property
+    def rollback_counts(self) -> dict[str, int]:
+        """The same for the rollback steps that ran."""
+        return dict(Counter(self._rollback_outcomes.values()))
+
+    def _record(self, step: Step, status: StepStatus) -> None:
+        """`status` is now `step`'s outcome (a later attempt or decision replaces it)."""
+        (self._rollback_outcomes if step.in_rollback else self._outcomes)[step.id] = status.value
+
     def run(self) -> Iterator[Event]:
         started = _monotonic()
         rb = self.runbook
@@ -279,9 +311,15 @@ class Engine:
         if status is RunStatus.ROLLED_BACK:  # the pass asked for a rollback after `where` failed
             status, note = yield from self._rollback(where, note)
         yield from self._inbox_events()
+        duration = _ms(_monotonic() - started)
+        resume = self.resume
+        active = duration + (resume.active_ms if resume else 0)
+        first = resume.started_at if resume else None
+        wall = active if first is None else max(active, _ms((_now() - first).total_seconds()))
         yield self._event(
             RunFinished, status=status, step=where if status is not RunStatus.COMPLETED else None,
-            note=note, duration_ms=_ms(_monotonic() - started), counts=dict(self._counts),
+            note=note, duration_ms=duration, active_ms=active, wall_ms=wall, counts=self.counts,
+            rollback_counts=self.rollback_counts,
         )
 
     def _rollback(self, failed: str | None, note: str | None) -> Iterator[Event]:
@@ -314,6 +352,7 @@ class Engine:
             why = None if rollback else self.selection.reason_to_skip(step, reached_start)
             if why is not None:
                 yield self._finish_skip(step, "swrun", why)
+                yield from self._milestones(step)
                 continue
             while True:
                 try:
@@ -321,8 +360,7 @@ class Engine:
                 except OperatorNeeded as need:
                     return RunStatus.OPERATOR_NEEDED, step.id, need.reason
                 if status in DONE_STATUSES or status is StepStatus.DRY_RUN:
-                    if status in (StepStatus.OK, StepStatus.TICKED):
-                        yield from self._milestones(step)
+                    yield from self._milestones(step)
                     break
                 if status is StepStatus.ABORTED:
                     return RunStatus.ABORTED, step.id, self._abort_note
@@ -344,6 +382,7 @@ class Engine:
                     continue
                 if answer.decision is Decision.SKIP:
                     yield self._finish_skip(step, answer.by, answer.note or "skipped after failure")
+                    yield from self._milestones(step)
                     self._failed = True
                     break
                 if answer.decision is Decision.ROLLBACK and not rollback:
@@ -359,8 +398,21 @@ class Engine:
     _last_by: str = "swrun"
 
     def _milestones(self, step: Step) -> Iterator[Event]:
-        """`milestone=` on a step, or on a section whose last step this is, is now reached."""
-        for name in self._milestone_at.get(step.id, ()):
+        """After `step`'s outcome: its own `milestone=` is reached when it ended ok or ticked;
+        a section's when every step of it is done (ok, ticked or skipped, in this part or an
+        earlier one) and at least one ended ok or ticked (docs/timeline.md)."""
+        outcomes = self._rollback_outcomes if step.in_rollback else self._outcomes
+        names = []
+        if outcomes.get(step.id) in _REACHED:
+            names += self._step_milestones.get(step.id, [])
+        for name, steps in self._section_milestones:
+            if step.id not in steps or (name, steps) in self._reached:
+                continue
+            if all(outcomes.get(s) in _DONE for s in steps) and any(
+                    outcomes.get(s) in _REACHED for s in steps):
+                self._reached.add((name, steps))
+                names.append(name)
+        for name in names:
             yield self._event(MilestoneMarked, milestone=name, by=self._last_by_or_operator(),
                               note=f"reached at step {step.number}: {step.title}")
 
@@ -372,7 +424,7 @@ class Engine:
                 "kind": step.kind.value}
 
     def _finish_skip(self, step: Step, by: str, note: str) -> Event:
-        self._counts[StepStatus.SKIPPED.value] += 1
+        self._record(step, StepStatus.SKIPPED)
         return self._event(StepSkipped, **self._common(step), by=by, note=note,
                            hash=step.content_hash)
 
@@ -384,7 +436,7 @@ class Engine:
         """One step, all attempts; returns its final StepStatus."""
         if self.settings.dry_run and not self._check_mode(step):
             status = StepStatus.DRY_RUN
-            self._counts[status.value] += 1
+            self._record(step, status)
             yield self._event(StepFinished, **self._common(step), status=status,
                               command=self.render_command(step) if step.runnable else None,
                               hash=step.content_hash)
@@ -424,7 +476,7 @@ class Engine:
             yield self._finish_skip(step, answer.by, note or "skipped by the operator")
             return StepStatus.SKIPPED
         if ticked:
-            self._counts[StepStatus.TICKED.value] += 1
+            self._record(step, StepStatus.TICKED)
             yield self._event(CheckTicked, **self._common(step), by=answer.by, note=note,
                               hash=step.content_hash)
             return StepStatus.TICKED
@@ -445,7 +497,7 @@ class Engine:
             if self._cancel.wait(delay):  # the last record said another attempt follows
                 result = StepResult(StepStatus.ABORTED, error="aborted by the operator "
                                     "during the retry delay")
-                self._counts[result.status.value] += 1
+                self._record(step, result.status)
                 yield self._event(StepFinished, **self._common(step), status=result.status,
                                   attempt=attempt, error=result.error, hash=step.content_hash)
                 break
@@ -531,7 +583,7 @@ class Engine:
                                 error="aborted by the operator")
         will_retry = result.status in FAILED_STATUSES and attempt < attempts
         if not will_retry:
-            self._counts[result.status.value] += 1
+            self._record(step, result.status)
         yield self._event(
             StepFinished, **common, status=result.status, exit_code=result.exit_code,
             duration_ms=_ms(_monotonic() - t0), attempt=attempt if attempts > 1 else None,
@@ -598,19 +650,26 @@ class Engine:
         return self.masker.mask(VAR_REF.sub(sub, text))
 
 
-def _milestone_steps(runbook: Runbook) -> dict[str, list[str]]:
-    """Step id → milestones reached when it finishes: its own, then those of the sections
-    it is the last step of, innermost first."""
-    out: dict[str, list[str]] = {}
+_REACHED = frozenset({StepStatus.OK.value, StepStatus.TICKED.value})
+_DONE = frozenset(s.value for s in DONE_STATUSES)
+
+
+def _milestones_of(
+    runbook: Runbook,
+) -> tuple[dict[str, list[str]], list[tuple[str, tuple[str, ...]]]]:
+    """Step id → its own `milestone=`; and each section's `milestone=` with the ids of its
+    actionable steps (sub-sections' included), innermost sections first."""
+    own: dict[str, list[str]] = {}
     for step in runbook.steps:
         if step.actionable and step.text("milestone"):
-            out.setdefault(step.id, []).append(step.text("milestone") or "")
+            own.setdefault(step.id, []).append(step.text("milestone") or "")
+    sections = []
     for section in reversed(list(runbook.root.walk())):
         name = section.attributes.get("milestone")
-        last = [s for sec in section.walk() for s in sec.steps if s.actionable]
-        if isinstance(name, str) and last:
-            out.setdefault(max(last, key=lambda s: s.span.line).id, []).append(name)
-    return out
+        steps = tuple(s.id for sec in section.walk() for s in sec.steps if s.actionable)
+        if isinstance(name, str) and steps:
+            sections.append((name, steps))
+    return own, sections
 
 
 def _now() -> datetime:

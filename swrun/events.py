@@ -212,7 +212,15 @@ class RunFinished(Event):
     """Where the run stopped, when it did not complete."""
     note: str | None = None
     duration_ms: int | None = None
+    """This part of the run: since its start or resume."""
+    active_ms: int | None = None
+    """The whole run's active time: every part's, across resumes (crash gaps left out)."""
+    wall_ms: int | None = None
+    """From the run's first start to this end, gaps included."""
     counts: dict[str, int] = field(default_factory=dict)
+    """Main-pass steps of the whole run by outcome: each step once, with its last outcome."""
+    rollback_counts: dict[str, int] = field(default_factory=dict)
+    """The same for rollback steps (left out when no rollback step ran)."""
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -158,8 +158,10 @@ def resume_point(runbook: Runbook, log_path: Path) -> ResumePoint:
     if gone:
         warnings.append(f"{runbook.path} no longer declares {', '.join(gone)}: the logged "
                         "value(s) are not used")
-    return ResumePoint(Resume(done=state.done, next_seq=state.next_seq, runbook_changed=changed),
-                       state.run_id, previous, warnings)
+    resume = Resume(done=state.done, next_seq=state.next_seq, runbook_changed=changed,
+                    outcomes=state.outcomes, rollback_outcomes=state.rollback_outcomes,
+                    active_ms=state.active_ms, started_at=state.started_at)
+    return ResumePoint(resume, state.run_id, previous, warnings)
 
 
 def open_run_log(

@@ -62,10 +62,15 @@ class HumanRenderer:
         """Steps in the rollback pass, once it starts (their numbers follow the main steps')."""
         self.colour = colour
         self.progress = progress
-        self.rows: list[tuple[str, str, str, str]] = []
+        self.rows: dict[str, tuple[str, str, str, str]] = {}
+        """Step id → its row in the summary: one per step, its last outcome (a retry after a
+        failure replaces the failed row)."""
         self._open_step: str | None = None
         self._bar_shown = False
         self._done = 0
+        self._finished: set[str] = set()
+        self._resumed_done: int | None = None
+        """Steps done before this part, when it is a resume."""
         self.dry_run = False
 
     def _c(self, code: str, text: str) -> str:
@@ -106,6 +111,7 @@ class HumanRenderer:
             if event.changed_steps:
                 what += f", {len(event.changed_steps)} changed since and will run again"
             self._done = event.done
+            self._resumed_done = event.done
             self._write(self._c("1", what))
         elif isinstance(event, StepOutput):
             if self._open_step != event.step:
@@ -140,7 +146,9 @@ class HumanRenderer:
             self._open_step = None
             return
         self._open_step = None
-        self._done += 1
+        if event.step not in self._finished:
+            self._finished.add(event.step)
+            self._done += 1
         icon = self._c(_COLOURS[status], ICONS[status])
         parts = [f"{self._label(event.number)} {icon} {event.title}"]
         duration = ""
@@ -159,18 +167,27 @@ class HumanRenderer:
         if isinstance(event, StepFinished) and event.command:
             for line in event.command.rstrip("\n").split("\n"):
                 self._write(f"{INDENT}{self._c('36', '$')} {line}")
-        self.rows.append((str(event.number or "-"), status.value, duration, event.title))
+        self.rows[event.step] = (str(event.number or "-"), status.value, duration, event.title)
 
     def _summary(self, event: RunFinished) -> None:
-        if self.rows:
+        rows = list(self.rows.values())
+        if rows:
             self._write("")
-            w = [max(len(r[i]) for r in [("#", "status", "time", ""), *self.rows])
+            w = [max(len(r[i]) for r in [("#", "status", "time", ""), *rows])
                  for i in range(3)]
             self._write(f"{'#'.rjust(w[0])}  {'status'.ljust(w[1])}  {'time'.rjust(w[2])}  step")
-            for num, status, dur, title in self.rows:
+            for num, status, dur, title in rows:
                 self._write(f"{num.rjust(w[0])}  {status.ljust(w[1])}  {dur.rjust(w[2])}  {title}")
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(event.counts.items())) or "no steps"
-        took = format_duration((event.duration_ms or 0) / 1000)
+        if self._resumed_done:
+            self._write(f"({self._resumed_done} step(s) done before this resume are counted "
+                        "below, not listed)")
+        counts = _counts(event.counts) or "no steps"
+        if event.rollback_counts:
+            counts += f"; rollback: {_counts(event.rollback_counts)}"
+        active = event.active_ms if event.active_ms is not None else event.duration_ms
+        took = format_duration((active or 0) / 1000)
+        if self._resumed_done is not None and event.wall_ms is not None:
+            took += f" ({format_duration(event.wall_ms / 1000)} since it first started)"
         colour = "32;1" if event.status.value == "completed" else "31;1"
         line = f"run {event.status.value} in {took}: {counts}"
         if event.note:
@@ -178,3 +195,8 @@ class HumanRenderer:
         self._write("")
         self._write(self._c(colour, line))
         self.out.flush()
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """`2 ok, 1 ticked`: how many steps ended in each status, statuses in name order."""
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))

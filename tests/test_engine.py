@@ -404,3 +404,107 @@ def test_milestone_attributes_become_milestone_events(tmp_path: Path) -> None:
     assert marks == [("detected", "oncall"), ("mitigated", "oncall")]
     order = [getattr(e, "step", None) or e.type for e in events if e.type != "step_output"]
     assert order.index("milestone") == order.index("look") + 2  # right after step_finished
+
+
+def test_a_step_retried_after_a_failure_counts_once(tmp_path: Path) -> None:
+    # issue 13.3: one outcome per step, not one per attempt series
+    flag = tmp_path / "fixed"
+    fail = f"[ -e {flag} ] || {{ touch {flag}; exit 1; }}"
+    events = run_events(_book(tmp_path, fail=fail), ScriptedOperator(failures=[Decision.RETRY]))
+    assert [e.status for e in events if isinstance(e, StepFinished) and e.step == "two"] == [
+        StepStatus.FAILED, StepStatus.OK]
+    assert _finished(events).counts == {"ok": 3, "ticked": 1}
+
+
+def test_a_failed_step_then_skipped_counts_once_as_skipped(tmp_path: Path) -> None:
+    op = ScriptedOperator(failures=[Decision.RETRY, Decision.SKIP])
+    fin = _finished(run_events(_book(tmp_path, fail="exit 1"), op))
+    assert fin.status is RunStatus.FAILED
+    assert fin.counts == {"ok": 2, "skipped": 1, "ticked": 1}
+
+
+def test_rollback_steps_are_counted_apart(tmp_path: Path) -> None:
+    op = AutoOperator("me", rollback_on_failure=True)
+    fin = _finished(run_events(_book(tmp_path, fail="exit 1", extra=" on_failure=rollback"), op))
+    assert fin.status is RunStatus.ROLLED_BACK
+    assert fin.counts == {"ok": 1, "failed": 1, "ticked": 1}
+    assert fin.rollback_counts == {"ok": 1}
+
+
+def test_a_resumed_run_counts_the_whole_run_and_both_times(tmp_path: Path) -> None:
+    # issue 13.2: what earlier parts finished comes in through Resume
+    from datetime import timedelta
+
+    from swrun.events import utcnow
+
+    rb = load_runbook(_book(tmp_path))
+    first, one = rb.main_steps[0], rb.main_steps[1]
+    began = utcnow() - timedelta(minutes=5)
+    resume = Resume(done={first.id: first.content_hash, one.id: one.content_hash}, next_seq=9,
+                    outcomes={first.id: "ticked", one.id: "ok", "two": "failed"},
+                    active_ms=60_000, started_at=began)
+    events = list(make_engine(rb, AutoOperator("me"), resume=resume).run())
+    fin = _finished(events)
+    assert fin.counts == {"ok": 3, "ticked": 1}  # two failed before and passes now: once, ok
+    assert fin.duration_ms is not None and fin.duration_ms < 60_000
+    assert fin.active_ms == 60_000 + fin.duration_ms
+    assert fin.wall_ms is not None and 5 * 60_000 <= fin.wall_ms < 6 * 60_000
+
+
+def test_a_fresh_run_has_active_and_wall_time_equal_to_its_duration(tmp_path: Path) -> None:
+    fin = _finished(run_events(_book(tmp_path), AutoOperator("me")))
+    assert fin.active_ms == fin.wall_ms == fin.duration_ms
+
+
+SKIPPED_END = """
+    # M
+
+    ## Detect
+    <!-- swrun: milestone=detected -->
+
+    ```bash {name=look}
+    true
+    ```
+
+    ```bash {name=page-again}
+    true
+    ```
+
+    ## Mitigate
+    <!-- swrun: milestone=mitigated -->
+
+    ```bash {name=nothing}
+    true
+    ```
+
+    ## Last
+
+    ```bash {name=last}
+    true
+    ```
+    """
+
+
+def test_a_section_ending_with_skipped_steps_reaches_its_milestone(tmp_path: Path) -> None:
+    # issue 13.4: docs/timeline.md: every step done (ok, ticked or skipped), one ok or ticked
+    from swrun.events import MilestoneMarked
+
+    rb = load_runbook(write_runbook(tmp_path, SKIPPED_END))
+    sel = Selection(skip=frozenset({"page-again", "nothing"}))
+    events = list(make_engine(rb, AutoOperator("oncall"), selection=sel).run())
+    marks = [(e.milestone, e.note) for e in events if isinstance(e, MilestoneMarked)]
+    assert marks == [("detected", "reached at step 2: page-again")]  # mitigated: nothing ran ok
+    order = [getattr(e, "step", None) or e.type for e in events if e.type != "step_output"]
+    assert order.index("milestone") == order.index("page-again") + 1
+
+
+def test_a_section_finished_across_a_resume_reaches_its_milestone(tmp_path: Path) -> None:
+    from swrun.events import MilestoneMarked
+
+    rb = load_runbook(write_runbook(tmp_path, SKIPPED_END))
+    look = rb.main_steps[0]
+    resume = Resume(done={look.id: look.content_hash}, next_seq=5, outcomes={look.id: "ok"})
+    sel = Selection(skip=frozenset({"page-again"}))
+    events = list(make_engine(rb, AutoOperator("me"), resume=resume, selection=sel).run())
+    marks = [e.milestone for e in events if isinstance(e, MilestoneMarked)]
+    assert marks == ["detected", "mitigated"]

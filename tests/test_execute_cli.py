@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from swrun import engine as engine_module
+from swrun.durations import format_duration
 from swrun.execute import ExecuteOptions, execute
 from swrun.exitcodes import ExitCode
 from swrun.runlog import read_log
@@ -250,6 +252,10 @@ def test_failure_exit_code_and_rollback(tmp_path: Path) -> None:
     types = [e["type"] for e in read_log(newest).events]
     assert "rollback_started" in types and types[-1] == "run_finished"
     assert read_log(newest).events[-1]["status"] == "rolled_back"
+    end = read_log(newest).events[-1]
+    assert end["counts"] == {"failed": 1} and end["rollback_counts"] == {"ok": 1}
+    assert res.stdout.rstrip().splitlines()[-1].startswith("run rolled_back in ")
+    assert ": 1 failed; rollback: 1 ok — break failed" in res.stdout.rstrip().splitlines()[-1]
 
 
 def test_from_only_skip_by_number_and_name(tmp_path: Path) -> None:
@@ -381,6 +387,12 @@ def test_kill_9_then_resume_runs_no_finished_step_twice(tmp_path: Path) -> None:
     after = read_log(log)
     assert after.finished and after.status == "completed"
     assert [e["type"] for e in after.events].count("run_resumed") == 1
+    end = after.events[-1]
+    assert end["counts"] == {"ok": 5}  # the whole run: s1 and s2 ran before the crash
+    # the killed part counts up to its last event (s3's start): more than s1 and s2's 0.4 s
+    assert end["active_ms"] >= end["duration_ms"] + 400
+    assert end["wall_ms"] >= end["active_ms"]
+    assert res.stdout.rstrip().splitlines()[-1].endswith(" since it first started): 5 ok")
     seqs = [e["seq"] for e in after.events]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs))
     with log.open("rb") as fh:
@@ -767,3 +779,92 @@ def test_only_with_an_ambiguous_section_title_names_the_ids(tmp_path: Path) -> N
     for value in ("1_000", " 3", "²"):
         res = run_cli(["execute", "rb.md", "--yes", "--var", f"N={value}"], tmp_path)
         assert res.returncode == ExitCode.BAD_VARIABLES, (value, res.stderr)
+
+
+FIVE = """
+    # Five
+
+    ```bash {{name=s1}}
+    true
+    ```
+
+    ```bash {{name=s2}}
+    true
+    ```
+
+    ```bash {{name=s3}}
+    true
+    ```
+
+    ```bash {{name=s4}}
+    [ -e {d}/fixed ]
+    ```
+
+    ```bash {{name=s5}}
+    true
+    ```
+    """
+
+
+def test_a_resumed_run_ends_with_the_whole_runs_summary(tmp_path: Path) -> None:
+    # issue 13.2: "run completed in 41ms: 2 ok" after resuming a 5-step book at step 4
+    write_runbook(tmp_path, FIVE.format(d=tmp_path), "five.md")
+    res = run_cli(["execute", "five.md", "--yes"], tmp_path)
+    assert res.returncode == ExitCode.STEP_FAILED, res.stderr
+    (tmp_path / "fixed").touch()
+    time.sleep(0.3)  # a gap between the parts: wall time, not active time
+    res = run_cli(["execute", "five.md", "--yes", "--resume"], tmp_path)
+    assert res.returncode == ExitCode.OK, res.stderr
+    last = res.stdout.rstrip().splitlines()[-1]
+    assert re.fullmatch(r"run completed in \S+ \(\S+ since it first started\): 5 ok", last), last
+    events = read_log(only_log(tmp_path)).events
+    first_end, end = [e for e in events if e["type"] == "run_finished"]
+    assert first_end["counts"] == {"ok": 3, "failed": 1}
+    assert end["counts"] == {"ok": 5}
+    assert end["active_ms"] >= end["duration_ms"] + first_end["duration_ms"] - 5
+    assert end["wall_ms"] >= end["active_ms"] + 300
+
+
+def test_resume_in_process_carries_counts_and_times(tmp_path: Path, frozen, capsys,
+                                                    monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_runbook(tmp_path, SMALL, "golden.md")
+    log = tmp_path / "run.toml"
+    code = execute(ExecuteOptions(file="golden.md", log=str(log), operator="ops@lab",
+                                  interactive=False, argv=["swrun", "execute", "golden.md"]))
+    assert code == ExitCode.OPERATOR_NEEDED  # stops at the check
+    capsys.readouterr()
+    code = execute(ExecuteOptions(file="golden.md", yes=True, resume=str(log),
+                                  operator="ops@lab", argv=["swrun", "execute", "--resume"]))
+    assert code == ExitCode.OK
+    out = capsys.readouterr().out
+    end = read_log(log).events[-1]
+    assert end["counts"] == {"ticked": 1, "ok": 2}
+    assert end["active_ms"] > end["duration_ms"] and end["wall_ms"] > end["active_ms"]
+    took = format_duration(end["active_ms"] / 1000)
+    since = format_duration(end["wall_ms"] / 1000)
+    assert out.rstrip().splitlines()[-1] == (
+        f"run completed in {took} ({since} since it first started): 2 ok, 1 ticked")
+
+
+def test_a_step_retried_after_a_failure_is_one_row_and_counted_once(tmp_path: Path) -> None:
+    # issue 13.3: "2 failed, 3 ok, 3 skipped, 11 ticked" for 18 steps
+    import io
+
+    from swrun.engine import Decision
+    from swrun.render import HumanRenderer
+
+    from helpers import ScriptedOperator, run_events
+
+    path = write_runbook(tmp_path, FIVE.format(d=tmp_path), "five.md")
+    path.write_text(path.read_text().replace(
+        f"[ -e {tmp_path}/fixed ]",
+        f"[ -e {tmp_path}/fixed ] || {{ touch {tmp_path}/fixed; exit 1; }}"))
+    out = io.StringIO()
+    render = HumanRenderer(out, total=5)
+    for event in run_events(path, ScriptedOperator(failures=[Decision.RETRY])):
+        render(event)
+    lines = out.getvalue().splitlines()
+    table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("#  status")):]
+    assert [ln.split()[0] for ln in table[1:6]] == ["1", "2", "3", "4", "5"]
+    assert lines[-1].startswith("run completed in ") and lines[-1].endswith(": 5 ok")

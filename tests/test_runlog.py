@@ -436,7 +436,40 @@ def test_a_rollback_undoes_what_counted_as_done(tmp_path: Path) -> None:
         finished(7, RunStatus.ROLLED_BACK),
     ]
     path = write_log(tmp_path / "run.toml", events)
-    assert resume_state(read_log(path)).done == {}  # a resume starts the main pass again
+    state = resume_state(read_log(path))
+    assert state.done == {}  # a resume starts the main pass again
+    # but what each step's last outcome was still counts for the whole run
+    assert state.outcomes == {"a": "ok", "b": "failed"}
+    assert state.rollback_outcomes == {"undo": "ok"}
+
+
+def test_resume_state_has_every_outcome_the_active_time_and_the_first_start(
+        tmp_path: Path) -> None:
+    def fin(seq: int, ms: int, step: str, status: StepStatus, **kw: Any) -> StepFinished:
+        return StepFinished(seq=seq, at=at(ms), step=step, status=status, hash=f"h-{step}", **kw)
+
+    def resumed(seq: int, ms: int) -> RunResumed:
+        return RunResumed(seq=seq, at=at(ms), run_id="0badcafe", operator="o")
+
+    events: list[Event] = [
+        RunStarted(seq=1, at=at(0), run_id="0badcafe", title="D", runbook="deploy.md",
+                   operator="o"),
+        fin(2, 1000, "a", StepStatus.OK),
+        fin(3, 1500, "b", StepStatus.FAILED, attempt=1, will_retry=True),
+        fin(4, 2000, "b", StepStatus.FAILED, attempt=2),
+        RunFinished(seq=5, at=at(3000), status=RunStatus.FAILED, step="b", duration_ms=3000),
+        resumed(6, 60_000),  # an hour of nothing before it: not active time
+        StepStarted(seq=7, at=at(61_000), step="b"),  # killed here: this part ends at 61 s
+        resumed(8, 120_000),
+        CheckTicked(seq=9, at=at(121_000), step="c", by="o", hash="h-c"),
+        StepSkipped(seq=10, at=at(125_000), step="d", by="o", hash="h-d"),
+    ]
+    path = write_log(tmp_path / "run.toml", events)
+    state = resume_state(read_log(path))
+    assert state.outcomes == {"a": "ok", "b": "failed", "c": "ticked", "d": "skipped"}
+    assert state.rollback_outcomes == {}
+    assert state.active_ms == 3000 + 1000 + 5000
+    assert state.started_at == T0
 
 
 def test_resumed_log_continues_seq_and_sidecars(tmp_path: Path) -> None:
