@@ -247,9 +247,12 @@ def lab_env(lab_dir: str, inventory: str) -> None:
 @click.option("--until", metavar="TIME", help="Show entries up to TIME.")
 @click.option("--tz", default="UTC", show_default=True, metavar="NAME",
               help="Time zone for the times shown (IANA name, e.g. Europe/Berlin).")
+@click.option("--incident", is_flag=True,
+              help="The LOGS are one incident: compute key times across them (one log always "
+                   "is).")
 @_friendly
 def timeline(logs: tuple[str, ...], fmt: str | None, output: str | None, since: str | None,
-             until: str | None, tz: str) -> None:
+             until: str | None, tz: str, incident: bool) -> None:
     """Merge run LOGS into one post-incident timeline (see docs/timeline.md)."""
     from swrun.timeline import build_timeline, read_logs, render
     from swrun.timeline.options import format_for, parse_when, time_zone, write_output
@@ -265,7 +268,8 @@ def timeline(logs: tuple[str, ...], fmt: str | None, output: str | None, since: 
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint=name) from None
     data = read_logs(logs)
-    tl = build_timeline(data, since=bounds[0], until=bounds[1], tz=zone, tz_name=tz)
+    tl = build_timeline(data, since=bounds[0], until=bounds[1], tz=zone, tz_name=tz,
+                        incident=incident)
     for warning in tl.warnings:
         click.echo(f"swrun: warning: {warning}", err=True)
     text = render(tl, fmt or format_for(output, "md"))

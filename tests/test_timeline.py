@@ -37,7 +37,9 @@ SCENARIOS = {
     "torn": [TORN],
     "resumed": [RESUMED],
 }
-"""Two operators at overlapping times; a log cut off inside its last event; a resumed run."""
+"""Two operators at overlapping times (one incident: `--incident`); a log cut off inside its
+last event; a resumed run."""
+INCIDENTS = {"merged"}
 
 
 @pytest.fixture
@@ -68,14 +70,16 @@ def _update() -> bool:
 @pytest.mark.parametrize("fmt", ["md", "json", "csv", "html"])
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_golden_exports(work: Path, scenario: str, fmt: str) -> None:
-    res = run_cli(["timeline", *SCENARIOS[scenario], "--format", fmt], work)
+    incident = ["--incident"] if scenario in INCIDENTS else []
+    res = run_cli(["timeline", *SCENARIOS[scenario], *incident, "--format", fmt], work)
     assert res.returncode == 0, res.stderr
     golden(f"{scenario}.{fmt}", res.stdout)
     assert LEAKED not in res.stdout
 
 
 def test_golden_in_a_named_time_zone(work: Path) -> None:
-    res = run_cli(["timeline", INCIDENT, COMMS, "--tz", "America/New_York"], work)
+    res = run_cli(["timeline", INCIDENT, COMMS, "--incident", "--tz", "America/New_York"],
+                  work)
     assert res.returncode == 0, res.stderr
     golden("merged-new-york.md", res.stdout)
     assert "Times in America/New_York (UTC-05:00)" in res.stdout
@@ -95,7 +99,7 @@ def test_merge_orders_both_operators_by_time(work: Path) -> None:
 
 
 def test_milestones_from_marks_annotations_and_front_matter(work: Path) -> None:
-    tl = build_timeline(read_logs([INCIDENT, COMMS]))
+    tl = build_timeline(read_logs([INCIDENT, COMMS]), incident=True)
     got = [(m.name, m.source.value, m.at.strftime("%H:%M:%S"), m.who) for m in tl.milestones]
     assert got == [
         ("started", "mark", "09:00:02", "alice"),
@@ -162,9 +166,11 @@ def test_secrets_stay_masked_in_every_format(work: Path) -> None:
 
 def test_json_follows_the_documented_schema(work: Path) -> None:
     schema = json.loads(SCHEMA.read_text())
-    for paths in SCENARIOS.values():
-        data = json.loads(render(build_timeline(read_logs(paths)), "json"))
-        _validate(data, schema, schema, "$")
+    for name, paths in SCENARIOS.items():
+        for incident in {False, name in INCIDENTS}:
+            data = json.loads(render(build_timeline(read_logs(paths), incident=incident),
+                                     "json"))
+            _validate(data, schema, schema, "$")
 
 
 def _validate(value: Any, node: dict[str, Any], root: dict[str, Any], where: str) -> None:
@@ -211,7 +217,7 @@ def test_csv_is_one_row_per_entry_and_formula_safe(work: Path) -> None:
 
 
 def test_since_and_until_choose_the_entries_shown(work: Path) -> None:
-    res = run_cli(["timeline", INCIDENT, COMMS, "--format", "json", "--since",
+    res = run_cli(["timeline", INCIDENT, COMMS, "--incident", "--format", "json", "--since",
                    "2026-11-22T09:00:40", "--until", "2026-11-22 10:01:30+01:00"], work)
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
@@ -284,7 +290,7 @@ def test_html_in_headless_chromium(work: Path, tmp_path: Path) -> None:
     browser = chromium()
     if browser is None:
         pytest.skip("chromium is not installed (Debian package `chromium`; scripts/setup.sh)")
-    tl = build_timeline(read_logs([INCIDENT, COMMS, TORN]))
+    tl = build_timeline(read_logs([INCIDENT, COMMS, TORN]), incident=True)
     page = work / "timeline.html"
     page.write_text(render(tl, "html"))
     out = tmp_path / "chromium"
@@ -318,3 +324,83 @@ def test_empty_window_still_renders(work: Path) -> None:
     assert tl.entries == () and tl.bars == ()
     for fmt in ("md", "json", "csv", "html"):
         assert render(tl, fmt)
+
+
+def test_logs_of_separate_runs_get_no_key_times_and_say_why(work: Path) -> None:
+    # issue 13.6: "time to acknowledge" from one run's `detected` to another's `acknowledged`
+    reason = ("Key times are not computed: the 2 logs are separate runs (Database failover, "
+              "Incident comms); give --incident if they are one incident")
+    tl = build_timeline(read_logs([INCIDENT, COMMS]))
+    met = tl.metrics
+    assert (met.time_to_detect_ms, met.time_to_acknowledge_ms, met.time_to_mitigate_ms,
+            met.time_to_resolve_ms) == (None, None, None, None)
+    assert met.reason == reason
+    assert [m.name for m in tl.milestones] == [  # each run's milestones are still shown
+        "started", "detected", "acknowledged", "acknowledged", "mitigated", "resolved"]
+    res = run_cli(["timeline", INCIDENT, COMMS], work)
+    assert res.returncode == 0, res.stderr
+    assert reason + "." in res.stdout.splitlines()
+    assert "Time to" not in res.stdout
+    data = json.loads(run_cli(["timeline", INCIDENT, COMMS, "--format", "json"], work).stdout)
+    assert data["metrics"]["reason"] == reason and data["metrics"]["time_to_detect_ms"] is None
+    assert data["incident"] is False
+    html = run_cli(["timeline", INCIDENT, COMMS, "--format", "html"], work).stdout
+    assert "Key times are not computed" in html and "Time to detect" not in html
+    # one log is one run: its figures are computed without the option
+    one = json.loads(run_cli(["timeline", INCIDENT, "--format", "json"], work).stdout)
+    assert one["metrics"]["reason"] is None and one["metrics"]["time_to_resolve_ms"] == 143000
+    assert one["incident"] is True
+    both = json.loads(run_cli(["timeline", INCIDENT, COMMS, "--incident", "--format", "json"],
+                              work).stdout)
+    assert both["metrics"]["time_to_acknowledge_ms"] == 25500 and both["incident"] is True
+
+
+def test_run_finished_counts_each_step_once_across_resumes(tmp_path: Path) -> None:
+    """A log written by a swrun that counted only the resumed part, and a retried step: the
+    timeline counts each step of the whole run once, with its last outcome."""
+    from datetime import timedelta
+
+    from swrun.events import (
+        RunFinished,
+        RunResumed,
+        RunStarted,
+        RunStatus,
+        StepFinished,
+        StepStatus,
+    )
+    from swrun.runlog import RunLog
+
+    t0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+    def at(s: int) -> datetime:
+        return t0 + timedelta(seconds=s)
+
+    def fin(seq: int, s: int, step: str, status: StepStatus) -> StepFinished:
+        return StepFinished(seq=seq, at=at(s), step=step, title=step, number=seq,
+                            status=status, hash="h")
+
+    path = tmp_path / "run.toml"
+    with RunLog.create(path, {"id": "0badcafe", "runbook": "gone.md", "title": "T",
+                              "operator": "o", "started_at": "2026-11-22T09:00:00.000Z"}) as log:
+        for event in [
+            RunStarted(seq=1, at=at(0), run_id="0badcafe", title="T", runbook="gone.md",
+                       operator="o", steps=4),
+            fin(2, 1, "a", StepStatus.OK),
+            fin(3, 2, "b", StepStatus.FAILED),
+            RunFinished(seq=4, at=at(3), status=RunStatus.FAILED, step="b", duration_ms=3000,
+                        counts={"ok": 1, "failed": 1}),
+            RunResumed(seq=5, at=at(60), run_id="0badcafe", operator="o", done=1),
+            fin(6, 61, "b", StepStatus.FAILED),
+            fin(7, 62, "b", StepStatus.OK),  # retried after the failure
+            fin(8, 63, "c", StepStatus.OK),
+            RunFinished(seq=9, at=at(64), status=RunStatus.COMPLETED, duration_ms=4000,
+                        counts={"failed": 1, "ok": 2}),
+        ]:
+            log.append(event)
+    tl = build_timeline(read_logs([path]))
+    ends = [e for e in tl.entries if e.type.value == "run_finished"]
+    assert [e.detail for e in ends] == [{"failed": 1, "ok": 1}, {"ok": 3}]
+    assert "Run finished: T (ok 3)" in render(tl, "md")
+    assert tl.runs[0].counts == {"ok": 3}
+    data = json.loads(render(tl, "json"))
+    assert data["runs"][0]["counts"] == {"ok": 3} and data["runs"][0]["rollback_counts"] == {}

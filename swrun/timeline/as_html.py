@@ -133,26 +133,34 @@ def _runs(tl: Timeline) -> str:
 
 def _key_times(tl: Timeline) -> str:
     met = tl.metrics
-    items = []
-    for key, label, span_text in METRICS:
-        value = getattr(met, key)
-        items.append(f"<dt>{esc(label)}</dt><dd>"
-                     f"{esc(duration(value)) if value is not None else 'not reached'} "
-                     f'<span class="meta">({esc(span_text)})</span></dd>')
-    origin = "the started milestone" if met.start_source == "milestone" else "the first event"
-    parts = [f'<dl class="metrics">{"".join(items)}</dl>',
-             f'<p class="meta">Start is {origin}, {esc(clock(met.start, tl.tz, True))}.</p>']
+    if met.reason:
+        parts = [f'<p class="meta reason">{esc(met.reason)}.</p>']
+    else:
+        items = []
+        for key, label, span_text in METRICS:
+            value = getattr(met, key)
+            items.append(f"<dt>{esc(label)}</dt><dd>"
+                         f"{esc(duration(value)) if value is not None else 'not reached'} "
+                         f'<span class="meta">({esc(span_text)})</span></dd>')
+        origin = ("the started milestone" if met.start_source == "milestone"
+                  else "the first event")
+        parts = [f'<dl class="metrics">{"".join(items)}</dl>',
+                 f'<p class="meta">Start is {origin}, {esc(clock(met.start, tl.tz, True))}.</p>']
+    many = len(tl.runs) > 1
     if tl.milestones:
         rows = "".join(
             f'<tr class="milestone"><td class="what">⚑ {esc(m.name)}</td>'
             f'<td class="time">{esc(clock(m.at, tl.tz, True))}</td>'
-            f'<td class="num">{esc(offset(tl.offset_ms(m.at)))}</td><td>{esc(m.who)}</td>'
+            f'<td class="num">{esc(offset(tl.offset_ms(m.at)))}</td>'
+            + (f"<td><code>{esc(tl.runs[m.run].run_id)}</code></td>" if many else "")
+            + f"<td>{esc(m.who)}</td>"
             f"<td>{esc(m.source.value.replace('_', ' '))}"
             f"{esc(': ' + (m.step or m.section or '')) if (m.step or m.section) else ''}"
             f"{esc(' — ' + m.note) if m.note else ''}</td></tr>"
             for m in tl.milestones)
         parts.append('<table class="milestones"><thead><tr><th>Milestone</th><th>Time</th>'
-                     '<th class="num">+T</th><th>By</th><th>How</th></tr></thead>'
+                     '<th class="num">+T</th>' + ("<th>Run</th>" if many else "")
+                     + "<th>By</th><th>How</th></tr></thead>"
                      f"<tbody>{rows}</tbody></table>")
     return "\n".join(parts)
 

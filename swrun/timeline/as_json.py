@@ -55,12 +55,14 @@ def to_data(tl: Timeline) -> dict[str, Any]:
         "end": iso(tl.end, tl.tz),
         "since": iso(tl.since, tl.tz) if tl.since else None,
         "until": iso(tl.until, tl.tz) if tl.until else None,
+        "incident": tl.incident,
         "runs": [{
             "index": r.index, "log": r.log, "run_id": r.run_id, "runbook": r.runbook,
             "title": r.title, "environment": r.environment, "operator": r.operator,
             "operators": list(r.operators), "started_at": iso(r.started_at, tl.tz),
             "ended_at": iso(r.ended_at, tl.tz), "status": r.status, "resumes": r.resumes,
-            "dry_run": r.dry_run, "duration_ms": r.duration_ms, "variables": r.variables,
+            "dry_run": r.dry_run, "duration_ms": r.duration_ms, "counts": r.counts,
+            "rollback_counts": r.rollback_counts, "variables": r.variables,
         } for r in tl.runs],
         "milestones": [{
             "name": m.name, "at": iso(m.at, tl.tz), "offset_ms": tl.offset_ms(m.at),
@@ -73,6 +75,7 @@ def to_data(tl: Timeline) -> dict[str, Any]:
             "time_to_acknowledge_ms": met.time_to_acknowledge_ms,
             "time_to_mitigate_ms": met.time_to_mitigate_ms,
             "time_to_resolve_ms": met.time_to_resolve_ms,
+            "reason": met.reason,
         },
         "entries": [_entry(tl, e) for e in tl.entries],
         "warnings": list(tl.warnings),

@@ -47,28 +47,36 @@ def render(tl: Timeline) -> str:
                      f"{outcome} | {duration(r.duration_ms)} |")
     lines.append("")
 
+    many = len(tl.runs) > 1
     lines += ["## Key times", ""]
     if tl.milestones:
-        lines += ["| Milestone | Time | +T | By | How |", "|---|---|---|---|---|"]
+        run_head = ["Run"] if many else []
+        lines += ["| " + " | ".join(["Milestone", "Time", "+T", *run_head, "By", "How"]) + " |",
+                  "|" + "---|" * (5 + len(run_head))]
         for m in tl.milestones:
             how = {"mark": "marked", "step": f"step `{m.step}` done",
                    "section": f"section {m.section} done",
                    "front_matter": f"`{m.step or m.section}` done"}[m.source.value]
             note = f" — {m.note}" if m.note else ""
-            lines.append(f"| **{cell(m.name)}** | {clock(m.at, tz, True)} | "
-                         f"{offset(tl.offset_ms(m.at))} | {cell(m.who)} | {cell(how + note)} |")
+            run = [f"`{tl.runs[m.run].run_id}`"] if many else []
+            lines.append("| " + " | ".join([
+                f"**{cell(m.name)}**", clock(m.at, tz, True), offset(tl.offset_ms(m.at)), *run,
+                cell(m.who), cell(how + note)]) + " |")
         lines.append("")
     else:
         lines += ["No milestones were marked.", ""]
     met = tl.metrics
-    origin = "the `started` milestone" if met.start_source == "milestone" else "the first event"
-    for key, label, span_text in METRICS:
-        value = getattr(met, key)
-        lines.append(f"- {label} ({span_text}): " + (duration(value) if value is not None
-                                                       else "not reached"))
-    lines += ["", f"Start is {origin}, {clock(met.start, tz, True)}.", ""]
+    if met.reason:
+        lines += [f"{met.reason}.", ""]
+    else:
+        origin = ("the `started` milestone" if met.start_source == "milestone"
+                  else "the first event")
+        for key, label, span_text in METRICS:
+            value = getattr(met, key)
+            lines.append(f"- {label} ({span_text}): " + (duration(value) if value is not None
+                                                           else "not reached"))
+        lines += ["", f"Start is {origin}, {clock(met.start, tz, True)}.", ""]
 
-    many = len(tl.runs) > 1
     head = ["Time", "+T", *(["Run"] if many else []), "Who", "What", "Status", "Duration",
             "Notes"]
     lines += ["## Timeline", "", "| " + " | ".join(head) + " |",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -92,6 +93,10 @@ class _Walk:
     segment: datetime | None = None
     active_ms: int = 0
     last_at: datetime | None = None
+    outcomes: dict[str, str] = field(default_factory=dict)
+    """Step id → its last outcome (main pass), over the whole run."""
+    rollback_outcomes: dict[str, str] = field(default_factory=dict)
+    rolling_back: bool = False
 
     def m(self, text: str | None) -> str | None:
         return self.mask.mask(text) if text else text
@@ -144,6 +149,7 @@ class _Walk:
 
     def terminal(self, step: str, status: str, at: datetime, who: str, seq: int) -> None:
         """A step reached an outcome: annotation milestones it completes are reached."""
+        (self.rollback_outcomes if self.rolling_back else self.outcomes)[step] = status
         self.last_status[step] = status
         self.last_step = step
         if status in _REACHED:
@@ -157,6 +163,11 @@ class _Walk:
             statuses = [self.last_status.get(s) for s in sm.steps]
             if all(s in _DONE for s in statuses) and any(s in _REACHED for s in statuses):
                 self.milestone(sm.name, at, who, sm.source, seq, section=sm.section)
+
+
+def _counted(outcomes: dict[str, str]) -> dict[str, int]:
+    """How many steps ended in each status, statuses in name order."""
+    return dict(sorted(Counter(outcomes.values()).items()))
 
 
 def _host_label(host: str | None, hosts: Sequence[HostResult]) -> str:
@@ -202,6 +213,7 @@ def _walk(w: _Walk) -> None:
             w.close_open(prev_at)
             w.end_segment(prev_at)
             w.segment = at
+            w.rolling_back = False
             w.operator = w.m(_str(ev.get("operator"))) or w.operator
             if w.operator not in w.operators:
                 w.operators.append(w.operator)
@@ -283,6 +295,7 @@ def _walk(w: _Walk) -> None:
             else:
                 w.milestone(name, at, w.who(ev), MilestoneSource.MARK, seq, note=w.m(note))
         elif kind == "rollback_started":
+            w.rolling_back = True
             failed_step = _str(ev.get("step"))
             w.add(Entry(at=at, type=EntryType.ROLLBACK_STARTED, run=w.index, seq=seq,
                         who=w.who(ev), title=w.titles.get(failed_step, failed_step or ""),
@@ -295,13 +308,15 @@ def _walk(w: _Walk) -> None:
         elif kind == "run_finished":
             w.close_open(at)
             w.end_segment(at)
-            counts = ev.get("counts") if isinstance(ev.get("counts"), dict) else {}
+            # counted from the steps, not taken from the event: each step once over the whole
+            # run (an older swrun counted only the part since the resume, and retries twice)
+            counted: dict[str, str | int | bool] = dict(_counted(w.outcomes))
+            counted.update({f"rollback {k}": n for k, n in _counted(w.rollback_outcomes).items()})
             w.add(Entry(at=at, type=EntryType.RUN_FINISHED, run=w.index, seq=seq,
                         who=w.operator, title=w.m(_str(run.get("title"))) or "run",
                         step=step, status=_str(ev.get("status")),
                         duration_ms=_int(ev.get("duration_ms")), note=w.m(_str(ev.get("note"))),
-                        detail={str(k): v for k, v in sorted(counts.items())
-                                if isinstance(v, int)}))
+                        detail=counted))
     end = w.last_at or parse_time(run.get("started_at")) or datetime.now(UTC)
     w.close_open(end)
     w.end_segment(end)
@@ -326,7 +341,19 @@ def _run_info(w: _Walk) -> RunInfo:
         ended_at=w.last_at or started, status=status,
         resumes=sum(1 for e in data.events if e.get("type") == "run_resumed"),
         dry_run=first.get("dry_run") is True, duration_ms=w.active_ms, variables=shown,
-        warnings=tuple(w.warnings))
+        warnings=tuple(w.warnings), counts=_counted(w.outcomes),
+        rollback_counts=_counted(w.rollback_outcomes))
+
+
+def _not_one_incident(runs: Sequence[RunInfo], first: datetime) -> Metrics:
+    """No figures: milestones of separate runs would measure one run's `detected` against
+    another's `acknowledged`."""
+    titles = ", ".join(dict.fromkeys(r.title or r.runbook or r.run_id for r in runs))
+    return Metrics(start=first, start_source="first_event", time_to_detect_ms=None,
+                   time_to_acknowledge_ms=None, time_to_mitigate_ms=None,
+                   time_to_resolve_ms=None,
+                   reason=f"Key times are not computed: the {len(runs)} logs are separate runs "
+                          f"({titles}); give --incident if they are one incident")
 
 
 def _metrics(milestones: Sequence[Milestone], first: datetime) -> Metrics:
@@ -364,9 +391,10 @@ def read_logs(paths: Sequence[str | Path]) -> list[LogData]:
 
 def build_timeline(logs: Sequence[LogData], *, since: datetime | None = None,
                    until: datetime | None = None, tz: tzinfo = UTC,
-                   tz_name: str = "UTC") -> Timeline:
+                   tz_name: str = "UTC", incident: bool = False) -> Timeline:
     """Merge read logs into one timeline; since/until choose what is shown, while milestones
-    and metrics are computed from the whole logs."""
+    and metrics are computed from the whole logs. Key times are computed from one log (one
+    run, resumes included), or from several when `incident` says they are one incident."""
     warnings: list[str] = []
     anns = []
     for data in logs:
@@ -392,7 +420,8 @@ def build_timeline(logs: Sequence[LogData], *, since: datetime | None = None,
     milestones = sorted((m for w in walks for m in w.milestones), key=lambda m: (m.at, m.run))
     bars = sorted((b for w in walks for b in w.bars), key=lambda b: (b.start, b.run))
     first = every[0].at if every else min((r.started_at for r in runs), default=_EPOCH)
-    metrics = _metrics(milestones, first)
+    one = incident or len(runs) <= 1
+    metrics = _metrics(milestones, first) if one else _not_one_incident(runs, first)
 
     def shown(at: datetime) -> bool:
         return (since is None or at >= since) and (until is None or at <= until)
@@ -410,7 +439,7 @@ def build_timeline(logs: Sequence[LogData], *, since: datetime | None = None,
     end = max(ends) if ends else start
     return Timeline(runs=runs, entries=entries, milestones=tuple(milestones), bars=tuple(bars),
                     metrics=metrics, start=start, end=end, tz=tz, tz_name=tz_name, since=since,
-                    until=until, warnings=tuple(warnings))
+                    until=until, warnings=tuple(warnings), incident=one)
 
 
 _EPOCH = datetime.fromtimestamp(0, UTC)

@@ -73,6 +73,10 @@ class RunInfo:
     variables: dict[str, str]
     """As logged; secret ones masked."""
     warnings: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    """Main-pass steps by outcome over the whole run: each step once, its last outcome."""
+    rollback_counts: dict[str, int] = field(default_factory=dict)
+    """The same for rollback steps."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +162,8 @@ class Bar:
 
 @dataclass(frozen=True)
 class Metrics:
-    """Incident times, from the earliest mark of each milestone (None when not reached)."""
+    """Incident times, from the earliest mark of each milestone (None when not reached, or
+    when the logs are not one incident: then `reason` says why)."""
 
     start: datetime
     start_source: str
@@ -171,6 +176,8 @@ class Metrics:
     """mitigated - start."""
     time_to_resolve_ms: int | None
     """resolved - start."""
+    reason: str | None = None
+    """Why the figures are not computed (logs of separate runs, not named one incident)."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,8 @@ class Timeline:
     since: datetime | None = None
     until: datetime | None = None
     warnings: tuple[str, ...] = ()
+    incident: bool = True
+    """The logs are one incident (one run, or `--incident`): key times are computed."""
 
     def offset_ms(self, at: datetime) -> int:
         return round((at - self.start).total_seconds() * 1000)

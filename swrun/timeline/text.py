@@ -107,7 +107,11 @@ def what(entry: Entry, runs_title: str | None = None) -> str:
     if t is EntryType.ROLLBACK_FINISHED:
         return "Rollback finished"
     if t is EntryType.RUN_FINISHED:
-        counts = ", ".join(f"{k} {v}" for k, v in d.items())
+        counts = ", ".join(f"{k} {v}" for k, v in d.items() if not k.startswith("rollback "))
+        back = ", ".join(f"{k.removeprefix('rollback ')} {v}" for k, v in d.items()
+                         if k.startswith("rollback "))
+        if back:
+            counts = f"{counts}; rollback: {back}" if counts else f"rollback: {back}"
         text = f"Run finished: {entry.title}"
         if entry.step and entry.status != "completed":
             text += f", stopped at {entry.step}"
