@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import textwrap
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +17,15 @@ import pytest
 from swrun.checks import check_runbook
 from swrun.engine import Decision
 from swrun.events import StepFinished, StepOutput
-from swrun.executors.pm2 import Pm2Executor, expected_states, parse, validate
+from swrun.executors.pm2 import (
+    AppState,
+    Pm2Executor,
+    expected_states,
+    parse,
+    parse_jlist,
+    validate,
+    verify,
+)
 from swrun.parser import load_runbook, parse_file
 
 from helpers import ScriptedOperator, Settings, make_engine, write_runbook
@@ -196,3 +206,156 @@ def test_local_pm2_without_hosts(tmp_path: Path) -> None:
         assert delete.status == "ok", delete.error
     finally:
         subprocess.run(["pm2", "kill"], env=environ, capture_output=True, timeout=30)
+
+
+# -- status: online means online -------------------------------------------------------------
+def _pm2_env(host) -> dict[str, str]:
+    """This test process talking to a test host's own PM2 daemon (as its SSH user would)."""
+    return {"PATH": os.environ["PATH"], "HOME": str(host.home), "PM2_HOME": str(host.pm2_home),
+            "PM2_DISCRETE_MODE": "true"}
+
+
+def _pm2(host, *args: str) -> str:
+    res = subprocess.run(["pm2", *args], env=_pm2_env(host), capture_output=True, text=True,
+                         timeout=60)
+    return res.stdout
+
+
+def test_status_fails_naming_the_host_and_the_app_that_is_not_online(
+        tmp_path: Path, sshd_hosts: Cluster) -> None:
+    inv = sshd_hosts.inventory(tmp_path / "inv.ini", groups={"api": ["h1", "h2"]})
+    try:
+        engine = _engine(tmp_path, """
+            # Status
+            ## Start on h1 and h2
+            ```pm2 {hosts=api}
+            start $APP_DIR/server.js --name web
+            ```
+            ## All online
+            ```pm2 {hosts=api}
+            status
+            ```
+            ```pm2 {hosts=api}
+            status web
+            ```
+            ## Stop it on h2
+            ```pm2 {host=h2}
+            stop web
+            ```
+            ## Checks
+            ```pm2 {hosts=api}
+            status
+            ```
+            ```pm2 {hosts=api}
+            pm2 status web
+            ```
+            ```pm2 {host=h1}
+            status web no-such-app
+            ```
+            ```pm2 {host=h3}
+            status
+            ```
+            """, inv, operator=ScriptedOperator(failures=[Decision.SKIP] * 8))
+        events = list(engine.run())
+        (_, every, named, stop, every_bad, named_bad, missing, empty) = _finished(events)
+        for step in (every, named):
+            assert step.status == "ok", step.error
+            for host in ("h1", "h2"):
+                app = step.hosts[host]["apps"]["web"]
+                assert app["status"] == "online" and app["pid"] > 0, app
+                assert step.data["apps"][host]["web"] == app
+        lines = [e.line for e in events
+                 if isinstance(e, StepOutput) and e.host == "h1" and e.number == every.number]
+        assert lines[0] == "$ pm2 status"
+        assert lines[-1].startswith("web: online, pid ")
+        assert stop.status == "ok", stop.error
+
+        for step in (every_bad, named_bad):
+            assert step.status == "failed"
+            assert step.error == ("1 of 2 host(s) failed: h2: web is stopped, expected online "
+                                  "(restarts 0)")
+            assert step.hosts["h1"]["status"] == "ok" and step.hosts["h2"]["status"] == "failed"
+            assert step.hosts["h2"]["apps"]["web"]["status"] == "stopped"
+            assert step.data["apps"]["h1"]["web"]["status"] == "online"
+        assert missing.status == "failed"
+        assert missing.error == ("1 of 1 host(s) failed: h1: no-such-app is not in `pm2 jlist` "
+                                 "(expected online)")
+        assert empty.status == "failed"
+        assert empty.error == "1 of 1 host(s) failed: h3: no PM2 processes"
+    finally:
+        for name in ("h1", "h2"):
+            _pm2(sshd_hosts[name], "delete", "web")
+
+
+def test_status_needs_every_cluster_instance_online(tmp_path: Path, sshd_hosts: Cluster) -> None:
+    inv = sshd_hosts.inventory(tmp_path / "inv.ini")
+    h1 = sshd_hosts["h1"]
+    try:
+        engine = _engine(tmp_path, """
+            # Cluster
+            ```pm2 {host=h1}
+            start $APP_DIR/server.js --name web-cluster -i 2
+            status web-cluster
+            ```
+            """, inv)
+        (started,) = _finished(engine.run())
+        assert started.status == "ok", started.error
+        app = started.hosts["h1"]["apps"]["web-cluster"]
+        assert app["status"] == "online" and app["instances"] == 2
+        assert app["statuses"] == ["online", "online"] and len(set(app["pids"])) == 2
+
+        listed = _pm2(h1, "jlist")
+        ids = [a["pm_id"] for a in json.loads(listed[listed.find("["):])
+               if a["name"] == "web-cluster"]
+        _pm2(h1, "stop", str(ids[-1]))
+        engine = _engine(tmp_path, "# C\n```pm2 {host=h1}\nstatus\n```\n", inv)
+        (status,) = _finished(engine.run())
+        assert status.status == "failed"
+        assert status.error == ("1 of 1 host(s) failed: h1: web-cluster is stopped on 1 of 2 "
+                                "instances, expected online (restarts 0)")
+        assert status.hosts["h1"]["apps"]["web-cluster"]["statuses"] == ["online", "stopped"]
+
+        # A block that stops an app expects it stopped; `status` checks the others are online.
+        engine = _engine(tmp_path, "# C\n```pm2 {host=h1}\nstop web-cluster\nstatus\n```\n", inv)
+        (stopped,) = _finished(engine.run())
+        assert stopped.status == "ok", stopped.error
+        assert stopped.hosts["h1"]["apps"]["web-cluster"]["status"] == "stopped"
+    finally:
+        _pm2(h1, "delete", "web-cluster")
+
+
+def test_status_of_an_app_the_block_stops_is_an_error() -> None:
+    (problem,) = validate("stop api\nstart x.js --name web\nstatus web api\n")
+    assert (problem.offset, problem.severity, problem.message) == (
+        2, "error", "status checks that api is online, but `stop api` leaves it stopped")
+    (problem,) = validate("status\nstatus web\ndelete all\n")  # checked after the block
+    assert (problem.offset, problem.message) == (
+        1, "status checks that web is online, but `delete all` leaves it deleted")
+    assert validate("stop api\nstart x.js --name api\nstatus api\n") == []
+    assert validate("status\nstop api\n") == []  # api stopped, every other app online
+
+
+@pytest.mark.parametrize("status", ["launching", "one-launch-status", "waiting restart",
+                                    "errored", "stopped"])
+def test_status_reads_a_snapshot_and_anything_but_online_fails(status: str) -> None:
+    """Apps a block only checks are not waited for: `launching` now is not online now."""
+    apps = {"api": AppState("api", "online", 4410, 0, 1000), "web": AppState("web", status, 0, 3,
+                                                                             None)}
+    t0 = time.monotonic()
+    problems, seen = verify({}, lambda: apps, threading.Event(), settle=0, wait=10,
+                            checked={"all": "online"})
+    assert problems == [f"web is {status}, expected online (restarts 3)"]
+    assert time.monotonic() - t0 < 1 and seen == apps
+    assert verify({}, dict, threading.Event(), settle=0, checked={"all": "online"})[0] == [
+        "no PM2 processes"]
+
+
+def test_jlist_instances_of_one_app_are_one_app() -> None:
+    listed = [{"name": "api", "pm_id": i, "pid": 100 + i,
+               "pm2_env": {"status": s, "restart_time": i, "pm_uptime": None}}
+              for i, s in enumerate(["online", "launching", "errored"])]
+    chatter = "\x1b[32m[PM2] \x1b[39mSpawning PM2 daemon with pm2_home=/x"  # no discrete mode
+    (api,) = parse_jlist([chatter, json.dumps(listed)]).values()
+    assert (api.status, api.pid, api.restarts, api.instances) == ("launching", 100, 3, 3)
+    assert api.odd("online") == "errored"  # a settled failure is reported before a transient one
+    assert api.record()["statuses"] == ["online", "launching", "errored"]

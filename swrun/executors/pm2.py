@@ -2,8 +2,9 @@
 
 After start/restart/reload (and stop/delete) the step reads `pm2 jlist` and fails unless each
 app is in the state the verbs leave it in on every host, and an online app keeps its pid and
-restart count through a settle period. This module's top level imports no backend library,
-so `swrun check` can call `validate` cheaply.
+restart count through a settle period. `status` checks the same of the apps it names (every
+app without names): online, every instance, on every host. This module's top level imports no
+backend library, so `swrun check` can call `validate` cheaply.
 """
 
 from __future__ import annotations
@@ -42,8 +43,12 @@ class Pm2Command:
     """0-based line within the block body."""
     app: str | None = None
     """The app it acts on (`all` for every app); None for save/status."""
+    checks: tuple[str, ...] = ()
+    """status: the apps it checks are online (`all` when it names none)."""
 
     def argv(self) -> list[str]:
+        if self.verb == "status":  # the names are swrun's to check; `pm2 status` lists every app
+            return [self.verb, *(a for a in self.args if a.startswith("-"))]
         return [self.verb, *self.args]
 
 
@@ -83,6 +88,7 @@ def parse(body: str) -> tuple[list[Pm2Command], list[Problem]]:
             args = args[:-1]
         positional = _positional(args)
         app: str | None = None
+        checks: tuple[str, ...] = ()
         if verb == "start":
             app = _option(args, "--name", "-n")
             if not positional:
@@ -99,13 +105,41 @@ def parse(body: str) -> tuple[list[Pm2Command], list[Problem]]:
                                         f"(or `all`): {verb} NAME"))
                 continue
             app = positional[0]
+        elif verb == "status":
+            checks = tuple(dict.fromkeys(positional)) or ("all",)
         elif positional:
             problems.append(Problem(offset, "error", f"{verb} takes no app name"))
             continue
-        commands.append(Pm2Command(verb, tuple(args), offset, app))
+        commands.append(Pm2Command(verb, tuple(args), offset, app, checks))
     if not commands and not problems:
         problems.append(Problem(0, "error", "pm2 block has no verbs"))
+    for cmd in [c for c in commands if c.verb == "status"]:
+        clash = _left_off(commands, cmd.checks)
+        if clash:  # the apps are checked after the whole block: it cannot be both
+            name, by = clash
+            problems.append(Problem(cmd.offset, "error", f"status checks that {name} is "
+                                    f"online, but `{' '.join(by.argv())}` leaves it "
+                                    f"{_FINAL[by.verb].replace('absent', 'deleted')}"))
+            commands.remove(cmd)
     return commands, problems
+
+
+def _left_off(commands: list[Pm2Command],
+              names: tuple[str, ...]) -> tuple[str, Pm2Command] | None:
+    """A named app that the block's verbs leave stopped or deleted, and the verb that does."""
+    last: dict[str, Pm2Command] = {}
+    for cmd in commands:
+        if cmd.app == "all":
+            last = {}
+        if cmd.app is not None:
+            last[cmd.app] = cmd
+    for name in names:
+        if name == "all":
+            continue
+        cmd = last.get(name) or last.get("all")
+        if cmd is not None and _FINAL[cmd.verb] != "online":
+            return name, cmd
+    return None
 
 
 def validate(body: str) -> list[Problem]:
@@ -162,6 +196,20 @@ def expected_states(commands: list[Pm2Command]) -> dict[str, str]:
     return out
 
 
+def status_checks(commands: list[Pm2Command]) -> dict[str, str]:
+    """app → "online" for every app a `status` line checks (`all` when one names no app)."""
+    return {name: "online" for cmd in commands for name in cmd.checks}
+
+
+def required_states(commands: list[Pm2Command]) -> dict[str, str]:
+    """What the host must show after the block: `status` checks, then what the verbs leave.
+
+    A verb's state wins over a bare `status` (`stop api` then `status`: api stopped, every
+    other app online); `status NAME` of an app the verbs stop is refused by `parse`.
+    """
+    return {**status_checks(commands), **expected_states(commands)}
+
+
 def script_for(commands: list[Pm2Command], pm2: str = "pm2") -> str:
     """The shell script: each verb echoed, then run (bash -e stops at the first failure)."""
     # Discrete mode: no banner on the first daemon spawn and no version check over the network.
@@ -176,36 +224,82 @@ def script_for(commands: list[Pm2Command], pm2: str = "pm2") -> str:
 # -- verification ----------------------------------------------------------------------------
 @dataclass
 class AppState:
+    """One app of `pm2 jlist`: all its instances (cluster mode, `-i N`) in pm_id order."""
+
     name: str
     status: str
+    """`online` when every instance is; otherwise the first instance's other status."""
     pid: int
+    """The first instance's."""
     restarts: int
+    """Summed over the instances."""
     uptime_ms: int | None
+    """The youngest instance's, when every instance is online."""
+    statuses: tuple[str, ...] = ()
+    pids: tuple[int, ...] = ()
+
+    @property
+    def instances(self) -> int:
+        return len(self.statuses) or 1
+
+    def each(self) -> tuple[str, ...]:
+        return self.statuses or (self.status,)
+
+    def every_pid(self) -> tuple[int, ...]:
+        return self.pids or (self.pid,)
+
+    def odd(self, want: str) -> str | None:
+        """The status to report against `want`: a settled one before a transient one."""
+        off = [s for s in self.each() if s != want]
+        settled = [s for s in off if s not in _TRANSIENT]
+        return (settled or off or [None])[0]
+
+    def describe(self) -> str:
+        if self.instances == 1:
+            word = f"pid {self.pid}"
+        else:
+            word = f"{self.instances} instances, pids {' '.join(map(str, self.pids))}"
+        up = f", up {self.uptime_ms / 1000:.1f}s" if self.uptime_ms is not None else ""
+        return f"{self.name}: {self.status}, {word}, {self.restarts} restart(s){up}"
 
     def record(self) -> dict[str, Any]:
         out: dict[str, Any] = {"status": self.status, "pid": self.pid, "restarts": self.restarts}
         if self.uptime_ms is not None:
             out["uptime_ms"] = self.uptime_ms
+        if self.instances > 1:
+            out.update(instances=self.instances, statuses=list(self.statuses),
+                       pids=list(self.pids))
         return out
 
 
 def parse_jlist(lines: list[str]) -> dict[str, AppState]:
     """`pm2 jlist` output (possibly after daemon start-up chatter) → app name → state."""
-    text = "\n".join(lines)
-    start = text.find("[")
-    if start < 0:
+    plain = [_ANSI.sub("", line) for line in lines]
+    starts = [i for i, line in enumerate(plain) if line.startswith("[")
+              and not line.startswith("[PM2")]  # "[PM2] Spawning PM2 daemon …"
+    if not starts:
         raise ValueError("no JSON in `pm2 jlist` output")
-    apps = json.loads(text[start:])
+    listed = json.loads("\n".join(plain[starts[0]:]))
     now_ms = time.time() * 1000
-    out: dict[str, AppState] = {}
-    for app in apps:
+    grouped: dict[str, list[tuple[str, int, int, int | None]]] = {}
+    for app in sorted(listed, key=lambda a: int(a.get("pm_id") or 0)):
         env = app.get("pm2_env") or {}
         up = env.get("pm_uptime")
         status = str(env.get("status", "unknown"))
-        out[str(app.get("name"))] = AppState(
-            name=str(app.get("name")), status=status, pid=int(app.get("pid") or 0),
-            restarts=int(env.get("restart_time") or 0),
-            uptime_ms=max(0, round(now_ms - up)) if up and status == "online" else None)
+        grouped.setdefault(str(app.get("name")), []).append((
+            status, int(app.get("pid") or 0), int(env.get("restart_time") or 0),
+            max(0, round(now_ms - up)) if up and status == "online" else None))
+    out: dict[str, AppState] = {}
+    for name, inst in grouped.items():
+        statuses = tuple(i[0] for i in inst)
+        uptimes = [i[3] for i in inst]
+        online = all(s == "online" for s in statuses)
+        status = "online" if online else next(s for s in statuses if s != "online")
+        out[name] = AppState(
+            name=name, status=status, pid=inst[0][1], restarts=sum(i[2] for i in inst),
+            uptime_ms=min(u for u in uptimes if u is not None)
+            if online and None not in uptimes else None,
+            statuses=statuses, pids=tuple(i[1] for i in inst))
     return out
 
 
@@ -214,21 +308,31 @@ Query = Callable[[], dict[str, AppState]]
 
 
 def verify(expected: Mapping[str, str], query: Query, stop: threading.Event, settle: float,
-           wait: float = VERIFY_WAIT) -> tuple[list[str], dict[str, AppState]]:
-    """Problems (one line each) and the final states of the apps the verbs acted on."""
+           wait: float = VERIFY_WAIT, checked: Mapping[str, str] | None = None,
+           ) -> tuple[list[str], dict[str, AppState]]:
+    """Problems (one line each) and the final states of the apps.
+
+    It waits (up to `wait`) only for the apps in `expected`, the ones the verbs acted on;
+    `checked` (`status`) is what else the host must show then, with `expected` winning.
+    """
+    required = {**(checked or {}), **expected}
     deadline = time.monotonic() + wait
     while True:
         apps = query()
         pending = _mismatches(expected, apps)
-        settling = any(n in apps and apps[n].status in _TRANSIENT for n in pending)
+        settling = any(n in apps and apps[n].odd(_want(expected, n)) in _TRANSIENT
+                       for n in pending)
         if not pending or not settling or time.monotonic() >= deadline or stop.is_set():
             break
         stop.wait(_POLL)
+    if required.get("all") == "online" and not apps:
+        return ["no PM2 processes"], apps
+    pending = _mismatches(required, apps)
     if pending:
-        return [_describe(n, _want(expected, n), apps.get(n)) for n in pending], apps
-    online = {n for n, state in expected.items() if state == "online" and n != "all"}
-    if expected.get("all") == "online":
-        online |= set(apps)
+        return [_describe(n, _want(required, n), apps.get(n)) for n in pending], apps
+    online = {n for n, state in required.items() if state == "online" and n != "all"}
+    if required.get("all") == "online":
+        online |= {n for n in apps if n not in required}
     if not online or settle <= 0:
         return [], apps
     before = {n: apps[n] for n in online if n in apps}
@@ -238,11 +342,13 @@ def verify(expected: Mapping[str, str], query: Query, stop: threading.Event, set
     problems = []
     for name, was in before.items():
         now = after.get(name)
-        if now is None or now.status != "online":
-            problems.append(_describe(name, "online", now) + f" {settle:g}s after starting")
-        elif now.restarts != was.restarts or now.pid != was.pid:
+        if now is None or now.odd("online"):
+            problems.append(_describe(name, "online", now) + f" {settle:g}s later")
+        elif now.restarts != was.restarts or now.every_pid() != was.every_pid():
+            pids = (f"pid {was.pid} → {now.pid}" if was.instances == now.instances == 1 else
+                    f"pids {' '.join(map(str, was.pids))} → {' '.join(map(str, now.pids))}")
             problems.append(f"{name} restarted {now.restarts - was.restarts} more time(s) within "
-                            f"{settle:g}s (pid {was.pid} → {now.pid}); it is crash-looping")
+                            f"{settle:g}s ({pids}); it is crash-looping")
     return problems, after
 
 
@@ -254,14 +360,16 @@ def _want(expected: Mapping[str, str], name: str) -> str:
 
 
 def _mismatches(expected: Mapping[str, str], apps: Mapping[str, AppState]) -> list[str]:
+    """Apps not in their expected state on every instance (`all`: every app not named)."""
     out: list[str] = []
     for name, state in expected.items():
         if name == "all":
-            out.extend(n for n, a in apps.items() if state == "absent" or a.status != state)
+            out.extend(n for n, a in apps.items() if n not in expected
+                       and (state == "absent" or a.odd(state)))
         elif state == "absent":
             if name in apps:
                 out.append(name)
-        elif name not in apps or apps[name].status != state:
+        elif name not in apps or apps[name].odd(state):
             out.append(name)
     return list(dict.fromkeys(out))
 
@@ -271,7 +379,11 @@ def _describe(name: str, want: str, app: AppState | None) -> str:
         return f"{name} is not in `pm2 jlist` (expected {want})"
     if want == "absent":
         return f"{name} is still listed ({app.status}) after delete"
-    return f"{name} is {app.status}, expected {want} (restarts {app.restarts})"
+    odd = app.odd(want) or app.status
+    where = ""
+    if app.instances > 1:
+        where = f" on {app.each().count(odd)} of {app.instances} instances"
+    return f"{name} is {odd}{where}, expected {want} (restarts {app.restarts})"
 
 
 # -- the executor ----------------------------------------------------------------------------
@@ -295,7 +407,8 @@ class Pm2Executor:
         # Variables are substituted word by word after splitting: a value with spaces or
         # quotes stays one argument (and nothing reaches a shell unquoted).
         commands = [Pm2Command(c.verb, tuple(substitute(a, ctx.variables) for a in c.args),
-                               c.offset, substitute(c.app, ctx.variables) if c.app else None)
+                               c.offset, substitute(c.app, ctx.variables) if c.app else None,
+                               tuple(substitute(n, ctx.variables) for n in c.checks))
                     for c in commands]
         if step.targets:
             yield from self._remote(step, ctx, commands)
@@ -307,6 +420,8 @@ class Pm2Executor:
         from swrun.ssh.fanout import HostResult
 
         expected = expected_states(commands)
+        checked = status_checks(commands)
+        required = required_states(commands)
         pm2 = getattr(host, "pm2", "pm2")
         script = script_for(commands, pm2)
 
@@ -315,7 +430,7 @@ class Pm2Executor:
             t0 = time.monotonic()
             res = host.run(script, lambda line, stream: emit(_ANSI.sub("", line), stream), stop,
                            timeout, name=name)
-            if not res.ok or not expected:
+            if not res.ok or not required:
                 return res
 
             def query() -> dict[str, AppState]:
@@ -327,14 +442,13 @@ class Pm2Executor:
                 return parse_jlist(out)
 
             try:
-                bad, apps = verify(expected, query, stop, self.settle, self.verify_wait)
+                bad, apps = verify(expected, query, stop, self.settle, self.verify_wait,
+                                   checked)
             except (RuntimeError, ValueError) as exc:
                 return HostResult("failed", exit_code=res.exit_code, error=str(exc))
-            shown = [n for n in expected if n in apps] if "all" not in expected else list(apps)
+            shown = [n for n in required if n in apps] if "all" not in required else list(apps)
             for n in shown:
-                a = apps[n]
-                up = f", up {a.uptime_ms / 1000:.1f}s" if a.uptime_ms is not None else ""
-                emit(f"{n}: {a.status}, pid {a.pid}, {a.restarts} restart(s){up}", "stdout")
+                emit(apps[n].describe(), "stdout")
             extra = {"apps": {n: apps[n].record() for n in shown}}
             ms = round((time.monotonic() - t0) * 1000)
             if stop.is_set():
