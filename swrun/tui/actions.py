@@ -3,6 +3,8 @@ and jumping. A mixin of SwrunApp, kept apart so the app module stays about layou
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,11 +20,16 @@ from swrun.tui.screens import (
     MilestoneScreen,
     TextPrompt,
     TypedConfirmScreen,
+    hhmm,
 )
 from swrun.tui.state import DONE, RUNNING, RunView
 
 if TYPE_CHECKING:
     from swrun.tui.steps import StepTree
+
+QUEUE_TTL = 1.5
+"""Seconds a key pressed between two steps waits for the next question before it is dropped."""
+QUEUE_MAX = 8
 
 ACTIONS = [  # key, shown as, action, footer label, what it does (help screen and palette)
     ("r", "r", "run", "Run",
@@ -59,14 +66,22 @@ class OperatorActions:
     _ended: bool
     _quitting: bool
     _exit_code: ExitCode
+    _queued: deque[tuple[str, str, float]]
+    """Keys pressed between two questions: (key as shown, action, when)."""
+    _answered_step: str | None
+    _answered_time: float
+    _hold: str | None
 
     # -- answering ---------------------------------------------------------------------------
     def _answer(self, q: Question, decision: Decision, note: str = "") -> None:
         if q.answer(Answer(decision, self.operator_name, note)):
             if self.pending is q:
                 self.pending = None
+            self._answered_step = q.step.id
+            self._answered_time = time.monotonic()
+            if self._hold == q.step.id:
+                self._hold = None  # the operator decided what follows the failure
             self._status("")
-            self.refresh_bindings()
 
     def _failure_modal(self, q: Question) -> None:
         def chosen(decision: Decision | None) -> None:
@@ -104,8 +119,11 @@ class OperatorActions:
         title = {"destructive": "⚠ Run this destructive step?",
                  "canary": "Canary hosts done: continue to the rest?"}.get(q.reason,
                                                                           "Run this step?")
+        # Enter runs the step only at the plain "Run this step?" the operator opened with r
+        # on the waiting step; a destructive step or the canary question opens on "Not yet"
         self.push_screen(ConfirmScreen(title, detail, "Run", "Not yet",
-                                       danger=q.reason == "destructive"), done)
+                                       danger=q.reason == "destructive",
+                                       default_yes=q.reason == "confirm"), done)
 
     def _skip(self, q: Question) -> None:
         def done(reason: str | None) -> None:
@@ -115,31 +133,99 @@ class OperatorActions:
         self.push_screen(TextPrompt(f"Skip step {q.step.number or ''}: {q.step.title}",
                                     "why? (enter for no reason)"), done)
 
-    def _expect(self, otherwise: str, *kinds: str) -> Question | None:
-        """The waiting question of one of `kinds`, or a warning saying why there is none."""
-        q = self._waiting(*kinds)
-        if q is None:
-            self.notify(otherwise, severity="warning")
-        return q
-
     def _waiting(self, *kinds: str) -> Question | None:
         q = self.pending
         if q is None or q.answered or (kinds and q.kind not in kinds):
             return None
         return q
 
+    def _key_target(self, key: str, action: str, kinds: tuple[str, ...],
+                    what: str) -> Question | None:
+        """The question `key` answers: the waiting one, when it is the selected step and of
+        one of `kinds`. Between two steps (just answered, the next not asked yet) the key is
+        queued for the next question; otherwise one line says why nothing happened."""
+        q = self._waiting()
+        selected = self.step_tree.selected_step
+        if q is None:
+            if self._queue_key(key, action, selected):
+                return None
+            running = self._running_step()
+            if running is not None:
+                step = self.steps_by_id[running]
+                self.notify(f"step {step.number or '↺'} is running; {key} {what} once "
+                            "it is waiting (a aborts the running step)", severity="warning")
+            elif self._ended or self.engine is None:
+                self.notify("the run is over" if self._ended else "the run has not started",
+                            severity="warning")
+            else:
+                self.notify(f"nothing is waiting for {key} yet", severity="warning")
+            return None
+        n = q.step.number or "↺"
+        if selected is not None and selected.id != q.step.id:
+            st = self.view.steps[selected.id].status
+            self.notify(f"{key} {what}: that is step {n} ({q.step.title}), not the selected "
+                        f"step {selected.number or '↺'} ({st}); select step {n} first",
+                        severity="warning")
+            return None
+        if q.kind not in kinds:
+            asked = {"tick": f"check {n} is waiting to be ticked (space)",
+                     "failure": f"step {n} failed: R retries, s skips, a aborts",
+                     "confirm": f"step {n} is waiting to run (r)"}[q.kind]
+            self.notify(f"{key} {what}, but {asked}", severity="warning")
+            return None
+        return q
+
+    # -- keys pressed while the engine moves to the next step ---------------------------------
+    def _queue_key(self, key: str, action: str, selected: Step | None) -> bool:
+        """Queue a key pressed in the moment between an answer and the next question, for
+        that question. Only then: the selection is still on the step just answered (or on
+        nothing), and the run goes on. A queued key lives QUEUE_TTL seconds."""
+        if self._ended or self.engine is None or self._answered_step is None:
+            return False
+        if self._running_step() is not None and \
+                time.monotonic() - self._answered_time > QUEUE_TTL:
+            return False
+        if selected is not None and selected.id not in (self._answered_step,
+                                                        self.view.current):
+            return False
+        if len(self._queued) >= QUEUE_MAX:
+            self.notify(f"{key} not taken: {QUEUE_MAX} keys are already waiting for the next "
+                        "step", severity="warning")
+            return True
+        self._queued.append((key, action, time.monotonic()))
+        self._status(f"⋯ {key} is queued for the next step")
+        return True
+
+    def _replay_queued(self, q: Question) -> None:
+        """The next question is here: apply the oldest queued key to it (a failure never
+        takes a queued key; a key older than QUEUE_TTL is dropped, and both say so)."""
+        now = time.monotonic()
+        stale = [k for k, _, t in self._queued if now - t > QUEUE_TTL]
+        if q.kind == "failure" and self._queued:
+            keys = ", ".join(k for k, _, _ in self._queued)
+            self._queued.clear()
+            self.notify(f"step {q.step.number} failed: the queued key(s) {keys} were not "
+                        "applied", severity="warning")
+            return
+        while self._queued and now - self._queued[0][2] > QUEUE_TTL:
+            self._queued.popleft()
+        if stale:
+            self.notify(f"queued key(s) {', '.join(stale)} dropped: the next step took "
+                        f"longer than {QUEUE_TTL:g}s to come", severity="warning")
+        if not self._queued:
+            return
+        _, action, _ = self._queued.popleft()
+        getattr(self, f"action_{action}")()
+        if self.pending is q and not q.answered and self._queued:  # a dialog is open
+            keys = ", ".join(k for k, _, _ in self._queued)
+            self._queued.clear()
+            self.notify(f"queued key(s) {keys} dropped: answer the open dialog first",
+                        severity="warning")
+
     # -- actions -----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        q = self._waiting()
-        enabled = {
-            "tick": q is not None and q.kind == "tick",
-            "comment": q is not None and q.kind == "tick",
-            "skip": q is not None,
-            "retry": q is not None and q.kind == "failure",
-            "rollback": q is not None and q.kind == "failure" and q.can_rollback,
-            "abort": not self._ended and (q is not None or self._running_step() is not None),
-        }.get(action)
-        return None if enabled is False else True
+        # every key stays live: a key that cannot act now says why in one line, never nothing
+        return True
 
     def _running_step(self) -> str | None:
         cur = self.view.current
@@ -148,19 +234,25 @@ class OperatorActions:
     def action_run(self) -> None:
         q = self._waiting()
         selected = self.step_tree.selected_step
-        if selected is not None and (q is None or selected.id != q.step.id):
+        if selected is not None and (q is None or selected.id != q.step.id) and \
+                selected.id not in (self._answered_step, self._running_step()):
             st = self.view.steps[selected.id].status
             if st in DONE:
-                self.notify(f"step {selected.number} is already {st}")
+                self.notify(f"step {selected.number or '↺'} is already {st}; steps run once, "
+                            "in order", severity="warning")
                 return
             if self.view.unfinished_between(self.view.current, selected) or (
-                    q is not None and selected.id != q.step.id and not selected.in_rollback):
+                    q is not None and not selected.in_rollback and self._ahead(selected)):
                 self.jump_to(selected.id)
                 return
+            if q is not None or self._running_step() is not None:
+                at = q.step if q is not None else self.steps_by_id[self._running_step() or ""]
+                self.notify(f"step {selected.number or '↺'} ({st}) is not next: the run is at "
+                            f"step {at.number or '↺'}; steps run in order and never go back",
+                            severity="warning")
+                return
+        q = self._key_target("r", "run", ("tick", "confirm", "failure"), "runs the waiting step")
         if q is None:
-            running = self._running_step()
-            self.notify(f"step {self.steps_by_id[running].number} is running" if running
-                        else "nothing is waiting to run", severity="warning")
             return
         if q.kind == "tick":
             self._answer(q, Decision.CONTINUE)
@@ -171,13 +263,19 @@ class OperatorActions:
         else:
             self._confirm_gate(q)
 
+    def _ahead(self, step: Step) -> bool:
+        """`step` comes after the step the run is at, in the main pass."""
+        ids = [s.id for s in self.view.main]
+        cur = self.view.current
+        return step.id in ids and cur in ids and ids.index(step.id) > ids.index(cur)
+
     def action_tick(self) -> None:
-        q = self._expect("no check is waiting to be ticked", "tick")
+        q = self._key_target("space", "tick", ("tick",), "ticks the waiting check")
         if q is not None:
             self._answer(q, Decision.CONTINUE)
 
     def action_comment(self) -> None:
-        q = self._expect("no check is waiting to be ticked", "tick")
+        q = self._key_target("c", "comment", ("tick",), "ticks the waiting check with a comment")
         if q is None:
             return
 
@@ -189,12 +287,12 @@ class OperatorActions:
                                     "comment (enter for none)"), done)
 
     def action_skip(self) -> None:
-        q = self._expect("nothing is waiting; a running step can be aborted (a)")
+        q = self._key_target("s", "skip", ("tick", "confirm", "failure"), "skips the waiting step")
         if q is not None:
             self._skip(q)
 
     def action_retry(self) -> None:
-        q = self._expect("no failed step to retry", "failure")
+        q = self._key_target("R", "retry", ("failure",), "retries a failed step")
         if q is not None:
             self._answer(q, Decision.RETRY)
 
@@ -232,10 +330,25 @@ class OperatorActions:
                 self.engine.abort(note)
                 self._status("aborting…")
 
-        what = f"step {self.steps_by_id[running].number}" if running else "the run"  # type: ignore
-        self.push_screen(ConfirmScreen(f"Abort {what}?", "The running step's processes are "
-                                       "stopped and the run ends as aborted.", "Abort", "No",
-                                       danger=True), done)
+        if running:
+            step = self.steps_by_id[running]
+            title = f"Abort step {step.number or '↺'}?"
+            detail = (f"{step.title} is running: its processes are stopped and the run ends "
+                      "as aborted.")
+            yes = "Abort"
+        elif q is not None and q.kind == "failure":  # the engine ends this run as failed
+            title = "End the run here?"
+            detail = (f"Step {q.step.number or '↺'} ({q.step.title}) failed; nothing is "
+                      "running. The run ends as failed, at this step.")
+            yes = "End the run"
+        else:
+            at = f"step {q.step.number or '↺'} ({q.step.title})" if q is not None else \
+                "the next step"
+            title = "Abort the run?"
+            detail = (f"Nothing is running; {at} has not started. The run ends as aborted "
+                      "here.")
+            yes = "Abort"
+        self.push_screen(ConfirmScreen(title, detail, yes, "No", danger=True), done)
 
     def action_note(self) -> None:
         if self.engine is None or self._ended:
@@ -246,7 +359,6 @@ class OperatorActions:
         def done(text: str | None) -> None:
             if text and self.engine is not None:
                 self.engine.add_note(text, by=self.operator_name, step=self.view.current)
-                self.notify(text, title="note")
 
         self.push_screen(TextPrompt("Add a note to the run log", "what happened?",
                                     allow_empty=False), done)
@@ -272,10 +384,15 @@ class OperatorActions:
             return
 
         def done(name: str | None) -> None:
-            if name and self.engine is not None:
-                self.engine.mark_milestone(name, by=self.operator_name)
+            if not name or self.engine is None:
+                return
+            at = self.view.milestones.get(name)
+            if at is not None:  # marked once is marked: the timeline keeps the first time
+                self.notify(f"{name} was already marked at {hhmm(at)}")
+                return
+            self.engine.mark_milestone(name, by=self.operator_name)
 
-        self.push_screen(MilestoneScreen(classes="dialog-screen"), done)
+        self.push_screen(MilestoneScreen(self.view.milestones), done)
 
     def action_jump(self) -> None:
         self.action_command_palette()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -13,7 +14,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -24,20 +25,23 @@ from swrun.events import Event, RunFinished, StepOutput
 from swrun.executors.base import Executor
 from swrun.exitcodes import ExitCode
 from swrun.model import Runbook
+from swrun.operators import needs_typed_confirmation
 from swrun.secrets import Masker
 from swrun.session import drive
 from swrun.tui.actions import ACTIONS, OperatorActions
+from swrun.tui.activity import ActivityPane
 from swrun.tui.bridge import Detach, OutputBuffer, Question, TuiOperator
 from swrun.tui.commands import JumpProvider
-from swrun.tui.detail import StepDetail
+from swrun.tui.detail import StepDetail, countdown
 from swrun.tui.header import RunHeader
 from swrun.tui.messages import EngineEvent, OutputReady, QuestionAsked, RunEnded
 from swrun.tui.plain import Plain
+from swrun.tui.preflight import PreflightScreen
 from swrun.tui.screens import (
     SummaryScreen,
 )
 from swrun.tui.start import ResumeOffer, ResumeScreen, VariablesScreen
-from swrun.tui.state import RunView
+from swrun.tui.state import FAILED, RunView
 from swrun.tui.steps import StepTree
 from swrun.variables import resolve, secret_values
 
@@ -101,6 +105,11 @@ class SwrunApp(OperatorActions, App[int]):
         self._take_scheduled = False
         self._window_offset = 0.0
         self._exit_code = ExitCode.OK
+        self._queued: deque[tuple[str, str, float]] = deque()
+        self._answered_step: str | None = None
+        self._answered_time = 0.0
+        self._hold: str | None = None
+        """A step that just failed: the selection stays on it until the operator moves."""
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -110,9 +119,12 @@ class SwrunApp(OperatorActions, App[int]):
         self.step_tree = StepTree(self.view)
         self.detail = StepDetail(self.view)
         self.status_line = Plain("", id="status")
+        self.activity = ActivityPane()
         yield self.header
         with Horizontal(id="main"):
-            yield self.step_tree
+            with Vertical(id="left"):
+                yield self.step_tree
+                yield self.activity
             yield self.detail
         yield self.status_line
         yield Footer()
@@ -149,11 +161,14 @@ class SwrunApp(OperatorActions, App[int]):
     # -- starting: resume offer, variables form, then the engine -----------------------------
     @work(exclusive=True, group="start")
     async def _start(self) -> None:
+        """Resume offer, variables form, then (production) the pre-flight, then the engine.
+        Nothing is written before the pre-flight is passed: cancelling leaves no log."""
         from swrun.execute import open_run_log, resume_point
         from swrun.runlog import find_unfinished, read_log
 
         s = self.settings
         rb = self.runbook
+        production = needs_typed_confirmation(rb.environment)
         try:
             point = None
             path: Path | None = None
@@ -165,21 +180,20 @@ class SwrunApp(OperatorActions, App[int]):
             elif s.offer_resume and not s.log_path:
                 found = find_unfinished(rb.path, s.logs_base)
                 if found is not None:
-                    data = read_log(found)
-                    offer = ResumeOffer(str(found), data.run, data.events)
+                    offer = ResumeOffer.of(rb, read_log(found))
                     if await self.push_screen_wait(ResumeScreen(offer)):
                         path = found
             if path is not None:
                 point = resume_point(rb, path)
                 for warning in point.warnings:
                     self.notify(warning, severity="warning", timeout=10)
-                self._load_done(path)
+                self._load_done(path, point.resume.done)
             given = {**(point.variables if point else {}), **s.variables}
             env = os.environ if s.environ is None else s.environ
             ask = [v for n, v in rb.variables.items() if n not in given
                    and not (v.source and v.source[4:] in env)]
             if ask:
-                answered = await self.push_screen_wait(VariablesScreen(ask))
+                answered = await self.push_screen_wait(VariablesScreen(ask, production))
                 if answered is None:
                     self._fail("no variables given; nothing ran", ExitCode.BAD_VARIABLES)
                     return
@@ -195,6 +209,20 @@ class SwrunApp(OperatorActions, App[int]):
                 settings.run_id = point.run_id
             elif s.run_id:
                 settings.run_id = s.run_id
+            # the engine exists before its log (open_run_log fills in settings.log_path and
+            # run_dir, which it reads only when steps run), so the pre-flight can show what
+            # each step will do with these values
+            engine = Engine(rb, self.operator, values, settings=settings,
+                            executors=self.executors or None,
+                            resume=point.resume if point else None,
+                            masker=Masker(secret_values(rb, values, environ=env)))
+            if production and not await self.push_screen_wait(PreflightScreen(
+                    engine, self.operator_name, point.resume.done if point else None)):
+                self._fail("not started: the pre-flight was cancelled; nothing ran and no "
+                           "log was written" if point is None else
+                           f"not resumed: the pre-flight was cancelled; nothing ran and "
+                           f"{path} is unchanged", ExitCode.INTERRUPTED)
+                return
             log, self.log_path = open_run_log(
                 rb, settings, Path(s.log_path) if s.log_path else path,
                 point.resume if point else None, self.operator_name, values, s.argv)
@@ -204,22 +232,29 @@ class SwrunApp(OperatorActions, App[int]):
         except SwrunError as exc:
             self._fail(str(exc), ExitCode.BAD_LOG)
             return
-        self.engine = Engine(rb, self.operator, values, settings=settings,
-                             executors=self.executors or None,
-                             resume=point.resume if point else None,
-                             masker=Masker(secret_values(rb, values, environ=env)))
+        self.engine = engine
         self._status("")
         self._drive(log)
 
-    def _load_done(self, path: Path) -> None:
-        """Show what the resumed log already finished (and by whom)."""
+    def _load_done(self, path: Path, done: Mapping[str, str]) -> None:
+        """Draw what the resumed run counts as done: `done` is the engine's own view (the
+        log's resume_state: nothing before a rollback counts), and a step counts only while
+        its content hash is unchanged, the test Engine.run makes. Steps the old log finished
+        that the engine will run again stay pending; notes and milestones are all shown."""
         from swrun.runlog import read_log
 
         data = read_log(path)
+        last: dict[str, dict[str, object]] = {}
         for rec in data.events:
-            if rec.get("type") in ("step_finished", "check_ticked", "step_skipped",
-                                   "note_added", "milestone"):
+            kind = rec.get("type")
+            if kind in ("note_added", "milestone"):
                 self.view.apply(rec)
+            elif kind in ("step_finished", "check_ticked", "step_skipped") and \
+                    not rec.get("will_retry") and isinstance(rec.get("step"), str):
+                last[str(rec["step"])] = rec
+        for step in self.runbook.main_steps:
+            if step.id in last and done.get(step.id) == step.content_hash:
+                self.view.apply(last[step.id])
         started = str(data.run.get("started_at", ""))
         try:
             from datetime import UTC, datetime
@@ -295,15 +330,29 @@ class SwrunApp(OperatorActions, App[int]):
 
     def on_engine_event(self, message: EngineEvent) -> None:
         self._take_output()  # output printed before this event is shown before it
-        step_id = self.view.apply(message.event.to_record())
+        record = message.event.to_record()
+        activity = len(self.view.activity)
+        step_id = self.view.apply(record)
+        self.activity.add(self.view.activity[activity:])
+        kind = message.event.type
         if step_id is not None:
             self.step_tree.refresh_step(step_id)
-            if step_id == self.view.current and self.follow:
+            st = self.view.steps[step_id]
+            if kind == "step_finished" and st.status in FAILED and not record.get("will_retry"):
+                self._hold = step_id  # keep a failure in view until the operator moves on
+                self.step_tree.select_step(step_id)
+                if st.error:
+                    self.detail.write_output(step_id, [f"✗ {st.error}"])
+                    st.tail.append(f"✗ {st.error}")
+            elif step_id == self.view.current and self._following():
                 self.step_tree.select_step(step_id)
             if self.detail.step is not None and self.detail.step.id == step_id:
                 self.detail.refresh_meta()
-        kind = message.event.type
         if kind in ("run_started", "run_resumed"):
+            if self.engine is not None:
+                self.detail.resolve = self.engine.resolve_text
+                if self.detail.step is not None:
+                    self.detail.show_step(self.detail.step, force=True)
             self._tick()
         elif kind == "step_started":
             step = self.steps_by_id.get(step_id or "")
@@ -315,16 +364,15 @@ class SwrunApp(OperatorActions, App[int]):
         elif kind == "rollback_started":
             self._status("↺ rolling back")
         elif isinstance(message.event, RunFinished):
-            self._status(f"run {message.event.status.value}")
+            self._status(f"run {message.event.status.value.replace('_', ' ')}")
         self._progress()
-        self.refresh_bindings()
 
     def on_question_asked(self, message: QuestionAsked) -> None:
         q = message.question
         self.pending = q
         self.view.current = q.step.id
         self.step_tree.refresh_step(q.step.id)
-        if self.follow:
+        if self._following() or self._hold == q.step.id:
             self.step_tree.select_step(q.step.id)
         n = q.step.number or "↺"
         if q.kind == "tick":
@@ -341,7 +389,12 @@ class SwrunApp(OperatorActions, App[int]):
             what = {"destructive": "⚠ destructive step", "confirm": "? step"}.get(
                 q.reason, "▶ step")
             self._status(f"{what} {n}: {q.step.title} — r runs it, s skips")
-        self.refresh_bindings()
+        if self._hold is not None and self._hold != q.step.id:
+            held = self.steps_by_id[self._hold]
+            self._status(f"✗ step {held.number or '↺'} {self.view.steps[held.id].status} "
+                         f"(shown); the run went on to step {n} — select it to answer")
+        if self._queued:
+            self._replay_queued(q)
 
     def on_run_ended(self, message: RunEnded) -> None:
         self._take_output()
@@ -361,12 +414,20 @@ class SwrunApp(OperatorActions, App[int]):
                                                str(self.log_path or "")))
         elif not message.error:
             self._exit_code = ExitCode.INTERRUPTED
-        self.refresh_bindings()
+        if self._queued:
+            keys = ", ".join(k for k, _, _ in self._queued)
+            self._queued.clear()
+            self.notify(f"queued key(s) {keys} dropped: the run is over", severity="warning")
         if self._quitting:
             self.exit(int(self._exit_code), return_code=int(self._exit_code))
 
+    def _following(self) -> bool:
+        return self.follow and self._hold is None
+
     @on(StepTree.Selected)
     def _selected(self, message: StepTree.Selected) -> None:
+        if self._hold is not None and message.step_id != self._hold:
+            self._hold = None  # the operator moved on from the failure
         if message.step_id is not None:
             step = self.steps_by_id.get(message.step_id)
             if step is not None:
@@ -386,6 +447,11 @@ class SwrunApp(OperatorActions, App[int]):
             self.step_tree.refresh_step(running)
             if self.detail.step is not None and self.detail.step.id == running:
                 self.detail.refresh_meta()
+            step = self.steps_by_id[running]
+            left = countdown(step, self.view, self.detail.resolve)
+            if left and self._hold is None:
+                self._status(f"⏳ step {step.number or '↺'}: {left} — w ends the wait now, "
+                             "a aborts")
 
     def _progress(self) -> None:
         rolling = " · rolling back" if self.view.rolling_back else ""

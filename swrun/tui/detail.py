@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
+from rich.cells import cell_len, chop_cells
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Log, Markdown
 
+from swrun.durations import format_duration
 from swrun.model import Section, Step, StepKind
 from swrun.tui.plain import Plain
 from swrun.tui.state import RunView
@@ -18,10 +22,11 @@ VIEW_LINES = 1000
 _LEXERS = {"console": "bash", "zsh": "bash", "sh": "bash", "shell": "bash"}
 
 
-def where(step: Step) -> str:
-    """Where a step acts, as the operator should read it."""
+def where(step: Step, resolve: Callable[[str], str] | None = None) -> str:
+    """Where a step acts, as the operator should read it (variables filled in when known)."""
     if step.targets:
-        return f"on {step.targets}"
+        targets = resolve(step.targets) if resolve is not None else step.targets
+        return f"on {targets}" + (f" ({step.targets})" if targets != step.targets else "")
     if step.kind is StepKind.ANSIBLE:
         limit = step.text("limit")
         return f"on {limit} (playbook limit)" if limit else "on the playbook's hosts"
@@ -30,16 +35,41 @@ def where(step: Step) -> str:
     return "from this machine"  # API calls: MongoDB, AWS, HTTP, waits
 
 
-def step_meta(step: Step, view: RunView) -> Text:
+def wait_seconds(step: Step, resolve: Callable[[str], str] | None = None) -> float | None:
+    """How long a wait step waits in all (its lines added up), or None if unknown."""
+    if step.kind is not StepKind.WAIT:
+        return None
+    from swrun.ops import OpError
+    from swrun.ops.wait import parse
+
+    try:
+        return sum(w.seconds for w in parse(resolve(step.body) if resolve else step.body))
+    except (OpError, ValueError):
+        return None
+
+
+def countdown(step: Step, view: RunView, resolve: Callable[[str], str] | None = None) -> str:
+    """`4m12s left of 15m` for a running wait; empty otherwise."""
+    elapsed = view.elapsed(step.id)
+    total = wait_seconds(step, resolve) if elapsed is not None else None
+    if elapsed is None or not total:
+        return ""
+    return f"{format_duration(max(0.0, total - elapsed))} left of {format_duration(total)}"
+
+
+def step_meta(step: Step, view: RunView, resolve: Callable[[str], str] | None = None) -> Text:
     state = view.steps[step.id]
     text = Text()
     text.append(f"{ICONS.get(state.status, '?')} {state.status}", style="bold")
     took = timing(step, state, view.elapsed(step.id))
     if took:
         text.append(f"  ⏱ {took}")
+    left = countdown(step, view, resolve)
+    if left:
+        text.append(f"  ⏳ {left}", style="bold")
     text.append(f"  · {step.kind.value}")
     if step.kind is not StepKind.CHECK:
-        text.append(f" {where(step)}")
+        text.append(f" {where(step, resolve)}")
     flags = [k for k in ("confirm", "destructive") if step.flag(k)]
     for key in ("timeout", "retries", "on_failure"):
         if step.text(key):
@@ -64,6 +94,9 @@ class StepDetail(Vertical):
         self.step: Step | None = None
         self._section: str | None = None
         self._output_step: str | None = "-"
+        self.resolve: Callable[[str], str] | None = None
+        """Fills in the run's variables (secrets masked) once the engine runs."""
+        self._wrap_width = 0
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="about"):
@@ -83,7 +116,7 @@ class StepDetail(Vertical):
         self.query_one("#code", Plain).display = False
         self._fill_output(None)
 
-    def show_step(self, step: Step) -> None:
+    def show_step(self, step: Step, *, force: bool = False) -> None:
         self.step = step
         number = f"{step.number}. " if step.number is not None else ""
         self.query_one("#step-title", Plain).update(Text(number + step.title, style="bold"))
@@ -97,9 +130,10 @@ class StepDetail(Vertical):
         else:
             code.display = True
             lexer = _LEXERS.get(step.language, step.language or "text")
-            code.update(Syntax(step.body.rstrip("\n"), lexer, theme="ansi_dark",
+            body = self.resolve(step.body) if self.resolve is not None else step.body
+            code.update(Syntax(body.rstrip("\n"), lexer, theme="ansi_dark",
                                background_color="default", word_wrap=True))
-        self._fill_output(step.id)
+        self._fill_output(step.id, force=force)
 
     def _prose(self, section: Section) -> None:
         if section.id != self._section:
@@ -119,16 +153,25 @@ class StepDetail(Vertical):
 
     def refresh_meta(self) -> None:
         if self.step is not None:
-            self.query_one("#step-meta", Plain).update(step_meta(self.step, self.run_view))
+            self.query_one("#step-meta", Plain).update(
+                step_meta(self.step, self.run_view, self.resolve))
 
-    def _fill_output(self, step_id: str | None) -> None:
-        if step_id == self._output_step:
+    def _width(self) -> int:
+        return max(20, self.query_one("#output", Log).scrollable_content_region.width - 1)
+
+    def on_resize(self) -> None:
+        if self._wrap_width and self._width() != self._wrap_width:
+            self._fill_output(self._output_step, force=True)
+
+    def _fill_output(self, step_id: str | None, *, force: bool = False) -> None:
+        if step_id == self._output_step and not force:
             return
         self._output_step = step_id
         log = self.query_one("#output", Log)
         log.clear()
+        self._wrap_width = self._width()
         if step_id is not None:
-            log.write_lines(self.run_view.steps[step_id].tail)
+            log.write_lines(wrap(self.run_view.steps[step_id].tail, self._wrap_width))
         title = "output"
         if step_id is not None and self.step is not None:
             title = f"output · {self.step.number or '↺'}. {self.step.title}"
@@ -137,4 +180,20 @@ class StepDetail(Vertical):
     def write_output(self, step_id: str, lines: list[str]) -> None:
         """Lines the step printed since the last frame (the view keeps the last VIEW_LINES)."""
         if step_id == self._output_step and lines:
-            self.query_one("#output", Log).write_lines(lines[-VIEW_LINES:])
+            self.query_one("#output", Log).write_lines(wrap(lines[-VIEW_LINES:],
+                                                            self._wrap_width or self._width()))
+
+
+def wrap(lines: Iterable[str], width: int) -> list[str]:
+    """Long lines cut into rows of `width` cells, continuation rows marked `↪ `, so a wide
+    table or a long error is read whole instead of cut off at the pane's edge."""
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width and (line.isascii() or cell_len(line) <= width):
+            out.append(line)
+            continue
+        first, *rest = chop_cells(line, width)
+        out.append(first)
+        for part in chop_cells("".join(rest), width - 2) if rest else ():
+            out.append("↪ " + part)
+    return out
