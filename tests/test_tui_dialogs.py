@@ -132,6 +132,19 @@ class StopAtGates(ScriptedOperator):
         raise OperatorNeeded(f"step {step.number} needs an operator")
 
 
+def dialog_text(app: SwrunApp) -> str:
+    """The open dialog's text with its line wrapping undone (for whole sentences; short
+    strings are checked on the rendered screen with screen_text)."""
+    from textual.widgets import Static
+
+    parts = [str(w.content) for w in app.screen.query(Static) if w.display]
+    return " ".join(" ".join(parts).split())
+
+
+def toasts(app: SwrunApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
 def focused_id(app: SwrunApp) -> str | None:
     return app.focused.id if app.focused is not None else None
 
@@ -149,8 +162,9 @@ async def test_resume_after_a_rollback_says_it_starts_again_and_draws_nothing_do
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ResumeScreen), "the offer")
         text = screen_text(app)
-        assert "rolled back" in text and "starts again at step 1" in text
-        assert "0 of 3 steps count as done" in text
+        said = dialog_text(app)
+        assert "rolled back" in text and "starts again at step 1" in said
+        assert "0 of 3 steps count as done" in said
         # the activity: who did what, the note, the milestone
         assert "the switch looked slow" in text and "detected" in text
         assert "Announce the change — ticked by carol" in text
@@ -171,9 +185,9 @@ async def test_enter_at_the_offer_after_a_failure_starts_a_new_run(frozen: Path)
     app = make_app(frozen, ROLLED, log=None, offer_resume=True, run_id="run00002")
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ResumeScreen), "the offer")
-        text = screen_text(app)
-        assert "failed at step 3" in text and "2 of 3 steps count as done" in text
-        assert "resuming continues at step 3" in text
+        said = dialog_text(app)
+        assert "failed at step 3" in said and "2 of 3 steps count as done" in said
+        assert "resuming continues at step 3" in said
         await pilot.press("enter")
         await until(pilot, waiting(app, "tick", 1), "a new run at step 1")
         assert "○  2 stage" in screen_text(app)
@@ -189,8 +203,8 @@ async def test_resume_after_an_edit_draws_the_changed_step_as_not_done(frozen: P
     app = make_app(frozen, edited, log=None, offer_resume=True)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, ResumeScreen), "the offer")
-        text = screen_text(app)
-        assert "1 of 3 steps count as done" in text and "changed" in text
+        said = dialog_text(app)
+        assert "1 of 3 steps count as done" in said and "changed since and run again" in said
         assert focused_id(app) == "resume-yes"  # left waiting, not ended: resuming is the default
         await pilot.press("enter")
         await until(pilot, waiting(app, "confirm", 2), "build again")
@@ -381,8 +395,8 @@ async def test_abort_after_a_failure_says_nothing_runs_and_the_run_fails(frozen:
         await until(pilot, lambda: isinstance(app.screen, FailureScreen))
         await pilot.press("escape", "a")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
-        text = screen_text(app)
-        assert "nothing is running" in text and "ends as failed" in text
+        text = dialog_text(app)
+        assert "nothing is running" in text and "The run ends as failed" in text
         assert "processes are stopped" not in text and "aborted" not in text
         await pilot.press("y")
         await until(pilot, lambda: isinstance(app.screen, SummaryScreen))
@@ -495,8 +509,9 @@ async def test_m_lists_what_is_marked_and_a_second_mark_logs_nothing(frozen: Pat
         await until(pilot, lambda: isinstance(app.screen, MilestoneScreen))
         assert "detected at 06:30" in screen_text(app)
         await pilot.press("d")
-        await until(pilot, lambda: "detected was already marked at 06:30" in screen_text(app),
+        await until(pilot, lambda: "detected was already marked at 06:30" in toasts(app),
                     "the one-line answer")
+        assert not isinstance(app.screen, MilestoneScreen)
         await pilot.press("space")
         await until(pilot, waiting(app, "confirm", 2))
     assert [m["milestone"] for m in events(LOG, "milestone")] == ["detected"]
@@ -520,7 +535,7 @@ async def test_summary_shows_counts_and_the_activity(frozen: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, SummaryScreen))
         text = screen_text(app)
         assert "2 ok, 1 skipped" in text
-        assert "skipped by alice: ops already know" in text
+        assert "skipped by alice: ops already know" in dialog_text(app)
         assert "alice: build is slow today" in text
     (end,) = events(LOG, "run_finished")
     assert end["counts"] == {"ok": 2, "skipped": 1}

@@ -234,8 +234,9 @@ class OperatorActions:
     def action_run(self) -> None:
         q = self._waiting()
         selected = self.step_tree.selected_step
-        if selected is not None and (q is None or selected.id != q.step.id) and \
-                selected.id not in (self._answered_step, self._running_step()):
+        in_transit = q is None and selected is not None and selected.id in (
+            self._answered_step, self._running_step())  # a key for the next question
+        if selected is not None and (q is None or selected.id != q.step.id) and not in_transit:
             st = self.view.steps[selected.id].status
             if st in DONE:
                 self.notify(f"step {selected.number or '↺'} is already {st}; steps run once, "

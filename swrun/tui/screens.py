@@ -22,6 +22,31 @@ from swrun.tui.steps import ICONS, timing
 MILESTONES = ("detected", "acknowledged", "mitigated", "resolved")
 """What the operator marks by hand (the timeline's TTD/TTA/TTM/TTR); `started` is the run's."""
 
+WORDS = {
+    "completed": "completed", "failed": "failed", "rolled_back": "rolled back",
+    "rollback_failed": "rollback failed", "aborted": "aborted",
+    "operator_needed": "stopped for an operator", "timed_out": "timed out", "ok": "ok",
+    "ticked": "ticked", "skipped": "skipped", "dry_run": "dry run", "pending": "pending",
+    "waiting": "waiting", "running": "running",
+}
+"""Every run and step status in the words the operator reads."""
+
+
+def words(status: object) -> str:
+    """`rolled_back` → `rolled back`: a status as the console says it."""
+    text = str(status)
+    return WORDS.get(text, text.replace("_", " "))
+
+
+def hhmm(at: str) -> str:
+    """`2026-11-22T06:12:00.000Z` → `06:12` (UTC, as the log has it)."""
+    return at[11:16] if len(at) >= 16 else at
+
+
+def button(label: str, id: str, variant: str = "default") -> Button:
+    """A one-line dialog button (compact: every dialog's buttons fit an 80x24 terminal)."""
+    return Button(label, id=id, variant=variant, compact=True)  # type: ignore[arg-type]
+
 
 class TextPrompt(ModalScreen[str | None]):
     """One line of text (a note, a skip reason, a tick comment); Escape cancels."""
@@ -56,32 +81,35 @@ class TextPrompt(ModalScreen[str | None]):
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """A yes/no question: `y`/enter confirms, `n`/escape declines."""
+    """A yes/no question: `y` confirms, `n`/escape declines. It opens with **No** focused, so
+    Enter alone declines; `default_yes` is for the one question where Enter is safe (the
+    plain "Run this step?" the operator opened with `r` on the waiting step)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
 
     def __init__(self, title: str, detail: str = "", yes: str = "Yes", no: str = "No",
-                 *, danger: bool = False) -> None:
+                 *, danger: bool = False, default_yes: bool = False) -> None:
         super().__init__(classes="dialog-screen")
         self.title_text = title
         self.detail = detail
         self.yes = yes
         self.no = no
         self.danger = danger
+        self.default_yes = default_yes
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -danger" if self.danger else "dialog"):
             yield PlainLabel(self.title_text, classes="dialog-title")
             if self.detail:
-                yield Plain(self.detail, classes="dialog-detail")
+                with VerticalScroll(classes="dialog-body"):
+                    yield Plain(self.detail, classes="dialog-detail")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} (y)", id="yes",
-                             variant="error" if self.danger else "primary")
-                yield Button(f"{self.no} (n)", id="no")
+                yield button(f"{self.yes} (y)", "yes", "error" if self.danger else "primary")
+                yield button(f"{self.no} (n)", "no")
 
     def on_mount(self) -> None:
-        self.query_one("#yes", Button).focus()
+        self.query_one("#yes" if self.default_yes else "#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")
@@ -110,7 +138,8 @@ class TypedConfirmScreen(ModalScreen[bool]):
                 f"\n\n{self.what}" if self.what else "",
                 "\n\nThis step is marked destructive. To run it, type the environment name ",
                 (self.environment, "bold"), " exactly."), classes="dialog-detail")
-            yield Input(placeholder=self.environment, id="typed")
+            # the placeholder never shows the answer: it must be typed, not read off the box
+            yield Input(placeholder="type the environment name", id="typed")
             yield Plain("enter to run · escape to go back", id="typed-hint",
                          classes="dialog-hint")
 
@@ -131,7 +160,12 @@ class TypedConfirmScreen(ModalScreen[bool]):
 
 
 class FailureScreen(ModalScreen[Decision | None]):
-    """A failed step: retry, skip, abort or roll back; escape closes it but the run waits."""
+    """A failed step: retry, skip, abort or roll back; escape closes it but the run waits.
+
+    It opens by itself, perhaps while the operator is typing, so no choice is focused:
+    Enter does nothing, each choice takes its own key (or a click)."""
+
+    AUTO_FOCUS = None
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "choose('retry')", "Retry"),
@@ -161,15 +195,16 @@ class FailureScreen(ModalScreen[Decision | None]):
             yield Plain(" · ".join(what) or state.status, classes="dialog-detail")
             tail = list(state.tail)[-8:]
             if tail:
-                yield Plain(Text("\n".join(tail)), classes="dialog-output")
+                with VerticalScroll(classes="dialog-body"):
+                    yield Plain(Text("\n".join(tail)), classes="dialog-output")
             yield Plain("The run waits for your decision; it never continues on its own.",
                          classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Retry (r)", id="retry", variant="primary")
-                yield Button("Skip (s)", id="skip", variant="warning")
-                yield Button("Abort run (a)", id="abort", variant="error")
+                yield button("Retry (r)", "retry", "primary")
+                yield button("Skip (s)", "skip", "warning")
+                yield button("Abort run (a)", "abort", "error")
                 if self.can_rollback:
-                    yield Button("Roll back (b)", id="rollback", variant="error")
+                    yield button("Roll back (b)", "rollback", "error")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_choose(event.button.id or "")
@@ -185,7 +220,7 @@ class FailureScreen(ModalScreen[Decision | None]):
 
 
 class MilestoneScreen(ModalScreen[str | None]):
-    """Mark an incident milestone for the timeline."""
+    """Mark an incident milestone for the timeline; it lists what is already marked."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("d", "pick('detected')", "Detected"),
                 Binding("a", "pick('acknowledged')", "Acknowledged"),
@@ -193,12 +228,23 @@ class MilestoneScreen(ModalScreen[str | None]):
                 Binding("r", "pick('resolved')", "Resolved"),
                 Binding("escape", "pick('')", "Cancel")]
 
+    def __init__(self, marked: Mapping[str, str] | None = None) -> None:
+        super().__init__(classes="dialog-screen")
+        self.marked = dict(marked or {})
+        """Milestone name → when it was first marked (RFC 3339)."""
+
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with Vertical(classes="dialog", id="milestones"):
             yield PlainLabel("⚑ Mark an incident milestone", classes="dialog-title")
+            done = [f"⚑ {name} at {hhmm(at)}" for name, at in
+                    sorted(self.marked.items(), key=lambda item: item[1])]
+            yield Plain("already marked: " + ", ".join(done) if done else
+                        "nothing is marked yet", classes="dialog-detail")
             with Horizontal(classes="dialog-buttons"):
                 for name in MILESTONES:
-                    yield Button(f"{name.title()} ({name[0]})", id=name)
+                    label = f"{name.title()} ({name[0]})"
+                    yield button(f"✓ {label}" if name in self.marked else label, name)
+            yield Plain("escape to cancel", classes="dialog-hint")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id)
@@ -226,14 +272,30 @@ class HelpScreen(ModalScreen[None]):
                     "each one.")
         with Vertical(classes="dialog", id="help"):
             yield PlainLabel("swrun — keys", classes="dialog-title")
-            yield Plain(text)
+            with VerticalScroll(classes="dialog-body"):
+                yield Plain(text)
+            yield Plain("escape, q or ? closes this", classes="dialog-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)
 
 
+def activity_lines(view: RunView) -> list[str]:
+    """Who did what by hand: ticks and skips with their notes, then notes and milestones."""
+    out = []
+    for step in (*view.main, *view.runbook.rollback_steps):
+        st = view.steps[step.id]
+        if st.by and st.status in ("ticked", "skipped"):
+            line = f"{ICONS.get(st.status, '?')} {step.number or '↺'}. {step.title} — " \
+                   f"{words(st.status)} by {st.by}"
+            out.append(line + (f": {st.note}" if st.note else ""))
+    out += [f"{hhmm(n.at)} {n.by}: {n.text}" for n in view.notes]
+    return out
+
+
 class SummaryScreen(ModalScreen[None]):
-    """The run is over: status, counts, every step's result and time, where the log is."""
+    """The run is over: status, time, counts, every step's result and time, who did what,
+    and where the log is."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back to the steps"), Binding("q", "quit", "Quit")]
@@ -244,29 +306,42 @@ class SummaryScreen(ModalScreen[None]):
         self.finished = finished
         self.log_path = log_path
 
+    def title_text(self) -> str:
+        """`Run completed · 3m10s active, 1h02m since it first started` when the log has the
+        whole run's times, else `Run completed in 7.5s` (this part's time)."""
+        f = self.finished
+        status = words(f.get("status"))
+        active, wall = f.get("active_ms"), f.get("wall_ms")
+        if isinstance(active, int | float) and isinstance(wall, int | float):
+            return (f"Run {status} · {format_duration(active / 1000)} active, "
+                    f"{format_duration(wall / 1000)} since it first started")
+        return f"Run {status} in {format_duration((f.get('duration_ms') or 0) / 1000)}"
+
     def compose(self) -> ComposeResult:
         f = self.finished
-        status = str(f.get("status"))
-        counts = ", ".join(f"{n} {k}" for k, n in sorted(dict(f.get("counts", {})).items()))
-        took = format_duration((f.get("duration_ms") or 0) / 1000)
+        counts = ", ".join(f"{n} {words(k)}" for k, n in sorted(dict(f.get("counts", {})).items()))
         rows = Text()
         for step in self.run_view.main:
             st = self.run_view.steps[step.id]
             rows.append(f"{ICONS.get(st.status, '?')} {step.number:>2} ")
-            rows.append(f"{st.status:<9} {timing(step, st, None):>14}  {step.title}\n")
+            rows.append(f"{words(st.status):<9} {timing(step, st, None):>14}  {step.title}\n")
         for step in self.run_view.runbook.rollback_steps:
             st = self.run_view.steps[step.id]
             if st.status != "pending":
-                rows.append(f"{ICONS.get(st.status, '?')} ↺  {st.status:<9} "
+                rows.append(f"{ICONS.get(st.status, '?')} ↺  {words(st.status):<9} "
                             f"{timing(step, st, None):>14}  {step.title}\n")
-        ok = status == "completed"
+        did = activity_lines(self.run_view)
+        if did:
+            rows.append("\nActivity\n", style="bold")
+            rows.append("\n".join(did))
+        ok = f.get("status") == "completed"
         with Vertical(classes="dialog" if ok else "dialog -danger", id="summary"):
-            yield PlainLabel(f"Run {status} in {took}", classes="dialog-title")
+            yield PlainLabel(self.title_text(), classes="dialog-title")
             detail = counts or "no steps"
             if f.get("note"):
                 detail += f"\n{f['note']}"
             yield Plain(detail, classes="dialog-detail")
-            with VerticalScroll(id="summary-rows"):
+            with VerticalScroll(id="summary-rows", classes="dialog-body"):
                 yield Plain(rows)
             yield Plain(f"log: {self.log_path}", classes="dialog-hint")
             yield Plain("q quit · escape back to the steps", classes="dialog-hint")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,38 +14,147 @@ from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Select
 
-from swrun.model import Variable
+from swrun.model import Runbook, Step, Variable
 from swrun.tui.plain import Plain, PlainLabel
+from swrun.tui.screens import button, words
 from swrun.tui.steps import ICONS
 from swrun.variables import is_secret, validate_value
 
-_DONE_TYPES = {"check_ticked": "ticked", "step_skipped": "skipped", "step_finished": None}
+if TYPE_CHECKING:
+    from swrun.runlog import LogData
+
+_TERMINAL = ("check_ticked", "step_skipped", "step_finished")
+_DONE = frozenset({"ok", "ticked", "skipped"})
+ENDED_NEW_RUN = frozenset({"failed", "rolled_back", "rollback_failed", "aborted"})
+"""A log that ended with one of these: the offer's default (Enter) is a new run."""
+_ENDED = {"failed": "failed", "rolled_back": "was rolled back",
+          "rollback_failed": "failed to roll back", "aborted": "was aborted",
+          "operator_needed": "stopped for an operator"}
 
 
 @dataclass(frozen=True)
 class ResumeOffer:
-    """An unfinished log of this runbook: where, whose, and what it finished."""
+    """An unfinished log of this runbook: whose, what happened, and what resuming will do.
+
+    `done` is what the engine will count as done: the log's resume_state (a rollback undoes
+    everything before it) with the step's content hash unchanged, the same test the Engine
+    makes; the tree of a resumed run is drawn from it, never from the old events alone."""
 
     path: str
     run: Mapping[str, Any]
     events: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    steps: Sequence[Step] = field(default_factory=tuple)
+    """The runbook's main steps, in order."""
+    done: frozenset[str] = frozenset()
+    changed: tuple[str, ...] = ()
+    """Steps done in the log whose text changed since: they run again."""
 
-    def done_lines(self) -> list[str]:
-        out = []
+    @classmethod
+    def of(cls, runbook: Runbook, data: LogData) -> ResumeOffer:
+        from swrun.runlog import resume_state
+
+        state = resume_state(data)
+        main = runbook.main_steps
+        done = frozenset(s.id for s in main if state.done.get(s.id) == s.content_hash)
+        changed = tuple(s.id for s in main if s.id in state.done and s.id not in done)
+        return cls(str(data.path), data.run, data.events, main, done, changed)
+
+    @property
+    def ended(self) -> str | None:
+        """The status the log's last run_finished gave, unless a resume came after it."""
+        status = None
         for rec in self.events:
+            if rec.get("type") == "run_finished":
+                status = str(rec.get("status"))
+            elif rec.get("type") == "run_resumed":
+                status = None
+        return status
+
+    @property
+    def rolled_back(self) -> bool:
+        return any(rec.get("type") == "rollback_started" for rec in self.events)
+
+    @property
+    def next_step(self) -> Step | None:
+        return next((s for s in self.steps if s.id not in self.done), None)
+
+    @property
+    def default_resume(self) -> bool:
+        """Enter resumes a run that was left waiting; after a failure, an abort or a
+        rollback it starts a new run."""
+        return self.ended not in ENDED_NEW_RUN
+
+    def _number(self, step_id: object) -> str:
+        step = next((s for s in self.steps if s.id == step_id), None)
+        return f"step {step.number} ({step.title})" if step is not None else str(step_id)
+
+    def verdict(self) -> str:
+        """What resuming will do, in one or two sentences."""
+        nxt = self.next_step
+        at = f"step {nxt.number} ({nxt.title})" if nxt is not None else "the end"
+        total = len(self.steps)
+        ended = self.ended
+        if self.rolled_back:
+            verb = "continues at" if self.done else "starts again at"
+            out = (f"The last run was rolled back: resuming {verb} {at}; a rollback undoes "
+                   f"what counted as done, so {len(self.done)} of {total} steps count as done.")
+        else:
+            if ended is not None:
+                where = next((r.get("step") for r in reversed(self.events)
+                              if r.get("type") == "run_finished"), None)
+                head = f"The last run {_ENDED.get(ended, ended)}" + (
+                    f" at {self._number(where)}" if where else "") + ". "
+            else:
+                head = "The last run stopped while it waited (quit or closed). "
+            out = (f"{head}{len(self.done)} of {total} steps count as done; "
+                   + (f"resuming continues at {at}." if nxt is not None
+                      else "resuming has nothing left to run."))
+        if self.changed:
+            names = ", ".join(self._number(c) for c in self.changed)
+            out += f" {len(self.changed)} step(s) changed since and run again: {names}."
+        return out
+
+    def activity(self) -> list[str]:
+        """What the log says happened, in order: steps and who did them, notes, milestones,
+        rollbacks, ends and resumes; done steps that no longer count say why."""
+        last_rollback = max((i for i, r in enumerate(self.events)
+                             if r.get("type") == "rollback_started"), default=-1)
+        main = {s.id for s in self.steps}
+        out = []
+        for i, rec in enumerate(self.events):
             kind = rec.get("type")
-            if kind not in _DONE_TYPES or rec.get("will_retry"):
-                continue
-            status = str(rec.get("status", _DONE_TYPES[kind]))
-            who = f" by {rec['by']}" if rec.get("by") else ""
             at = str(rec.get("at", ""))[11:16]
-            out.append(f"{ICONS.get(status, '?')} {rec.get('number') or '-':>2} "
-                       f"{rec.get('title', rec.get('step'))} — {status}{who} {at}".rstrip())
+            who = f" by {rec['by']}" if rec.get("by") else ""
+            if kind in _TERMINAL and not rec.get("will_retry"):
+                status = str(rec.get("status", "ticked" if kind == "check_ticked" else "skipped"))
+                step = rec.get("step")
+                extra = f" (exit {rec['exit_code']})" if status not in _DONE and \
+                    rec.get("exit_code") not in (None, 0) else ""
+                line = (f"{at} {ICONS.get(status, '?')} {rec.get('number') or '↺':>2} "
+                        f"{rec.get('title', step)} — {words(status)}{who}{extra}")
+                if rec.get("note") and kind != "step_finished":
+                    line += f": {rec['note']}"
+                if step in main and status in _DONE and step not in self.done:
+                    line += (" · changed since: runs again" if step in self.changed else
+                             " · undone by the rollback" if i < last_rollback else "")
+                out.append(line)
+            elif kind == "note_added":
+                out.append(f"{at} ✎ {rec.get('by', '?')}: {rec.get('note', '')}")
+            elif kind == "milestone":
+                out.append(f"{at} ⚑ {rec.get('milestone')}{who}"
+                           + (f": {rec['note']}" if rec.get("note") else ""))
+            elif kind == "rollback_started":
+                out.append(f"{at} ↺ rollback started{who}")
+            elif kind == "run_finished":
+                out.append(f"{at} ■ the run ended: {words(rec.get('status'))}")
+            elif kind == "run_resumed":
+                out.append(f"{at} ▶ resumed by {rec.get('operator', '?')}")
         return out
 
 
 class ResumeScreen(ModalScreen[bool]):
-    """`r` resumes the unfinished run, `n` starts a new one."""
+    """`r` resumes the unfinished run, `n` starts a new one; Enter takes the focused button,
+    which is "new run" when the last run failed, was aborted or was rolled back."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("r", "answer(True)", "Resume"),
                 Binding("n", "answer(False)", "New run")]
@@ -55,20 +164,36 @@ class ResumeScreen(ModalScreen[bool]):
         self.offer = offer
 
     def compose(self) -> ComposeResult:
-        run = self.offer.run
-        done = self.offer.done_lines()
-        with Vertical(classes="dialog", id="resume"):
-            yield PlainLabel("An unfinished run of this runbook was found", classes="dialog-title")
+        offer = self.offer
+        run = offer.run
+        ended = offer.ended
+        title = (f"The last run of this runbook {_ENDED.get(ended, ended)}" if ended
+                 else "An unfinished run of this runbook was found")
+        nxt = offer.next_step
+        with Vertical(classes="dialog -danger" if ended in ENDED_NEW_RUN else "dialog",
+                      id="resume"):
+            yield PlainLabel(title, classes="dialog-title")
             yield Plain(Text.assemble(
                 "run ", (str(run.get("id", "?")), "bold"),
                 f" started {run.get('started_at', '?')} by ",
-                (str(run.get("operator", "?")), "bold"),
-                f"\n{self.offer.path}\n{len(done)} step(s) done:"), classes="dialog-detail")
-            with VerticalScroll(id="resume-done"):
-                yield Plain("\n".join(done) or "(nothing finished yet)")
+                (str(run.get("operator", "?")), "bold"), f"\n{offer.path}"),
+                classes="dialog-detail")
+            yield Plain(Text(offer.verdict(), style="bold"), id="resume-verdict",
+                        classes="dialog-detail")
+            with VerticalScroll(id="resume-done", classes="dialog-body"):
+                yield Plain("\n".join(offer.activity()) or "(nothing happened yet)")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Resume it (r)", id="resume-yes", variant="primary")
-                yield Button("Start a new run (n)", id="resume-no")
+                yield button(f"Resume at step {nxt.number} (r)" if nxt is not None
+                             else "Resume (r)", "resume-yes",
+                             "primary" if offer.default_resume else "default")
+                yield button("Start a new run (n)", "resume-no",
+                             "default" if offer.default_resume else "primary")
+            yield Plain("enter: " + ("resume" if offer.default_resume else "a new run")
+                        + " · r resume · n new run", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#resume-yes" if self.offer.default_resume else "#resume-no",
+                       Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "resume-yes")
@@ -90,13 +215,18 @@ class VariableValidator(Validator):
 
 
 class VariablesScreen(ModalScreen[dict[str, str] | None]):
-    """Front-matter variables nobody gave: a select for choices, a password input for secrets."""
+    """Front-matter variables nobody gave: a select for choices, a password input for secrets.
+
+    In production (`production`) Enter in a field moves to the next field and the form
+    opens on its first field, never on the button: values the operator did not look at are
+    shown again on the pre-flight screen, which is the gate that starts the run."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Quit")]
 
-    def __init__(self, variables: Sequence[Variable]) -> None:
+    def __init__(self, variables: Sequence[Variable], production: bool = False) -> None:
         super().__init__(classes="dialog-screen")
         self.variables = list(variables)
+        self.production = production
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog", id="variables"):
@@ -122,10 +252,17 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
                                     valid_empty=False)
                     yield Plain("", id=f"err-{var.name}", classes="var-error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Start the run", id="vars-ok", variant="primary")
-                yield Button("Quit", id="vars-quit")
+                yield button("Review before starting" if self.production else "Start the run",
+                             "vars-ok", "primary")
+                yield button("Quit", "vars-quit")
+            if self.production:
+                yield Plain("production: enter moves to the next field; the next screen "
+                            "shows every value before anything runs", classes="dialog-hint")
 
     def on_mount(self) -> None:
+        if self.production and self.variables:
+            self.query_one(f"#var-{self.variables[0].name}").focus()
+            return
         # Enter should do the obvious thing: fill in the first empty field, or start the run
         # when every field already has a value
         for var in self.variables:
@@ -143,6 +280,9 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
         self.query_one(f"#err-{name}", Plain).update(msg)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if self.production:
+            self.focus_next()
+            return
         self._submit()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
