@@ -49,7 +49,7 @@ async def wait_for(pred: Callable[[], bool], limit: float = 10.0) -> float:
 
 
 def label(app: SwrunApp, step_id: str) -> str:
-    node = app.step_tree._step_nodes[step_id]  # noqa: SLF001 - the row as drawn
+    node = app.step_tree._step_nodes[step_id]  # the row as drawn
     return node.label.plain
 
 

@@ -1,0 +1,315 @@
+"""Pilot tests: no key is dropped, keys mean one thing, the operator sees what just happened.
+
+Each test asserts on the screen (or the notification the operator reads) and on the log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+from test_tui_support import (
+    SIZE,
+    SMALL,
+    ScriptedExecutor,
+    events,
+    frozen,
+    make_app,
+    screen_text,
+    until,
+    waiting,
+)
+from textual import events as key_events
+
+from swrun.events import StepStatus
+from swrun.executors.base import Output, StepContext, StepResult
+from swrun.model import Step
+from swrun.tui.app import SwrunApp
+from swrun.tui.screens import FailureScreen
+
+__all__ = ["frozen"]
+LOG = Path("run.toml")
+
+FIVE_CHECKS = """
+    # Burst
+
+    ## Checks
+
+    - [ ] One
+    - [ ] Two
+    - [ ] Three
+    - [ ] Four
+    - [ ] Five
+
+    ```bash {name=go}
+    echo went
+    ```
+
+    - [ ] After
+    """
+
+CONTINUE = """
+    # Keep going
+
+    ## Work
+
+    ```bash {name=probe on_failure=continue}
+    echo "probe says no" >&2
+    exit 3
+    ```
+
+    - [ ] Look at the dashboard
+
+    - [ ] Tell #ops
+    """
+
+
+def toasts(app: SwrunApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+def press(app: SwrunApp, key: str, char: str | None) -> None:
+    """What a terminal's driver does with a key press: post it (no waiting for the app)."""
+    app.post_message(key_events.Key(key, char))
+
+
+# -- 9: no key is dropped ---------------------------------------------------------------------
+
+
+async def test_keys_pressed_back_to_back_all_land(frozen: Path) -> None:
+    """Five spaces and an `r`, 30 ms apart: each lands on its own step, none is lost (it once
+    said "nothing is waiting to run" for a key pressed while the engine moved on)."""
+    app = make_app(frozen, FIVE_CHECKS)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        for key, char in [("space", " ")] * 5 + [("r", "r")]:
+            press(app, key, char)
+            await asyncio.sleep(0.03)
+        await until(pilot, waiting(app, "tick", 7), "the check after the burst")
+        shown = screen_text(app)
+        assert "☑  5 Five" in shown and "✓  6 go" in shown
+        assert not [t for t in toasts(app) if "nothing is waiting" in t]
+    assert [e["number"] for e in events(LOG, "check_ticked")] == [1, 2, 3, 4, 5]
+    assert [(e["step"], e["status"]) for e in events(LOG, "step_finished")] == [("go", "ok")]
+
+
+async def test_a_queued_key_never_answers_a_failure(frozen: Path) -> None:
+    """A key pressed while a step ran moments ago is queued, but a failure takes no queued
+    key: the operator decides, and is told the key was not applied."""
+    held = ScriptedExecutor(["working"], status=StepStatus.FAILED, hold=True)
+    app = make_app(frozen, SMALL, executors={"shell": held})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        await pilot.press("space")
+        await until(pilot, waiting(app, "confirm", 2))
+        await pilot.press("r")
+        await until(pilot, held.started.is_set)
+        await pilot.press("r")  # "retry" typed ahead of the failure
+        held.release.set()
+        await until(pilot, lambda: isinstance(app.screen, FailureScreen), "the failure")
+        assert any("were not applied" in t for t in toasts(app))
+    assert [e["status"] for e in events(LOG, "step_finished")] == ["failed"]  # no retry
+
+
+async def test_a_key_during_a_long_step_is_not_queued(frozen: Path) -> None:
+    """Pressed while a step has been running a while, space says why it does nothing instead
+    of ticking whatever comes next minutes later."""
+    held = ScriptedExecutor(["working"], hold=True)
+    app = make_app(frozen, SMALL, executors={"shell": held})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        await pilot.press("space")
+        await until(pilot, waiting(app, "confirm", 2))
+        await pilot.press("r")
+        await until(pilot, held.started.is_set)
+        app._answered_time -= 10  # the step has run for 10 s
+        await pilot.press("space")
+        assert any("step 2 is running" in t for t in toasts(app))
+        assert not app._queued
+        held.release.set()
+        await until(pilot, waiting(app, "confirm", 3))
+        await pilot.pause(0.1)
+        assert waiting(app, "confirm", 3)()  # still waiting: nothing was applied to it
+    assert len(events(LOG, "check_ticked")) == 1
+
+
+# -- 10: keys mean one thing -------------------------------------------------------------------
+
+
+async def test_space_on_another_step_does_not_tick_the_waiting_check(frozen: Path) -> None:
+    app = make_app(frozen, FIVE_CHECKS)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        app.step_tree.select_step("go")
+        await pilot.pause()
+        await pilot.press("space")
+        await until(pilot, lambda: any("select step 1 first" in t for t in toasts(app)))
+        assert waiting(app, "tick", 1)()
+    assert events(LOG, "check_ticked") == []
+
+
+async def test_space_on_a_command_step_says_why(frozen: Path) -> None:
+    app = make_app(frozen, SMALL)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        await pilot.press("space")
+        await until(pilot, waiting(app, "confirm", 2))
+        await pilot.press("space")
+        await until(pilot, lambda: any("is waiting to run (r)" in t for t in toasts(app)))
+        assert waiting(app, "confirm", 2)()
+    assert events(LOG, "step_finished") == []
+
+
+async def test_r_on_an_earlier_step_says_why(frozen: Path) -> None:
+    """`r` on a finished step, or on an earlier failed one, once did nothing and said nothing."""
+    app = make_app(frozen, CONTINUE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "confirm", 1))
+        await pilot.press("r")
+        await until(pilot, waiting(app, "tick", 2))
+        app.step_tree.select_step("probe")
+        await pilot.pause()
+        await pilot.press("r")
+        await until(pilot, lambda: any("is not next" in t for t in toasts(app)))
+        app.step_tree.select_step(app.runbook.main_steps[1].id)
+        await pilot.press("space")
+        await until(pilot, waiting(app, "tick", 3))
+        app.step_tree.select_step(app.runbook.main_steps[1].id)
+        await pilot.pause()
+        await pilot.press("r")
+        await until(pilot, lambda: any("already ticked" in t for t in toasts(app)))
+        assert waiting(app, "tick", 3)()
+    assert [e["number"] for e in events(LOG, "check_ticked")] == [2]
+    assert [e["status"] for e in events(LOG, "step_finished")] == ["failed"]
+
+
+# -- 11: the operator sees what just happened -------------------------------------------------
+
+
+async def test_a_failed_step_stays_selected_with_its_error(frozen: Path) -> None:
+    """on_failure=continue: the run goes on, but the failure stays on screen until the
+    operator moves; the next check is not ticked by a space meant for the failure."""
+    app = make_app(frozen, CONTINUE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "confirm", 1))
+        await pilot.press("r")
+        await until(pilot, waiting(app, "tick", 2))
+        await pilot.pause(0.1)
+        selected = app.step_tree.selected_step
+        assert selected is not None and selected.id == "probe"
+        shown = screen_text(app)
+        assert "✗ failed" in shown and "probe says no" in shown
+        assert "the run went on to step 2" in shown
+        await pilot.press("space")
+        assert waiting(app, "tick", 2)()
+        await pilot.press("down")
+        await until(pilot, lambda: app.step_tree.selected_step is not None
+                    and app.step_tree.selected_step.number == 2)
+        await pilot.press("space")
+        await until(pilot, waiting(app, "tick", 3))
+    assert [e["number"] for e in events(LOG, "check_ticked")] == [2]
+
+
+class FailingWatch:
+    """A watched wait that fails the way the wait executor does, with the probe's line."""
+
+    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
+        yield Output("⏳ waiting 15m, watching GET http://127.0.0.1:9/health every 30s")
+        yield StepResult(StepStatus.FAILED, error="watch failed after 1m30s (check 4): GET "
+                         "http://127.0.0.1:9/health: expected 200, got 503")
+
+
+async def test_long_lines_wrap_and_a_failed_watch_shows_its_probe(frozen: Path) -> None:
+    text = """
+        # Watch
+
+        ## Release
+
+        ```bash {name=wide}
+        printf 'a%.0s' $(seq 1 150); echo END-OF-WIDE
+        ```
+
+        ```wait {name=watch}
+        wait 15m watch GET http://127.0.0.1:9/health expect 200 every 30s
+        ```
+        """
+    app = make_app(frozen, text, executors={"wait": FailingWatch()})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "confirm", 1))
+        await pilot.press("r")
+        await until(pilot, waiting(app, "confirm", 2))
+        app.step_tree.select_step("wide")
+        await pilot.pause()
+        assert "END-OF-WIDE" in screen_text(app)  # once cut off at the pane's edge
+        app.step_tree.select_step("watch")
+        await pilot.pause()
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, FailureScreen))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "expected 200, got 503" in screen_text(app)
+    (_, watch) = events(LOG, "step_finished")
+    assert "got 503" in watch["error"]
+
+
+async def test_detail_shows_variables_filled_in_and_a_wait_countdown(frozen: Path) -> None:
+    text = """
+        +++
+        [vars.RELEASE]
+        default = "v2.4.1"
+        [vars.TOKEN]
+        default = "hunter2hunter2"
+        secret = true
+        +++
+        # Release
+
+        ## Ship
+
+        ```bash {name=ship}
+        : deploy --tag $RELEASE --token $TOKEN
+        ```
+
+        ```wait {name=soak}
+        wait 10m
+        ```
+        """
+    held = ScriptedExecutor(["soaking"], hold=True)
+    app = make_app(frozen, text, executors={"wait": held},
+                   variables={"RELEASE": "v2.4.1", "TOKEN": "hunter2hunter2"})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "confirm", 1))
+        shown = screen_text(app)
+        assert "deploy --tag v2.4.1 --token ****" in shown
+        assert "hunter2" not in shown
+        await pilot.press("r")
+        await until(pilot, waiting(app, "confirm", 2))
+        await pilot.press("r")
+        await until(pilot, held.started.is_set)
+        await until(pilot, lambda: "10m00s left of 10m00s" in screen_text(app), "the countdown")
+        held.release.set()
+        await until(pilot, lambda: app._ended)
+    assert "hunter2" not in LOG.read_text()
+
+
+# -- 12: the activity pane ----------------------------------------------------------------------
+
+
+async def test_activity_pane_shows_who_did_what_and_one_toast_per_note(frozen: Path) -> None:
+    app = make_app(frozen, SMALL)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        await pilot.press("space")
+        await until(pilot, waiting(app, "confirm", 2))
+        await pilot.press("s")
+        await pilot.press(*"not today", "enter")
+        await until(pilot, waiting(app, "confirm", 3))
+        await pilot.press("n")
+        await pilot.press(*"paged the DBA", "enter")
+        await until(pilot, lambda: events(LOG, "note_added"))
+        await pilot.pause(0.1)
+        pane = "\n".join(line.text for line in app.activity.lines)
+        assert "alice ☑ ticked 1. Tell #ops the release is starting" in pane
+        assert "alice ↷ skipped 2. build: not today" in pane
+        assert "alice ✎ paged the DBA" in pane
+        assert len([t for t in toasts(app) if "paged the DBA" in t]) == 1
+    assert events(LOG, "step_skipped")[0]["note"] == "not today"
