@@ -94,7 +94,7 @@ class PreflightScreen(ModalScreen[bool]):
             title = f"⚠ Resuming a {self.environment} run"
         else:
             where = "nothing has run yet; no log is written until you start"
-            title = f"⚠ {self.environment} run: check before the first step"
+            title = f"⚠ A run in {self.environment}: check before the first step"
         with Vertical(classes="dialog -danger", id="preflight"):
             yield PlainLabel(title, classes="dialog-title")
             yield Plain(Text.assemble((self.runbook.title, "bold"),
@@ -108,8 +108,8 @@ class PreflightScreen(ModalScreen[bool]):
                 start.disabled = True
                 yield start
                 yield button("Cancel (escape)", "preflight-cancel")
-            yield Plain(f"type {self.environment} and press enter to start · escape leaves "
-                        "without running anything", id="preflight-hint", classes="dialog-hint")
+            yield Plain(f"type {self.environment}, enter: start · escape: leave, nothing runs",
+                        id="preflight-hint", classes="dialog-hint")
 
     def on_mount(self) -> None:
         self.query_one("#preflight-typed", Input).focus()
