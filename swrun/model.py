@@ -204,16 +204,16 @@ class Runbook:
     def sha256(self) -> str:
         return hashlib.sha256(self.text.encode()).hexdigest()
 
-    @property
+    @cached_property
     def actionable(self) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.actionable)
 
-    @property
+    @cached_property
     def main_steps(self) -> tuple[Step, ...]:
         """Actionable steps of the normal pass (rollback sections excluded)."""
         return tuple(s for s in self.steps if s.actionable and not s.in_rollback)
 
-    @property
+    @cached_property
     def rollback_steps(self) -> tuple[Step, ...]:
         return tuple(s for s in self.steps if s.actionable and s.in_rollback)
 
