@@ -562,3 +562,29 @@ async def test_summary_title_uses_active_and_wall_time_when_the_log_has_them(
         text = screen_text(app)
         assert "Run rolled back in 7.5s" in text and "1 timed out" in text
     assert events(LOG, "run_finished") == []
+
+
+def test_the_offer_speaks_of_the_last_part_of_a_resumed_run(frozen: Path) -> None:
+    """Rolled back, then resumed and failed again further on: the offer says what the
+    last part did and counts what was done since the rollback, not before it."""
+    from swrun.execute import resume_point
+    from swrun.tui.start import ResumeOffer
+
+    old = headless_run(frozen, ROLLED, ScriptedOperator(name="carol",
+                                                       failures=[Decision.ROLLBACK]))
+    rb = load_runbook("rb.md")
+    point = resume_point(rb, old)
+    settings = Settings(run_id=point.run_id)
+    engine = make_engine(rb, ScriptedOperator(name="dave"), settings=settings,
+                         resume=point.resume)
+    log, _ = open_run_log(rb, settings, old, point.resume, "dave", {}, ["swrun"])
+    with log:
+        drive(engine, log, lambda event: None)
+    offer = ResumeOffer.of(rb, read_log(old))
+    said = offer.verdict()
+    assert said.startswith("The last run failed at step 3 (switch).")
+    assert "2 of 3 steps count as done" in said and "rolled back" not in said
+    assert not offer.default_resume
+    lines = offer.activity()
+    assert any("stage — ok · undone by the rollback" in ln for ln in lines)
+    assert any(ln.endswith("resumed by dave") for ln in lines)

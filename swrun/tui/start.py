@@ -72,7 +72,14 @@ class ResumeOffer:
 
     @property
     def rolled_back(self) -> bool:
-        return any(rec.get("type") == "rollback_started" for rec in self.events)
+        """The last part of the run (since its last resume) rolled back."""
+        rolled = False
+        for rec in self.events:
+            if rec.get("type") == "rollback_started":
+                rolled = True
+            elif rec.get("type") == "run_resumed":
+                rolled = False
+        return rolled
 
     @property
     def next_step(self) -> Step | None:
@@ -134,9 +141,9 @@ class ResumeOffer:
                         f"{rec.get('title', step)} — {words(status)}{who}{extra}")
                 if rec.get("note") and kind != "step_finished":
                     line += f": {rec['note']}"
-                if step in main and status in _DONE and step not in self.done:
-                    line += (" · changed since: runs again" if step in self.changed else
-                             " · undone by the rollback" if i < last_rollback else "")
+                if step in main and status in _DONE:
+                    line += (" · undone by the rollback" if i < last_rollback else
+                             " · changed since: runs again" if step in self.changed else "")
                 out.append(line)
             elif kind == "note_added":
                 out.append(f"{at} ✎ {rec.get('by', '?')}: {rec.get('note', '')}")
