@@ -447,6 +447,15 @@ async def test_help_and_every_dialog_fit_80x24(frozen: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = screen_text(app)
         assert "q  Quit" in text and "?  Show the keys" in text and "escape" in text
+        await pilot.press("escape", "q")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "quit?")
+        text = screen_text(app)
+        assert "Quit (y)" in text and "No (n)" in text and "--resume" in text
+        await pilot.press("escape", "m")
+        await until(pilot, lambda: isinstance(app.screen, MilestoneScreen))
+        text = screen_text(app)
+        for button in ("Detected (d)", "Acknowledged (a)", "Mitigated (m)", "Resolved (r)"):
+            assert button in text, button
         await pilot.press("escape", "r")
         await until(pilot, lambda: isinstance(app.screen, FailureScreen))
         text = screen_text(app)

@@ -73,7 +73,8 @@ def test_step_running_with_output(snap_compare: Any, frozen: Path) -> None:
 
 def test_failed_step_with_its_choices(snap_compare: Any, frozen: Path) -> None:
     """Step 1 'flaky' failed (✗ in the tree): a red-bordered dialog says it failed with
-    exit 3, shows its stderr line 'boom', says the run waits for a decision, and offers
+    exit 3, shows its stderr line 'boom', says the run waits for a decision and that
+    nothing is running (abort ends the run as failed), and offers
     Retry (r), Skip (s), Abort run (a) and Roll back (b) as one-line buttons, none of them
     focused (Enter alone does nothing)."""
     app = make_app(frozen, FAILING, **STILL)
@@ -173,7 +174,8 @@ def test_start_screen_at_80x24(snap_compare: Any, frozen: Path) -> None:
 
 def test_failure_dialog_at_80x24(snap_compare: Any, frozen: Path) -> None:
     """Step 1 'flaky' failed, at 80x24: the red dialog fits the screen with its title, 'exit
-    3 · after 1.5s', the output line 'boom', 'The run waits for your decision…' and all four
+    3 · after 1.5s', the output line 'boom', 'The run waits for your decision…' (abort ends
+    the run as failed) and all four
     one-line buttons Retry (r), Skip (s), Abort run (a), Roll back (b); none is focused
     (Enter does nothing)."""
     app = make_app(frozen, FAILING, **STILL)

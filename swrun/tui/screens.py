@@ -197,8 +197,9 @@ class FailureScreen(ModalScreen[Decision | None]):
             if tail:
                 with VerticalScroll(classes="dialog-body"):
                     yield Plain(Text("\n".join(tail)), classes="dialog-output")
-            yield Plain("The run waits for your decision; it never continues on its own.",
-                         classes="dialog-hint")
+            yield Plain("The run waits for your decision; it never continues on its own. "
+                        "Nothing is running: abort ends the run as failed.",
+                        classes="dialog-hint")
             with Horizontal(classes="dialog-buttons"):
                 yield button("Retry (r)", "retry", "primary")
                 yield button("Skip (s)", "skip", "warning")
