@@ -89,10 +89,12 @@ class TtyOperator:
         """Where a step acts and what it runs, resolved; shown before a confirmation."""
 
     def _input(self, prompt: str) -> str:
-        self._out.write(prompt)
-        self._out.flush()
+        # set before the prompt is written: a ^C the moment the prompt shows must interrupt
+        # the read, not only abort the engine while readline() then waits forever
         self.prompting = True
         try:
+            self._out.write(prompt)
+            self._out.flush()
             line = sys.stdin.readline()
         finally:
             self.prompting = False
