@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -264,17 +265,18 @@ class HelpScreen(ModalScreen[None]):
         self.keys = keys
 
     def compose(self) -> ComposeResult:
-        text = Text()
+        table = Table.grid(padding=(0, 2))  # a long description wraps under itself
+        table.add_column(justify="right", style="bold", no_wrap=True)
+        table.add_column()
         for key, what in self.keys:
-            text.append(f"{key:>10}", style="bold")
-            text.append(f"  {what}\n")
-        text.append("\nCtrl+P opens the command palette: every action, and jump to any step "
-                    "or section by name.\nSteps run in order; the run waits for you before "
-                    "each one.")
+            table.add_row(Text(key), Text(what))
         with Vertical(classes="dialog", id="help"):
             yield PlainLabel("swrun — keys", classes="dialog-title")
             with VerticalScroll(classes="dialog-body"):
-                yield Plain(text)
+                yield Plain(table)
+                yield Plain("Ctrl+P opens the command palette: every action, and jump to any "
+                            "step or section by name. Steps run in order; the run waits for "
+                            "you before each one.", classes="dialog-detail help-more")
             yield Plain("escape, q or ? closes this", classes="dialog-hint")
 
     def action_close(self) -> None:
