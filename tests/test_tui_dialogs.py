@@ -428,8 +428,9 @@ async def test_typed_confirmation_does_not_show_the_answer(frozen: Path) -> None
         await until(pilot, waiting(app, "confirm", 2))
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, TypedConfirmScreen))
-        placeholder = app.screen.query_one("#typed").placeholder  # type: ignore[attr-defined]
-        assert "production" not in placeholder
+        typed = app.screen.query_one("#typed")
+        assert "production" not in typed.placeholder  # type: ignore[attr-defined]
+        assert app.focused is typed
         await pilot.press("enter")  # the empty answer runs nothing
         await pilot.pause()
         assert isinstance(app.screen, TypedConfirmScreen)

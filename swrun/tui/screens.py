@@ -134,15 +134,19 @@ class TypedConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -danger"):
             yield PlainLabel(f"⚠ Destructive step in {self.environment}", classes="dialog-title")
-            yield Plain(Text.assemble(
-                (f"{self.step.number}. {self.step.title}", "bold"),
-                f"\n\n{self.what}" if self.what else "",
-                "\n\nThis step is marked destructive. To run it, type the environment name ",
-                (self.environment, "bold"), " exactly."), classes="dialog-detail")
+            with VerticalScroll(classes="dialog-body"):
+                yield Plain(Text.assemble(
+                    (f"{self.step.number}. {self.step.title}", "bold"),
+                    f"\n\n{self.what}" if self.what else "",
+                    "\n\nThis step is marked destructive. To run it, type the environment "
+                    "name ", (self.environment, "bold"), " exactly."), classes="dialog-detail")
             # the placeholder never shows the answer: it must be typed, not read off the box
             yield Input(placeholder="type the environment name", id="typed")
             yield Plain("enter to run · escape to go back", id="typed-hint",
                          classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#typed", Input).focus()  # not the scrolling text above it
 
     def on_input_changed(self, event: Input.Changed) -> None:
         match = event.value == self.environment
