@@ -14,6 +14,7 @@ from test_tui_support import (
     frozen,
     make_app,
     screen_text,
+    through_preflight,
     until,
     waiting,
 )
@@ -146,6 +147,7 @@ async def test_bracketed_text_is_shown_as_it_is_never_as_markup(frozen: Path) ->
         """
     app = make_app(frozen, text)
     async with app.run_test(size=SIZE) as pilot:
+        await through_preflight(pilot, app)
         await until(pilot, waiting(app, "confirm", 1))
         shown = screen_text(app)
         assert "Fix [staging] hosts" in shown and "Check [/etc/hosts]" in shown
@@ -310,6 +312,7 @@ async def test_jump_declined_changes_nothing(frozen: Path) -> None:
 async def test_production_destructive_needs_the_environment_typed(frozen: Path) -> None:
     app = make_app(frozen, PROD)
     async with app.run_test(size=SIZE) as pilot:
+        await through_preflight(pilot, app)
         await until(pilot, waiting(app, "tick", 1))
         await pilot.press("space")
         await until(pilot, waiting(app, "confirm", 2))

@@ -15,8 +15,10 @@ from test_tui_support import (
     ScriptedExecutor,
     events,
     frozen,
+    is_preflight,
     make_app,
     screen_text,
+    through_preflight,
     until,
     waiting,
 )
@@ -99,17 +101,6 @@ CUTOVER = """
     ```
     """
 GIVEN = {"RELEASE": "v42", "SLOT": "green", "DB_PASSWORD": "hunter2-secret"}
-
-
-def is_preflight(app: SwrunApp) -> bool:
-    return type(app.screen).__name__ == "PreflightScreen"
-
-
-async def through_preflight(pilot: Any, app: SwrunApp, environment: str = "production") -> None:
-    """Production runs open the pre-flight screen first: type the environment, press Enter."""
-    await until(pilot, lambda: is_preflight(app) or app.pending is not None, "the pre-flight")
-    if is_preflight(app):
-        await pilot.press(*environment, "enter")
 
 
 def headless_run(tmp: Path, text: str, operator: ScriptedOperator,

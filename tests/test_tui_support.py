@@ -168,3 +168,14 @@ def screen_text(app: SwrunApp) -> str:
     console.print(app.screen._compositor.render_update(
         full=True, screen_stack=app._background_screens))
     return console.export_text()
+
+
+def is_preflight(app: SwrunApp) -> bool:
+    return type(app.screen).__name__ == "PreflightScreen"
+
+
+async def through_preflight(pilot: Any, app: SwrunApp, environment: str = "production") -> None:
+    """Production runs open the pre-flight screen first: type the environment, press Enter."""
+    await until(pilot, lambda: is_preflight(app) or app.pending is not None, "the pre-flight")
+    if is_preflight(app):
+        await pilot.press(*environment, "enter")
