@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -245,3 +248,143 @@ def test_wrong_credentials_never_print_the_uri(tmp_path: Path, secantus_auth: Mo
                           "(check the user and password in uri=)")
     dumped = json.dumps([e.to_record() for e in events], default=str)
     assert "Hunter2" not in dumped and uri not in dumped
+
+
+def test_collection_names_are_file_names_not_paths(tmp_path: Path, mongo: Mongod) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    names = ["/etc/evil", f"{outside}/evil", "sub/dir", "x/../../escape", "a%2Fb", "café ☕",
+             "a..b", "trail.", "L" * 245, "ü" * 60 + "/x"]
+    c = mongo.client()
+    db = c.names
+    for i, name in enumerate(names):
+        db.command("create", name)
+        db.command("insert", name, documents=[{"_id": j, "i": i, "name": name}
+                                              for j in range(3)])
+    db.command("createIndexes", "sub/dir", indexes=[{"key": {"i": 1}, "name": "i_1"}])
+    path = book(tmp_path, "backup names to dumps", "restore dumps to back")
+    events = run_events(path, given={"MONGO_URI": mongo.uri})
+    backup, restore = finished(events)
+    assert backup.status is StepStatus.OK, backup.error
+    assert restore.status is StepStatus.OK, restore.error
+    assert list(outside.iterdir()) == []  # nothing written where a name pointed
+    assert not Path("/etc/evil.bson").exists() and not (tmp_path / "escape.bson").exists()
+    dump = tmp_path / "dumps" / "names"
+    files = sorted(p.name for p in dump.iterdir())
+    assert all(p.is_file() and p.parent == dump for p in dump.iterdir())
+    assert len(files) == 2 * len(names)
+    assert "sub%2Fdir.bson" in files and "a%252Fb.bson" in files  # as mongodump names them
+    assert "caf%C3%A9%20%E2%98%95.metadata.json" in files and "trail..bson" in files
+    assert max(len(f) for f in files) <= 255
+    # past 238 characters, mongodump's shortened name: 208 of them, %24, base64url(SHA-1)
+    digest = base64.urlsafe_b64encode(hashlib.sha1(b"L" * 245).digest()).decode().rstrip("=")
+    assert f"{'L' * 208}%24{digest}.bson" in files
+    assert backup.data["ops"][0]["collections"]["sub/dir"]["file"] == "sub%2Fdir.bson"
+    assert "  names.sub/dir → sub%2Fdir.bson: 3 documents, " in "\n".join(output(events))
+    back = sorted(c.back.list_collection_names())
+    assert back == sorted(names)
+    for name in names:
+        assert [d["name"] for d in c.back.get_collection("x").database.command(
+            "find", name)["cursor"]["firstBatch"]] == [name] * 3
+    assert "i_1" in [ix["name"] for ix in c.back["sub/dir"].list_indexes()]
+    c.close()
+
+
+def old_dump(where: Path, name: str, docs: list[dict[str, Any]], meta: bool = True) -> None:
+    """A dump file as swrun wrote it before names were encoded (or as a hand-made dump)."""
+    where.mkdir(parents=True, exist_ok=True)
+    (where / f"{name}.bson").write_bytes(b"".join(bson.encode(d) for d in docs))
+    if meta:
+        (where / f"{name}.metadata.json").write_text(json.dumps(
+            {"indexes": [{"v": 2, "key": {"_id": 1}, "name": "_id_"}], "uuid": "",
+             "collectionName": name, "type": "collection", "options": {}}))
+
+
+def test_restore_reads_dumps_written_before_names_were_encoded(tmp_path: Path,
+                                                              mongo: Mongod) -> None:
+    dump = tmp_path / "old" / "app"
+    old_dump(dump, "users", [{"_id": 1}, {"_id": 2}])
+    old_dump(dump, "café", [{"_id": 3}])
+    old_dump(dump, "a%2Fb", [{"_id": 4}])  # its metadata says the name is "a%2Fb" as written
+    old_dump(dump, "c%2Fd", [{"_id": 5}], meta=False)  # no metadata: decoded as mongorestore
+    events = run_events(book(tmp_path, "restore old to app"), given={"MONGO_URI": mongo.uri})
+    [done] = finished(events)
+    assert done.status is StepStatus.OK, done.error
+    c = mongo.client()
+    assert sorted(c.app.list_collection_names()) == ["a%2Fb", "c/d", "café", "users"]
+    assert c.app.users.count_documents({}) == 2 and c.app["c/d"].find_one() == {"_id": 5}
+    c.close()
+
+
+def test_restore_refuses_links_out_and_names_mongodb_cannot_hold(tmp_path: Path,
+                                                                 mongo: Mongod) -> None:
+    secret = tmp_path / "secret.bson"
+    secret.write_bytes(bson.encode({"_id": "not yours"}))
+    linked = tmp_path / "linked" / "app"
+    old_dump(linked, "users", [{"_id": 1}])
+    os.symlink(secret, linked / "stolen.bson")
+    dotted = tmp_path / "dotted" / "app"
+    dotted.mkdir(parents=True)
+    (dotted / "%2E%2E.bson").write_bytes(bson.encode({"_id": 1}))
+    events = run_events(book(tmp_path, "{on_failure=continue}\nrestore linked to app",
+                             "restore dotted to app"), given={"MONGO_URI": mongo.uri})
+    link, dots = finished(events)
+    assert link.status is StepStatus.FAILED
+    assert link.error == (f"mongo: restore: {linked / 'stolen.bson'} is a symbolic link to "
+                          f"{secret}, outside {tmp_path / 'linked'}; refusing to read it")
+    assert dots.status is StepStatus.FAILED
+    assert dots.error == (f"mongo: restore: {dotted / '%2E%2E.bson'} names the collection "
+                          "'..', which MongoDB does not allow")
+    c = mongo.client()
+    assert c.app.list_collection_names() == []  # refused before writing anything
+    c.close()
+
+
+def test_backup_refuses_a_link_where_the_dump_goes(tmp_path: Path, mongo: Mongod) -> None:
+    seed(mongo)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "dumps").mkdir()
+    os.symlink(elsewhere, tmp_path / "dumps" / "smartwallet")
+    events = run_events(book(tmp_path, "backup smartwallet to dumps"),
+                        given={"MONGO_URI": mongo.uri})
+    [done] = finished(events)
+    assert done.status is StepStatus.FAILED
+    assert done.error == (f"mongo: backup: {tmp_path / 'dumps' / 'smartwallet'} is a symbolic "
+                          "link; back up into a real directory")
+    assert list(elsewhere.iterdir()) == []
+    assert not any(p.name.startswith(".") for p in (tmp_path / "dumps").iterdir())
+
+
+def test_file_names_match_mongodump_and_decode_back(tmp_path: Path) -> None:
+    from urllib.parse import unquote
+
+    from swrun.executors.mongo import _create, dump_name, dump_stem
+    from swrun.ops.runtime import OpFailed
+
+    # Go's url.PathEscape: these stay, `/ % ; , ?`, space and non-ASCII bytes are %XX
+    assert dump_stem("a-b_c.d~e$f&g+h:i=j@k") == "a-b_c.d~e$f&g+h:i=j@k"
+    assert dump_stem("/etc/evil") == "%2Fetc%2Fevil"
+    assert dump_stem("50%;a,b?c d") == "50%25%3Ba%2Cb%3Fc%20d"
+    for name in ["/etc/evil", "sub/dir", "a%2Fb", "café ☕", "x/../../y", "trail.", "Q" * 238]:
+        assert unquote(dump_stem(name)) == name
+        assert dump_name(dump_stem(name), {}, tmp_path / "f.bson") == name
+    long = "ü" * 120
+    stem = dump_stem(long)
+    assert len(stem) == 238 and stem[208:211] == "%24"
+    assert dump_name(stem, {"collectionName": long}, tmp_path / "f.bson") == long
+    try:
+        dump_name(stem, {}, tmp_path / "f.bson")
+        raise AssertionError("a shortened name without metadata was accepted")
+    except OpFailed as exc:
+        assert "has a shortened name and no metadata file naming its collection" in exc.message
+    # two collections, one file (what a case-insensitive file system does to Users and users)
+    used: dict[str, str] = {}
+    with _create(tmp_path, "Users.bson", "Users", used) as fh:
+        fh.write(b"")
+    try:
+        _create(tmp_path, "Users.bson", "users", used)
+        raise AssertionError("an existing file was overwritten")
+    except OpFailed as exc:
+        assert exc.message == ("backup: collections 'Users' and 'users' would both be written "
+                               "to Users.bson (a case-insensitive file system?)")

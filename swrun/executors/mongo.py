@@ -6,14 +6,18 @@ host:port lists are shown. pymongo/bson are imported here, on the run path only.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+from urllib.parse import quote, unquote
 
 from swrun.durations import format_duration
 from swrun.events import StepStatus
@@ -28,6 +32,12 @@ SELECTION_TIMEOUT = 5.0
 POLL = 0.1
 BATCH_DOCS = 1000
 BATCH_BYTES = 8 * 1024 * 1024
+STEM_MAX = 238
+"""Longest file name stem in a dump, as mongodump: 238 + len(".metadata.json.gz") <= 255."""
+_STEM_KEEP = 208
+_STEM_SAFE = "$&+:=@"
+"""Kept as they are besides letters, digits and `-._~`: Go's url.PathEscape, which mongodump
+uses for collection names (everything else, `/` and `%` included, is %XX of its UTF-8 bytes)."""
 _COMPARE = {
     "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
@@ -237,23 +247,33 @@ class MongoSession:
 
         root = local_path(self.ctx, op.dir)
         dest = root / op.db
+        if dest.is_symlink():
+            raise OpFailed(f"backup: {dest} is a symbolic link; back up into a real directory")
         if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
             raise OpFailed(f"backup: {dest} already exists; back up into a new directory")
-        db = client[op.db]
-        infos = sorted((i for i in db.list_collections() if not i["name"].startswith("system.")),
-                       key=lambda i: i["name"])
+        raw = CodecOptions(document_class=RawBSONDocument)
+        db = client.get_database(op.db, codec_options=raw)
+        infos = sorted((i for i in client[op.db].list_collections()
+                        if not i["name"].startswith("system.")), key=lambda i: i["name"])
         if not infos:
             raise OpFailed(f"backup: database {op.db} has no collections")
-        root.mkdir(parents=True, exist_ok=True)
-        partial = root / f".{op.db}.partial-{os.getpid()}"
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir()
-        raw = CodecOptions(document_class=RawBSONDocument)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            partial = root / f".{op.db}.partial-{os.getpid()}"
+            if partial.is_symlink() or partial.is_file():
+                partial.unlink()  # a link is removed, never followed
+            else:
+                shutil.rmtree(partial, ignore_errors=True)
+            partial.mkdir()  # a new directory of our own: nothing in it was planted beforehand
+        except OSError as exc:
+            raise OpFailed(f"backup: cannot create {root}: {_os_reason(exc)}") from None
         t0 = time.perf_counter()
         colls: dict[str, Any] = {}
+        used: dict[str, str] = {}
         try:
             for info in infos:
                 name = info["name"]
+                stem = dump_stem(name)
                 kind = info.get("type", "collection")
                 meta: dict[str, Any] = {"indexes": [], "uuid": "", "collectionName": name,
                                         "type": kind, "options": info.get("options", {})}
@@ -261,10 +281,14 @@ class MongoSession:
                 meta["uuid"] = _uuid_hex(uuid)
                 docs = size = 0
                 if kind == "collection":
-                    meta["indexes"] = [{k: v for k, v in ix.items() if k != "ns"}
-                                       for ix in db[name].list_indexes()]
-                    with open(partial / f"{name}.bson", "wb", buffering=1 << 20) as fh:
-                        for doc in db.get_collection(name, codec_options=raw).find():
+                    # commands, not db[name]: pymongo refuses names the server allows ("a..b")
+                    with db.cursor_command("listIndexes", name,
+                                           codec_options=CodecOptions()) as ixs:
+                        meta["indexes"] = [{k: v for k, v in ix.items() if k != "ns"}
+                                           for ix in ixs]
+                    with _create(partial, f"{stem}.bson", name, used) as fh, \
+                            db.cursor_command("find", name, codec_options=raw) as cursor:
+                        for doc in cursor:
                             data = doc.raw
                             fh.write(data)
                             docs += 1
@@ -273,15 +297,22 @@ class MongoSession:
                                 self.budget.check()
                         fh.flush()
                         os.fsync(fh.fileno())
-                (partial / f"{name}.metadata.json").write_text(
-                    dumps(meta, json_options=CANONICAL_JSON_OPTIONS))
-                colls[name] = {"documents": docs, "bytes": size,
+                with _create(partial, f"{stem}.metadata.json", name, used) as fh:
+                    fh.write(dumps(meta, json_options=CANONICAL_JSON_OPTIONS).encode())
+                colls[name] = {"file": f"{stem}.bson", "documents": docs, "bytes": size,
                                "indexes": [ix["name"] for ix in meta["indexes"]]}
-                yield Output(f"  {op.db}.{name}: {docs} documents, {human_bytes(size)}, "
-                             f"{len(meta['indexes'])} index(es)")
+                shown = f" → {stem}.bson" if stem != name else ""
+                yield Output(f"  {op.db}.{name}{shown}: {docs} documents, "
+                             f"{human_bytes(size)}, {len(meta['indexes'])} index(es)")
+            if dest.is_symlink():
+                raise OpFailed(f"backup: {dest} is a symbolic link; back up into a real "
+                               "directory")
             if dest.exists():
                 dest.rmdir()  # empty (checked above)
             partial.rename(dest)
+        except OSError as exc:
+            raise OpFailed(f"backup: cannot write {_os_where(exc, partial, dest)}: "
+                           f"{_os_reason(exc)}") from None
         finally:
             shutil.rmtree(partial, ignore_errors=True)
         seconds = time.perf_counter() - t0
@@ -295,47 +326,54 @@ class MongoSession:
     def _restore(self, client: Any, op: lang.Restore) -> Iterator[Output]:
         from bson import decode_file_iter
         from bson.codec_options import CodecOptions
-        from bson.json_util import loads
         from bson.raw_bson import RawBSONDocument
+        from pymongo.errors import OperationFailure
 
-        src = _dump_dir(local_path(self.ctx, op.dir), op.db)
-        names = sorted({p.name[: -len(".metadata.json")] for p in src.glob("*.metadata.json")}
-                       | {p.stem for p in src.glob("*.bson")})
-        db = client[op.db]
+        root = local_path(self.ctx, op.dir)
+        src = _dump_dir(root, op.db)
+        entries = _dump_entries(src, root)
+        db = client.get_database(op.db, codec_options=CodecOptions())
         if not op.drop:
-            busy = [f"{op.db}.{n} has {c} documents" for n in names
-                    if (c := db[n].estimated_document_count()) > 0]
+            busy = [f"{op.db}.{e.name} has {c} documents" for e in entries
+                    if (c := int(db.command("count", e.name).get("n", 0))) > 0]
             if busy:
                 raise OpFailed(f"restore: {'; '.join(busy)}; add --drop to replace them")
         raw = CodecOptions(document_class=RawBSONDocument)
         t0 = time.perf_counter()
         colls: dict[str, Any] = {}
-        for name in names:
+        for entry in entries:
             self.budget.check()
-            meta_path = src / f"{name}.metadata.json"
-            meta = loads(meta_path.read_text()) if meta_path.exists() else {}
+            name, meta = entry.name, entry.meta
             options = dict(meta.get("options") or {})
             if op.drop:
-                db.drop_collection(name)
+                try:
+                    db.command("drop", name)
+                except OperationFailure as exc:
+                    if exc.code != 26:  # NamespaceNotFound: nothing to drop
+                        raise
             if meta.get("type") == "view" or options:
-                db.create_collection(name, **options)
+                db.command("create", name, **options)
             docs = size = 0
-            bson_path = src / f"{name}.bson"
-            if bson_path.exists():
-                coll = db.get_collection(name, codec_options=raw)
+            if entry.bson is not None:
                 batch: list[Any] = []
                 batch_bytes = 0
-                with open(bson_path, "rb", buffering=1 << 20) as fh:
-                    for doc in _documents(decode_file_iter(fh, raw), bson_path, docs):
-                        batch.append(doc)
-                        batch_bytes += len(doc.raw)
-                        if len(batch) >= BATCH_DOCS or batch_bytes >= BATCH_BYTES:
-                            coll.insert_many(batch, ordered=True)
+                try:
+                    fh = open(entry.bson, "rb", buffering=1 << 20)  # noqa: SIM115
+                except OSError as exc:
+                    raise OpFailed(f"restore: cannot read {entry.bson}: {_os_reason(exc)}") \
+                        from None
+                with fh:
+                    for doc in _documents(decode_file_iter(fh, raw), entry.bson, docs):
+                        if batch and (len(batch) >= BATCH_DOCS
+                                      or batch_bytes + len(doc.raw) > BATCH_BYTES):
+                            _insert(db, op.db, name, batch, docs)
                             docs, size = docs + len(batch), size + batch_bytes
                             batch, batch_bytes = [], 0
                             self.budget.check()
+                        batch.append(doc)
+                        batch_bytes += len(doc.raw)
                     if batch:
-                        coll.insert_many(batch, ordered=True)
+                        _insert(db, op.db, name, batch, docs)
                         docs, size = docs + len(batch), size + batch_bytes
             specs = [{k: v for k, v in ix.items() if k not in ("ns",)}
                      for ix in meta.get("indexes", []) if ix.get("name") != "_id_"]
@@ -459,23 +497,174 @@ def _uuid_hex(value: Any) -> str:
     return hexed if isinstance(hexed, str) else ""
 
 
+def dump_stem(name: str) -> str:
+    """The file name (without `.bson` / `.metadata.json`) of a collection, as mongodump names
+    it: percent-encoded so it is one file name inside the dump directory, never a path; past
+    STEM_MAX characters, the first 208 and `%24` and the unpadded base64url SHA-1 of the name
+    (its `.metadata.json` then says the whole name)."""
+    stem = quote(name, safe=_STEM_SAFE)
+    if len(stem) > STEM_MAX:
+        digest = hashlib.sha1(name.encode()).digest()
+        stem = stem[:_STEM_KEEP] + "%24" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return stem
+
+
+def dump_name(stem: str, meta: Mapping[str, Any], path: Path) -> str:
+    """The collection a dump file holds: its metadata's `collectionName` when that is the name
+    the file was written for (a shortened name needs it; swrun wrote names unencoded before,
+    so `a%2Fb.bson` of such a dump is `a%2Fb` when its metadata says so), otherwise the file
+    name decoded as mongorestore does."""
+    named = meta.get("collectionName")
+    if isinstance(named, str) and named and (dump_stem(named) == stem or named == stem):
+        return named
+    if len(stem) == STEM_MAX and "%24" in stem:
+        raise OpFailed(f"restore: {path} has a shortened name and no metadata file naming its "
+                       "collection")
+    try:
+        name = unquote(stem, errors="strict")
+    except UnicodeDecodeError:
+        raise OpFailed(f"restore: {path}: the file name does not decode to a collection name "
+                       "(percent-encoded UTF-8)") from None
+    if not name or name.startswith(".") or "$" in name or "\x00" in name:
+        raise OpFailed(f"restore: {path} names the collection {name!r}, which MongoDB does not "
+                       "allow")
+    return name
+
+
+@dataclass(frozen=True)
+class DumpEntry:
+    name: str
+    bson: Path | None
+    meta: dict[str, Any]
+
+
 def _dump_dir(root: Path, db: str) -> Path:
     """The directory holding the *.bson / *.metadata.json files under `root`."""
     if not root.is_dir():
         raise OpFailed(f"restore: {root} is not a directory")
-    if any(root.glob("*.bson")) or any(root.glob("*.metadata.json")):
-        return root
-    subs = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
-            and (any(d.glob("*.bson")) or any(d.glob("*.metadata.json")))]
+    try:
+        if _has_dump_files(root):
+            return root
+        subs = [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+                and _has_dump_files(d)]
+    except OSError as exc:
+        raise OpFailed(f"restore: cannot read {_os_where(exc)}: {_os_reason(exc)}") from None
     named = [d for d in subs if d.name == db]
-    if len(named) == 1:
-        return named[0]
-    if len(subs) == 1:
-        return subs[0]
+    chosen = named[0] if len(named) == 1 else subs[0] if len(subs) == 1 else None
+    if chosen is not None:
+        _inside(chosen, root)
+        return chosen
     if not subs:
         raise OpFailed(f"restore: no dump (*.bson, *.metadata.json) in {root}")
     raise OpFailed(f"restore: {root} holds dumps of {', '.join(d.name for d in subs)}; "
                    "name one directory")
+
+
+def _has_dump_files(d: Path) -> bool:
+    return any(p.name.endswith((".bson", ".metadata.json")) for p in d.iterdir())
+
+
+def _dump_entries(src: Path, root: Path) -> list[DumpEntry]:
+    """The collections of a dump directory, by name, with their files and metadata."""
+    files: dict[str, dict[str, Path]] = {}
+    try:
+        for path in sorted(src.iterdir()):
+            for suffix, kind in ((".metadata.json", "meta"), (".bson", "bson")):
+                if path.name.endswith(suffix):
+                    _inside(path, root)
+                    if not path.is_file():
+                        raise OpFailed(f"restore: {path} is not a regular file")
+                    files.setdefault(path.name[: -len(suffix)], {})[kind] = path
+                    break
+    except OSError as exc:
+        raise OpFailed(f"restore: cannot read {_os_where(exc)}: {_os_reason(exc)}") from None
+    entries: list[DumpEntry] = []
+    seen: dict[str, Path] = {}
+    for stem, found in files.items():
+        meta = _metadata(found.get("meta"))
+        ref = found.get("bson") or found["meta"]
+        name = dump_name(stem, meta, ref)
+        if name in seen:
+            raise OpFailed(f"restore: {seen[name]} and {ref} both hold the collection {name!r}; "
+                           "remove one")
+        seen[name] = ref
+        entries.append(DumpEntry(name, found.get("bson"), meta))
+    return sorted(entries, key=lambda e: e.name)
+
+
+def _metadata(path: Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    from bson.errors import BSONError
+    from bson.json_util import loads
+
+    try:
+        meta = loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise OpFailed(f"restore: cannot read {path}: {_os_reason(exc)}") from None
+    except (ValueError, TypeError, KeyError, BSONError) as exc:
+        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise OpFailed(f"restore: {path} is not a metadata file ({first})") from None
+    if not isinstance(meta, dict):
+        raise OpFailed(f"restore: {path} is not a metadata file (not a JSON object)")
+    return meta
+
+
+def _inside(path: Path, root: Path) -> None:
+    """Refuse a path of a dump that leads out of DIR (a symbolic link pointing elsewhere)."""
+    target, limit = path.resolve(), root.resolve()
+    if target != limit and not target.is_relative_to(limit):
+        raise OpFailed(f"restore: {path} is a symbolic link to {target}, outside {root}; "
+                       "refusing to read it")
+
+
+def _create(directory: Path, filename: str, name: str, used: dict[str, str]) -> IO[bytes]:
+    """A new file directly in `directory` (ours, just made): never through a link, never
+    replacing a file. `used` maps the lower-cased names of the files made so far to their
+    collections, to name both when a case-insensitive file system sees one file."""
+    path = directory / filename
+    if path.parent != directory or filename in (".", "..") or os.sep in filename \
+            or path.resolve().parent != directory.resolve():
+        raise OpFailed(f"backup: collection {name!r} would be written outside {directory}")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileExistsError:
+        other = used.get(filename.lower(), "another collection")
+        raise OpFailed(f"backup: collections {other!r} and {name!r} would both be written to "
+                       f"{filename} (a case-insensitive file system?)") from None
+    used[filename.lower()] = name
+    return os.fdopen(fd, "wb", buffering=1 << 20)
+
+
+def _insert(db: Any, db_name: str, name: str, batch: list[Any], before: int) -> None:
+    """One `insert` command (not db[name]: pymongo refuses some names the server allows)."""
+    res = db.command("insert", name, documents=batch, ordered=True)
+    errors = res.get("writeErrors") or []
+    if errors:
+        first = errors[0]
+        number = before + int(first.get("index", 0)) + 1
+        raise OpFailed(f"restore: {db_name}.{name}: document {number} was refused: "
+                       f"{first.get('errmsg', 'write error')}")
+    wce = res.get("writeConcernError")
+    if wce:
+        raise OpFailed(f"restore: {db_name}.{name}: write concern error: "
+                       f"{wce.get('errmsg', wce)}")
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _os_where(exc: OSError, partial: Path | None = None, dest: Path | None = None) -> str:
+    """The file an OSError is about, shown at its final place rather than the partial one."""
+    if not exc.filename:
+        return str(dest or "the dump")
+    path = Path(os.fsdecode(exc.filename))
+    if partial is not None and dest is not None and path.is_relative_to(partial):
+        return str(dest / path.relative_to(partial))
+    return str(path)
 
 
 def _hosts(uri: str) -> str:
