@@ -25,14 +25,18 @@ def step_flags(step: Step) -> list[str]:
 
 
 def plan_json(runbook: Runbook) -> dict[str, Any]:
+    from swrun.variables import secret_names
+
+    secret = secret_names(runbook)  # by declaration, name, source or use (`uri=$DB`)
     return {
         "title": runbook.title,
         "path": runbook.path,
         "environment": runbook.environment or None,
         "window": runbook.metadata.get("window"),
         "variables": {
-            name: {"type": v.type, "required": v.required, "secret": v.secret,
-                   "default": None if v.secret else v.default, "choices": list(v.choices)}
+            name: {"type": v.type, "required": v.required, "secret": name in secret,
+                   "default": None if name in secret else v.default,
+                   "choices": list(v.choices)}
             for name, v in runbook.variables.items()
         },
         "steps": [

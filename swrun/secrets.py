@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import urllib.parse
 from collections.abc import Iterable
 
 MASK = "****"
@@ -10,14 +13,35 @@ MIN_LEN = 3
 """Shorter values are not masked: masking every `1` or `ok` would hide the output itself."""
 
 
+def encodings(value: str) -> set[str]:
+    """The forms a value takes when swrun or a library quotes it on the way to a line: shell
+    quoting (`'it'"'"'s'`, an echoed pm2 command), JSON and Python escapes (`--json`, an
+    exception's repr), URL encoding (a URL built from it). Masking only the raw value would
+    let `it's` through as `'it'"'"'s'`."""
+    forms = {
+        shlex.quote(value),
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        repr(value)[1:-1],
+        repr(value + "\"'")[1:-4],  # single-quoted with \' whatever the value holds
+        urllib.parse.quote(value, safe=""),
+        urllib.parse.quote(value),
+        urllib.parse.quote_plus(value),
+    }
+    return {f for f in forms if f != value and len(f) >= MIN_LEN}
+
+
 class Masker:
-    """Replaces every occurrence of any known secret value with `****`."""
+    """Replaces every occurrence of any known secret value, or of a quoted or encoded form of
+    one (see `encodings`), with `****`."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         found = {s for s in secrets if s}
         for value in list(found):  # output is masked a line at a time: a key or certificate
             if "\n" in value:      # spread over lines is masked line by line too
                 found |= {ln.strip() for ln in value.splitlines() if len(ln.strip()) >= MIN_LEN}
+        for value in list(found):
+            found |= encodings(value)
         self._secrets = sorted(found, key=len, reverse=True)
         self._pattern = (
             re.compile("|".join(re.escape(s) for s in self._secrets)) if self._secrets else None

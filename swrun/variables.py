@@ -77,6 +77,7 @@ def resolve(
     env = os.environ if environ is None else environ
     values: dict[str, str] = {}
     problems: list[str] = []
+    secret = secret_names(runbook)
     for name in given:
         if name not in runbook.variables:
             problems.append(f"--var {name}: the runbook declares no variable {name}")
@@ -98,7 +99,7 @@ def resolve(
             continue
         problem = validate_value(var, value)
         if problem:
-            shown = "****" if is_secret(var) else repr(value)
+            shown = "****" if name in secret else repr(value)
             problems.append(f"{name}={shown}: {problem}")
             continue
         values[name] = value
@@ -137,14 +138,23 @@ def is_secret(var: Variable) -> bool:
         var.source and var.source.startswith(SECRETS_MANAGER))
 
 
+def secret_names(runbook: Runbook) -> set[str]:
+    """The declared variables whose values are secret: by declaration, name or source
+    (`is_secret`), or by use: a MongoDB URI carries its password, so a variable used in a
+    step's `uri=` is secret too."""
+    out = {n for n, v in runbook.variables.items() if is_secret(v)}
+    out |= {n for step in runbook.steps for n in variable_refs(step.text("uri") or "")
+            if n in runbook.variables}
+    return out
+
+
 def secret_values(
     runbook: Runbook, values: Mapping[str, str], environ: Mapping[str, str] | None = None
 ) -> set[str]:
     """Values to mask: secret variables, and environment variables with secret-looking names."""
     env = os.environ if environ is None else environ
-    out = {values[n] for n, v in runbook.variables.items() if n in values and is_secret(v)}
-    # a MongoDB URI carries its password: a variable used as `uri=` is a secret by use
+    out = {values[n] for n in secret_names(runbook) if n in values}
     out |= {values[n] for step in runbook.steps for n in variable_refs(step.text("uri") or "")
-            if n in values}
+            if n in values}  # an undeclared name filled in from elsewhere
     out |= {v for k, v in env.items() if looks_secret(k)}
     return {v for v in out if len(v) >= MIN_LEN}

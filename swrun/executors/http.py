@@ -4,6 +4,7 @@ is what the server said."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import math
 import re
@@ -105,10 +106,12 @@ class HttpChecker:
         return self._frame_options(op)
 
     def fetch(self, method: str, url: str, read_body: bool = True) -> Response:
+        """The response, or OpFailed: every failure is one line, never an exception (whose
+        text may hold the URL, secrets included, in a form masking does not know)."""
         timeout = self.budget.remaining(REQUEST_TIMEOUT) or REQUEST_TIMEOUT
-        req = urllib.request.Request(url, method=method, headers={"User-Agent": USER_AGENT})
         t0 = time.perf_counter()
         try:
+            req = urllib.request.Request(url, method=method, headers={"User-Agent": USER_AGENT})
             try:
                 resp = self.opener.open(req, timeout=max(0.1, timeout))
             except urllib.error.HTTPError as err:
@@ -125,8 +128,11 @@ class HttpChecker:
         except TimeoutError:
             raise OpFailed(f"{method} {url}: no answer within {timeout:g}s",
                            {"url": url, "method": method}) from None
-        except (OSError, ValueError) as exc:
-            raise OpFailed(f"{method} {url}: {type(exc).__name__}: {exc}",
+        except http.client.InvalidURL:
+            raise OpFailed(f"{method} {url}: not a valid URL (a space or control character? "
+                           "URL-encode it)", {"url": url, "method": method}) from None
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            raise OpFailed(f"{method} {url}: {type(exc).__name__}: {_first_line(exc)}",
                            {"url": url, "method": method}) from None
 
     def _request(self, op: lang.Request) -> tuple[str, dict[str, Any]]:
@@ -249,6 +255,11 @@ class HttpChecker:
                     f"{ancestors.group(1).strip()}"), data
         got = f"X-Frame-Options is {xfo!r}" if xfo else "no X-Frame-Options header"
         raise OpFailed(f"frame-options {op.url}: {got}, expected {' or '.join(allowed)}", data)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _rank(sorted_times: list[float], q: float) -> float:

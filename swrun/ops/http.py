@@ -33,6 +33,7 @@ DEFAULT_HSTS_AGE = 31536000.0
 """One year, what HSTS preload lists require."""
 _PATH = re.compile(r"(?:\$\.?)?([A-Za-z_][\w-]*|\[\d+\])((?:\.[A-Za-z_][\w-]*|\[\d+\])*)")
 _STATUS = re.compile(r"[1-5](?:[0-9]{2}|xx)")
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
 VERBS = frozenset({"get", "head", "latency", "hsts", "csp", "frame-options"})
 
 
@@ -161,6 +162,11 @@ def _url(tok: Token, n: int) -> str:
         return tok.text
     if not re.match(r"https?://[^/\s]+", tok.text):
         raise OpError(f"expected an http:// or https:// URL, got {quoted(tok)}", n)
+    bad = _UNSENDABLE.search(tok.text)
+    if bad:  # http.client refuses it later with the URL's repr in the message
+        what = "a space" if bad.group() == " " else "a control character"
+        raise OpError(f"the URL {quoted(tok)} has {what} in it; URL-encode it (a space is "
+                      "%20)", n)
     return tok.text
 
 
