@@ -313,3 +313,39 @@ async def test_activity_pane_shows_who_did_what_and_one_toast_per_note(frozen: P
         assert "alice ✎ paged the DBA" in pane
         assert len([t for t in toasts(app) if "paged the DBA" in t]) == 1
     assert events(LOG, "step_skipped")[0]["note"] == "not today"
+
+
+# -- 14: 80x24 --------------------------------------------------------------------------------
+
+
+async def test_80x24_keeps_help_quit_and_step_times_in_view(frozen: Path) -> None:
+    """The footer once cut off `? Help` and `q Quit`, and a long title pushed the step's
+    time and target off the tree."""
+    text = """
+        # Deploy the API to production with a very long title that goes on and on
+
+        ## Before you start with the release of the new version of everything
+
+        - [ ] Tell #ops the release is starting and post the change ticket link there
+
+        ## Release
+
+        ```bash {name=build title="Build every artefact of the release and sign it" target=10s}
+        echo building
+        ```
+        """
+    app = make_app(frozen, text)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        await pilot.press("space")
+        await until(pilot, waiting(app, "confirm", 2))
+        await pilot.press("r")
+        await until(pilot, lambda: app._ended)
+        await pilot.press("escape")  # the summary
+        await pilot.pause()
+        rows = screen_text(app).splitlines()
+        assert "? Help" in rows[-1] and "q Quit" in rows[-1] and "space Tick" in rows[-1]
+        tree = "\n".join(row[:36] for row in rows)
+        assert "1.5s/10.0s" in tree and "Build every" in tree
+        assert "0:00" in rows[0] or "00:0" in rows[0]  # the clock is not pushed off
+    assert events(LOG, "step_finished")[0]["status"] == "ok"

@@ -50,6 +50,11 @@ ACTIONS = [  # key, shown as, action, footer label, what it does (help screen an
 ]
 
 
+FOOTER_HIDDEN = frozenset({"comment", "retry", "cut_wait", "jump"})
+"""Keys left out of the footer so the rest fit 80 columns; `?` and the palette list them,
+and the status line names them when they apply (c at a check, R at a failure, w in a wait)."""
+
+
 class OperatorActions:
     """Key actions and answers; SwrunApp provides the state below and the App methods."""
 

@@ -28,7 +28,7 @@ from swrun.model import Runbook
 from swrun.operators import needs_typed_confirmation
 from swrun.secrets import Masker
 from swrun.session import drive
-from swrun.tui.actions import ACTIONS, OperatorActions
+from swrun.tui.actions import ACTIONS, FOOTER_HIDDEN, OperatorActions
 from swrun.tui.activity import ActivityPane
 from swrun.tui.bridge import Detach, OutputBuffer, Question, TuiOperator
 from swrun.tui.commands import JumpProvider
@@ -80,8 +80,9 @@ class SwrunApp(OperatorActions, App[int]):
     CSS_PATH = "swrun.tcss"
     TITLE = "swrun"
     COMMANDS = App.COMMANDS | {JumpProvider}
-    BINDINGS: ClassVar[list[BindingType]] = [Binding(key, action, label, key_display=shown)
-                for key, shown, action, label, _ in ACTIONS]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(key, action, label, key_display=shown, show=action not in FOOTER_HIDDEN)
+        for key, shown, action, label, _ in ACTIONS]
 
     def __init__(self, runbook: Runbook, executors: Mapping[str, Executor] | None = None,
                  settings: TuiSettings | None = None) -> None:

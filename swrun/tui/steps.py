@@ -51,7 +51,8 @@ def timing(step: Step, state: StepState, elapsed: float | None) -> str:
 class StepTree(Tree[str]):
     """Sections as branches, actionable steps as leaves; node data is a step or section id."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("space", "app.tick", "Tick", show=False)]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "app.tick", "Tick", key_display="space")]
 
     @dataclass
     class Selected(Message):
@@ -76,10 +77,7 @@ class StepTree(Tree[str]):
     def _add(self, parent: TreeNode[str], section: Section) -> None:
         if not any(s.actionable for sec in section.walk() for s in sec.steps):
             return
-        label = Text(section.title, style="bold")
-        if section.rollback:
-            label.append(" ↺ rollback", style="italic")
-        node = parent.add(label, data=f"section:{section.id}")
+        node = parent.add(self._section_label(section), data=f"section:{section.id}")
         self._section_nodes[section.id] = node
         for step in section.steps:
             if step.actionable:
@@ -87,9 +85,32 @@ class StepTree(Tree[str]):
         for child in section.children:
             self._add(node, child)
 
+    def _section_label(self, section: Section, room: int | None = None) -> Text:
+        suffix = " ↺ rollback" if section.rollback else ""
+        title = section.title
+        if room is not None and len(title) + len(suffix) > room:
+            title = title[:max(4, room - len(suffix)) - 1].rstrip() + "…"
+        label = Text(title, style="bold")
+        if suffix:
+            label.append(suffix, style="italic")
+        return label
+
     def _colour(self, name: str) -> Style:
         colour = self.app.theme_variables.get(name) if self.is_attached else None
         return Style(color=colour) if colour else Style()
+
+    def _room(self, step_id: str) -> int | None:
+        """Cells a step's row has after the tree's guides (None before the first layout)."""
+        width = self.scrollable_content_region.width if self.is_attached else 0
+        node = self._step_nodes.get(step_id)
+        if width <= 0 or node is None:
+            return None
+        depth = 0
+        parent = node.parent
+        while parent is not None and parent is not self.root:
+            depth += 1
+            parent = parent.parent
+        return width - self.guide_depth * depth - 1
 
     def _label(self, step: Step) -> Text:
         state = self.run_view.steps[step.id]
@@ -99,12 +120,32 @@ class StepTree(Tree[str]):
         theme = _THEME.get(state.status)
         text.append(icon, style=self._colour(theme) if theme else Style(dim=True))
         text.append(f" {step.number:>2} " if step.number is not None else "    ")
-        text.append(step.title, style=Style(bold=step.id == self.run_view.current))
         took = timing(step, state, elapsed)
+        took = f"  {took}" if took else ""
+        title = step.title
+        room = self._room(step.id)
+        if room is not None:  # the time and target stay whole; a long title gives way
+            fit = max(4, room - text.cell_len - len(took))
+            if len(title) > fit:
+                title = title[:fit - 1].rstrip() + "…"
+        text.append(title, style=Style(bold=step.id == self.run_view.current))
         if took:
             warn = overran(step, state, elapsed)
-            text.append(f"  {took}", style=self._colour("warning") if warn else Style(dim=True))
+            text.append(took, style=self._colour("warning") if warn else Style(dim=True))
         return text
+
+    def on_resize(self) -> None:
+        self.refresh_all()
+        width = self.scrollable_content_region.width
+        for section_id, node in self._section_nodes.items():
+            section = self.run_view.runbook.find_section(section_id)
+            if section is None or width <= 0:
+                continue
+            depth, parent = 0, node.parent
+            while parent is not None and parent is not self.root:
+                depth += 1
+                parent = parent.parent
+            node.set_label(self._section_label(section, width - self.guide_depth * depth - 3))
 
     def refresh_step(self, step_id: str) -> None:
         node = self._step_nodes.get(step_id)
