@@ -2,8 +2,9 @@
 
 sshd starts every session's login shell in a new session (setsid), so that shell's pid is
 the process group id of everything the step starts. The command it is given prints that pid
-as a marker line, exports the variables (shlex-quoted) and execs `bash -e -o pipefail -c
-SCRIPT NAME`, keeping the pid. On timeout or abort a second channel sends TERM, then KILL
+as a marker line, reads the variables from stdin (an `export` line, shlex-quoted, so no value
+is ever on a command line that `ps` shows) and execs `bash -e -o pipefail -c SCRIPT NAME`,
+keeping the pid. On timeout or abort a second channel sends TERM, then KILL
 after the grace period, to the group. The command text itself is never shown or logged.
 """
 
@@ -35,12 +36,22 @@ OnLine = Callable[[str, str], None]
 
 def remote_command(script: str, env: Mapping[str, str], name: str,
                    shell: tuple[str, ...] = ("bash", "-e", "-o", "pipefail")) -> str:
-    """The command line sent to sshd, for a POSIX login shell (sh, bash, dash, zsh, ksh)."""
-    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if _NAME.fullmatch(k))
-    export = f"export {assigns}; " if assigns else ""
+    """The command line sent to sshd, for a POSIX login shell (sh, bash, dash, zsh, ksh).
+
+    It holds no variable value: sshd runs it as the login shell's argv (`bash -c COMMAND`),
+    which every user of the host can read in /proc. The values come on stdin instead
+    (`remote_stdin`), and reach the script as its environment.
+    """
+    read = 'eval "$(cat)"; ' if remote_stdin(env) else ""
     argv = " ".join(shlex.quote(a) for a in shell)
-    return (f"printf '\\036swrun-pgid=%s\\n' \"$$\"; {export}"
+    return (f"printf '\\036swrun-pgid=%s\\n' \"$$\"; {read}"
             f"exec {argv} -c {shlex.quote(script)} {shlex.quote(name)}")
+
+
+def remote_stdin(env: Mapping[str, str]) -> bytes:
+    """What the command's stdin gets before EOF: one `export NAME='value' ...` line."""
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if _NAME.fullmatch(k))
+    return f"export {assigns}\n".encode() if assigns else b""
 
 
 class RemoteHost:
@@ -63,13 +74,17 @@ class RemoteHost:
     def connect(self) -> paramiko.Transport:
         return self.pool.get(self.target, accept_new=self.accept_new, notify=self.notify)
 
-    def _open(self, command: str) -> tuple[paramiko.Transport, paramiko.Channel]:
-        """A channel running `command`; a connection found dead is replaced once."""
+    def _open(self, command: str, stdin: bytes = b"",
+              ) -> tuple[paramiko.Transport, paramiko.Channel]:
+        """A channel running `command`, given `stdin` then EOF; a connection found dead is
+        replaced once."""
         for attempt in (1, 2):
             t = self.connect()
             try:
                 chan = t.open_session(timeout=self.target.connect_timeout)
                 chan.exec_command(command)
+                if stdin:
+                    chan.sendall(stdin)
                 chan.shutdown_write()
                 return t, chan
             except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -85,7 +100,8 @@ class RemoteHost:
             shell: tuple[str, ...] = ("bash", "-e", "-o", "pipefail")) -> HostResult:
         t0 = time.monotonic()
         try:
-            transport, chan = self._open(remote_command(script, self.env, name, shell))
+            transport, chan = self._open(remote_command(script, self.env, name, shell),
+                                         remote_stdin(self.env))
         except ConnectError as exc:
             return HostResult(exc.status, error=str(exc), duration_ms=_ms(t0))
         deadline = t0 + timeout if timeout else None
