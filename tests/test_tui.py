@@ -220,6 +220,8 @@ async def test_b_runs_the_rollback_section(frozen: Path) -> None:
         assert "rolling back" in screen_text(app)
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, SummaryScreen))
+        shown = screen_text(app)
+        assert "Run rolled back" in shown and "1 failed; rollback: 1 ok" in shown
     kinds = [e["type"] for e in events(LOG)]
     assert "rollback_started" in kinds and events(LOG, "rollback_started")[0]["by"] == "alice"
     assert events(LOG, "run_finished")[0]["status"] == "rolled_back"

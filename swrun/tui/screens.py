@@ -327,6 +327,10 @@ class SummaryScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         f = self.finished
         counts = ", ".join(f"{n} {words(k)}" for k, n in sorted(dict(f.get("counts", {})).items()))
+        rolled = dict(f.get("rollback_counts") or {})
+        if rolled:
+            counts += ("; " if counts else "") + "rollback: " + ", ".join(
+                f"{n} {words(k)}" for k, n in sorted(rolled.items()))
         rows = Text()
         for step in self.run_view.main:
             st = self.run_view.steps[step.id]
