@@ -307,7 +307,7 @@ async def test_activity_pane_shows_who_did_what_and_one_toast_per_note(frozen: P
         await pilot.press(*"paged the DBA", "enter")
         await until(pilot, lambda: events(LOG, "note_added"))
         await pilot.pause(0.1)
-        pane = "\n".join(line.text for line in app.activity.lines)
+        pane = " ".join(" ".join(line.text for line in app.activity.lines).split())
         assert "alice ☑ ticked 1. Tell #ops the release is starting" in pane
         assert "alice ↷ skipped 2. build: not today" in pane
         assert "alice ✎ paged the DBA" in pane

@@ -29,7 +29,7 @@ class ActivityPane(RichLog):
 
     def __init__(self) -> None:
         super().__init__(id="activity", wrap=True, markup=False, highlight=False,
-                         max_lines=KEEP_LINES, auto_scroll=True)
+                         max_lines=KEEP_LINES, auto_scroll=True, min_width=10)
         self.border_title = "activity"
 
     def add(self, notes: Iterable[Note]) -> None:

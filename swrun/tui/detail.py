@@ -102,8 +102,8 @@ class StepDetail(Vertical):
         with VerticalScroll(id="about"):
             yield Plain("", id="step-title")
             yield Plain("", id="step-meta")
+            yield Plain("", id="code")  # what runs comes before the prose around it
             yield Markdown("", id="prose")
-            yield Plain("", id="code")
         yield Plain("output", id="output-title")
         yield Log(max_lines=VIEW_LINES, id="output")
 

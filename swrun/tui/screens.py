@@ -319,7 +319,8 @@ class SummaryScreen(ModalScreen[None]):
         f = self.finished
         status = words(f.get("status"))
         active, wall = f.get("active_ms"), f.get("wall_ms")
-        if isinstance(active, int | float) and isinstance(wall, int | float):
+        if isinstance(active, int | float) and isinstance(wall, int | float) and \
+                wall - active >= 1000:  # resumed after a pause: both times mean something
             return (f"Run {status} · {format_duration(active / 1000)} active, "
                     f"{format_duration(wall / 1000)} since it first started")
         return f"Run {status} in {format_duration((f.get('duration_ms') or 0) / 1000)}"
