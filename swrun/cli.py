@@ -13,6 +13,7 @@ import click
 from swrun import __version__
 from swrun.errors import (
     InventoryError,
+    LeftoverError,
     LogLockedError,
     RunbookError,
     RunLogError,
@@ -39,6 +40,8 @@ def _friendly(fn: F) -> F:
                 code = ExitCode.BAD_VARIABLES
             elif isinstance(exc, LogLockedError):
                 code = ExitCode.LOG_LOCKED
+            elif isinstance(exc, LeftoverError):
+                code = ExitCode.LEFTOVERS
             elif isinstance(exc, RunLogError):
                 code = ExitCode.BAD_LOG
             elif isinstance(exc, UsageError):
@@ -131,12 +134,18 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
 @click.option("--inventory", "-i", type=click.Path(), help="Inventory for remote steps.")
 @click.option("--accept-new-host-keys", is_flag=True,
               help="Trust SSH host keys not yet in known_hosts (logged).")
+@click.option("--concurrent", is_flag=True,
+              help="Run even while another swrun runs this runbook (default: refuse, exit 5).")
+@click.option("--stop-leftovers", is_flag=True,
+              help="--resume: stop a step the crashed run left running (TERM, then KILL) "
+                   "instead of refusing (exit 8).")
 @_friendly
 def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, dry_run: bool,
             from_step: str | None, only: tuple[str, ...], skip: tuple[str, ...],
             keep_going: bool, rollback_on_failure: bool, confirm_environment: str | None,
             resume: str | None, log_path: str | None, operator: str | None, as_json: bool,
-            strict: bool, inventory: str | None, accept_new_host_keys: bool) -> None:
+            strict: bool, inventory: str | None, accept_new_host_keys: bool, concurrent: bool,
+            stop_leftovers: bool) -> None:
     """Run FILE headless: for CI, cron and drills. Exit codes are listed in docs/cli.md."""
     from swrun.execute import ExecuteOptions
     from swrun.execute import execute as run
@@ -147,6 +156,7 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
         rollback_on_failure=rollback_on_failure, confirm_environment=confirm_environment,
         resume=resume, log=log_path, operator=operator, json=as_json, strict=strict,
         inventory=inventory, accept_new_host_keys=accept_new_host_keys, argv=sys.argv,
+        concurrent=concurrent, stop_leftovers=stop_leftovers,
     )
     sys.exit(int(run(opts)))
 
@@ -160,9 +170,12 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[LOG]",
               help="Continue an unfinished run (default: the newest unfinished log).")
 @click.option("--operator", help="Who is running this (default user@host).")
+@click.option("--concurrent", is_flag=True,
+              help="Run even while another swrun runs this runbook (default: refuse, exit 5).")
 @_friendly
 def run_console(file: str, variables: tuple[str, ...], inventory: str | None,
-                log_path: str | None, resume: str | None, operator: str | None) -> None:
+                log_path: str | None, resume: str | None, operator: str | None,
+                concurrent: bool) -> None:
     """Run FILE step by step in the terminal console (see docs/tui.md)."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         click.echo("swrun: `swrun run` needs a terminal; headless (CI, cron) use "
@@ -172,7 +185,7 @@ def run_console(file: str, variables: tuple[str, ...], inventory: str | None,
 
     sys.exit(run_tui(RunOptions(file=file, variables=list(variables), inventory=inventory,
                                 log=log_path, resume=resume, operator=operator,
-                                argv=sys.argv)))
+                                argv=sys.argv, concurrent=concurrent)))
 
 
 @main.group()

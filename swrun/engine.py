@@ -6,6 +6,7 @@ through one injected Operator; the TUI and headless mode each implement it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
@@ -42,7 +43,15 @@ from swrun.events import (
     StepStatus,
     utcnow,
 )
-from swrun.executors.base import CutShort, Executor, Idle, Output, StepContext, StepResult
+from swrun.executors.base import (
+    CutShort,
+    Executor,
+    Idle,
+    Output,
+    Spawned,
+    StepContext,
+    StepResult,
+)
 from swrun.model import Runbook, Step, StepKind, Variable
 from swrun.secrets import MASK, Masker
 
@@ -143,6 +152,11 @@ class Resume:
     """Active time of the earlier parts (a part that crashed counts up to its last event)."""
     started_at: datetime | None = None
     """When the run first started (its `run_started`): `wall_ms` counts from here."""
+    settled: tuple[Mapping[str, Any], ...] = ()
+    """`step_finished` fields for the steps the part that died left running, logged right
+    after `run_resumed` (execute.settle_leftovers; `done`/`outcomes` already count them)."""
+    settled_files: tuple[str, ...] = ()
+    """Their exit files, removed once those events are logged."""
 
 
 @dataclass
@@ -301,6 +315,12 @@ class Engine:
                 next_step=remaining[0].id if remaining else None,
                 runbook_changed=self.resume.runbook_changed or None,
             )
+            for settled in self.resume.settled:
+                yield self._event(StepFinished, **{
+                    **settled, "status": StepStatus(str(settled.get("status")))})
+            for name in self.resume.settled_files:  # logged: they have done their job
+                with contextlib.suppress(OSError):
+                    os.unlink(name)
         else:
             yield self._event(
                 RunStarted, run_id=self.settings.run_id, title=rb.title, runbook=rb.path,
@@ -535,24 +555,43 @@ class Engine:
     ) -> Iterator[Event]:
         """One attempt of `step` as written (events, hash), run as `bound` (see _bind)."""
         common = self._common(step)
-        yield self._event(StepStarted, **common, attempt=attempt if attempts > 1 else None,
-                          host=step.text("host"))
-        t0 = _monotonic()
+        start = {**common, "attempt": attempt if attempts > 1 else None,
+                 "host": step.text("host"), "hash": step.content_hash}
+        t0 = 0.0
         tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
         result: StepResult | None = None
         needed: OperatorNeeded | None = None
-        if problem is not None:
-            result = StepResult(StepStatus.FAILED, error=problem)
-        elif executor is None:
-            from swrun.executors import registry_key
+        exit_file: str | None = None
+        if problem is not None or executor is None:
+            yield self._event(StepStarted, **start)
+            t0 = _monotonic()
+            if problem is not None:
+                result = StepResult(StepStatus.FAILED, error=problem)
+            else:
+                from swrun.executors import registry_key
 
-            result = StepResult(StepStatus.FAILED, error=f"this swrun cannot run "
-                                f"{registry_key(step)} steps yet")
+                result = StepResult(StepStatus.FAILED, error=f"this swrun cannot run "
+                                    f"{registry_key(step)} steps yet")
         else:
             ctx = self._context(bound)
+            # an executor that starts a local process names it first, and holds it until it
+            # is asked for its next item: by then step_started, with the pid, is in the log
+            announced = ctx.announce = bool(getattr(executor, "announces_process", False))
+            if not announced:
+                yield self._event(StepStarted, **start)
+                t0 = _monotonic()
             items = executor.run(bound, ctx)
             try:
                 for item in items:
+                    if announced:
+                        announced = False
+                        if isinstance(item, Spawned):
+                            exit_file = item.exit_file
+                            yield self._event(StepStarted, **start, **self._process(item))
+                            t0 = _monotonic()
+                            continue
+                        yield self._event(StepStarted, **start)
+                        t0 = _monotonic()
                     if isinstance(item, Idle):
                         yield from self._inbox_events()
                     elif isinstance(item, Output):
@@ -561,7 +600,7 @@ class Engine:
                         yield self._event(StepOutput, **common, line=line, stream=item.stream,
                                           host=item.host)
                         yield from self._inbox_events()
-                    else:
+                    elif not isinstance(item, Spawned):
                         result = item
             except OperatorNeeded as exc:  # mid-step gate (a canary) with nobody to ask
                 needed = exc
@@ -575,6 +614,9 @@ class Engine:
                 close = getattr(items, "close", None)
                 if close is not None:
                     close()
+            if announced:  # the executor ended (or raised) before naming anything
+                yield self._event(StepStarted, **start)
+                t0 = _monotonic()
         if result is None:
             result = StepResult(StepStatus.FAILED, error="the executor returned no result")
         if self._cancel.is_set() and result.status is not StepStatus.ABORTED and (
@@ -592,9 +634,23 @@ class Engine:
             hash=step.content_hash, output=tuple(tail),
             hosts=result.hosts, data=result.data,
         )
+        if exit_file:  # its end is in the log now: the status file has done its job
+            with contextlib.suppress(OSError):
+                os.unlink(exit_file)
         if needed is not None:
             raise needed
         return result
+
+    def _process(self, spawned: Spawned) -> dict[str, Any]:
+        """step_started's keys for a local process group; the exit file relative to the
+        log's folder when it is under it (the log can move with its folder)."""
+        exit_file = spawned.exit_file
+        if exit_file and self.settings.log_path:
+            folder = os.path.dirname(self.settings.log_path)
+            rel = os.path.relpath(exit_file, folder)
+            exit_file = exit_file if rel.startswith("..") else rel
+        return {"pid": spawned.pid, "pgid": spawned.pgid, "pid_start": spawned.start,
+                "boot_id": spawned.boot_id, "exit_file": exit_file}
 
     def _context(self, step: Step) -> StepContext:
         env = dict(self._environ)

@@ -5,7 +5,8 @@ SwrunError
 ├── VariableError       a variable is missing or fails its declared type/choices/pattern
 ├── InventoryError      an inventory cannot be read, or a host pattern matches nothing
 ├── RunLogError         a run log cannot be written, read or resumed
-│   └── LogLockedError  another swrun holds the log
+│   ├── LogLockedError  another swrun holds the log, or runs the same runbook
+│   └── LeftoverError   a step of the run being resumed is still running (swrun died)
 ├── UsageError          a command-line option names something the runbook does not have
 └── ExecutorError       a backend failed in a way that is not the step's own failure
 """
@@ -75,7 +76,12 @@ class RunLogError(SwrunError):
 
 
 class LogLockedError(RunLogError):
-    """Another swrun process is writing this log."""
+    """Another swrun process is writing this log, or running this runbook."""
+
+
+class LeftoverError(RunLogError):
+    """A step of the run being resumed is still running: the swrun that started it died, its
+    processes did not (exit code LEFTOVERS)."""
 
 
 class UsageError(SwrunError):

@@ -110,6 +110,17 @@ class StepStarted(StepEvent):
     attempt: int | None = None
     host: str | None = None
     hosts: tuple[str, ...] = ()
+    hash: str | None = None
+    """The step's content hash as it starts (what a resume logs if it finished unseen)."""
+    pid: int | None = None
+    """A local process group's leader (its pid is the group id): what finds the step's
+    processes again after swrun died, with `pid_start` and `boot_id` against pid reuse."""
+    pgid: int | None = None
+    pid_start: int | None = None
+    """The leader's start time, clock ticks after boot (/proc/<pid>/stat field 22)."""
+    boot_id: str | None = None
+    exit_file: str | None = None
+    """Where the leader writes the command's exit status (relative to the log's folder)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +154,10 @@ class StepFinished(StepEvent):
     """Per-host results of a fan-out: status, exit_code, duration_ms."""
     data: dict[str, Any] = field(default_factory=dict)
     """Typed results of data/cloud steps."""
+    leftover: str | None = None
+    """Logged by a resume for the step the run that died left running: `finished` (it
+    ended on its own), `waited` (the resume waited for it), `stopped` (the resume stopped
+    it) or `gone` (it ended with no exit status recorded)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from swrun import engine as engine_module
 from swrun.engine import Engine, Resume, Selection, Settings
@@ -25,7 +27,7 @@ from swrun.session import drive, operator_name, run_header
 from swrun.variables import parse_assignments, resolve, secret_values
 
 if TYPE_CHECKING:
-    from swrun.runlog import RunLog
+    from swrun.runlog import LogData, RunbookLock, RunLog
 
 
 @dataclass
@@ -49,6 +51,11 @@ class ExecuteOptions:
     strict: bool = False
     inventory: str | None = None
     accept_new_host_keys: bool = False
+    concurrent: bool = False
+    """Run even while another swrun runs the same runbook (it is warned, not refused)."""
+    stop_leftovers: bool = False
+    """--resume: stop a step the run that died left running (TERM, then KILL) instead of
+    refusing with LEFTOVERS."""
     interactive: bool | None = None
     """Override TTY detection (tests)."""
     argv: list[str] | None = None
@@ -131,13 +138,52 @@ class ResumePoint:
     variables: dict[str, str]
     """Values the earlier run logged (secrets, logged masked, must be given again)."""
     warnings: list[str]
+    log: RunLog | None = None
+    """The log, locked by this process and repaired: `open_run_log` continues it. Held from
+    before anything is asked, so a second resume of the same log is refused up front."""
+    leftovers: tuple[Leftover, ...] = ()
+    """Steps the part of the run that died left running: `settle_leftovers` deals with
+    them (and must, before the engine runs: `still_running` ones run beside a new copy)."""
+
+    @property
+    def still_running(self) -> list[Leftover]:
+        return [left for left in self.leftovers if left.alive]
+
+    def release(self) -> None:
+        """Give the log up without running (a cancelled pre-flight); harmless twice."""
+        if self.log is not None:
+            _HELD.pop(_key(self.log.path), None)
+            self.log.close()
+
+
+_HELD: dict[str, RunLog] = {}
+"""Logs `resume_point` locked, by real path, until `open_run_log` takes them over."""
+
+
+def _key(path: Path) -> str:
+    return os.path.realpath(path)
 
 
 def resume_point(runbook: Runbook, log_path: Path) -> ResumePoint:
-    from swrun.runlog import read_log, resume_state
+    """Lock the log first (repairing a torn tail), then read what is done: a resume that
+    waits at a prompt holds the log, and a second one gets LogLockedError, not a run beside
+    it. The lock stays held in the returned point until `open_run_log` or `release`."""
+    from swrun.runlog import RunLog, read_log
 
-    data = read_log(log_path)
-    warnings = list(data.warnings)
+    log = RunLog.open_append(log_path)
+    try:
+        point = _resume_point(runbook, log_path, read_log(log_path), log)
+    except BaseException:
+        log.close()
+        raise
+    _HELD[_key(log_path)] = log
+    return point
+
+
+def _resume_point(runbook: Runbook, log_path: Path, data: LogData, log: RunLog) -> ResumePoint:
+    from swrun.runlog import resume_state
+
+    warnings = [*log.warnings, *data.warnings]
     state = resume_state(data)
     logged = str(data.run.get("runbook", ""))
     # the log names its runbook as given, relative to where that run started: from another
@@ -161,14 +207,220 @@ def resume_point(runbook: Runbook, log_path: Path) -> ResumePoint:
     resume = Resume(done=state.done, next_seq=state.next_seq, runbook_changed=changed,
                     outcomes=state.outcomes, rollback_outcomes=state.rollback_outcomes,
                     active_ms=state.active_ms, started_at=state.started_at)
-    return ResumePoint(resume, state.run_id, previous, warnings)
+    leftovers = find_leftovers(data)
+    warnings += [left.unseen for left in leftovers if left.unseen]
+    return ResumePoint(resume, state.run_id, previous, warnings, log, tuple(leftovers))
+
+
+# -- leftovers: a step still running after swrun died ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A step whose `step_started` has no end in the part of the run that died."""
+
+    started: dict[str, Any]
+    """Its step_started record."""
+    log_dir: Path
+    members: tuple[int, ...] = ()
+    """Live processes of its process group, now."""
+    exit_code: int | None = None
+    """What its exit file says: the command ended on its own after swrun died."""
+
+    @property
+    def step(self) -> str:
+        return str(self.started.get("step"))
+
+    @property
+    def pgid(self) -> int | None:
+        got = self.started.get("pgid")
+        return got if isinstance(got, int) and got > 1 else None
+
+    @property
+    def alive(self) -> bool:
+        return bool(self.members)
+
+    @property
+    def name(self) -> str:
+        number = self.started.get("number")
+        return (f"step {number} " if isinstance(number, int) else "step ") + \
+            f"'{self.started.get('title') or self.step}'"
+
+    @property
+    def unseen(self) -> str | None:
+        """A warning for a step whose processes swrun cannot look for (remote, or a kind
+        that records none): it runs again, and the operator should know."""
+        if self.pgid is not None:
+            return None
+        hosts = self.started.get("hosts") or []
+        where = self.started.get("host") or ", ".join(str(h) for h in hosts)
+        place = f"on {where} " if where else ""
+        return (f"{self.name} was running {place}when the run died and swrun cannot see "
+                f"whether it still is{' (a remote step)' if where else ''}: make sure it "
+                "is not before it runs again")
+
+    def describe(self) -> str:
+        """`step 3 'migrate' (pid 4242, process group 4242: 2 processes)`."""
+        n = len(self.members)
+        return (f"{self.name} (pid {self.started.get('pid')}, process group {self.pgid}: "
+                f"{n} process{'es' if n != 1 else ''})")
+
+    def refresh(self) -> Leftover:
+        """Looked at again now: which of its processes live, and its exit file."""
+        from swrun import procs
+
+        pgid = self.pgid
+        if pgid is None:
+            return self
+        members: list[int] = []
+        boot = self.started.get("boot_id")
+        if not (isinstance(boot, str) and procs.boot_id() not in (None, boot)):
+            leader_start = procs.start_time(pgid)
+            # the group's id is its leader's pid; while a member lives the kernel gives that
+            # pid to nobody else, so a leader with another start time means ours are gone
+            recorded = self.started.get("pid_start")
+            if leader_start is None or recorded is None or leader_start == recorded:
+                members = procs.group_members(pgid)
+        code = None
+        exit_file = self.started.get("exit_file")
+        if isinstance(exit_file, str) and exit_file:
+            with contextlib.suppress(OSError, ValueError):
+                code = int((self.log_dir / exit_file).read_text().strip())
+        return dataclasses.replace(self, members=tuple(members), exit_code=code)
+
+
+def find_leftovers(data: LogData) -> list[Leftover]:
+    """The step(s) started in the log's last part with no end logged for that attempt."""
+    events = data.events
+    last = max((i for i, e in enumerate(events) if e.get("type") in
+                ("run_started", "run_resumed", "run_finished")), default=-1)
+    if last >= 0 and events[last].get("type") == "run_finished":
+        return []
+    open_: dict[str, dict[str, Any]] = {}
+    for event in events[last + 1:]:
+        step = event.get("step")
+        if not isinstance(step, str):
+            continue
+        if event.get("type") == "step_started":
+            open_[step] = event
+        elif event.get("type") in ("step_finished", "step_skipped", "check_ticked"):
+            open_.pop(step, None)
+    folder = data.path.parent
+    return [Leftover(dict(e), folder).refresh() for e in open_.values()]
+
+
+def _wait_gone(left: Leftover, seconds: float | None,
+               cancelled: Callable[[], bool] | None = None) -> Leftover:
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while left.alive:
+        if deadline is not None and time.monotonic() >= deadline:
+            break
+        if cancelled is not None and cancelled():
+            break
+        time.sleep(0.05)
+        left = left.refresh()
+    return left
+
+
+def stop_leftover(left: Leftover, grace: float = 5.0) -> Leftover:
+    """TERM its process group, then KILL what is left after `grace` seconds."""
+    pgid = left.pgid
+    if pgid is None or not left.alive:
+        return left
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    left = _wait_gone(left.refresh(), grace)
+    if left.alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        left = _wait_gone(left.refresh(), 10.0)
+    return left
+
+
+def settle_leftovers(
+    runbook: Runbook, point: ResumePoint, *, by: str, stop: bool = False, wait: bool = False,
+    grace: float = 5.0, cancelled: Callable[[], bool] | None = None,
+    say: Callable[[str], None] | None = None,
+) -> ResumePoint:
+    """Deal with the steps the run that died left running, before anything runs again.
+
+    Still running: with `wait`, wait for them to end; with `stop`, stop their process group
+    (TERM, then KILL after `grace`); otherwise LeftoverError (nothing ran; the log stays
+    locked in `point` until released). Then each gets a `step_finished` logged right after
+    `run_resumed` (Resume.settled): the command's own exit status when its exit file has one
+    (`ok` from 0: done, not run again — it ran once), else `aborted` (it runs again)."""
+    from swrun.errors import LeftoverError
+
+    lefts = [left.refresh() for left in point.leftovers]
+    running = [left for left in lefts if left.alive]
+    if running and not (stop or wait):
+        first = running[0]
+        raise LeftoverError(
+            f"{point.log.path if point.log else 'the run log'}: {first.describe()} is still "
+            "running from the run that died; wait for it to end, or resume with "
+            "--stop-leftovers to stop it")
+    settled: list[dict[str, Any]] = []
+    files: list[str] = []
+    done = dict(point.resume.done)
+    outcomes = dict(point.resume.outcomes)
+    main = {s.id for s in runbook.main_steps}
+    for left in lefts:
+        if left.pgid is None:
+            continue
+        how = "finished"
+        if left.alive and wait:
+            if say:
+                say(f"waiting for {left.describe()}, left running by the run that died")
+            left = _wait_gone(left, None, cancelled)
+            how = "waited"
+        if left.alive:
+            if say:
+                say(f"stopping {left.describe()}, left running by the run that died "
+                    f"(TERM, then KILL after {grace:g}s)")
+            left = stop_leftover(left, grace)
+            how = "stopped"
+        rec = left.started
+        fields: dict[str, Any] = {k: rec.get(k) for k in
+                                  ("step", "number", "title", "kind", "attempt", "host")}
+        fields.update(by=by, hash=rec.get("hash"), exit_code=left.exit_code)
+        who = f"pid {rec.get('pid')}, process group {left.pgid}"
+        if left.exit_code is None:
+            status = "aborted"
+            how = "stopped" if how == "stopped" else "gone"
+            fields["error"] = ("still running when the run was resumed: stopped (TERM, then "
+                               f"KILL); it runs again ({who})" if how == "stopped" else
+                               "ended after swrun died with no exit status recorded; it runs "
+                               f"again ({who})")
+        else:
+            status = "ok" if left.exit_code == 0 else "failed"
+            fields["note"] = {
+                "finished": f"ended on its own after swrun died ({who}); logged on resume",
+                "waited": f"was still running after swrun died; the resume waited for it "
+                          f"to end ({who})",
+                "stopped": f"was still running after swrun died and ended as the resume "
+                           f"stopped it ({who})",
+            }[how]
+        fields.update(status=status, leftover=how)
+        settled.append({k: v for k, v in fields.items() if v is not None})
+        if isinstance(rec.get("exit_file"), str) and rec["exit_file"]:
+            files.append(str(left.log_dir / rec["exit_file"]))
+        if left.step in main:
+            outcomes[left.step] = status
+            if status == "ok" and isinstance(rec.get("hash"), str):
+                done[left.step] = rec["hash"]
+            else:
+                done.pop(left.step, None)
+    resume = dataclasses.replace(point.resume, done=done, outcomes=outcomes,
+                                 settled=tuple(settled), settled_files=tuple(files))
+    return dataclasses.replace(point, resume=resume, leftovers=tuple(lefts))
 
 
 def open_run_log(
     runbook: Runbook, settings: Settings, log_path: Path | None, resume: Resume | None,
     operator: str, values: dict[str, str], argv: list[str] | None,
 ) -> tuple[RunLog, Path]:
-    """Create (or reopen, to resume) the run log; sets settings.log_path and run_dir."""
+    """Create (or continue, to resume) the run log; sets settings.log_path and run_dir. A
+    resumed log is the one `resume_point` locked (opened and locked here otherwise)."""
     from swrun.runlog import RunLog, default_log_path
 
     started = engine_module._now()
@@ -176,12 +428,37 @@ def open_run_log(
         log_path = default_log_path(runbook.path, settings.run_id, started)
     settings.log_path = str(log_path.absolute())
     if resume is not None:
-        log = RunLog.open_append(log_path)
+        log = _HELD.pop(_key(log_path), None) or RunLog.open_append(log_path)
     else:
         log = RunLog.create(log_path, run_header(runbook, settings.run_id, operator, values,
                                                  started, argv))
     settings.run_dir = log_path.absolute().with_suffix(".run")  # steps may chdir
     return log, log_path
+
+
+def hold_runbook(runbook: Runbook, operator: str, *, concurrent: bool = False,
+                 base: Path = Path("logs"), create: bool = True,
+                 warn: Callable[[str], None] | None = None) -> RunbookLock | None:
+    """Take the runbook's lock (`<base>/<stem>/.lock-…`) for this run, or LogLockedError
+    naming who holds it; `concurrent` runs anyway (warned, default on stderr). Without
+    `create` nothing is made: a missing lock file is None (front ends call this once before
+    they ask anything, and once more with `create` just before the log is made)."""
+    import socket
+
+    from swrun.events import format_time, utcnow
+    from swrun.runlog import RunbookLock
+
+    info = {"runbook": runbook.path, "environment": runbook.environment or None,
+            "operator": operator, "pid": os.getpid(), "host": socket.gethostname(),
+            "since": format_time(utcnow())}
+    lock, warning = RunbookLock.acquire(runbook.path, info, base=base, concurrent=concurrent,
+                                        create=create)
+    if warning:
+        if warn is None:
+            print(f"swrun: warning: {warning}", file=sys.stderr)
+        else:
+            warn(warning)
+    return lock
 
 
 def execute(opts: ExecuteOptions) -> ExitCode:
@@ -208,45 +485,73 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     log_path: Path | None = Path(opts.log) if opts.log else None
     previous_vars: dict[str, str] = {}
     run_id = None
-    if opts.resume is not None:
-        if opts.resume:
-            log_path = Path(opts.resume)
-        else:
-            log_path = find_unfinished(runbook.path)
-            if log_path is None:
-                raise RunLogError(f"no unfinished run log of {runbook.path} under logs/ "
-                                  "to resume (pass --resume LOG)")
-        point = resume_point(runbook, log_path)
-        for warning in point.warnings:
-            print(f"swrun: warning: {warning}", file=sys.stderr)
-        resume, run_id, previous_vars = point.resume, point.run_id, point.variables
+    point: ResumePoint | None = None
+    opened = False
+    lock: RunbookLock | None = None
+    try:
+        warned: list[str] = []
+        if not opts.dry_run:  # one swrun per runbook: refused before anything is asked
+            lock = hold_runbook(runbook, name, concurrent=opts.concurrent, create=False,
+                                warn=warned.append)
+            for warning in warned:
+                print(f"swrun: warning: {warning}", file=sys.stderr)
+        if opts.resume is not None:
+            if opts.resume:
+                log_path = Path(opts.resume)
+            else:
+                log_path = find_unfinished(runbook.path)
+                if log_path is None:
+                    raise RunLogError(f"no unfinished run log of {runbook.path} under logs/ "
+                                      "to resume (pass --resume LOG)")
+            point = resume_point(runbook, log_path)  # locks the log before anything is asked
+            for warning in point.warnings:
+                print(f"swrun: warning: {warning}", file=sys.stderr)
+            if point.leftovers:
+                point = settle_leftovers(
+                    runbook, point, by=name, stop=opts.stop_leftovers,
+                    say=lambda text: print(f"swrun: {text}", file=sys.stderr))
+            resume, run_id, previous_vars = point.resume, point.run_id, point.variables
 
-    given = {**previous_vars, **parse_assignments(opts.variables)}
-    values = resolve(runbook, given, ask=operator.supply_variable if interactive else None,
-                     settings={"inventory": opts.inventory})
-    masker = Masker(secret_values(runbook, values))
+        given = {**previous_vars, **parse_assignments(opts.variables)}
+        values = resolve(runbook, given, ask=operator.supply_variable if interactive else None,
+                         settings={"inventory": opts.inventory})
+        masker = Masker(secret_values(runbook, values))
 
-    if not opts.dry_run and isinstance(operator, AutoOperator) and needs_typed_confirmation(
-            environment) and opts.confirm_environment != environment:
-        risky = [s for s in runbook.main_steps if s.flag("destructive")
-                 and selection.reason_to_skip(s, True) is None]
-        if opts.rollback_on_failure:  # a rollback that cannot run headless is no rollback
-            risky += [s for s in runbook.rollback_steps if s.flag("destructive")]
-        if risky:
-            print(f"swrun: {runbook.path}:{risky[0].span.line}: step {risky[0].number} "
-                  f"'{risky[0].title}' is destructive in {environment}; headless runs need "
-                  f"--confirm-environment {environment}", file=sys.stderr)
-            return ExitCode.OPERATOR_NEEDED
+        if not opts.dry_run and isinstance(operator, AutoOperator) and \
+                needs_typed_confirmation(environment) and \
+                opts.confirm_environment != environment:
+            risky = [s for s in runbook.main_steps if s.flag("destructive")
+                     and selection.reason_to_skip(s, True) is None]
+            if opts.rollback_on_failure:  # a rollback that cannot run headless is no rollback
+                risky += [s for s in runbook.rollback_steps if s.flag("destructive")]
+            if risky:
+                print(f"swrun: {runbook.path}:{risky[0].span.line}: step {risky[0].number} "
+                      f"'{risky[0].title}' is destructive in {environment}; headless runs "
+                      f"need --confirm-environment {environment}", file=sys.stderr)
+                return ExitCode.OPERATOR_NEEDED
 
-    settings = Settings(
-        dry_run=opts.dry_run, keep_going=opts.keep_going, step_mode=opts.step_mode,
-        executor_settings={"inventory": opts.inventory,
-                           "accept_new_host_keys": opts.accept_new_host_keys,
-                           "keep_going": opts.keep_going},
-    )
-    if run_id:
-        settings.run_id = run_id
-    log, log_path = open_run_log(runbook, settings, log_path, resume, name, values, opts.argv)
+        settings = Settings(
+            dry_run=opts.dry_run, keep_going=opts.keep_going, step_mode=opts.step_mode,
+            executor_settings={"inventory": opts.inventory,
+                               "accept_new_host_keys": opts.accept_new_host_keys,
+                               "keep_going": opts.keep_going},
+        )
+        if run_id:
+            settings.run_id = run_id
+        if lock is None and not warned and not opts.dry_run:  # no lock file yet: make it
+            lock = hold_runbook(runbook, name, concurrent=opts.concurrent)
+        log, log_path = open_run_log(runbook, settings, log_path, resume, name, values,
+                                     opts.argv)
+        opened = True
+        if lock is not None:
+            lock.update(run_id=settings.run_id, log=str(log_path))
+        log.hold(lock)  # the runbook stays taken until the log is closed
+    finally:
+        if not opened:  # an early return or error gives the log and the runbook up
+            if point is not None:
+                point.release()
+            if lock is not None:
+                lock.release()
     engine = Engine(runbook, operator, values, settings=settings, selection=selection,
                     resume=resume, masker=masker)
     if isinstance(operator, TtyOperator):

@@ -18,12 +18,16 @@ class ExitCode(IntEnum):
     OPERATOR_NEEDED = 4
     """Headless without a terminal reached a check or confirm gate; the log says where."""
     LOG_LOCKED = 5
-    """Another swrun process is writing the same run log."""
+    """Another swrun process is writing the same run log, or running the same runbook (without
+    --concurrent)."""
     BAD_VARIABLES = 6
     """A variable is missing or invalid; nothing ran."""
     BAD_LOG = 7
     """A run log cannot be read, or --resume found no log to continue (or one of another
     runbook)."""
+    LEFTOVERS = 8
+    """--resume found a step of the run still running (the swrun that started it died);
+    nothing ran. Wait for it, or resume with --stop-leftovers."""
     INTERRUPTED = 130
     """SIGINT/SIGTERM, ^C at a prompt, or stdout closed: the running step was stopped and
     the log flushed."""

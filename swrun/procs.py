@@ -63,3 +63,45 @@ def matching(text: str) -> list[int]:
     me = os.getpid()
     return [int(d) for d in os.listdir("/proc")
             if d.isdigit() and int(d) != me and text in cmdline(int(d)) and alive(int(d))]
+
+
+def _fields(pid: int | str) -> list[str] | None:
+    """/proc/<pid>/stat after the command name: [state, ppid, pgrp, session, …]."""
+    stat = _stat(pid)
+    if stat is None:
+        return None
+    try:
+        return stat.rsplit(")", 1)[1].split()
+    except IndexError:
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    """When the process started, in clock ticks after boot (/proc/<pid>/stat field 22): with
+    the pid, it names one process, never a later one that got the same pid."""
+    got = _fields(pid)
+    try:
+        return int(got[19]) if got else None
+    except (IndexError, ValueError):
+        return None
+
+
+def boot_id() -> str | None:
+    """This boot's id: start times are counted from it."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (not zombie) pids in process group `pgid`."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        got = _fields(d)
+        if got and len(got) > 2 and got[2] == str(pgid) and got[0] != "Z":
+            out.append(int(d))
+    return out

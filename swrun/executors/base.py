@@ -33,6 +33,22 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Spawned:
+    """Yielded first, when the context asks for it (`StepContext.announce`), by an executor
+    that starts a local process group: what finds it again after swrun died. The process
+    waits at a gate until the executor is asked for its next item, that is until the engine
+    has logged this in `step_started`: a step never runs unrecorded."""
+
+    pid: int
+    pgid: int
+    start: int | None = None
+    """/proc/<pid>/stat start time (clock ticks after boot): defeats pid reuse."""
+    boot_id: str | None = None
+    exit_file: str | None = None
+    """Where the process group's leader writes its exit status when the command ends."""
+
+
+@dataclass(frozen=True)
 class StepResult:
     """How one attempt of a step ended."""
 
@@ -60,6 +76,9 @@ class StepContext:
     settings: Mapping[str, Any] = field(default_factory=dict)
     kill_grace: float = 5.0
     """Seconds between TERM and KILL when stopping a process group."""
+    announce: bool = False
+    """Set by the engine: an executor that starts a local process yields a `Spawned` first
+    (and holds the process until it is asked for the next item)."""
     confirm: Callable[[str], bool] = lambda reason: True
     """Ask the operator mid-step (e.g. reason "canary" after the canary hosts): True goes on.
     Headless without a terminal it raises engine.OperatorNeeded; let that propagate."""

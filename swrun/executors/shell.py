@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import selectors
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -13,8 +15,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from swrun import procs
 from swrun.events import StepStatus
-from swrun.executors.base import IDLE, Idle, Output, StepContext, StepResult
+from swrun.executors.base import IDLE, Idle, Output, Spawned, StepContext, StepResult
 from swrun.model import Step
 
 _SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
@@ -22,6 +25,13 @@ _PIPEFAIL = {"bash", "zsh", "ksh", "mksh"}
 _DRAIN_AFTER_EXIT = 0.5
 """Seconds to keep reading after the shell exits, for output of children it left behind."""
 _POLL = 0.05
+_GATE = ('trap : TERM INT HUP; IFS= read -r _ || exit 125; exec </dev/null; f=$1; shift; '
+         '"$@"; rc=$?; if [ -n "$f" ]; then echo "$rc" >"$f"; fi; exit "$rc"')
+"""The leader of an announced step's process group: it waits until swrun has logged the
+step's start (a newline on stdin; EOF, when swrun died first, runs nothing), runs the
+command, and writes its exit status to $1 when it ends — even when the group was sent TERM,
+which it waits out — so a resume can tell a step that finished after swrun died from one
+that was cut off. Its TERM handler is not inherited: the command gets TERM as before."""
 
 
 def command_for(step: Step, script_dir: Path | None = None) -> tuple[list[str], Path | None]:
@@ -48,6 +58,9 @@ def working_dir(step: Step, ctx: StepContext) -> Path:
 class ShellExecutor:
     """Runs a shell block with `bash -e -o pipefail` (or `shell=`) on this machine."""
 
+    announces_process = True
+    """With `ctx.announce` it yields a `Spawned` first (see `_GATE`)."""
+
     def run(self, step: Step, ctx: StepContext) -> Iterator[Output | Idle | StepResult]:
         cwd = working_dir(step, ctx)
         if not cwd.is_dir():
@@ -55,23 +68,44 @@ class ShellExecutor:
             return
         argv, script = command_for(step, ctx.run_dir)
         try:
-            yield from self._run(argv, cwd, ctx)
+            yield from self._run(argv, cwd, ctx, announce=ctx.announce)
         finally:
             if script is not None:
                 script.unlink(missing_ok=True)
 
-    def _run(self, argv: list[str], cwd: Path,
-             ctx: StepContext) -> Iterator[Output | Idle | StepResult]:
+    def _run(self, argv: list[str], cwd: Path, ctx: StepContext,
+             announce: bool = False) -> Iterator[Output | Idle | Spawned | StepResult]:
+        gate: int | None = None
+        exit_file = ""
+        stdin: int = subprocess.DEVNULL
+        if announce:
+            found = shutil.which(argv[0], path=ctx.env.get("PATH", os.defpath)) \
+                if os.sep not in argv[0] else argv[0]
+            if found is None or not os.access(cwd / found, os.X_OK):
+                yield StepResult(StepStatus.FAILED, exit_code=127,
+                                 error=f"cannot start {argv[0]}: No such file or directory")
+                return
+            if ctx.run_dir is not None:
+                with contextlib.suppress(OSError):
+                    (ctx.run_dir / "exit").mkdir(mode=0o700, parents=True, exist_ok=True)
+                    exit_file = str(ctx.run_dir / "exit" / f"{secrets.token_hex(8)}.status")
+            stdin, gate = os.pipe()
+            argv = ["/bin/sh", "-c", _GATE, "swrun-step", exit_file, *argv]
         try:
             proc = subprocess.Popen(
-                argv, cwd=cwd, env=dict(ctx.env), stdin=subprocess.DEVNULL,
+                argv, cwd=cwd, env=dict(ctx.env), stdin=stdin,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
                 bufsize=0,
             )
         except OSError as exc:
+            if gate is not None:
+                os.close(gate)
             yield StepResult(StepStatus.FAILED, exit_code=127,
                              error=f"cannot start {argv[0]}: {exc.strerror}")
             return
+        finally:
+            if gate is not None:
+                os.close(stdin)
         assert proc.stdout is not None and proc.stderr is not None
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
@@ -85,6 +119,13 @@ class ShellExecutor:
         stopped: StepStatus | None = None
         open_pipes = 2
         try:
+            if gate is not None:  # logged in step_started before the gate opens
+                yield Spawned(pid=proc.pid, pgid=proc.pid, start=procs.start_time(proc.pid),
+                              boot_id=procs.boot_id(), exit_file=exit_file or None)
+                with contextlib.suppress(OSError):
+                    os.write(gate, b"\n")
+                os.close(gate)
+                gate = None
             while open_pipes or proc.poll() is None:
                 if ctx.cancel.is_set():
                     stopped = StepStatus.ABORTED
@@ -124,6 +165,8 @@ class ShellExecutor:
             if stopped is not None and proc.poll() is None:
                 yield from _stopping(proc, sel, partial, ctx.kill_grace)
         finally:
+            if gate is not None:  # never opened: the gate sees EOF and nothing runs
+                os.close(gate)
             if stopped is not None or proc.poll() is None:
                 stop_group(proc, ctx.kill_grace)
             sel.close()

@@ -72,6 +72,8 @@ class TuiSettings:
     clock: Callable[[], float] = time.monotonic
     """Drives the window clock and live elapsed times (tests freeze it)."""
     tick_interval: float = 1.0
+    concurrent: bool = False
+    """--concurrent: run even while another swrun runs this runbook (warned, not refused)."""
 
 
 class SwrunApp(OperatorActions, App[int]):
@@ -163,15 +165,35 @@ class SwrunApp(OperatorActions, App[int]):
     @work(exclusive=True, group="start")
     async def _start(self) -> None:
         """Resume offer, variables form, then (production) the pre-flight, then the engine.
-        Nothing is written before the pre-flight is passed: cancelling leaves no log."""
-        from swrun.execute import open_run_log, resume_point
+        Nothing is written before the pre-flight is passed: cancelling leaves no log. The
+        runbook's lock and a resumed log's lock are held from before anything is asked; a
+        step the crashed run left running is waited for or stopped only if the operator
+        says so (the default, Enter, is not to start)."""
+        import asyncio
+
+        from swrun.errors import LeftoverError, LogLockedError
+        from swrun.execute import (
+            hold_runbook,
+            open_run_log,
+            resume_point,
+            settle_leftovers,
+        )
         from swrun.runlog import find_unfinished, read_log
+        from swrun.tui.screens import ConfirmScreen
 
         s = self.settings
         rb = self.runbook
         production = needs_typed_confirmation(rb.environment)
+        point = None
+        lock = None
+        opened = False
+
+        def warn(text: str) -> None:
+            self.notify(text, severity="warning", timeout=10)
+
         try:
-            point = None
+            lock = hold_runbook(rb, self.operator_name, concurrent=s.concurrent,
+                                base=s.logs_base, create=False, warn=warn)
             path: Path | None = None
             if s.resume is not None:
                 path = Path(s.resume) if s.resume else find_unfinished(rb.path, s.logs_base)
@@ -187,7 +209,28 @@ class SwrunApp(OperatorActions, App[int]):
             if path is not None:
                 point = resume_point(rb, path)
                 for warning in point.warnings:
-                    self.notify(warning, severity="warning", timeout=10)
+                    warn(warning)
+                stop = wait = False
+                for left in point.still_running:
+                    wait = await self.push_screen_wait(ConfirmScreen(
+                        f"{left.describe()} is still running", "The run that died left it "
+                        "running. Starting it again beside itself could do its work twice.",
+                        yes="Wait for it to end", no="Do not start"))
+                    if not wait:
+                        stop = await self.push_screen_wait(ConfirmScreen(
+                            f"Stop {left.describe()}?", "TERM to its process group, then "
+                            f"KILL after {s.kill_grace:g}s; it runs again afterwards.",
+                            yes="Stop it", no="Do not start", danger=True))
+                    if not (wait or stop):
+                        raise LeftoverError(f"not resumed: {left.describe()} is still "
+                                            f"running; nothing ran and {path} is unchanged")
+                if point.leftovers:
+                    if point.still_running:
+                        self._status("waiting for what the crashed run left running…" if wait
+                                     else "stopping what the crashed run left running…")
+                    point = await asyncio.to_thread(
+                        settle_leftovers, rb, point, by=self.operator_name, stop=stop,
+                        wait=wait, grace=s.kill_grace)
                 self._load_done(path, point.resume.done)
             given = {**(point.variables if point else {}), **s.variables}
             env = os.environ if s.environ is None else s.environ
@@ -224,15 +267,34 @@ class SwrunApp(OperatorActions, App[int]):
                            f"not resumed: the pre-flight was cancelled; nothing ran and "
                            f"{path} is unchanged", ExitCode.INTERRUPTED)
                 return
+            if lock is None:  # no lock file yet: made now, just before the log
+                lock = hold_runbook(rb, self.operator_name, concurrent=s.concurrent,
+                                    base=s.logs_base, warn=warn)
             log, self.log_path = open_run_log(
                 rb, settings, Path(s.log_path) if s.log_path else path,
                 point.resume if point else None, self.operator_name, values, s.argv)
+            if lock is not None:
+                lock.update(run_id=settings.run_id, log=str(self.log_path))
+            log.hold(lock)  # the runbook stays taken until the log is closed
+            opened = True
         except VariableError as exc:
             self._fail(str(exc), ExitCode.BAD_VARIABLES)
+            return
+        except LogLockedError as exc:
+            self._fail(str(exc), ExitCode.LOG_LOCKED)
+            return
+        except LeftoverError as exc:
+            self._fail(str(exc), ExitCode.LEFTOVERS)
             return
         except SwrunError as exc:
             self._fail(str(exc), ExitCode.BAD_LOG)
             return
+        finally:
+            if not opened:  # whatever stopped the start gives the log and the runbook up
+                if point is not None:
+                    point.release()
+                if lock is not None:
+                    lock.release()
         self.engine = engine
         self._status("")
         self._drive(log)

@@ -24,6 +24,8 @@ class RunOptions:
     accept_new_host_keys: bool = False
     argv: list[str] | None = None
     """The command line recorded in the log header (default sys.argv)."""
+    concurrent: bool = False
+    """Run even while another swrun runs the same runbook."""
 
 
 def run_tui(opts: RunOptions) -> int:
@@ -42,6 +44,7 @@ def run_tui(opts: RunOptions) -> int:
         log_path=opts.log, resume=opts.resume, inventory=opts.inventory,
         accept_new_host_keys=opts.accept_new_host_keys,
         argv=list(sys.argv if opts.argv is None else opts.argv),
+        concurrent=opts.concurrent,
     )
     app = SwrunApp(runbook, settings=settings)
     code = app.run()
