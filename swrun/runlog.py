@@ -32,6 +32,11 @@ SCHEMA_VERSION = 1
 
 _END = b"\n\n"
 """Every table ends with a blank line, and no table contains one."""
+_END_CRLF = b"\n\r\n"
+"""The same blank line in a log converted to CRLF line ends (TOML allows either)."""
+_MAX_DEPTH = 64
+"""Values nested deeper than this are refused: no swrun writes them, and readers that
+walk values (the timeline's masking, renderers) must not run out of stack on a crafted log."""
 _LIFECYCLE = frozenset({"run_started", "run_resumed", "run_finished"})
 _TERMINAL = frozenset({"step_finished", "check_ticked", "step_skipped"})
 _DONE = frozenset(s.value for s in DONE_STATUSES)
@@ -298,7 +303,9 @@ class RunLog:
         log = cls(path, fd, 1)
         try:
             log._write(text)
-        except BaseException:
+        except BaseException:  # a full disk: leave no empty file to block a rerun or resume
+            with contextlib.suppress(OSError):
+                path.unlink()
             log.close()
             raise
         _fsync_dir(path.parent)
@@ -505,10 +512,30 @@ def _not_a_log(path: Path, why: str) -> RunLogError:
 
 def _complete_length(raw: bytes) -> int:
     """How many leading bytes are whole tables (the rest is a torn last table)."""
-    if raw.endswith(_END):
+    if raw.endswith((_END, _END_CRLF)):
         return len(raw)
-    cut = raw.rfind(_END)
-    return 0 if cut < 0 else cut + len(_END)
+    ends = [i + len(end) for end in (_END, _END_CRLF) if (i := raw.rfind(end)) >= 0]
+    return max(ends, default=0)
+
+
+def _first_end(raw: bytes) -> int:
+    """Where the first table ends (just after its blank line), or -1."""
+    ends = [i + len(end) for end in (_END, _END_CRLF) if (i := raw.find(end)) >= 0]
+    return min(ends) if ends else -1
+
+
+def _too_deep(value: Any) -> bool:
+    """Nested deeper than _MAX_DEPTH, found without recursion."""
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if depth > _MAX_DEPTH:
+            return True
+        if isinstance(item, dict):
+            todo.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            todo.extend((v, depth + 1) for v in item)
+    return False
 
 
 def _parse(path: Path, raw: bytes) -> tuple[LogData, int]:
@@ -528,6 +555,10 @@ def _parse(path: Path, raw: bytes) -> tuple[LogData, int]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _not_a_log(path, f"TOML error: {exc}") from None
+    except RecursionError:
+        raise _not_a_log(path, "values nested too deeply") from None
+    if _too_deep(doc):
+        raise _not_a_log(path, "values nested too deeply")
     run = doc.get("run")
     if not isinstance(run, dict):
         raise _not_a_log(path, "no [run] table")
@@ -542,7 +573,7 @@ def _parse(path: Path, raw: bytes) -> tuple[LogData, int]:
         raise _not_a_log(path, "`event` is not a list of [[event]] tables")
     warnings = []
     if good < len(raw):
-        found = re.search(rb"\nseq = (\d+)\n", raw[good:])
+        found = re.search(rb"\nseq = (\d+)\r?\n", raw[good:])
         which = f"event seq {int(found.group(1))}" if found else "last event"
         warnings.append(f"{path}: the {which} was cut off while it was written "
                         f"({len(raw) - good} bytes); it was dropped")
@@ -566,19 +597,19 @@ def _peek_header(path: Path) -> dict[str, Any] | None:
     try:
         with path.open("rb") as fh:
             head = b""
-            while _END not in head and len(head) < _HEADER_PEEK_LIMIT:
+            while _first_end(head) < 0 and len(head) < _HEADER_PEEK_LIMIT:
                 block = fh.read(65536)
                 if not block:
                     break
                 head += block
     except OSError:
         return None
-    end = head.find(_END)
+    end = _first_end(head)
     if end < 0:
         return None
     try:
-        run = tomllib.loads(head[:end + 1].decode("utf-8")).get("run")
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        run = tomllib.loads(head[:end].decode("utf-8")).get("run")
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
     return run if isinstance(run, dict) else None
 

@@ -3,6 +3,7 @@ finding a log to resume and what resume reads from it."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -495,3 +496,82 @@ def test_runlog_imports_no_heavy_library() -> None:
                           timeout=30)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == []
+
+
+# -- crafted logs (issue 14, item 11) ---------------------------------------------------------
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    script = Path(sys.executable).with_name("swrun")
+    return subprocess.run([str(script), *args], cwd=cwd, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60)
+
+
+def test_deep_nesting_and_a_symlink_loop_are_one_clear_line(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text('[run]\nschema = 1\nid = "x"\n\n[[event]]\nseq = 1\ntype = "note_added"\n'
+                    "note = " + "[" * 5000 + "]" * 5000 + "\n\n")
+    with pytest.raises(RunLogError, match="nested too deeply"):
+        read_log(deep)
+    loop = tmp_path / "loop.toml"
+    os.symlink(loop, loop)
+    with pytest.raises(RunLogError, match="Too many levels of symbolic links"):
+        read_log(loop)
+    for name in ("deep.toml", "loop.toml"):
+        res = _cli(["timeline", name], tmp_path)
+        assert res.returncode == 7, res.stderr
+        assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr
+        assert res.stderr.startswith(f"swrun: {name}: ")
+
+
+def test_a_log_converted_to_crlf_is_read_not_called_cut_off(tmp_path: Path) -> None:
+    path = tmp_path / "run.toml"
+    with RunLog.create(path, header()) as log:
+        for event in every_event():
+            log.append(event)
+    lf = read_log(path)
+    path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    crlf = read_log(path)
+    assert crlf.warnings == [] and crlf.events == lf.events and crlf.run == lf.run
+    # and a resume appends to it, keeping it one valid TOML file
+    with RunLog.open_append(path) as log:
+        assert log.warnings == []
+        log.append(NoteAdded(seq=log.next_seq, note="after", by="x"))
+    assert read_log(path).events[-1]["note"] == "after"
+    with path.open("rb") as fh:
+        tomllib.load(fh)
+    # a torn CRLF tail is still a torn tail
+    path.write_bytes(path.read_bytes() + b'[[event]]\r\nseq = 99\r\ntype = "no')
+    assert "seq 99 was cut off" in read_log(path).warnings[0]
+
+
+def test_a_full_disk_at_start_leaves_no_empty_log(tmp_path: Path) -> None:
+    """A 64 KiB tmpfs filled up: creating the log fails with one line, and leaves nothing
+    that would block the next run or a resume (root only: it mounts)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {res.stderr.strip()}")
+    try:
+        (mnt / "logs").mkdir()
+        filler = mnt / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        with contextlib.suppress(OSError):
+            while os.write(fd, b"x" * 512):
+                pass
+        os.close(fd)
+        path = mnt / "logs" / "run.toml"
+        with pytest.raises(RunLogError, match="No space left on device") as err:
+            RunLog.create(path, header())
+        assert "\n" not in str(err.value)
+        assert not path.exists()  # no 0-byte log left behind
+        filler.unlink()
+        with RunLog.create(path, header()) as log:  # the same path works once there is room
+            log.append(NoteAdded(seq=1, note="ok", by="x"))
+        assert read_log(path).events[-1]["note"] == "ok"
+    finally:
+        subprocess.run(["umount", str(mnt)], check=True)

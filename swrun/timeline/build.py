@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -381,7 +382,7 @@ def read_logs(paths: Sequence[str | Path]) -> list[LogData]:
     seen: set[Path] = set()
     logs = []
     for p in paths:
-        key = Path(p).resolve()
+        key = Path(os.path.realpath(p))  # never raises, not even on a symlink loop
         if key in seen:
             continue
         seen.add(key)
