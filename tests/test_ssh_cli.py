@@ -143,3 +143,59 @@ def test_a_port_that_drops_the_handshake_is_one_line_no_traceback(tmp_path: Path
             assert "SSH handshake with 127.0.0.9" in res.stdout + res.stderr
     finally:
         srv.close()
+
+
+def test_a_host_that_accepts_but_never_speaks_ssh(tmp_path: Path) -> None:
+    """A listener that accepts and says nothing: one line naming the host and the wait, for
+    `check --connect` (no traceback) and for a step, whose `timeout=` bounds the connect."""
+    import socket
+    import threading
+    import time
+
+    srv = socket.create_server(("127.0.0.11", 0))
+    port = srv.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def accept_and_say_nothing() -> None:
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    (tmp_path / "inv.ini").write_text(
+        f"h4 ansible_host=127.0.0.11 ansible_port={port} ansible_ssh_timeout=2\n")
+    write_runbook(tmp_path, """
+        +++
+        inventory = "inv.ini"
+        +++
+        # C
+
+        ```bash {host=h4 timeout=1}
+        true
+        ```
+        """, "rb.md")
+    try:
+        t0 = time.monotonic()
+        check = subprocess.run([*swrun_cmd(), "check", "--connect", "rb.md"], cwd=tmp_path,
+                               capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+        assert check.returncode != 0
+        assert check.stderr.splitlines() == ["1 file(s): 1 error(s), 0 warning(s)"], check.stderr
+        assert check.stdout.splitlines()[0] == (
+            f"rb.md:6: error: h4: no SSH banner from h4 within 2s (127.0.0.11:{port} accepts "
+            "connections but says nothing)")
+        run = subprocess.run([*swrun_cmd(), "execute", "rb.md", "--yes", "--log", "run.toml"],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+        assert "Traceback" not in run.stderr, run.stderr
+        assert ("h4: timed out after 1s while connecting: no SSH banner from h4 within 1s"
+                in run.stdout), run.stdout
+        assert "⏱" in run.stdout or "timed_out" in run.stdout
+        assert time.monotonic() - t0 < 15
+    finally:
+        srv.close()
+        for conn in held:
+            conn.close()

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,12 @@ class Pool:
             return self._locks.setdefault(target, threading.Lock())
 
     def get(self, target: Target, *, accept_new: bool = False,
-            notify: Notify | None = None) -> paramiko.Transport:
-        """A live transport to `target`; a dead cached one is replaced (and `notify` told)."""
+            notify: Notify | None = None, timeout: float | None = None) -> paramiko.Transport:
+        """A live transport to `target`; a dead cached one is replaced (and `notify` told).
+
+        Connecting takes at most the target's connect timeout, or `timeout` when shorter
+        (what is left of a step's `timeout=`), for each of TCP, banner, key exchange and
+        authentication."""
         with self._target_lock(target):
             t = self._conns.get(target)
             if t is not None and t.is_active():
@@ -57,7 +62,9 @@ class Pool:
                 t.close()
                 if notify:
                     notify(f"connection to {target.name} was lost; reconnecting")
-            t = self._connect(target, accept_new, notify)
+            limit = target.connect_timeout if timeout is None else max(
+                0.1, min(timeout, target.connect_timeout))
+            t = self._connect(target, accept_new, notify, limit)
             self._conns[target] = t
             return t
 
@@ -79,18 +86,29 @@ class Pool:
         return len(self._conns)
 
     # -- connecting ------------------------------------------------------------------------
-    def _connect(self, target: Target, accept_new: bool, notify: Notify | None) -> Any:
-        sock = self._socket(target, accept_new, notify)
+    def _connect(self, target: Target, accept_new: bool, notify: Notify | None,
+                 limit: float) -> Any:
+        sock = self._socket(target, accept_new, notify, limit)
         t = paramiko.Transport(sock)
         try:
             t.set_keepalive(KEEPALIVE)
+            t.banner_timeout = t.handshake_timeout = t.auth_timeout = limit
             known = KnownHosts(target.known_hosts)
             preferred_key_types(known, target, t)
+            started = time.monotonic()
             try:
-                t.start_client(timeout=target.connect_timeout)
+                t.start_client(timeout=limit)
             except (paramiko.SSHException, EOFError, OSError) as exc:
+                # paramiko says "Error reading SSH protocol banner" for a close and a silence
+                if not t.remote_version and time.monotonic() - started >= limit * 0.9:
+                    raise Unreachable(_no_banner(target, limit)) from None
                 raise Unreachable(f"{target.name}: SSH handshake with {target.hostname}:"
                                   f"{target.port} failed: {_why(exc)}") from None
+            if not t.remote_version:  # start_client returns at its timeout, having seen nothing
+                raise Unreachable(_no_banner(target, limit))
+            if not t.is_active() or getattr(t, "host_key", None) is None:
+                raise Unreachable(f"{target.name}: SSH handshake with {target.hostname}:"
+                                  f"{target.port} did not finish within {limit:g}s")
             note = known.verify(target, t.get_remote_server_key(), accept_new=accept_new)
             if note and notify:
                 notify(note)
@@ -100,25 +118,30 @@ class Pool:
             raise
         return t
 
-    def _socket(self, target: Target, accept_new: bool, notify: Notify | None) -> Any:
+    def _socket(self, target: Target, accept_new: bool, notify: Notify | None,
+                limit: float) -> Any:
         if target.jump is not None:
-            via = self.get(target.jump, accept_new=accept_new, notify=notify)
+            via = self.get(target.jump, accept_new=accept_new, notify=notify, timeout=limit)
             try:
                 return via.open_channel("direct-tcpip", (target.hostname, target.port),
-                                        ("127.0.0.1", 0), timeout=target.connect_timeout)
+                                        ("127.0.0.1", 0), timeout=limit)
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 raise Unreachable(f"{target.name}: cannot reach {target.hostname}:"
                                   f"{target.port} through jump host {target.jump.name}: "
                                   f"{_why(exc)}") from None
         try:
-            sock = socket.create_connection((target.hostname, target.port),
-                                            timeout=target.connect_timeout)
+            sock = socket.create_connection((target.hostname, target.port), timeout=limit)
         except OSError as exc:
             raise Unreachable(f"{target.name}: cannot connect to {target.hostname}:"
                               f"{target.port}: {_why(exc)}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         return sock
+
+
+def _no_banner(target: Target, limit: float) -> str:
+    return (f"{target.name}: no SSH banner from {target.name} within {limit:g}s "
+            f"({target.hostname}:{target.port} accepts connections but says nothing)")
 
 
 def _why(exc: BaseException) -> str:

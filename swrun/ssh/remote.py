@@ -71,15 +71,17 @@ class RemoteHost:
     def name(self) -> str:
         return self.target.name
 
-    def connect(self) -> paramiko.Transport:
-        return self.pool.get(self.target, accept_new=self.accept_new, notify=self.notify)
+    def connect(self, timeout: float | None = None) -> paramiko.Transport:
+        """The pooled connection; a new one takes at most `timeout` (or the target's own)."""
+        return self.pool.get(self.target, accept_new=self.accept_new, notify=self.notify,
+                             timeout=timeout)
 
-    def _open(self, command: str, stdin: bytes = b"",
+    def _open(self, command: str, stdin: bytes = b"", timeout: float | None = None,
               ) -> tuple[paramiko.Transport, paramiko.Channel]:
         """A channel running `command`, given `stdin` then EOF; a connection found dead is
         replaced once."""
         for attempt in (1, 2):
-            t = self.connect()
+            t = self.connect(timeout)
             try:
                 chan = t.open_session(timeout=self.target.connect_timeout)
                 chan.exec_command(command)
@@ -101,8 +103,12 @@ class RemoteHost:
         t0 = time.monotonic()
         try:
             transport, chan = self._open(remote_command(script, self.env, name, shell),
-                                         remote_stdin(self.env))
+                                         remote_stdin(self.env), timeout)
         except ConnectError as exc:
+            if timeout and time.monotonic() - t0 >= timeout * 0.95:  # `timeout=` ran out
+                return HostResult("timed_out", duration_ms=_ms(t0), error=(
+                    f"timed out after {timeout:g}s while connecting: "
+                    f"{str(exc).removeprefix(self.name + ': ')}"))
             return HostResult(exc.status, error=str(exc), duration_ms=_ms(t0))
         deadline = t0 + timeout if timeout else None
         reader = _Reader(chan, on_line)
