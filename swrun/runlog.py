@@ -518,6 +518,55 @@ def _complete_length(raw: bytes) -> int:
     return max(ends, default=0)
 
 
+_INT = (int,)
+_STR = (str,)
+_EVENT_KEYS: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("seq", "number", "attempt", "exit_code", "duration_ms", "active_ms",
+                     "wall_ms", "steps", "done", "pid", "pgid", "pid_start"), _INT),
+    **dict.fromkeys(("at", "type", "step", "title", "kind", "status", "host", "by", "note",
+                     "error", "hash", "output_file", "run_id", "operator", "environment",
+                     "runbook", "next_step", "milestone", "reason", "command", "boot_id",
+                     "exit_file", "leftover"), _STR),
+    **dict.fromkeys(("will_retry", "dry_run", "runbook_changed"), (bool,)),
+    **dict.fromkeys(("data", "counts", "rollback_counts"), (dict,)),
+    "hosts": (list, dict), "output": (list,), "changed_steps": (list,),
+}
+"""The type of each key swrun writes: a log with another (crafted, or hand-edited) is
+refused with one line rather than tripping up whatever reads the key later."""
+_RUN_KEYS: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("id", "runbook", "sha256", "title", "environment", "operator",
+                     "swrun_version", "started_at"), _STR),
+    "variables": (dict,), "argv": (list,),
+}
+
+
+def _misfit(record: dict[str, Any], keys: dict[str, tuple[type, ...]]) -> str | None:
+    """The first key of `record` whose value is not of the type swrun writes there."""
+    for key, types in keys.items():
+        value = record.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            want = " or ".join(t.__name__ for t in types)
+            return f"`{key}` is {type(value).__name__}, not {want}"
+    if keys is _EVENT_KEYS:
+        for key in ("counts", "rollback_counts"):
+            counts = record.get(key)
+            if isinstance(counts, dict) and not all(
+                    isinstance(v, int) and not isinstance(v, bool) for v in counts.values()):
+                return f"`{key}` holds something that is not a number"
+        for key in ("output", "changed_steps"):
+            items = record.get(key)
+            if isinstance(items, list) and not all(isinstance(v, str) for v in items):
+                return f"`{key}` holds something that is not a string"
+        hosts = record.get("hosts")
+        if isinstance(hosts, list) and not all(isinstance(v, str) for v in hosts):
+            return "`hosts` holds something that is not a string"
+        if isinstance(hosts, dict) and not all(isinstance(v, dict) for v in hosts.values()):
+            return "`hosts` holds something that is not a table"
+    return None
+
+
 def _first_end(raw: bytes) -> int:
     """Where the first table ends (just after its blank line), or -1."""
     ends = [i + len(end) for end in (_END, _END_CRLF) if (i := raw.find(end)) >= 0]
@@ -571,6 +620,13 @@ def _parse(path: Path, raw: bytes) -> tuple[LogData, int]:
     events = doc.get("event", [])
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
         raise _not_a_log(path, "`event` is not a list of [[event]] tables")
+    misfit = _misfit(run, _RUN_KEYS)
+    if misfit:
+        raise _not_a_log(path, f"in [run], {misfit}")
+    for number, event in enumerate(events, 1):
+        misfit = _misfit(event, _EVENT_KEYS)
+        if misfit:
+            raise _not_a_log(path, f"in event {number}, {misfit}")
     warnings = []
     if good < len(raw):
         found = re.search(rb"\nseq = (\d+)\r?\n", raw[good:])
