@@ -6,6 +6,7 @@ Every test here is one or two real ansible-playbook runs (~3 s each), so each ch
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import threading
@@ -131,7 +132,9 @@ def test_a_task_failing_on_one_host_with_live_events_recap_and_secret_vars(
     assert list(private.glob("*.vars.yml")) == []
     leftovers = [p for p in private.rglob("*") if p.is_file() and SECRET in p.read_text()]
     assert leftovers == []
-    assert (Path(fin.data["artifacts"]) / "stdout").stat().st_mode & 0o077 == 0
+    artifacts = Path(fin.data["artifacts"])  # no unmasked stdout copy, no environment
+    assert sorted(p.name for p in artifacts.iterdir()) == ["command", "rc", "status"]
+    assert set(json.loads((artifacts / "command").read_text())) == {"command", "cwd"}
     assert not wait_gone(str(tmp_path / "run"))
 
 

@@ -3,6 +3,10 @@
 Everything lives in a private directory (the run's own, else a temp dir): artifacts, the
 extra-vars file (0600, removed afterwards), Ansible's local temp and the ssh control sockets.
 ansible-playbook gets /dev/null as stdin, so a prompt can never wait for a person.
+
+No secret stays on disk: ansible-runner writes no `env/` files and no stdout copy (swrun
+logs the output, masked), and the environment it saves in `artifacts/<ident>/command` (all of
+swrun's, secrets included) is removed from that file before ansible-playbook starts.
 """
 
 from __future__ import annotations
@@ -172,7 +176,7 @@ class Run:
 
     # -- the run ---------------------------------------------------------------------------------
     def lines(self) -> Iterator[Line]:
-        import ansible_runner
+        import ansible_runner.interface
 
         binary = find_ansible_playbook()
         (self.work / "tmp").mkdir(mode=0o700, exist_ok=True)
@@ -188,14 +192,22 @@ class Run:
         thread: threading.Thread | None = None
         runner: Any = None
         try:
-            thread, runner = ansible_runner.run_async(
+            runner = ansible_runner.interface.init_runner(
                 private_data_dir=str(self.work), project_dir=str(self.job.project_dir),
                 ident=self.ident, binary=str(wrapper), cmdline=self._cmdline(vars_file),
                 envvars=self._env(binary, control), quiet=True, suppress_env_files=True,
-                settings={"pexpect_timeout": _POLL, "suppress_ansible_output": True},
                 event_handler=self._on_event, cancel_callback=self._should_cancel,
+                status_handler=self._on_status,
                 finished_callback=lambda _r: self._queue.put(None),
             )
+            # ansible-runner 2.4 drops the `settings=` it is given when the private dir has no
+            # env/settings file (swrun writes none), so set what they would have set here:
+            # no unmasked copy of the output in artifacts/, the cancel callback polled often.
+            runner.config.suppress_output_file = True
+            runner.config.pexpect_timeout = _POLL
+            thread = threading.Thread(target=runner.run,
+                                      name=f"swrun-ansible-{self.ident}")
+            thread.start()
             while True:
                 try:
                     item = self._queue.get(timeout=_POLL)
@@ -224,10 +236,25 @@ class Run:
                 shutil.rmtree(control, ignore_errors=True)
             for path in (vars_file, wrapper, self._guard):
                 path.unlink(missing_ok=True)
+            self._scrub_artifacts(final=True)
             self.outcome = Outcome(
                 status=getattr(runner, "status", "failed"), rc=getattr(runner, "rc", None),
                 tracker=self._tracker, stopped=self._stopped,
                 artifacts=str(self.work / "artifacts" / self.ident))
+
+    def _on_status(self, data: dict[str, Any], **_: Any) -> None:
+        # "running" comes after ansible-runner wrote `command` and before it starts the process
+        if data.get("status") == "running":
+            self._scrub_artifacts()
+
+    def _scrub_artifacts(self, final: bool = False) -> None:
+        """Drop the environment from `command`; at the end also the fact cache and the
+        (empty) job_events directory: the run log has what they would."""
+        artifacts = self.work / "artifacts" / self.ident
+        scrub_command(artifacts / "command")
+        if final:
+            shutil.rmtree(artifacts / "fact_cache", ignore_errors=True)
+            shutil.rmtree(artifacts / "job_events", ignore_errors=True)
 
     def _on_event(self, event: dict[str, Any]) -> bool:
         for line in self._tracker.feed(event):
@@ -256,6 +283,24 @@ class Run:
 def _slug(text: str) -> str:
     out = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
     return (out or "step")[:40]
+
+
+def scrub_command(path: Path) -> None:
+    """ansible-runner's `command` file without its `env` (swrun's whole environment)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(data, dict) or "env" not in data:
+        return
+    data.pop("env")
+    tmp = path.with_name(path.name + ".swrun")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False)
+    os.replace(tmp, path)
 
 
 def remove_private(work: Path) -> None:

@@ -183,18 +183,25 @@ class AnsibleAdhocExecutor:
             shell = remote_shell(step)
         except TargetError as exc:
             raise StepError(str(exc)) from None
+        from swrun.ssh.remote import remote_stdin
+
         name = os.path.basename(shell[0])
         executable = shell[0] if shell[0].startswith("/") else f"/bin/{name}"
         flags = " ".join(shell[1:])
-        script = f"set {flags}\n{step.body}" if flags else step.body
+        # The variables come on the command's stdin, as for SSH steps: Ansible's `environment:`
+        # puts them on the command line of the remote /bin/sh (and of the local ssh client)
+        # for as long as the task runs, where any user of either machine can read them.
+        script = f"set {flags}; eval \"$(cat)\"\n{step.body}" if flags else \
+            f"eval \"$(cat)\"\n{step.body}"
         cwd = step.text("cwd")
         play: dict[str, Any] = {
             "name": _plain(f"swrun: {step.title}"), "hosts": pattern, "gather_facts": False,
             "tasks": [{
                 "name": _plain(step.title),
                 "ansible.builtin.shell": {"cmd": "{{ swrun_script }}", "executable": executable,
+                                          "stdin": "{{ swrun_stdin }}",
                                           **({"chdir": "{{ swrun_cwd }}"} if cwd else {})},
-                "environment": "{{ swrun_env | combine({'SWRUN_HOST': inventory_hostname}) }}",
+                "environment": {"SWRUN_HOST": "{{ inventory_hostname }}"},
             }],
         }
         serial = step.integer("serial", 0)
@@ -203,11 +210,12 @@ class AnsibleAdhocExecutor:
         work, _ = private_dir(ctx.run_dir)
         playbook = work / f"adhoc-{_safe(step.id)}.json"
         playbook.write_text(json.dumps([play], indent=1))
-        env = {k: Unsafe(v) for k, v in ctx.variables.items()}
+        env = dict(ctx.variables)
         for key in ("SWRUN_RUN_ID", "SWRUN_STEP"):
             if key in ctx.env:
-                env[key] = Unsafe(ctx.env[key])
-        extravars: dict[str, Any] = {"swrun_script": Unsafe(script), "swrun_env": env}
+                env[key] = ctx.env[key]
+        extravars: dict[str, Any] = {"swrun_script": Unsafe(script),
+                                     "swrun_stdin": Unsafe(remote_stdin(env).decode())}
         if cwd:
             extravars["swrun_cwd"] = Unsafe(cwd)
         forks = step.integer("forks", 0) or step.integer("parallel", 0) or DEFAULT_PARALLEL
