@@ -285,29 +285,40 @@ class RunLog:
         run = {"schema": SCHEMA_VERSION if schema is None else schema,
                **{k: v for k, v in header.items() if k != "schema"}}
         text = _table_text("run", _clean(run), array=False)
+        exists = RunLogError(f"{path} already exists; a new run needs a new log (or --resume "
+                             "it)")
+        if os.path.lexists(path):
+            raise exists
+        # the header goes into a file of its own that is then linked into place: the log
+        # either does not exist or starts with a whole [run] table, even after a kill -9 or
+        # a full disk at start (an empty log would block both a rerun and a resume)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
                          0o600)
-        except FileExistsError:
-            raise RunLogError(f"{path} already exists; a new run needs a new log "
-                              "(or --resume it)") from None
         except OSError as exc:
             raise RunLogError(f"{path}: cannot create the run log: {exc.strerror}") from None
-        try:
-            os.fchmod(fd, 0o600)
-        except OSError as exc:
-            os.close(fd)
-            raise RunLogError(f"{path}: cannot create the run log: {exc.strerror}") from None
-        _lock(fd, path)
         log = cls(path, fd, 1)
         try:
+            os.fchmod(fd, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else knows this file
             log._write(text)
-        except BaseException:  # a full disk: leave no empty file to block a rerun or resume
-            with contextlib.suppress(OSError):
-                path.unlink()
+            os.link(tmp, path)  # never replaces an existing file
+        except FileExistsError:
+            log.close()
+            raise exists from None
+        except OSError as exc:
+            log.close()
+            raise RunLogError(f"{path}: cannot create the run log: {exc.strerror}") from None
+        except BaseException:
             log.close()
             raise
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
         _fsync_dir(path.parent)
         return log
 
