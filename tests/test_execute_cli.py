@@ -376,7 +376,7 @@ def test_kill_9_then_resume_runs_no_finished_step_twice(tmp_path: Path) -> None:
     try:
         _wait_for(tmp_path / "s3-started")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # swrun and its step, at once
+        os.killpg(proc.pid, signal.SIGKILL)  # swrun; its step, in a session of its own, lives
         proc.wait(10)
     log = only_log(tmp_path)
     before = read_log(log)
@@ -384,8 +384,11 @@ def test_kill_9_then_resume_runs_no_finished_step_twice(tmp_path: Path) -> None:
     assert done == {"s1", "s2"}
     assert not before.finished
     res = run_cli(["execute", "crashy.md", "--yes", "--resume"], tmp_path)
+    assert res.returncode == ExitCode.LEFTOVERS, res.stderr  # s3 still runs: not beside it
+    res = run_cli(["execute", "crashy.md", "--yes", "--resume", "--stop-leftovers"], tmp_path)
     assert res.returncode == 0, res.stderr
     assert "resuming run" in res.stdout
+    assert "stopping step 3 's3'" in res.stderr
     runs = (tmp_path / "runs").read_text().split()
     for step in ("s1", "s2", "s4", "s5"):
         assert runs.count(step) == 1, runs
