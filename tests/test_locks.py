@@ -15,6 +15,8 @@ import termios
 import time
 from pathlib import Path
 
+import pytest
+
 from swrun.exitcodes import ExitCode
 from swrun.runlog import read_log
 
@@ -147,7 +149,7 @@ LONG = """
 
     ```bash {{name=long}}
     echo $$ > {d}/long.pid
-    sleep {sleep}
+    if [ ! -e {d}/quick ]; then sleep {sleep}; fi
     echo long >> {d}/runs
     ```
 
@@ -198,6 +200,7 @@ def test_a_step_still_running_after_swrun_died_is_not_started_again(tmp_path: Pa
         assert len(started) == 1 and started[0]["pgid"] == started[0]["pid"]
         assert started[0]["pid_start"] > 0 and started[0]["boot_id"]
 
+        (tmp_path / "quick").touch()  # the copy run after the stop need not wait
         res = run_cli(["execute", "rb.md", "--yes", "--resume", "run.toml",
                        "--stop-leftovers"], tmp_path)
         assert res.returncode == 0, res.stdout + res.stderr
@@ -240,6 +243,7 @@ HOLD = """
     # Hold
 
     ```bash {{name=hold}}
+    echo $$ > {d}/hold.pid
     touch {d}/holding
     sleep 30
     ```
@@ -290,6 +294,8 @@ def test_concurrent_runs_anyway_and_a_dead_holder_never_blocks(tmp_path: Path) -
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
+    step = int((tmp_path / "hold.pid").read_text())  # left running: not this test's subject
+    os.killpg(os.getpgid(step), signal.SIGKILL)
     locks = list((tmp_path / "logs" / "hold").glob(".lock-*"))
     assert len(locks) == 1 and f"pid = {first.pid}" in locks[0].read_text()
     res = run_cli(["execute", "hold.md", "--yes", "--dry-run"], tmp_path)
@@ -324,3 +330,45 @@ def test_concurrent_runs_anyway_and_a_dead_holder_never_blocks(tmp_path: Path) -
     finally:
         lock.release()
     assert (tmp_path / "marks").read_text().split() == ["mark", "mark"]
+
+
+# -- the console: the same locks and a leftover dialog whose default starts nothing --------
+
+
+async def test_the_console_asks_about_a_leftover_and_enter_starts_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_tui_support import until
+
+    from swrun.parser import load_runbook
+    from swrun.tui.app import SwrunApp, TuiSettings
+    from swrun.tui.screens import ConfirmScreen
+
+    pid = _start_and_kill_swrun(tmp_path, 20)
+    monkeypatch.chdir(tmp_path)
+    try:
+        before = (tmp_path / "run.toml").read_bytes()
+        app = SwrunApp(load_runbook("rb.md"), settings=TuiSettings(
+            operator="dave", resume="run.toml", logs_base=tmp_path / "logs"))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+            assert "step 2 'long'" in app.screen.title_text
+            assert "still running" in app.screen.title_text
+            await pilot.press("enter")  # No focused: do not start
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen)
+                        and app.screen.title_text.startswith("Stop"), "stop it?")
+            await pilot.press("enter")
+            await until(pilot, lambda: app.error is not None, "the refusal")
+        assert app.return_code == ExitCode.LEFTOVERS
+        assert "nothing ran" in (app.error or "")
+        assert _alive(pid)  # neither stopped nor started again
+        assert (tmp_path / "run.toml").read_bytes() == before
+        # the log and the runbook were given up: a headless resume can stop it now
+        (tmp_path / "quick").touch()
+        res = run_cli(["execute", "rb.md", "--yes", "--resume", "run.toml",
+                       "--stop-leftovers"], tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert not _alive(pid)
+    finally:
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    assert (tmp_path / "runs").read_text().split() == ["first", "long", "last"]
