@@ -199,6 +199,11 @@ async def test_abort_from_the_failure_choices(frozen: Path) -> None:
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, FailureScreen))
         await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "abort asks again")
+        await pilot.press("enter")  # No is focused: nothing happens
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert waiting(app, "failure", 1)()
+        await pilot.press("a", "y")
         await until(pilot, lambda: isinstance(app.screen, SummaryScreen))
         assert "Run failed" in screen_text(app)
     (end,) = events(LOG, "run_finished")  # the engine ends a run stopped after a failure as failed

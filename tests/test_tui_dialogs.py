@@ -402,6 +402,8 @@ async def test_the_summary_says_rolled_back_in_words(frozen: Path) -> None:
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, FailureScreen))
         await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "roll back asks")
+        await pilot.press("y")
         await until(pilot, lambda: app.pending is not None and app.pending.step.in_rollback)
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, SummaryScreen))
@@ -454,6 +456,8 @@ async def test_help_and_every_dialog_fit_80x24(frozen: Path) -> None:
         for button in ("Retry (r)", "Skip (s)", "Abort run (a)", "Roll back (b)"):
             assert button in text, button
         await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "roll back asks")
+        await pilot.press("y")
         await until(pilot, lambda: app.pending is not None and app.pending.step.in_rollback)
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, SummaryScreen))

@@ -301,7 +301,10 @@ def run_blue_green_until_rolled_back(tmux: Tmux, stop_green: Callable[[], None],
             return screen, drive.seen
         if (failed := re.search(r"✗ Step (\d+) failed", dialog)) is not None:
             assert failed[1] == str(WATCH) and stopped, f"an unexpected failure:\n{screen}"
-            # the failure dialog: b rolls back (if the console asks again first, y below)
+            # the failure dialog: b rolls back, then the console asks again (y below); its
+            # keys are not taken in the first 0.6 s (it opens by itself, maybe mid-typing)
+            if "failure dialog" not in drive.answered:
+                time.sleep(0.7)
             drive.once("failure dialog", "b")
         elif "Run the rollback section?" in dialog:
             drive.once("confirm rollback", "y")

@@ -349,3 +349,30 @@ async def test_80x24_keeps_help_quit_and_step_times_in_view(frozen: Path) -> Non
         assert "1.5s/10.0s" in tree and "Build every" in tree
         assert "0:00" in rows[0] or "00:0" in rows[0]  # the clock is not pushed off
     assert events(LOG, "step_finished")[0]["status"] == "ok"
+
+
+async def test_failure_dialog_ignores_keys_typed_as_it_opens(frozen: Path) -> None:
+    """The failure dialog opens by itself: letters typed for something else in that moment
+    must not retry, skip or roll back; b and a ask again with No focused."""
+    from test_tui_support import FAILING
+
+    from swrun.tui.screens import ConfirmScreen
+
+    app = make_app(frozen, FAILING, failure_key_guard=0.6)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "confirm", 1))
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, FailureScreen))
+        await pilot.press("r", "b")  # typed on: not taken
+        assert waiting(app, "failure", 1)() and isinstance(app.screen, FailureScreen)
+        assert any("press r again" in t for t in toasts(app))
+        await pilot.pause(0.7)
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "roll back asks")
+        await pilot.press("enter")  # No is focused
+        await until(pilot, lambda: not isinstance(app.screen, ConfirmScreen))
+        assert waiting(app, "failure", 1)()
+        await pilot.press("R")
+        await until(pilot, waiting(app, "tick", 2), "the retry passed")
+    assert [e["status"] for e in events(LOG, "step_finished")] == ["failed", "ok"]
+    assert events(LOG, "rollback_started") == []

@@ -25,6 +25,7 @@ from swrun.tui.screens import (
 from swrun.tui.state import DONE, RUNNING, RunView
 
 if TYPE_CHECKING:
+    from swrun.tui.app import TuiSettings
     from swrun.tui.steps import StepTree
 
 QUEUE_TTL = 1.5
@@ -71,6 +72,7 @@ class OperatorActions:
     _ended: bool
     _quitting: bool
     _exit_code: ExitCode
+    settings: TuiSettings
     _queued: deque[tuple[str, str, float]]
     """Keys pressed between two questions: (key as shown, action, when)."""
     _answered_step: str | None
@@ -94,13 +96,15 @@ class OperatorActions:
                 return
             if decision is Decision.SKIP:
                 self._skip(q)
-            elif decision is Decision.ABORT:
-                self._answer(q, Decision.ABORT, f"aborted by {self.operator_name} after "
-                             f"{q.step.title} failed")
+            elif decision is Decision.ABORT:  # both ask again, No focused: the dialog opened
+                self.action_abort()           # by itself, maybe under a typing operator
+            elif decision is Decision.ROLLBACK:
+                self.action_rollback()
             else:
                 self._answer(q, decision)
 
-        self.push_screen(FailureScreen(q.step, self.view, q.can_rollback), chosen)
+        self.push_screen(FailureScreen(q.step, self.view, q.can_rollback,
+                                       self.settings.failure_key_guard), chosen)
 
     def _confirm_gate(self, q: Question) -> None:
         def done(ok: bool | None) -> None:
@@ -330,6 +334,8 @@ class OperatorActions:
             if not ok:
                 return
             note = f"aborted by {self.operator_name}"
+            if q is not None and q.kind == "failure":
+                note += f" after {q.step.title} failed"
             if q is not None and not q.answered:
                 self._answer(q, Decision.ABORT, note)
             elif self.engine is not None:

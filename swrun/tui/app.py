@@ -72,6 +72,8 @@ class TuiSettings:
     clock: Callable[[], float] = time.monotonic
     """Drives the window clock and live elapsed times (tests freeze it)."""
     tick_interval: float = 1.0
+    failure_key_guard: float = 0.6
+    """Seconds after a failure dialog opens by itself during which its keys are not taken."""
     concurrent: bool = False
     """--concurrent: run even while another swrun runs this runbook (warned, not refused)."""
 
@@ -261,7 +263,8 @@ class SwrunApp(OperatorActions, App[int]):
                             resume=point.resume if point else None,
                             masker=Masker(secret_values(rb, values, environ=env)))
             if production and not await self.push_screen_wait(PreflightScreen(
-                    engine, self.operator_name, point.resume.done if point else None)):
+                    engine, self.operator_name, point.resume.done if point else None,
+                    resuming=point is not None)):
                 self._fail("not started: the pre-flight was cancelled; nothing ran and no "
                            "log was written" if point is None else
                            f"not resumed: the pre-flight was cancelled; nothing ran and "

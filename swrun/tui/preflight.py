@@ -33,7 +33,7 @@ class PreflightScreen(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, engine: Engine, operator: str,
-                 done: Mapping[str, str] | None = None) -> None:
+                 done: Mapping[str, str] | None = None, *, resuming: bool = False) -> None:
         super().__init__(classes="dialog-screen")
         self.engine = engine
         self.runbook = engine.runbook
@@ -41,6 +41,8 @@ class PreflightScreen(ModalScreen[bool]):
         self.operator = operator
         self.done = dict(done or {})
         """Step id → content hash of steps a resumed log finished (the engine skips them)."""
+        self._resuming = resuming or bool(self.done)
+        """This continues a log (after a rollback nothing may count as done, yet it does)."""
 
     @property
     def remaining(self) -> list[Step]:
@@ -49,7 +51,7 @@ class PreflightScreen(ModalScreen[bool]):
 
     @property
     def resuming(self) -> bool:
-        return bool(self.done)
+        return self._resuming
 
     def summary(self) -> Text:
         """The values, then the steps that will act, where and what."""

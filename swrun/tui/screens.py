@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -164,6 +165,11 @@ class TypedConfirmScreen(ModalScreen[bool]):
         self.dismiss(False)
 
 
+KEY_GUARD = 0.6
+"""Seconds after the failure dialog opens during which its keys are not taken: it opens by
+itself, and letters typed for something else (a note) must not retry, skip or roll back."""
+
+
 class FailureScreen(ModalScreen[Decision | None]):
     """A failed step: retry, skip, abort or roll back; escape closes it but the run waits.
 
@@ -180,11 +186,13 @@ class FailureScreen(ModalScreen[Decision | None]):
         Binding("escape", "close", "Decide later"),
     ]
 
-    def __init__(self, step: Step, view: RunView, can_rollback: bool) -> None:
+    def __init__(self, step: Step, view: RunView, can_rollback: bool,
+                 key_guard: float = KEY_GUARD) -> None:
         super().__init__(classes="dialog-screen")
         self.step = step
         self.run_view = view
         self.can_rollback = can_rollback
+        self.key_guard = key_guard
 
     def compose(self) -> ComposeResult:
         state = self.run_view.steps[self.step.id]
@@ -215,7 +223,14 @@ class FailureScreen(ModalScreen[Decision | None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_choose(event.button.id or "")
 
+    def on_mount(self) -> None:
+        self._opened = time.monotonic()
+
     def action_choose(self, choice: str) -> None:
+        if time.monotonic() - getattr(self, "_opened", 0.0) < self.key_guard:
+            self.notify(f"the failure was shown just now: press {choice[0]} again to "
+                        f"{choice}", severity="warning")
+            return
         if choice == "rollback" and not self.can_rollback:
             self.notify("this runbook has no rollback section", severity="warning")
             return
