@@ -632,7 +632,8 @@ class Engine:
             will_retry=will_retry or None, host=step.text("host"),
             error=self.masker.mask(result.error) if result.error else None,
             hash=step.content_hash, output=tuple(tail),
-            hosts=result.hosts, data=result.data,
+            hosts=self.masker.mask_data(result.hosts) if self.masker else result.hosts,
+            data=self.masker.mask_data(result.data) if self.masker else result.data,
         )
         if exit_file:  # its end is in the log now: the status file has done its job
             with contextlib.suppress(OSError):

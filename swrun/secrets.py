@@ -7,6 +7,7 @@ import re
 import shlex
 import urllib.parse
 from collections.abc import Iterable
+from typing import Any
 
 MASK = "****"
 MIN_LEN = 3
@@ -57,3 +58,15 @@ class Masker:
 
     def mask_all(self, lines: Iterable[str]) -> list[str]:
         return [self.mask(line) for line in lines]
+
+    def mask_data(self, value: Any) -> Any:
+        """`value` with every string in it masked (dict keys too) and None dropped: typed
+        results (per-host records, step data) on their way to the log."""
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, dict):
+            return {self.mask(str(k)): self.mask_data(v) for k, v in value.items()
+                    if v is not None}
+        if isinstance(value, list | tuple):
+            return [self.mask_data(v) for v in value if v is not None]
+        return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from swrun.engine import OperatorNeeded
@@ -508,3 +509,33 @@ def test_a_section_finished_across_a_resume_reaches_its_milestone(tmp_path: Path
     events = list(make_engine(rb, AutoOperator("me"), resume=resume, selection=sel).run())
     marks = [e.milestone for e in events if isinstance(e, MilestoneMarked)]
     assert marks == ["detected", "mitigated"]
+
+
+def test_per_host_records_and_step_data_are_masked_in_the_log(tmp_path: Path) -> None:
+    """Only error, output and traceback were masked: a per-host error or a data field built
+    from a secret reached the log as it was."""
+    from swrun.executors.base import StepResult as Result
+
+    class Leaky:
+        def run(self, step: object, ctx: object) -> Iterator[Result]:
+            yield Result(StepStatus.FAILED, error="no",
+                         hosts={"h1": {"status": "failed", "error": "login s3cr3t-pw refused"}},
+                         data={"apps": ["api-s3cr3t-pw"], "note": "pw=s3cr3t-pw"})
+
+    path = write_runbook(tmp_path, """
+        +++
+        [vars.PW]
+        default = "s3cr3t-pw"
+        secret = true
+        +++
+        # Leak
+
+        ```bash {name=leak on_failure=continue}
+        true
+        ```
+        """)
+    events = run_events(path, executors={"shell": Leaky()})
+    (done,) = [e for e in events if isinstance(e, StepFinished)]
+    assert "s3cr3t-pw" not in repr(done.to_record())
+    assert done.hosts["h1"]["error"] == "login **** refused"
+    assert done.data["apps"] == ["api-****"]

@@ -74,13 +74,7 @@ def secret_masker(ctx: StepContext, extra: Iterable[str] = ()) -> Masker:
 
 def scrub(value: Any, masker: Masker) -> Any:
     """`value` with every secret masked and None dropped (the run log is TOML)."""
-    if isinstance(value, str):
-        return masker.mask(value)
-    if isinstance(value, dict):
-        return {str(k): scrub(v, masker) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v, masker) for v in value if v is not None]
-    return value
+    return masker.mask_data(value)
 
 
 def local_path(ctx: StepContext, text: str) -> Path:

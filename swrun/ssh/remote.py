@@ -187,8 +187,11 @@ class RemoteHost:
         rounds = max(1, int(self.kill_grace / 0.1))
         script = (f"kill -TERM -{pgid} 2>/dev/null || exit 0; i=0; "
                   f"while kill -0 -{pgid} 2>/dev/null; do i=$((i+1)); "
-                  f"if [ $i -ge {rounds} ]; then kill -KILL -{pgid} 2>/dev/null; "
-                  "echo killed; exit 0; fi; sleep 0.1; done; echo terminated")
+                  f"if [ $i -ge {rounds} ]; then kill -KILL -{pgid} 2>/dev/null; j=0; "
+                  # KILLed processes take a moment to exit and be reaped: wait (bounded)
+                  # so "stopped" means gone, not still exiting
+                  f"while kill -0 -{pgid} 2>/dev/null && [ $j -lt 30 ]; do j=$((j+1)); "
+                  "sleep 0.1; done; echo killed; exit 0; fi; sleep 0.1; done; echo terminated")
         try:
             chan = transport.open_session(timeout=self.target.connect_timeout)
         except (paramiko.SSHException, EOFError, OSError) as exc:
