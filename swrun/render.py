@@ -22,6 +22,7 @@ from swrun.events import (
     StepSkipped,
     StepStatus,
 )
+from swrun.ssh.fanout import STATUS, STATUS_MARK, compact
 
 ICONS = {
     StepStatus.OK: "✓", StepStatus.FAILED: "✗", StepStatus.TIMED_OUT: "⏱",
@@ -55,8 +56,16 @@ class HumanRenderer:
     """`[3/16] ✓ Build application  1.2s`, output indented beneath, a summary at the end."""
 
     def __init__(self, out: TextIO, total: int, *, colour: bool = False,
-                 progress: TextIO | None = None) -> None:
+                 progress: TextIO | None = None, interleave: bool | None = None) -> None:
         self.out = out
+        self.interleave = interleave if interleave is not None else \
+            os.environ.get("SWRUN_INTERLEAVE", "") not in ("", "0")
+        """Print every host's lines as they come (`--interleave`); by default a fan-out's
+        output is grouped: each host's lines are printed together when that host is done."""
+        self._blocks: dict[str, list[tuple[str, str]]] = {}
+        """Host → its buffered (line, stream) of the open step, in first-seen order."""
+        self.host_rows: dict[str, list[str]] = {}
+        """Step id → its hosts by outcome (`web[001-080] not run`), under its summary row."""
         self.total = total
         self._rollback = 0
         """Steps in the rollback pass, once it starts (their numbers follow the main steps')."""
@@ -115,11 +124,15 @@ class HumanRenderer:
             self._write(self._c("1", what))
         elif isinstance(event, StepOutput):
             if self._open_step != event.step:
+                self._flush_blocks()
                 self._open_step = event.step
                 self._write(f"{self._label(event.number)} ▸ {event.title}")
-            prefix = f"{event.host}: " if event.host else ""
-            line = f"{INDENT}{prefix}{event.line}"
-            self._write(self._c("2", line) if event.stream == "stderr" and self.colour else line)
+            if event.host and not self.interleave:
+                self._blocks.setdefault(event.host, []).append((event.line, event.stream))
+                if event.stream == STATUS:
+                    self._flush_block(event.host)
+                return
+            self._line(event.host, event.line, event.stream)
         elif isinstance(event, StepFinished | CheckTicked | StepSkipped):
             self._finish(event)
         elif isinstance(event, NoteAdded):
@@ -137,7 +150,31 @@ class HumanRenderer:
             return
         self._bar()
 
+    def _line(self, host: str | None, text: str, stream: str) -> None:
+        prefix = f"{host}: " if host else ""
+        line = f"{INDENT}{prefix}{text}"
+        if stream == STATUS and text.startswith(STATUS_MARK + "ok"):
+            line = self._c("32", line)
+        elif stream == STATUS:
+            line = self._c("31", line)
+        elif stream == "stderr":
+            line = self._c("2", line)
+        self._write(line)
+
+    def _flush_block(self, host: str) -> None:
+        """One host's lines together; its status line only when it did not end ok (a fleet of
+        quiet successes is summed up once, under the step)."""
+        for text, stream in self._blocks.pop(host, []):
+            if stream == STATUS and text.startswith(STATUS_MARK + "ok"):
+                continue
+            self._line(host, text, stream)
+
+    def _flush_blocks(self) -> None:
+        for host in list(self._blocks):
+            self._flush_block(host)
+
     def _finish(self, event: StepFinished | CheckTicked | StepSkipped) -> None:
+        self._flush_blocks()
         status = event.status
         if isinstance(event, StepFinished) and event.will_retry:
             self._write(f"{self._label(event.number)} {self._c('33', '↻')} {event.title}  "
@@ -164,6 +201,13 @@ class HumanRenderer:
             who = "ticked" if isinstance(event, CheckTicked) else "skipped"
             parts.append(f"{who} by {event.by}" + (f": {event.note}" if event.note else ""))
         self._write("  ".join(parts))
+        if isinstance(event, StepFinished) and len(event.hosts) > 1:
+            rows = host_outcomes(event.hosts)
+            self.host_rows[event.step] = rows
+            for row in rows:
+                self._write(f"{INDENT}{row}")
+        else:
+            self.host_rows.pop(event.step, None)
         if isinstance(event, StepFinished) and event.command:
             for line in event.command.rstrip("\n").split("\n"):
                 self._write(f"{INDENT}{self._c('36', '$')} {line}")
@@ -176,8 +220,10 @@ class HumanRenderer:
             w = [max(len(r[i]) for r in [("#", "status", "time", ""), *rows])
                  for i in range(3)]
             self._write(f"{'#'.rjust(w[0])}  {'status'.ljust(w[1])}  {'time'.rjust(w[2])}  step")
-            for num, status, dur, title in rows:
+            for step, (num, status, dur, title) in self.rows.items():
                 self._write(f"{num.rjust(w[0])}  {status.ljust(w[1])}  {dur.rjust(w[2])}  {title}")
+                for row in self.host_rows.get(step, ()):
+                    self._write(f"{' ' * (w[0] + w[1] + w[2] + 6)}{row}")
         if self._resumed_done:
             self._write(f"({self._resumed_done} step(s) done before this resume are counted "
                         "below, not listed)")
@@ -195,6 +241,25 @@ class HumanRenderer:
         self._write("")
         self._write(self._c(colour, line))
         self.out.flush()
+
+
+_OUTCOME_ORDER = ("ok", "failed", "timed_out", "unreachable", "aborted", "skipped")
+
+
+def host_outcomes(hosts: dict[str, dict[str, object]]) -> list[str]:
+    """A fan-out's hosts by outcome, one line each: `✓ 97 ok: web[001-097]`,
+    `✗ 2 unreachable: db[3,7]`, `↷ 80 not run: web[101-180]`."""
+    by: dict[str, list[str]] = {}
+    for host, rec in hosts.items():
+        by.setdefault(str(rec.get("status", "?")), []).append(host)
+    out = []
+    for status in sorted(by, key=lambda s: (_OUTCOME_ORDER.index(s) if s in _OUTCOME_ORDER
+                                            else len(_OUTCOME_ORDER), s)):
+        names = by[status]
+        icon = "✓" if status == "ok" else "↷" if status == "skipped" else "✗"
+        what = "not run" if status == "skipped" else status
+        out.append(f"{icon} {len(names)} {what}: {compact(names)}")
+    return out
 
 
 def _counts(counts: dict[str, int]) -> str:

@@ -46,8 +46,14 @@ def _finished(events) -> list[StepFinished]:
 
 
 def _out(events, host: str | None = None) -> list[str]:
-    return [e.line for e in events if isinstance(e, StepOutput) and (host is None
-                                                                     or e.host == host)]
+    """Output lines (not the one status line each host of a fan-out ends with)."""
+    return [e.line for e in events if isinstance(e, StepOutput) and e.stream != "status"
+            and (host is None or e.host == host)]
+
+
+def _status(events) -> dict[str, str]:
+    """Each host's status line of a fan-out."""
+    return {e.host: e.line for e in events if isinstance(e, StepOutput) and e.stream == "status"}
 
 
 @pytest.fixture
@@ -77,7 +83,8 @@ def test_runs_on_every_host_with_variables_safely_quoted(tmp_path: Path, inv: Pa
         assert isinstance(fin.hosts[h]["duration_ms"], int)
     assert not Path("/tmp/swrun-pwned").exists()
     assert [e.stream for e in events if isinstance(e, StepOutput) and e.host == "h1"] == [
-        "stdout", "stderr"]
+        "stdout", "stderr", "status"]
+    assert _status(events)["h1"].startswith("▸ ok ")
 
 
 def test_one_connection_per_host_reused_with_nodelay(tmp_path: Path, inv: Path) -> None:
@@ -264,7 +271,7 @@ def test_canary_then_the_operator_decides(tmp_path: Path, inv: Path) -> None:
     _, events = _run(tmp_path, body, inv, op)
     (fin,) = _finished(events)
     assert fin.status == "failed"
-    assert fin.error == "the operator stopped after the canary (h1); 2 not run"
+    assert fin.error == "the operator stopped after the canary (h1); h[2-3] not run"
     assert {h: r["status"] for h, r in fin.hosts.items()} == {
         "h1": "ok", "h2": "skipped", "h3": "skipped"}
     assert _out(events) == ["on h1"]
@@ -278,7 +285,7 @@ def test_serial_batches_stop_at_the_first_failed_batch_unless_keep_going(
     (fin,) = _finished(events)
     assert {h: r["status"] for h, r in fin.hosts.items()} == {
         "h1": "failed", "h2": "skipped", "h3": "skipped"}
-    assert fin.error == "1 of 3 host(s) failed: h1: exit 1; 2 not run"
+    assert fin.error == "1 of 3 host(s) failed: h1: exit 1; h[2-3] not run"
     _, events = _run(tmp_path, body % " keep_going", inv)
     (fin,) = _finished(events)
     assert {h: r["status"] for h, r in fin.hosts.items()} == {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import threading
 from collections.abc import Iterator
@@ -13,7 +14,15 @@ from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
 from swrun.model import Step
 from swrun.ssh import ConnectError
-from swrun.ssh.fanout import DEFAULT_PARALLEL, FanoutDone, HostResult, Plan, about, fan_out
+from swrun.ssh.fanout import (
+    DEFAULT_PARALLEL,
+    FanoutDone,
+    HostResult,
+    Plan,
+    about,
+    compact,
+    fan_out,
+)
 from swrun.ssh.target import Target
 
 _SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
@@ -108,6 +117,12 @@ def fanout_plan(step: Step, ctx: StepContext) -> Plan:
                 keep_going=step.flag("keep_going") or bool(ctx.settings.get("keep_going")))
 
 
+_ADDRESS = re.compile(r"\[?[0-9A-Za-z.:-]*[0-9]\]?:\d+\b")
+PER_HOST_ERRORS = 3
+"""Up to this many failed hosts, the step's error names each with its own reason; beyond,
+hosts are grouped by outcome in compact ranges (`db[3,7] unreachable (…)`)."""
+
+
 def summarize(done: FanoutDone, order: list[str]) -> StepResult:
     """One StepResult for the whole fan-out: per-host records and one line on what failed."""
     results = done.results
@@ -124,17 +139,43 @@ def summarize(done: FanoutDone, order: list[str]) -> StepResult:
         status = StepStatus.FAILED
     else:
         return StepResult(StepStatus.OK, exit_code=0, hosts=hosts)
-    parts = [_why(h, results[h]) for h in bad]
+    if len(bad) <= PER_HOST_ERRORS:
+        parts = [_why(h, results[h]) for h in bad]
+    else:
+        parts = outcome_groups({h: results[h] for h in bad})
     if done.stopped == "canary":
         ran = [h for h in order if h not in skipped]
-        parts.append(f"the operator stopped after the canary ({', '.join(ran)})")
+        parts.append(f"the operator stopped after the canary ({compact(ran)})")
     if skipped and status is not StepStatus.ABORTED:
-        parts.append(f"{len(skipped)} not run")
+        parts.append(f"{compact(skipped)} not run")
     head = f"{len(bad)} of {len(order)} host(s) failed: " if bad else ""
     if status is StepStatus.ABORTED:
         head = "aborted by the operator" + (": " if parts else "")
     return StepResult(status, exit_code=codes[0] if codes else None,
                       error=head + "; ".join(parts), hosts=hosts)
+
+
+def outcome_groups(results: dict[str, HostResult]) -> list[str]:
+    """`web[01-40] failed (exit 3)`, `db[3,7] unreachable (db3: cannot connect …; 2 reasons)`:
+    hosts grouped by status, with the reason when they share one (else the first and a
+    count)."""
+    by_status: dict[str, list[str]] = {}
+    for host, res in results.items():
+        by_status.setdefault(res.status, []).append(host)
+    out = []
+    for status, names in by_status.items():
+        reasons = {_reason(h, results[h]) for h in names}
+        first = _why(names[0], results[names[0]])
+        why = next(iter(reasons)) if len(reasons) == 1 else \
+            f"{first}; {len(reasons)} different reasons"
+        out.append(f"{compact(names)} {status} ({why})")
+    return out
+
+
+def _reason(host: str, res: HostResult) -> str:
+    """The error with the host's own name and address taken out, to group alike failures."""
+    text = (res.error or res.status).removeprefix(f"{host}: ").replace(host, "<host>")
+    return _ADDRESS.sub("<address>", text)
 
 
 def _why(host: str, res: HostResult) -> str:
@@ -178,7 +219,7 @@ class SshExecutor:
 
         order = list(by_name)
         for item in fan_out(order, work, fanout_plan(step, ctx), cancel=ctx.cancel,
-                            confirm=ctx.confirm):
+                            confirm=ctx.confirm, status_lines=len(order) > 1):
             if isinstance(item, FanoutDone):
                 yield summarize(item, order)
             else:

@@ -8,6 +8,7 @@ generator (abort, operator gone) stops every worker, which kills its remote proc
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +50,50 @@ class HostResult:
         return out
 
 
+_NUMBERED = re.compile(r"^(.*?)(\d+)(\D*)$")
+
+
+def compact(names: list[str]) -> str:
+    """Host names as ranges, in first-seen order of their stems: `web[001-080,090], db[3,7]`.
+
+    Names that differ only in one number (the last in the name, same width when zero-padded)
+    share a bracket; other names are listed as they are."""
+    groups: dict[tuple[str, str, int], list[tuple[int, str]]] = {}
+    order: list[tuple[str, str, int] | str] = []
+    for name in dict.fromkeys(names):
+        m = _NUMBERED.match(name)
+        if not m:
+            order.append(name)
+            continue
+        prefix, digits, suffix = m.groups()
+        width = len(digits) if digits.startswith("0") and len(digits) > 1 else 0
+        key = (prefix, suffix, width)
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append((int(digits), digits))
+    out = []
+    for item in order:
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        prefix, suffix, _ = item
+        nums = sorted(groups[item])
+        if len(nums) == 1:
+            out.append(f"{prefix}{nums[0][1]}{suffix}")
+            continue
+        runs: list[str] = []
+        i = 0
+        while i < len(nums):
+            j = i
+            while j + 1 < len(nums) and nums[j + 1][0] == nums[j][0] + 1:
+                j += 1
+            runs.append(nums[i][1] if i == j else f"{nums[i][1]}-{nums[j][1]}")
+            i = j + 1
+        out.append(f"{prefix}[{','.join(runs)}]{suffix}")
+    return ", ".join(out)
+
+
 def about(host: str, error: str) -> str:
     """`error` prefixed with the host name unless it already starts with it."""
     return error if error.startswith((f"{host}:", f"{host} (")) else f"{host}: {error}"
@@ -87,17 +132,38 @@ class FanoutDone:
     """Why hosts were left out: "failed", "canary", "aborted", or None."""
 
 
+STATUS = "status"
+"""The stream of the one line a fan-out emits per host when that host is done (with
+`status_lines`): `▸ ok 0.4s`, `▸ failed 1.2s: exit 3`, `▸ skipped: not run: …`. Headless output
+prints a host's block when it sees it; the console's host grid reads it."""
+STATUS_MARK = "▸ "
+
+
+def status_line(res: HostResult) -> str:
+    """`▸ ok 0.4s` / `▸ failed 1.2s: exit 3`: what a host's status line says."""
+    took = f" {res.duration_ms / 1000:.1f}s" if res.duration_ms is not None else ""
+    why = res.error or (res.extra.get("note") if res.extra else None)
+    return f"{STATUS_MARK}{res.status}{took}" + (f": {why}" if why and not res.ok else "")
+
+
 def fan_out(
     hosts: list[str], work: Work, plan: Plan, *, cancel: threading.Event,
     confirm: Callable[[str], bool], label: Callable[[str], str | None] = lambda h: h,
+    status_lines: bool = False,
 ) -> Iterator[Output | Idle | FanoutDone]:
+    """Run `work` for each host on at most `plan.parallel` worker threads (reused from host to
+    host; connection setup happens inside them), yielding output as it comes.
+
+    With `status_lines`, each host's end is announced with one Output on the STATUS stream
+    (hosts that never start get theirs at the end)."""
     q: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    jobs: queue.SimpleQueue[str | None] = queue.SimpleQueue()
     stop = threading.Event()
     results: dict[str, HostResult] = {}
     threads: list[threading.Thread] = []
     stopped: str | None = None
 
-    def worker(host: str) -> None:
+    def run_one(host: str) -> None:
         t0 = time.monotonic()
 
         def emit(line: str, stream: str = "stdout") -> None:
@@ -109,7 +175,21 @@ def fan_out(
             res = HostResult("failed", error=f"{type(exc).__name__}: {exc}")
         if res.duration_ms is None:
             res.duration_ms = round((time.monotonic() - t0) * 1000)
+        if status_lines:
+            q.put(("out", Output(status_line(res), STATUS, host=label(host))))
         q.put(("done", (host, res)))
+
+    def worker() -> None:
+        while (host := jobs.get()) is not None:
+            run_one(host)
+
+    def start(host: str) -> None:
+        jobs.put(host)
+        idle = sum(1 for th in threads if th.is_alive()) - running
+        if idle <= 0 and len(threads) < plan.parallel:
+            th = threading.Thread(target=worker, daemon=True, name=f"swrun-fanout-{len(threads)}")
+            threads.append(th)
+            th.start()
 
     batches = plan.batches(hosts)
     try:
@@ -126,11 +206,7 @@ def fan_out(
                     stopped = "aborted"
                 while pending and running < plan.parallel and not stop.is_set() and not (
                         failed and not plan.keep_going):
-                    host = pending.pop(0)
-                    th = threading.Thread(target=worker, args=(host,), daemon=True,
-                                          name=f"swrun-host-{host}")
-                    threads.append(th)
-                    th.start()
+                    start(pending.pop(0))
                     running += 1
                 if not running:
                     break
@@ -162,6 +238,8 @@ def fan_out(
                 break
     finally:
         stop.set()
+        for _ in threads:
+            jobs.put(None)
         for th in threads:
             th.join(timeout=30)
     why = {"failed": "not run: an earlier host failed",
@@ -170,4 +248,6 @@ def fan_out(
     for host in hosts:
         if host not in results:
             results[host] = HostResult("skipped", extra={"note": why})
+            if status_lines:
+                yield Output(status_line(results[host]), STATUS, host=label(host))
     yield FanoutDone({h: results[h] for h in hosts}, stopped)

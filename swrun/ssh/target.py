@@ -6,6 +6,7 @@ import getpass
 import os
 import re
 import shlex
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,16 +53,51 @@ def ssh_config_path() -> Path:
     return Path(os.path.expanduser("~/.ssh/config"))
 
 
-def _ssh_config(path: Path | None) -> Any:
+class _Config:
+    """~/.ssh/config parsed once per run (again when it changes), lookups remembered."""
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self._seen: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def lookup(self, alias: str) -> Any:
+        with self._lock:
+            found = self._seen.get(alias)
+        if found is None:
+            found = self.config.lookup(alias)
+            with self._lock:
+                self._seen[alias] = found
+        return found
+
+
+_configs: dict[str, tuple[tuple[int, int], _Config]] = {}
+_configs_lock = threading.Lock()
+
+
+def _ssh_config(path: Path | None) -> _Config:
     import paramiko
 
     path = path or ssh_config_path()
+    try:
+        st = path.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = (-1, -1)
+    with _configs_lock:
+        hit = _configs.get(str(path))
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
     if path.is_file():
         try:
-            return paramiko.SSHConfig.from_path(str(path))
+            config = _Config(paramiko.SSHConfig.from_path(str(path)))
         except Exception as exc:
             raise ConnectError(f"cannot read {path}: {exc}") from None
-    return paramiko.SSHConfig()
+    else:
+        config = _Config(paramiko.SSHConfig())
+    with _configs_lock:
+        _configs[str(path)] = (stamp, config)
+    return config
 
 
 def resolve(
