@@ -103,6 +103,10 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
     from swrun.plan import plan_json, plan_text
 
     runbook = load_checked(file, strict=strict)
+    from swrun.variables import environment_notes
+
+    for note in environment_notes(runbook):  # a value the shell, not the runbook, supplies
+        click.echo(f"swrun: {note}", err=True)
     if as_json:
         click.echo(json.dumps(plan_json(runbook), indent=2, ensure_ascii=False))
     else:
@@ -139,14 +143,21 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
 @click.option("--stop-leftovers", is_flag=True,
               help="--resume: stop a step the crashed run left running (TERM, then KILL) "
                    "instead of refusing (exit 8).")
+@click.option("--interleave", is_flag=True, envvar="SWRUN_INTERLEAVE",
+              help="Print a fan-out's lines as they come (default: each host's lines "
+                   "together, when it is done).")
 @_friendly
 def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, dry_run: bool,
             from_step: str | None, only: tuple[str, ...], skip: tuple[str, ...],
             keep_going: bool, rollback_on_failure: bool, confirm_environment: str | None,
             resume: str | None, log_path: str | None, operator: str | None, as_json: bool,
             strict: bool, inventory: str | None, accept_new_host_keys: bool, concurrent: bool,
-            stop_leftovers: bool) -> None:
+            stop_leftovers: bool, interleave: bool = False) -> None:
     """Run FILE headless: for CI, cron and drills. Exit codes are listed in docs/cli.md."""
+    if interleave:  # read by the headless renderer (swrun.render.HumanRenderer)
+        import os
+
+        os.environ["SWRUN_INTERLEAVE"] = "1"
     from swrun.execute import ExecuteOptions
     from swrun.execute import execute as run
 
