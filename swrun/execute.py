@@ -24,7 +24,7 @@ from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_type
 from swrun.render import HumanRenderer, JsonRenderer, use_colour
 from swrun.secrets import Masker
 from swrun.session import drive, operator_name, run_header
-from swrun.variables import parse_assignments, resolve, secret_values
+from swrun.variables import parse_assignments, resolve, secret_values, sources_line
 
 if TYPE_CHECKING:
     from swrun.runlog import LogData, RunbookLock, RunLog
@@ -512,10 +512,14 @@ def execute(opts: ExecuteOptions) -> ExitCode:
                     say=lambda text: print(f"swrun: {text}", file=sys.stderr))
             resume, run_id, previous_vars = point.resume, point.run_id, point.variables
 
-        given = {**previous_vars, **parse_assignments(opts.variables)}
+        cli_vars = parse_assignments(opts.variables)
+        given = {**previous_vars, **cli_vars}
         values = resolve(runbook, given, ask=operator.supply_variable if interactive else None,
-                         settings={"inventory": opts.inventory})
+                         settings={"inventory": opts.inventory},
+                         origins={n: "log" for n in previous_vars if n not in cli_vars})
         masker = Masker(secret_values(runbook, values))
+        if values:  # where each value came from, before anything runs (secrets masked)
+            print(f"swrun: values: {sources_line(runbook, values)}", file=sys.stderr)
 
         if not opts.dry_run and isinstance(operator, AutoOperator) and \
                 needs_typed_confirmation(environment) and \

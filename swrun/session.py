@@ -59,6 +59,11 @@ def run_header(
         "swrun_version": __version__,
         "started_at": format_time(started),
         "variables": masked_variables(runbook, values, masker),
+        # where each value came from (--var, env, secretsmanager, default, asked, log): a
+        # label, never the value; left out when the values do not say (variables.Values)
+        "variable_sources": {name: source for name, source
+                             in getattr(values, "sources", {}).items()
+                             if name in runbook.variables} or None,
         "argv": masker.mask_all(sys.argv if argv is None else argv),
     }
 

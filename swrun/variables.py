@@ -63,19 +63,83 @@ def parse_assignments(pairs: list[str] | tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+class Values(dict[str, str]):
+    """Resolved values (a plain `dict` to everything that reads them) that also say where
+    each came from: `sources[name]` is one of SOURCES, or `env:OTHER` for `from = "env:OTHER"`
+    naming another environment variable. Never holds a source that carries the value."""
+
+    def __init__(self, values: Mapping[str, str] | None = None,
+                 sources: Mapping[str, str] | None = None) -> None:
+        super().__init__(values or {})
+        self.sources: dict[str, str] = dict(sources or {})
+
+
+SOURCES = ("--var", "env", "secretsmanager", "default", "asked", "log")
+"""Where a value came from: `--var` on the command line; `env`, the environment (the variable
+of the same name, or the one `from = "env:NAME"` names, shown as `env:NAME` when it differs);
+`secretsmanager`, fetched at run start; `default`, the front matter's; `asked`, typed by the
+operator; `log`, the value the earlier part of a resumed run logged."""
+
+
+def env_source(var: Variable, env: Mapping[str, str]) -> tuple[str, str] | None:
+    """`(value, source)` the environment gives `var`: the variable `from = "env:NAME"` names
+    first, then the one of the same name; None when neither is set."""
+    if var.source and var.source.startswith("env:"):
+        other = var.source[4:]
+        if other in env:
+            return env[other], ("env" if other == var.name else f"env:{other}")
+    if var.name in env:
+        return env[var.name], "env"
+    return None
+
+
+def planned_source(var: Variable, env: Mapping[str, str] | None = None) -> str:
+    """Where `var`'s value would come from without `--var`: `env`/`env:NAME`,
+    `secretsmanager`, `default`, or `asked` (required: the operator is asked, or headless
+    without a terminal the run stops)."""
+    env = os.environ if env is None else env
+    if var.source and var.source.startswith(SECRETS_MANAGER):
+        return "secretsmanager"
+    found = env_source(var, env)
+    if found is not None:
+        return found[1]
+    return "default" if var.default is not None else "asked"
+
+
+def _missing(var: Variable, secret: bool) -> str:
+    """Why `var` has no value and how to give it one. A secret is never suggested for
+    `--var` (a command line shows in `ps`): the environment or `from` instead."""
+    named = var.source[4:] if var.source and var.source.startswith("env:") else var.name
+    env_hint = f"export {named}=..." + (f" (or {var.name})" if named != var.name else "")
+    if secret:
+        how = f"{env_hint}"
+        if not var.source:
+            how += ', or declare from = "env:NAME" or "aws-secretsmanager:ID"'
+        return f"{var.name} is required and secret: {how}"
+    return f"{var.name} is required: pass --var {var.name}=... or {env_hint}"
+
+
 def resolve(
     runbook: Runbook,
     given: Mapping[str, str],
     environ: Mapping[str, str] | None = None,
     ask: Callable[[Variable], str | None] | None = None,
     settings: Mapping[str, object] | None = None,
-) -> dict[str, str]:
-    """Every declared variable's value: --var, then `from = "env:..."`, then default, then ask.
+    *,
+    origins: Mapping[str, str] | None = None,
+) -> Values:
+    """Every declared variable's value: `given` (--var), then an explicit `from` (the
+    environment variable it names, or AWS Secrets Manager), then the environment variable of
+    the same name, then the default, then `ask`. Only declared variables are looked up: an
+    environment variable the runbook does not declare is never a value.
 
+    `origins` names where given values came from (default `--var`; `log` for the values a
+    resumed run logged, `asked` for a form's answers). The result's `sources` records it.
     Raises VariableError listing every missing or invalid variable at once.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, str] = {}
+    origins = origins or {}
+    values = Values()
     problems: list[str] = []
     secret = secret_names(runbook)
     for name in given:
@@ -84,33 +148,64 @@ def resolve(
     later: list[Variable] = []
     for name, var in runbook.variables.items():
         value: str | None = given.get(name)
+        source = origins.get(name, "--var")
         if value is None and var.source and var.source.startswith(SECRETS_MANAGER):
             later.append(var)  # needs the other values (region, endpoint) first
             continue
-        if value is None and var.source:
-            value = env.get(var.source[4:])
         if value is None:
-            value = var.default
+            found = env_source(var, env)
+            if found is not None:
+                value, source = found
+        if value is None and var.default is not None:
+            value, source = var.default, "default"
         if value is None and ask is not None:
-            value = ask(var)
+            value, source = ask(var), "asked"
         if value is None:
-            hint = f" (or set {var.source[4:]})" if var.source else ""
-            problems.append(f"{name} is required: pass --var {name}=...{hint}")
+            problems.append(_missing(var, name in secret))
             continue
         problem = validate_value(var, value)
         if problem:
             shown = "****" if name in secret else repr(value)
-            problems.append(f"{name}={shown}: {problem}")
+            where = "" if source == "--var" else f" (from {describe_source(source)})"
+            problems.append(f"{name}={shown}: {problem}{where}")
             continue
         values[name] = value
+        values.sources[name] = source
     for var in later:
         try:
             values[var.name] = fetch_secret(runbook, var, values, env, settings)
+            values.sources[var.name] = "secretsmanager"
         except SwrunError as exc:
             problems.append(f"{var.name}: {exc}")
     if problems:
         raise VariableError("; ".join(problems))
     return values
+
+
+def describe_source(source: str) -> str:
+    """`env:LAB_ARN` → `the environment ($LAB_ARN)`; for messages."""
+    if source == "env":
+        return "the environment"
+    if source.startswith("env:"):
+        return f"the environment (${source[4:]})"
+    return {"--var": "--var", "secretsmanager": "AWS Secrets Manager", "default": "the default",
+            "asked": "the operator", "log": "the resumed run's log"}.get(source, source)
+
+
+def sources_line(runbook: Runbook, values: Values) -> str:
+    """`RELEASE=1.4.2 (--var), SLOT=green (env), API_TOKEN=**** (env)`: every declared
+    value and where it came from, secrets masked, for a headless start."""
+    from swrun.secrets import MASK, Masker
+
+    secret = secret_names(runbook)
+    masker = Masker(secret_values(runbook, values))
+    parts = []
+    for name in runbook.variables:
+        if name not in values:
+            continue
+        shown = MASK if name in secret else masker.mask(values[name])
+        parts.append(f"{name}={shown} ({values.sources.get(name, '--var')})")
+    return ", ".join(parts)
 
 
 def fetch_secret(
@@ -158,3 +253,25 @@ def secret_values(
             if n in values}  # an undeclared name filled in from elsewhere
     out |= {v for k, v in env.items() if looks_secret(k)}
     return {v for v in out if len(v) >= MIN_LEN}
+
+
+def environment_notes(runbook: Runbook, environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per declared variable the environment would fill in (`swrun plan`), secrets
+    masked: `RELEASE=1.4.2 comes from the environment ($RELEASE), not its default 1.1.0`."""
+    from swrun.secrets import MASK, Masker
+
+    env = os.environ if environ is None else environ
+    secret = secret_names(runbook)
+    masker = Masker(v for k, v in env.items() if looks_secret(k) and len(v) >= MIN_LEN)
+    notes = []
+    for name, var in runbook.variables.items():
+        found = env_source(var, env)
+        if (var.source and var.source.startswith(SECRETS_MANAGER)) or found is None:
+            continue
+        value, source = found
+        shown = MASK if name in secret else masker.mask(value)
+        where = f"${source[4:] or name}"
+        instead = "" if var.default is None else \
+            f", not its default {MASK if name in secret else var.default}"
+        notes.append(f"{name}={shown} comes from the environment ({where}){instead}")
+    return notes

@@ -43,7 +43,7 @@ from swrun.tui.screens import (
 from swrun.tui.start import ResumeOffer, ResumeScreen, VariablesScreen
 from swrun.tui.state import FAILED, RunView
 from swrun.tui.steps import StepTree
-from swrun.variables import resolve, secret_values
+from swrun.variables import env_source, resolve, secret_values
 
 FRAME = 1 / 20
 """At most this often the UI takes a batch of output from the worker."""
@@ -235,16 +235,19 @@ class SwrunApp(OperatorActions, App[int]):
                         wait=wait, grace=s.kill_grace)
                 self._load_done(path, point.resume.done)
             given = {**(point.variables if point else {}), **s.variables}
+            origins = {n: "log" for n in (point.variables if point else {})
+                       if n not in s.variables}  # where each value came from (the log)
             env = os.environ if s.environ is None else s.environ
             ask = [v for n, v in rb.variables.items() if n not in given
-                   and not (v.source and v.source[4:] in env)]
+                   and env_source(v, env) is None]
             if ask:
                 answered = await self.push_screen_wait(VariablesScreen(ask, production))
                 if answered is None:
                     self._fail("no variables given; nothing ran", ExitCode.BAD_VARIABLES)
                     return
                 given.update(answered)
-            values = resolve(rb, given, environ=env)
+                origins.update(dict.fromkeys(answered, "asked"))
+            values = resolve(rb, given, environ=env, origins=origins)
             settings = Settings(
                 step_mode=True, kill_grace=s.kill_grace,
                 executor_settings={"inventory": s.inventory,
@@ -264,7 +267,7 @@ class SwrunApp(OperatorActions, App[int]):
                             masker=Masker(secret_values(rb, values, environ=env)))
             if production and not await self.push_screen_wait(PreflightScreen(
                     engine, self.operator_name, point.resume.done if point else None,
-                    resuming=point is not None)):
+                    resuming=point is not None, sources=values.sources)):
                 self._fail("not started: the pre-flight was cancelled; nothing ran and no "
                            "log was written" if point is None else
                            f"not resumed: the pre-flight was cancelled; nothing ran and "

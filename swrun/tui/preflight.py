@@ -33,7 +33,8 @@ class PreflightScreen(ModalScreen[bool]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, engine: Engine, operator: str,
-                 done: Mapping[str, str] | None = None, *, resuming: bool = False) -> None:
+                 done: Mapping[str, str] | None = None, *, resuming: bool = False,
+                 sources: Mapping[str, str] | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self.engine = engine
         self.runbook = engine.runbook
@@ -43,6 +44,9 @@ class PreflightScreen(ModalScreen[bool]):
         """Step id → content hash of steps a resumed log finished (the engine skips them)."""
         self._resuming = resuming or bool(self.done)
         """This continues a log (after a rollback nothing may count as done, yet it does)."""
+        self.sources = dict(sources or {})
+        """Where each value came from (variables.Values.sources): shown beside it, so a
+        value taken from the environment cannot slip in unseen."""
 
     @property
     def remaining(self) -> list[Step]:
@@ -63,7 +67,12 @@ class PreflightScreen(ModalScreen[bool]):
             width = max(len(n) for n in values)
             for name, value in values.items():
                 text.append(f"  {name:<{width}} = ")
-                text.append(f"{value}\n", style="bold")
+                text.append(f"{value}", style="bold")
+                source = self.sources.get(name)
+                if source:  # `env` in bold: it came from the shell, not the runbook
+                    text.append(f"  ({source})", style="bold yellow"
+                                if source.startswith("env") else "dim")
+                text.append("\n")
         else:
             text.append("  (this runbook declares no variables)\n")
         acting = [s for s in self.remaining if s.runnable]
