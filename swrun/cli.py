@@ -263,7 +263,11 @@ def lab_env(lab_dir: str, inventory: str) -> None:
 
 
 @main.command()
-@click.argument("logs", nargs=-1, required=True, type=click.Path())
+@click.argument("logs", nargs=-1, type=click.Path())
+@click.option("--runbook", "runbook_path", type=click.Path(dir_okay=False), metavar="RUNBOOK",
+              help="Every run of RUNBOOK under --logs (found as `swrun history` finds them).")
+@click.option("--logs", "logs_dir", default="logs", show_default=True,
+              type=click.Path(file_okay=False), help="With --runbook: where the run logs are.")
 @click.option("--format", "fmt", type=click.Choice(["md", "json", "csv", "html"]),
               help="Output format (default: from the -o suffix, else md).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE, not stdout.")
@@ -275,11 +279,19 @@ def lab_env(lab_dir: str, inventory: str) -> None:
               help="The LOGS are one incident: compute key times across them (one log always "
                    "is).")
 @_friendly
-def timeline(logs: tuple[str, ...], fmt: str | None, output: str | None, since: str | None,
-             until: str | None, tz: str, incident: bool) -> None:
-    """Merge run LOGS into one post-incident timeline (see docs/timeline.md)."""
+def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt: str | None,
+             output: str | None, since: str | None, until: str | None, tz: str,
+             incident: bool) -> None:
+    """Merge run LOGS (or every run of --runbook) into one post-incident timeline (see
+    docs/timeline.md)."""
+    import os
+
     from swrun.timeline import build_timeline, read_logs, render
     from swrun.timeline.options import format_for, parse_when, time_zone, write_output
+
+    if not logs and runbook_path is None:
+        raise UsageError("timeline: give run LOG files, or --runbook RUNBOOK to find its "
+                         "logs under --logs (default logs/)")
 
     try:
         zone = time_zone(tz)
@@ -292,6 +304,24 @@ def timeline(logs: tuple[str, ...], fmt: str | None, output: str | None, since: 
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint=name) from None
     data = read_logs(logs)
+    found = []
+    if runbook_path is not None:
+        from pathlib import Path
+
+        from swrun.parser import load_runbook
+        from swrun.runlog import read_log
+        from swrun.timeline.history import runbook_logs
+
+        book = load_runbook(runbook_path)
+        for path in reversed(runbook_logs(book, Path(logs_dir))):  # oldest first
+            try:
+                found.append(read_log(path))
+            except RunLogError as exc:  # as in `swrun history`: said, and left out
+                click.echo(f"swrun: warning: {exc}; left out", err=True)
+        if not found and not data:
+            raise RunLogError(f"no run logs of {runbook_path} under {logs_dir}/")
+    given = {os.path.realpath(d.path) for d in data}  # a log named and found: read once
+    data += [d for d in found if os.path.realpath(d.path) not in given]
     tl = build_timeline(data, since=bounds[0], until=bounds[1], tz=zone, tz_name=tz,
                         incident=incident)
     for warning in tl.warnings:

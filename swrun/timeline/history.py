@@ -111,12 +111,19 @@ def _run(path: Path, window_ms: int | None, warnings: list[str]) -> HistoryRun |
         resumes=info.resumes, steps=steps)
 
 
+def runbook_logs(runbook: Runbook, logs_dir: Path) -> list[Path]:
+    """The run logs of `runbook` anywhere under `logs_dir`, newest first: those whose `[run]`
+    names this file, or a runbook with the same content (`swrun history` and
+    `swrun timeline --runbook` find them alike)."""
+    return find_logs(runbook.path, logs_dir, sha256=runbook.sha256)
+
+
 def build_history(runbook: Runbook, logs_dir: Path) -> History:
     window_ms = round(runbook.window * 1000) if runbook.window else None
     runs: list[HistoryRun] = []
     warnings: list[str] = []
     dry = 0
-    for path in reversed(find_logs(runbook.path, logs_dir)):
+    for path in reversed(runbook_logs(runbook, logs_dir)):
         try:
             run = _run(path, window_ms, warnings)
         except RunLogError as exc:
