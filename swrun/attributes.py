@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -13,6 +12,8 @@ from swrun.durations import parse_duration
 AttrValue = str | bool
 AttrType = Literal["flag", "str", "int", "duration", "choice"]
 
+MAX_ATTRIBUTE_CHARS = 64 * 1024
+"""An attribute value longer than this (64 KB of text) is an error, and not used."""
 _WHOLE = re.compile(r"[0-9]{1,9}")  # ASCII only: str.isdigit() accepts "²", which int() rejects
 VAR_REF = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
@@ -75,22 +76,58 @@ class AttributeSyntaxError(ValueError):
     """The attribute text cannot be split into key=value pairs."""
 
 
+# One piece of a word: plain text, "double quoted" (\ escapes " and \), 'single quoted',
+# a \-escaped character; or a separator (spaces, commas); or a quote/backslash left over.
+_PIECE = re.compile(
+    r'([^\s,"\'\\]+)|"([^"\\]*(?:\\.[^"\\]*)*)"|\'([^\']*)\'|\\(.)|([\s,]+)|(.)',
+    re.DOTALL,
+)
+_DQ_ESCAPE = re.compile(r'\\(["\\])')
+
+
+def split_words(text: str) -> list[str]:
+    """Words separated by spaces or commas, with POSIX shell quoting: `hosts="h1,h4"` is one
+    word. Linear in the text (shlex builds each word a character at a time: quadratic)."""
+    words: list[str] = []
+    word: list[str] = []
+    started = False
+    for m in _PIECE.finditer(text):
+        plain, double, single, escaped, sep, stray = m.groups()
+        if sep is not None:
+            if started:
+                words.append("".join(word))
+            word, started = [], False
+            continue
+        if stray is not None:
+            problem = "no closing quotation" if stray in "\"'" else "no escaped character"
+            shown = text.strip() if len(text.strip()) <= 60 else text.strip()[:59] + "…"
+            raise AttributeSyntaxError(f"cannot read attributes {shown!r}: {problem}")
+        started = True
+        if double is not None:
+            word.append(_DQ_ESCAPE.sub(r"\1", double))
+        else:
+            word.append(plain if plain is not None else single if single is not None
+                        else escaped)
+    if started:
+        words.append("".join(word))
+    return words
+
+
 def parse_attributes(text: str) -> dict[str, AttrValue]:
     """`name="a b" confirm retries=2` → {"name": "a b", "confirm": True, "retries": "2"}.
 
-    Separators may be spaces or commas; `flag=true/false/yes/no` set a flag explicitly.
+    Separators may be spaces or commas (quote a value to keep its commas: `hosts="h1,h4"`);
+    `flag=true/false/yes/no` set a flag explicitly.
     Raises AttributeSyntaxError for unbalanced quotes or malformed keys.
     """
-    try:
-        words = shlex.split(text.replace(",", " "), comments=False, posix=True)
-    except ValueError as exc:
-        raise AttributeSyntaxError(f"cannot read attributes {text.strip()!r}: {exc}") from None
+    words = split_words(text)
     out: dict[str, AttrValue] = {}
     for word in words:
         key, eq, value = word.partition("=")
         key = key.strip().replace("-", "_")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key):
-            raise AttributeSyntaxError(f"bad attribute {word!r}: expected key=value or a flag")
+            shown = word if len(word) <= 60 else word[:59] + "…"
+            raise AttributeSyntaxError(f"bad attribute {shown!r}: expected key=value or a flag")
         if not eq or (value.lower() in ("true", "yes", "on") and _is_flag(key)):
             out[key] = True
         elif value.lower() in ("false", "no", "off") and _is_flag(key):

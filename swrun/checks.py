@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swrun.attributes import variable_refs
 from swrun.errors import Diagnostic, InventoryError, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.parser import ParseResult, parse_file, refuse
+
+if TYPE_CHECKING:
+    from swrun.inventory import Inventory
 
 # Environment variables a shell step may use without declaring them.
 _AMBIENT = frozenset(
@@ -233,8 +236,36 @@ def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic],
         elif key == "host" and len(hosts) > 1:
             out.append(_diag(Severity.ERROR, step, f"host={pattern} matches {len(hosts)} "
                              f"hosts in {Path(path).name}; use hosts={pattern} to run on each"))
+        else:  # `h1:h4`, `"h1,h4"`: a host of the list that is not there must not go unseen
+            for part in _missing_parts(inv, pattern):
+                out.append(_diag(Severity.ERROR, step, f"{key}={pattern}: {part} matches no "
+                                 f"host in {Path(path).name}"))
         for host in inv.hosts(pattern) if connect else ():
             reach.setdefault(host.name, (host, step))
+    _probe(reach, path, out)
+
+
+def _missing_parts(inv: Inventory, pattern: str) -> list[str]:
+    """The parts of a host list (`h1:h4`, `h1,h4`) that match no host; exclusions (`!x`) and
+    intersections (`&x`) may match nothing."""
+    from ansible.inventory.manager import split_host_pattern
+
+    parts = split_host_pattern(pattern)
+    if len(parts) < 2:
+        return []
+    missing = []
+    for part in parts:
+        if part.startswith(("!", "&")):
+            continue
+        try:
+            if not inv.names(part):
+                missing.append(part)
+        except InventoryError:
+            missing.append(part)
+    return missing
+
+
+def _probe(reach: dict[str, tuple[Any, Step]], path: str, out: list[Diagnostic]) -> None:
     if reach:
         from swrun.ssh.probe import probe_hosts
 

@@ -7,18 +7,29 @@ become attributes. Problems are collected as Diagnostics; nothing but RunbookErr
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+import threading
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_block import StateBlock
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 
-from swrun.attributes import KNOWN, AttributeSyntaxError, AttrValue, check_value, parse_attributes
+from swrun.attributes import (
+    KNOWN,
+    MAX_ATTRIBUTE_CHARS,
+    AttributeSyntaxError,
+    AttrValue,
+    check_value,
+    parse_attributes,
+)
 from swrun.errors import Diagnostic, RunbookError, Severity
 from swrun.frontmatter import load_front_matter, read_variables, toml_front_matter_plugin
 from swrun.model import (
@@ -46,6 +57,16 @@ _PROSE_OPENERS = frozenset(
 )
 _TITLE_MAX = 80
 
+MAX_FILE_BYTES = 10 * 1024 * 1024
+"""A runbook larger than this (10 MB) is refused before it is read."""
+MAX_LINE_CHARS = 1024 * 1024
+"""A line longer than this (1 MB of text) is refused at its line."""
+MAX_NESTING = 64
+"""Block nesting levels read (a list counts 2, the list and its item; a block quote 1): 32
+nested lists or 64 nested quotes. Deeper content is an error at its line, not read."""
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
 
 @dataclass(frozen=True)
 class ParseResult:
@@ -61,14 +82,59 @@ class ParseResult:
         return tuple(d for d in self.diagnostics if d.severity is Severity.WARNING)
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+_INLINE_NESTING = 20
+"""markdown-it's own default for inline nesting (links in links, emphasis): each `[` costs up
+to this many levels, so block nesting's higher limit is not used there."""
+
+
 def _markdown() -> MarkdownIt:
+    """The parser, one per thread: _block_nesting/_inline_nesting switch its options mid-parse."""
+    md: MarkdownIt | None = getattr(_local, "md", None)
+    if md is None:
+        md = _local.md = _new_markdown()
+    return md
+
+
+def _new_markdown() -> MarkdownIt:
     from mdit_py_plugins.front_matter import front_matter_plugin
 
-    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    # markdown-it's own nesting cut (`maxNesting`) skips the rest of the document without a
+    # word; _too_deep cuts first, only the deep block, and leaves a token to report it.
+    # inline_definitions: link reference definitions leave a token too, so every line read
+    # is in some token (see _unread).
+    md = MarkdownIt("commonmark", {"html": True, "inline_definitions": True}).enable("table")
     md.use(front_matter_plugin).use(toml_front_matter_plugin)
+    md.block.ruler.before(md.block.ruler.get_all_rules()[0], "swrun_nesting", _too_deep)
+    md.core.ruler.before("block", "swrun_block_nesting", _block_nesting)
+    md.core.ruler.before("inline", "swrun_inline_nesting", _inline_nesting)
     md.core.ruler.after("inline", "swrun_tasklists", _tasklists)
     return md
+
+
+def _block_nesting(state: StateCore) -> None:
+    state.md.options["maxNesting"] = MAX_NESTING + 3  # never reached: _too_deep cuts at +1
+
+
+def _inline_nesting(state: StateCore) -> None:
+    state.md.options["maxNesting"] = _INLINE_NESTING
+
+
+def _too_deep(state: StateBlock, start: int, end: int, silent: bool) -> bool:
+    """Past MAX_NESTING levels: take the deep block's lines as one `swrun_too_deep` token."""
+    if state.level <= MAX_NESTING:
+        return False
+    line = start
+    while line < end and (state.isEmpty(line) or state.sCount[line] >= state.blkIndent):
+        line += 1
+    last = line
+    while last > start + 1 and state.isEmpty(last - 1):
+        last -= 1
+    token = state.push("swrun_too_deep", "", 0)
+    token.map = [start, last]
+    token.hidden = True
+    state.line = line
+    return True
 
 
 _TASK_MARK = re.compile(r"\[([ xX])\][ \t\n\v\f\r]+")  # GFM: `[ ]`/`[x]` then whitespace
@@ -121,15 +187,16 @@ def refuse(errors: Sequence[Diagnostic], path: str | Path) -> NoReturn:
 
 
 def read_text(path: str | Path) -> str:
-    p = Path(path)
+    """The runbook's text. Only a regular file (or a link to one) up to MAX_FILE_BYTES is
+    read: a FIFO would wait for a writer, /dev/zero never ends, a directory has no text."""
     try:
-        data = p.read_bytes()
+        data = _read_regular(Path(path))
     except FileNotFoundError:
         raise RunbookError("no such file", str(path)) from None
     except IsADirectoryError:
         raise RunbookError("is a directory, not a runbook file", str(path)) from None
     except OSError as exc:
-        raise RunbookError(f"cannot read: {exc.strerror}", str(path)) from None
+        raise RunbookError(f"cannot read: {exc.strerror or exc}", str(path)) from None
     nul = data.find(b"\0")
     if nul != -1:  # no Markdown file holds a NUL byte; an executable or image may decode as UTF-8
         line = data[:nul].count(b"\n") + 1
@@ -142,6 +209,33 @@ def read_text(path: str | Path) -> str:
     return text
 
 
+def _read_regular(path: Path) -> bytes:
+    _regular(os.stat(path).st_mode, path)  # before opening: opening a FIFO blocks
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())  # the file opened, should the path have changed since
+        _regular(info.st_mode, path)
+        if info.st_size > MAX_FILE_BYTES:
+            raise _too_large(path, info.st_size)
+        data = f.read(MAX_FILE_BYTES + 1)  # a file may grow, or (in /proc) report size 0
+    if len(data) > MAX_FILE_BYTES:
+        raise _too_large(path, None)
+    return data
+
+
+def _regular(mode: int, path: Path) -> None:
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
+        raise RunbookError(f"not a regular file ({kind})", str(path))
+
+
+def _too_large(path: Path, size: int | None) -> RunbookError:
+    shown = f" ({size} bytes)" if size is not None else ""
+    return RunbookError(f"larger than {MAX_FILE_BYTES // 2**20} MB{shown}", str(path))
+
+
 def parse_file(path: str | Path, *, strict: bool = False) -> ParseResult:
     return parse_text(read_text(path), str(path), strict=strict)
 
@@ -149,6 +243,7 @@ def parse_file(path: str | Path, *, strict: bool = False) -> ParseResult:
 def parse_text(text: str, path: str = "", *, strict: bool = False) -> ParseResult:
     """Parse runbook Markdown. Warnings become errors when `strict`."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\0", "\ufffd")
+    _check_line_lengths(text, path)
     try:
         builder = _Builder(text, path)
         runbook = builder.build()
@@ -165,6 +260,15 @@ def parse_text(text: str, path: str = "", *, strict: bool = False) -> ParseResul
                  if d.severity is Severity.WARNING else d for d in diags]
     diags.sort(key=lambda d: (d.line, d.severity != Severity.ERROR))
     return ParseResult(runbook, tuple(diags))
+
+
+def _check_line_lengths(text: str, path: str) -> None:
+    if len(text) <= MAX_LINE_CHARS:
+        return
+    lengths = [len(line) for line in text.split("\n")]
+    if max(lengths) > MAX_LINE_CHARS:
+        line = next(i for i, n in enumerate(lengths) if n > MAX_LINE_CHARS) + 1
+        raise RunbookError(f"line longer than {MAX_LINE_CHARS // 2**20} MB", path, line)
 
 
 @dataclass
@@ -263,6 +367,11 @@ class _Builder:
                 self.check(tok, tokens, i)
             elif t == "inline" and i > 0 and tokens[i - 1].type == "paragraph_open":
                 self.last_text = _inline_text(tok)
+            elif t == "swrun_too_deep" and tok.map:
+                first, last = tok.map[0] + 1, tok.map[1]
+                lines = f"line {first}" if last <= first else f"lines {first}-{last}"
+                self.error(f"nested more than {MAX_NESTING} levels deep (a list counts 2, a "
+                           f"block quote 1): {lines} not read", first)
             if tok.level == 0 and t in _PROSE_OPENERS and tok.map:
                 self.prose(tok, tokens, i)
             if t not in ("heading_close",):
@@ -271,7 +380,27 @@ class _Builder:
             i += 1
         if self.pending is not None:
             self.warn("swrun comment applies to nothing (no block follows it)", self.pending[1])
+        self.guard(tokens)
         return self.finish()
+
+    def guard(self, tokens: list[Token]) -> None:
+        """Whatever a parser limit cuts off must not vanish: every fence and task item a line
+        scan of the source finds must be in what the parse read, and each one read a step."""
+        tasks, fences = _unread(self.lines, tokens)
+        if tasks or fences:
+            parts = [_count(len(tasks), "task item"), _count(len(fences), "fenced block")]
+            said = " and ".join(p for p in parts if p)
+            verb = "was" if len(tasks) + len(fences) == 1 else "were"
+            self.error(f"{said} {verb} not read (the Markdown parser stopped early); the first "
+                       "is here", min(tasks + fences) + 1)
+        read_fences = sum(t.type == "fence" for t in tokens)
+        read_tasks = sum(t.type == "list_item_open" and t.attrGet("class") == "task-list-item"
+                         for t in tokens)
+        checks = sum(s.kind is StepKind.CHECK for s in self.steps)
+        if (read_fences, read_tasks) != (len(self.steps) - checks, checks):
+            self.error(f"internal parser error ({read_fences} fenced blocks and {read_tasks} "
+                       f"task items read, {len(self.steps)} steps made); please report this "
+                       "runbook", 0)
 
     def front_matter(self, tok: Token) -> None:
         kind = "toml" if tok.type == "toml_front_matter" else "yaml"
@@ -320,7 +449,7 @@ class _Builder:
         line = tok.map[0] + 1 if tok.map else 0
         attrs: dict[str, AttrValue] = {}
         for m in _SWRUN_COMMENT.finditer(tok.content):
-            attrs.update(self.attributes(m.group(1), line))
+            attrs.update(self.checked(self.attributes(m.group(1), line), line, swrun=True))
         sec = self.stack[-1]
         if self.after_heading and sec is not self.root:
             for key, value in attrs.items():
@@ -338,19 +467,33 @@ class _Builder:
             self.pending = (attrs, line)
 
     def attributes(self, text: str, line: int) -> dict[str, AttrValue]:
+        """The attributes written in `text`, unchecked; a syntax error is reported."""
         try:
-            attrs = parse_attributes(text)
+            return parse_attributes(text)
         except AttributeSyntaxError as exc:
             self.error(str(exc), line)
             return {}
+
+    def checked(self, attrs: dict[str, AttrValue], line: int, *, swrun: bool
+                ) -> dict[str, AttrValue]:
+        """Drop values of the wrong type or size (errors). An unknown key is an error where
+        swrun reads the attributes (`swrun`: a comment, a block it runs): a typo there must not
+        quietly change what runs. On a block swrun only shows, they may be another tool's."""
+        previous = ""
         for key, value in list(attrs.items()):
-            if key not in KNOWN:
-                self.warn(f"unknown attribute {key!r}", line)
-                continue
-            problem = check_value(key, value)
-            if problem:
+            if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_CHARS:
+                self.error(f"{key}= is longer than {MAX_ATTRIBUTE_CHARS // 1024} KB", line)
+                del attrs[key]
+            elif key not in KNOWN:
+                hint = ""
+                if value is True and previous in ("host", "hosts"):
+                    hint = (f" (a list of hosts is written {previous}={attrs[previous]}:{key} "
+                            f"or {previous}=\"{attrs[previous]},{key}\")")
+                (self.error if swrun else self.warn)(f"unknown attribute {key!r}{hint}", line)
+            elif problem := check_value(key, value):
                 self.error(problem, line)
                 del attrs[key]
+            previous = key
         return attrs
 
     def take_pending(self) -> dict[str, AttrValue]:
@@ -366,9 +509,12 @@ class _Builder:
         info = tok.info.strip()
         language, attr_text = _split_info(info)
         own = self.take_pending()
-        if attr_text is not None:
-            own.update(self.attributes(attr_text, line))
         lang = language.lower()
+        if attr_text is not None:
+            written = self.attributes(attr_text, line)
+            runs = lang in SHELL_LANGUAGES or lang in TYPED_LANGUAGES or (
+                written.get("run", own.get("run")) is True)
+            own.update(self.checked(written, line, swrun=runs))
         kind: StepKind
         if lang in SHELL_LANGUAGES:
             kind = StepKind.SHELL
@@ -528,3 +674,82 @@ def _console_commands(body: str) -> str:
     if not out:  # no prompts at all: the block is plain commands
         return body
     return "\n".join(out) + "\n"
+
+
+def _count(n: int, what: str) -> str:
+    return "" if n == 0 else f"1 {what}" if n == 1 else f"{n} {what}s"
+
+
+_CONTAINERS = frozenset({"bullet_list_open", "ordered_list_open", "list_item_open",
+                         "blockquote_open"})
+_MARKERS = r"[ \t>]*(?:(?:[-*+]|[0-9]{1,9}[.)])[ \t]+)"
+_TASK_LINE = re.compile(_MARKERS + r"+\[[ xX]\][ \t]+\S")
+_FENCE_LINE = re.compile(_MARKERS + r"*(`{3,}|~{3,})(.*)")
+_CLOSER_LINE = re.compile(r"[ \t>]*(`{3,}|~{3,})[ \t]*")
+_CLOSER_LOOKAHEAD = 64
+
+
+def _unread(lines: Sequence[str], tokens: Sequence[Token]) -> tuple[list[int], list[int]]:
+    """0-based lines of the task items and fence openers a plain line scan finds that no
+    token the parse made holds.
+
+    The scan knows nothing of markdown-it: front matter, HTML comments and fences (which hide
+    what is in them) are all it understands, so it finds a superset of what is real — a
+    `- [ ]` in indented code, a fence in raw HTML. Those are harmless: such a line still sits in
+    a token (the code block, the HTML block). Only containers (lists, quotes) do not count: a
+    nesting cut leaves its lines inside the list item but in no block of their own."""
+    held = bytearray(len(lines))
+    for tok in tokens:
+        if tok.map and tok.type not in _CONTAINERS:
+            a, b = tok.map
+            held[a:b] = b"\1" * (b - a)
+    tasks: list[int] = []
+    fences: list[int] = []
+    for i in _scan(lines, fences):
+        if not held[i]:
+            tasks.append(i)
+    return tasks, [i for i in fences if not held[i]]
+
+
+def _scan(lines: Sequence[str], fences: list[int]) -> list[int]:
+    """Task item lines; fence opener lines go to `fences`. Linear: a fence's closer is looked
+    up among the next few closer lines, and an opener without one hides nothing."""
+    n = len(lines)
+    i = _after_front_matter(lines)
+    closers: dict[str, tuple[list[int], list[int]]] = {"`": ([], []), "~": ([], [])}
+    for j in range(i, n):
+        m = _CLOSER_LINE.fullmatch(lines[j])
+        if m:
+            at, size = closers[m.group(1)[0]]
+            at.append(j)
+            size.append(len(m.group(1)))
+    tasks: list[int] = []
+    while i < n:
+        line = lines[i]
+        if "<!--" in line and "-->" not in line[line.find("<!--"):] and \
+                line.lstrip(" \t>").startswith("<!--"):
+            end = next((j for j in range(i + 1, n) if "-->" in lines[j]), None)
+            if end is not None:
+                i = end + 1
+                continue
+        fence = _FENCE_LINE.match(line)
+        if fence and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):
+            fences.append(i)
+            mark = fence.group(1)
+            at, size = closers[mark[0]]
+            k = bisect_right(at, i)
+            end = next((at[x] for x in range(k, min(k + _CLOSER_LOOKAHEAD, len(at)))
+                        if size[x] >= len(mark)), None)
+            i = end + 1 if end is not None else i + 1
+            continue
+        if _TASK_LINE.match(line):
+            tasks.append(i)
+        i += 1
+    return tasks
+
+
+def _after_front_matter(lines: Sequence[str]) -> int:
+    if not lines or lines[0].rstrip() not in ("---", "+++"):
+        return 0
+    mark = lines[0].rstrip()
+    return next((j + 1 for j in range(1, len(lines)) if lines[j].rstrip() == mark), 0)

@@ -70,7 +70,7 @@ def test_check_reports_every_problem_with_file_line_severity(tmp_path: Path) -> 
     assert proc.returncode == 3
     assert proc.stdout.splitlines() == [
         "rb.md:9: error: timeout=soon: bad duration (use e.g. 45s, 15m, 1h30m)",
-        "rb.md:9: warning: unknown attribute 'colour'",
+        "rb.md:9: error: unknown attribute 'colour'",
         # no warning for $UNDECLARED: a remote step's environment is the host's
         "rb.md:13: error: duplicate step name 'Build' (first used on line 9)",
         "rb.md:13: error: hosts=cache matches no host in inv.ini",
@@ -80,7 +80,7 @@ def test_check_reports_every_problem_with_file_line_severity(tmp_path: Path) -> 
         "rb.md:24: error: retries=many: expected a whole number >= 0",
         "rb.md:24: warning: destructive step but the runbook has no rollback section",
     ]
-    assert proc.stderr.splitlines()[-1] == "1 file(s): 7 error(s), 2 warning(s)"
+    assert proc.stderr.splitlines()[-1] == "1 file(s): 8 error(s), 1 warning(s)"
     assert "Traceback" not in proc.stderr
 
 
@@ -88,17 +88,23 @@ def test_check_warnings_only_exits_0(tmp_path: Path) -> None:
     write(tmp_path, "warn.md", """\
         # T
 
-        ```bash {colour=red destructive}
+        ```bash {destructive}
         ls
+        ```
+
+        ```yaml {colour=red}
+        a: 1
         ```
     """)
     proc = swrun("check", "warn.md", cwd=tmp_path)
     assert proc.returncode == 0
     assert proc.stdout.splitlines() == [
-        "warn.md:3: warning: unknown attribute 'colour'",
         "warn.md:3: warning: destructive step but the runbook has no rollback section",
+        "warn.md:7: warning: unknown attribute 'colour'",
+        "warn.md:7: warning: unknown step kind 'yaml': block is shown as reference material, "
+        "not run (add `run` to run it)",
     ]
-    assert proc.stderr == "1 file(s): 0 error(s), 2 warning(s)\n"
+    assert proc.stderr == "1 file(s): 0 error(s), 3 warning(s)\n"
 
 
 def test_check_strict_makes_warnings_errors(tmp_path: Path) -> None:
@@ -138,14 +144,14 @@ def test_check_seeds_are_clean() -> None:
 
 
 def test_check_many_files_and_bad_ones_keep_going(tmp_path: Path) -> None:
-    write(tmp_path, "warn.md", "```bash {colour=red}\nls\n```\n")
+    write(tmp_path, "warn.md", "```bash {destructive}\nls\n```\n")
     (tmp_path / "latin1.md").write_bytes(b"ok\n\ncaf\xe9\n")
     proc = swrun("check", "missing.md", "latin1.md", "warn.md", cwd=tmp_path)
     assert proc.returncode == 3
     assert proc.stdout.splitlines() == [
         "missing.md: error: no such file",
         "latin1.md:3: error: not UTF-8 text",
-        "warn.md:1: warning: unknown attribute 'colour'",
+        "warn.md:1: warning: destructive step but the runbook has no rollback section",
     ]
     assert proc.stderr == "3 file(s): 2 error(s), 1 warning(s)\n"
 

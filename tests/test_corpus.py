@@ -1,4 +1,5 @@
-"""Every public runbook in ../shared/corpus parses in tolerant mode without a crash."""
+"""Every public runbook in ../shared/corpus parses in tolerant mode without a crash, and with
+nothing reported as not read."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def test_corpus_file_parses(path: Path) -> None:
         return
     for diag in result.diagnostics:
         assert "internal parser error" not in diag.message, str(diag)
+        # the guard against content a parser limit drops has no false positives on real files
+        assert "stopped early" not in diag.message, str(diag)
     rb = result.runbook
     assert rb.title
     assert len({s.id for s in rb.steps}) == len(rb.steps)

@@ -228,16 +228,25 @@ def test_unbalanced_quote_is_an_error_on_the_fence_line() -> None:
     assert "cannot read attributes" in result.diagnostics[0].message
 
 
-def test_unknown_attribute_is_a_warning() -> None:
+def test_unknown_attribute_is_an_error_on_a_block_swrun_runs() -> None:
     result = parse("```bash {colour=red}\nls\n```\n")
-    assert messages(result) == ["rb.md:1: warning: unknown attribute 'colour'"]
+    assert messages(result) == ["rb.md:1: error: unknown attribute 'colour'"]
+
+
+def test_unknown_attribute_is_a_warning_on_a_block_swrun_shows() -> None:
+    result = parse("```yaml {colour=red}\na: 1\n```\n")
+    assert messages(result) == [
+        "rb.md:1: warning: unknown attribute 'colour'",
+        "rb.md:1: warning: unknown step kind 'yaml': block is shown as reference material, "
+        "not run (add `run` to run it)"]
 
 
 def test_strict_turns_warnings_into_errors() -> None:
-    text = "```bash {colour=red}\nls\n```\n"
+    text = "```bash\nls\n```\n\n<!-- swrun: confirm -->\n"
     assert parse(text).errors == ()
     strict = parse(text, strict=True)
-    assert messages(strict) == ["rb.md:1: error: unknown attribute 'colour'"]
+    assert messages(strict) == [
+        "rb.md:5: error: swrun comment applies to nothing (no block follows it)"]
     assert strict.warnings == ()
 
 
@@ -556,9 +565,9 @@ def test_load_runbook_raises_the_first_error_and_counts_the_rest(tmp_path: Path)
 
 def test_load_runbook_strict_fails_on_warnings(tmp_path: Path) -> None:
     path = tmp_path / "warn.md"
-    path.write_text("```bash {colour=red}\nls\n```\n")
+    path.write_text("```bash\nls\n```\n\n<!-- swrun: confirm -->\n")
     assert load_runbook(path).steps[0].kind is StepKind.SHELL
-    with pytest.raises(RunbookError, match="unknown attribute 'colour'"):
+    with pytest.raises(RunbookError, match="swrun comment applies to nothing"):
         load_runbook(path, strict=True)
 
 

@@ -98,11 +98,12 @@ def test_plan_refuses_a_runbook_with_errors(tmp_path: Path) -> None:
 
 def test_plan_strict_refuses_warnings(tmp_path: Path) -> None:
     path = tmp_path / "warn.md"
-    path.write_text("```bash {colour=red}\nls\n```\n")
+    path.write_text("```bash {destructive}\nls\n```\n")
     assert swrun("plan", str(path)).returncode == 0
     proc = swrun("plan", "--strict", str(path))
     assert proc.returncode == 3
-    assert proc.stderr == f"swrun: {path}:1: error: unknown attribute 'colour'\n"
+    assert proc.stderr == (f"swrun: {path}:1: error: destructive step but the runbook has no "
+                           "rollback section\n")
 
 
 def _bad_inputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
