@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-import json
+import signal
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar
 
-import click
 
-from swrun import __version__
-from swrun.errors import (
+def _interrupted_at_start(signum: int, frame: FrameType | None) -> None:
+    """^C while swrun starts (imports, options; nothing has run): exit 130, no traceback."""
+    print("swrun: interrupted", file=sys.stderr)
+    raise SystemExit(130)  # ExitCode.INTERRUPTED, before anything else is imported
+
+
+def _on_sigint(handler: Any) -> Any:
+    """Install a SIGINT handler; the previous one, or None outside the main thread."""
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        return None
+
+
+_BEFORE_IMPORT = _on_sigint(_interrupted_at_start)  # a ^C during the imports below
+
+# Imported after the handler is in place: importing them (click above all) is start-up.
+import json  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from functools import wraps  # noqa: E402
+from types import FrameType  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
+
+import click  # noqa: E402
+
+from swrun import __version__  # noqa: E402
+from swrun.errors import (  # noqa: E402
     InventoryError,
     LeftoverError,
     LogLockedError,
@@ -21,9 +42,11 @@ from swrun.errors import (
     UsageError,
     VariableError,
 )
-from swrun.exitcodes import ExitCode
+from swrun.exitcodes import ExitCode  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
+if _BEFORE_IMPORT is not None:  # importing swrun.cli (tests do) leaves ^C as it was
+    _on_sigint(_BEFORE_IMPORT)
 
 
 def _friendly(fn: F) -> F:
@@ -31,8 +54,12 @@ def _friendly(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        previous = _on_sigint(signal.default_int_handler)  # a command handles ^C its own way
         try:
             return fn(*args, **kwargs)
+        except KeyboardInterrupt:  # e.g. while the runbook is read and checked
+            click.echo("swrun: interrupted", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
         except SwrunError as exc:
             click.echo(f"swrun: {exc}", err=True)
             code = ExitCode.INVALID_RUNBOOK
@@ -49,18 +76,37 @@ def _friendly(fn: F) -> F:
             elif isinstance(exc, RunbookError | InventoryError):
                 code = ExitCode.INVALID_RUNBOOK
             sys.exit(int(code))
+        finally:
+            if previous is not None:
+                _on_sigint(previous)
 
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Swrun(click.Group):
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """^C before a command starts (option parsing) exits 130 too, not click's exit 1."""
+        previous = _on_sigint(_interrupted_at_start)
+        try:
+            return super().main(*args, **kwargs)
+        finally:
+            if previous is not None:
+                _on_sigint(previous)
+
+
+@click.group(cls=_Swrun, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="swrun")
 def main() -> None:
     """Run Markdown runbooks step by step, with an append-only TOML run log."""
 
 
+# A runbook path is not checked by click: reading it says what is wrong, as one line and
+# exit 3 (docs/cli.md), and `check` goes on with the other files.
+RUNBOOK_PATH = click.Path(readable=False)
+
+
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.argument("files", nargs=-1, required=True, type=RUNBOOK_PATH)
 @click.option("--inventory", "-i", type=click.Path(), help="Inventory to check hosts against.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--connect", is_flag=True,
@@ -92,7 +138,7 @@ def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: 
 
 
 @main.command()
-@click.argument("file", type=click.Path())
+@click.argument("file", type=RUNBOOK_PATH)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (see docs/cli.md).")
 @click.option("--all", "show_all", is_flag=True, help="Also list reference blocks.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
@@ -114,7 +160,7 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path())
+@click.argument("file", type=RUNBOOK_PATH)
 @click.option("--var", "-v", "variables", multiple=True, metavar="NAME=VALUE",
               help="Set a runbook variable (repeatable).")
 @click.option("--yes", "-y", is_flag=True,
@@ -173,7 +219,7 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
 
 
 @main.command("run")
-@click.argument("file", type=click.Path())
+@click.argument("file", type=RUNBOOK_PATH)
 @click.option("--var", "-v", "variables", multiple=True, metavar="NAME=VALUE",
               help="Set a runbook variable (repeatable); the rest are asked in a form.")
 @click.option("--inventory", "-i", type=click.Path(), help="Inventory for remote steps.")
