@@ -19,12 +19,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from swrun.attributes import VAR_REF, AttrValue, check_value, substitute
 from swrun.events import (
     DONE_STATUSES,
     FAILED_STATUSES,
+    ApprovalGiven,
+    ApprovalNeeded,
+    ApprovalRefused,
     CheckTicked,
     Event,
     MilestoneMarked,
@@ -55,7 +58,12 @@ from swrun.executors.base import (
 from swrun.model import Runbook, Step, StepKind, Variable
 from swrun.secrets import MASK, Masker
 
+if TYPE_CHECKING:
+    from swrun.evidence.approve import Evidence
+
 OUTPUT_TAIL = 100
+APPROVAL_POLL = 0.5
+"""Seconds between looks into `<log>.approvals/` while a step waits for approval."""
 _monotonic = time.monotonic  # tests freeze the clock by replacing these two
 
 
@@ -170,6 +178,9 @@ class Settings:
     kill_grace: float = 5.0
     executor_settings: dict[str, Any] = field(default_factory=dict)
     log_path: str | None = None
+    evidence: Evidence | None = None
+    """Signing key, allowed_signers, approval policy and `--approval` files (None: what
+    the runbook's front matter says, no key and no files)."""
 
 
 class Engine:
@@ -314,6 +325,7 @@ class Engine:
                 done=len(main) - len(remaining), changed_steps=changed,
                 next_step=remaining[0].id if remaining else None,
                 runbook_changed=self.resume.runbook_changed or None,
+                runbook_sha256=rb.sha256,
             )
             for settled in self.resume.settled:
                 yield self._event(StepFinished, **{
@@ -465,6 +477,10 @@ class Engine:
             yield from self._wait(step, "tick")
             answer = yield from self._ask(self.operator.tick, step)
             return (yield from self._answered(step, answer, ticked=True))
+        if not self.settings.dry_run and self._evidence().needed(step, self.runbook.environment):
+            refused = yield from self._await_approvals(step)
+            if refused is not None:
+                return refused
         gate = ("destructive" if step.flag("destructive") else
                 "confirm" if step.flag("confirm") else
                 "step" if self.settings.step_mode else None)
@@ -475,6 +491,113 @@ class Engine:
             if status is not StepStatus.OK:
                 return status
         return (yield from self._attempts(step))
+
+    # -- four-eyes approval ------------------------------------------------------------------
+    def _evidence(self) -> Evidence:
+        if self.settings.evidence is None:
+            from swrun.errors import EvidenceError
+            from swrun.evidence.approve import Evidence, evidence_for
+
+            try:
+                self.settings.evidence = evidence_for(self.runbook)
+            except EvidenceError:  # a step that needs approval then stops, saying why
+                self.settings.evidence = Evidence()
+        return self.settings.evidence
+
+    def _await_approvals(self, step: Step) -> Generator[Event, None, StepStatus | None]:
+        """Wait until the step has as many valid approvals as it needs (None), or the run is
+        aborted (ABORTED). Approvals come from `--approval` files and `<log>.approvals/`,
+        polled every APPROVAL_POLL seconds; notes and milestones are logged meanwhile.
+        Without a person to wait with (headless, no terminal) it stops the run
+        (OperatorNeeded) saying what is missing and how to approve."""
+        from swrun.evidence.approve import (
+            Checker,
+            Refused,
+            Request,
+            approvals_dir,
+            waiting_text,
+        )
+
+        ev = self._evidence()
+        needed = ev.needed(step, self.runbook.environment)
+        command = self.describe(step, lines=10_000) if step.runnable else step.body
+        request = Request(self.settings.run_id, step.id, step.number, step.title,
+                          step.content_hash, command)
+        checker = Checker(ev, request, self.operator.name, ev.operator_principals())
+        common = self._common(step)
+        log_path = self.settings.log_path
+        folder = approvals_dir(log_path) if log_path else None
+        where = f"`swrun approve {log_path} {step.number or step.id}`" if log_path else \
+            "`swrun approve LOG STEP`"
+        if ev.allowed_signers is None:
+            raise OperatorNeeded(
+                f"step {step.number} '{step.title}' needs {needed} approval(s), and no "
+                "allowed_signers file says whose keys count (allowed_signers in the front "
+                "matter, SWRUN_ALLOWED_SIGNERS, or git's gpg.ssh.allowedSignersFile)")
+        yield self._event(
+            ApprovalNeeded, **common, approvals=needed, count=0, hash=step.content_hash,
+            command=command, command_sha256=request.command_sha256,
+            waiting_for=checker.waiting_for(),
+            operator_key=ev.signing_key.fingerprint if ev.signing_key else None,
+            allowed_signers=str(ev.allowed_signers))
+        seen: dict[Path, tuple[int, int]] = {}
+
+        def rel(path: Path) -> str:
+            if log_path:
+                name = os.path.relpath(path.absolute(), os.path.dirname(log_path))
+                if not name.startswith(".."):
+                    return name
+            return str(path)
+
+        while True:
+            candidates = list(ev.approval_files)
+            if folder is not None and folder.is_dir():
+                candidates += sorted(p for p in folder.iterdir() if p.name.endswith(".approval"))
+            for path in candidates:
+                try:
+                    st = path.stat()
+                    stamp = (st.st_mtime_ns, st.st_size)
+                    if seen.get(path) == stamp:
+                        continue
+                    seen[path] = stamp
+                    raw = path.read_bytes()
+                except OSError:
+                    continue
+                try:
+                    got = checker.check(raw)
+                except Refused as no:
+                    yield self._event(ApprovalRefused, **common, error=no.reason,
+                                      by=no.principal, key=no.fingerprint, file=rel(path))
+                    continue
+                yield self._event(
+                    ApprovalGiven, **common, by=got.principal, key=got.fingerprint,
+                    approvals=needed, count=len(checker.counted), approved_at=got.approved_at,
+                    expires_at=got.expires_at, file=rel(path),
+                    waiting_for=checker.waiting_for()
+                    if len(checker.counted) < needed else ())
+            for gone in checker.expired():
+                yield self._event(ApprovalRefused, **common, by=gone.principal,
+                                  key=gone.fingerprint,
+                                  error=f"it expired at {gone.expires_at} while the step "
+                                        "waited for more approvals")
+            if len(checker.counted) >= needed:
+                return None
+            yield from self._inbox_events()
+            if self._cancel.is_set():
+                return StepStatus.ABORTED
+            missing = needed - len(checker.counted)
+            if not self.operator.interactive:
+                raise OperatorNeeded(
+                    f"step {step.number} '{step.title}' is "
+                    f"{waiting_text(missing, checker.waiting_for())}: approve with {where}, "
+                    "then resume with --approval FILE")
+            if getattr(self.operator, "detached", False):
+                # the front end went away while the step waited: ask it, as for any other
+                # question, so it ends the run its own way (the console leaves it resumable)
+                answer = self.operator.confirm(step, "approval")
+                if answer.decision is not Decision.CONTINUE:
+                    return StepStatus.ABORTED
+            self._cancel.wait(APPROVAL_POLL)
 
     def _check_mode(self, step: Step) -> bool:
         """A dry run still calls executors that can run in check mode (Ansible's --check)."""

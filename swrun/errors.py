@@ -8,6 +8,8 @@ SwrunError
 │   ├── LogLockedError  another swrun holds the log, or runs the same runbook
 │   └── LeftoverError   a step of the run being resumed is still running (swrun died)
 ├── UsageError          a command-line option names something the runbook does not have
+├── EvidenceError       a signing key, allowed_signers or approval cannot be used, or
+│                       `swrun approve` refuses (self-approval, a step not waiting)
 └── ExecutorError       a backend failed in a way that is not the step's own failure
 """
 
@@ -87,6 +89,11 @@ class LeftoverError(RunLogError):
 class UsageError(SwrunError):
     """A command-line option names a step or section the runbook does not have (or cannot
     take there): exit code USAGE."""
+
+
+class EvidenceError(SwrunError):
+    """A signing key, an allowed_signers file or an approval cannot be used, or `swrun
+    approve` refuses one (exit code BAD_EVIDENCE)."""
 
 
 class ExecutorError(SwrunError):

@@ -102,6 +102,8 @@ class RunResumed(Event):
     changed_steps: tuple[str, ...] = ()
     """Steps finished before whose content has changed since; they run again."""
     runbook_changed: bool | None = None
+    runbook_sha256: str | None = None
+    """The runbook's SHA-256 as this part runs it (`[run].sha256` is the first part's)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +205,59 @@ class OperatorWaiting(StepEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ApprovalNeeded(StepEvent):
+    """A step waits for people other than the operator to approve it (four-eyes): what they
+    approve is bound to the run, the step's content hash and its resolved command."""
+
+    type: ClassVar[str] = "approval_needed"
+    approvals: int
+    """How many approvals the step needs."""
+    count: int = 0
+    """How many valid ones it has so far."""
+    hash: str | None = None
+    command: str | None = None
+    """Where it runs and what, variables filled in, secrets masked: what an approver sees."""
+    command_sha256: str | None = None
+    waiting_for: tuple[str, ...] = ()
+    """Who may still approve (allowed_signers or the front matter's approvers, minus the
+    operator and those who already did)."""
+    operator_key: str | None = None
+    """The fingerprint of the operator's signing key (an approval with it is refused)."""
+    allowed_signers: str | None = None
+    """The allowed_signers file approvals are checked against."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalGiven(StepEvent):
+    """One valid approval of a step, checked against allowed_signers."""
+
+    type: ClassVar[str] = "approval"
+    by: str
+    """The signer's principal in allowed_signers."""
+    key: str
+    """The signing key's fingerprint."""
+    approvals: int
+    count: int
+    approved_at: str | None = None
+    expires_at: str | None = None
+    file: str | None = None
+    """The signed approval file (relative to the log's folder when under it)."""
+    waiting_for: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalRefused(StepEvent):
+    """An approval file that does not count, and why (self-approval, duplicate, expired,
+    for another run or a changed step, not signed by a listed key)."""
+
+    type: ClassVar[str] = "approval_refused"
+    error: str
+    by: str | None = None
+    key: str | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class RollbackStarted(Event):
     type: ClassVar[str] = "rollback_started"
     by: str
@@ -241,6 +296,6 @@ class RunFinished(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (RunStarted, RunResumed, StepStarted, StepOutput, StepFinished, CheckTicked,
-                StepSkipped, NoteAdded, MilestoneMarked, OperatorWaiting, RollbackStarted,
-                RollbackFinished, RunFinished)
+                StepSkipped, NoteAdded, MilestoneMarked, OperatorWaiting, ApprovalNeeded,
+                ApprovalGiven, ApprovalRefused, RollbackStarted, RollbackFinished, RunFinished)
 }

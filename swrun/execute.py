@@ -56,6 +56,11 @@ class ExecuteOptions:
     stop_leftovers: bool = False
     """--resume: stop a step the run that died left running (TERM, then KILL) instead of
     refusing with LEFTOVERS."""
+    sign_with: str | None = None
+    """The SSH key the log is signed with (else the front matter's signing_key, else
+    $SWRUN_SIGNING_KEY; none: the log is unsigned, and the run says so once)."""
+    approvals: list[str] = field(default_factory=list)
+    """Signed approval files (`--approval FILE`) for steps that need approval."""
     interactive: bool | None = None
     """Override TTY detection (tests)."""
     argv: list[str] | None = None
@@ -418,6 +423,7 @@ def settle_leftovers(
 def open_run_log(
     runbook: Runbook, settings: Settings, log_path: Path | None, resume: Resume | None,
     operator: str, values: dict[str, str], argv: list[str] | None,
+    inventory: str | None = None,
 ) -> tuple[RunLog, Path]:
     """Create (or continue, to resume) the run log; sets settings.log_path and run_dir. A
     resumed log is the one `resume_point` locked (opened and locked here otherwise)."""
@@ -430,10 +436,68 @@ def open_run_log(
     if resume is not None:
         log = _HELD.pop(_key(log_path), None) or RunLog.open_append(log_path)
     else:
-        log = RunLog.create(log_path, run_header(runbook, settings.run_id, operator, values,
-                                                 started, argv))
+        key = settings.evidence.signing_key if settings.evidence else None
+        log = RunLog.create(log_path, run_header(
+            runbook, settings.run_id, operator, values, started, argv,
+            inventory=inventory or settings.executor_settings.get("inventory"),
+            operator_key=key.fingerprint if key else None))
     settings.run_dir = log_path.absolute().with_suffix(".run")  # steps may chdir
     return log, log_path
+
+
+def sign_run_log(log: RunLog, settings: Settings, operator: str) -> tuple[Path | None, str]:
+    """Sign the log's chain head as this part of the run leaves it (`<log>.sig`): the
+    signature file and a line to show, or (None, why the log is unsigned). Never raises: the
+    run has happened, and a key that cannot sign leaves the log unsigned, said once."""
+    from swrun.errors import EvidenceError
+    from swrun.evidence.sign import sign_log
+
+    ev = settings.evidence
+    if ev is None or ev.signing_key is None:
+        why = ev.key_problem if ev is not None and ev.key_problem else "no SSH key"
+        return None, f"{log.path} is unsigned: {why}"
+    try:
+        path = sign_log(log.path, ev.signing_key, run_id=settings.run_id, head=log.head,
+                        operator=operator)
+    except EvidenceError as exc:
+        return None, f"{log.path} is unsigned: {exc}"
+    return path, f"signed {log.path} with {ev.signing_key.fingerprint} ({path.name})"
+
+
+def needs_approval(runbook: Runbook, evidence: Any, selection: Selection | None = None
+                   ) -> list[Any]:
+    """The steps that will wait for approval (main steps not left out by the selection,
+    and rollback steps)."""
+    steps = [s for s in runbook.main_steps
+             if selection is None or selection.reason_to_skip(s, True) is None]
+    steps += list(runbook.rollback_steps)
+    return [s for s in steps if evidence.needed(s, runbook.environment)]
+
+
+def _approval_lines(sink: Callable[[Event], None], err: Any) -> Callable[[Event], None]:
+    """Headless, human output: approvals are said on stderr (the renderer knows steps)."""
+    from swrun.evidence.approve import waiting_text
+
+    def send(event: Event) -> None:
+        rec = event.to_record() if event.type.startswith("approval") else None
+        if rec is not None:
+            n = rec.get("number") or rec.get("step")
+            needed = int(rec.get("approvals") or 0)
+            count = int(rec.get("count") or 0)
+            waiting = tuple(rec.get("waiting_for") or ())
+            if event.type == "approval_needed":
+                text = (f"step {n} '{rec.get('title')}' needs {needed} approval(s): "
+                        f"{waiting_text(needed - count, waiting)}")
+            elif event.type == "approval":
+                text = f"step {n} approved by {rec.get('by')} ({count} of {needed})"
+                if count < needed:
+                    text += f"; {waiting_text(needed - count, waiting)}"
+            else:
+                text = f"approval {rec.get('file') or ''} of step {n} refused: {rec.get('error')}"
+            print(f"swrun: {text}", file=err, flush=True)
+        sink(event)
+
+    return send
 
 
 def hold_runbook(runbook: Runbook, operator: str, *, concurrent: bool = False,
@@ -463,11 +527,22 @@ def hold_runbook(runbook: Runbook, operator: str, *, concurrent: bool = False,
 
 def execute(opts: ExecuteOptions) -> ExitCode:
     from swrun.checks import load_checked
+    from swrun.errors import EvidenceError
+    from swrun.evidence.approve import evidence_for
     from swrun.runlog import find_unfinished
 
     runbook = load_checked(opts.file, strict=opts.strict)
     selection = select(runbook, opts)
     name = operator_name(opts.operator)
+    evidence = evidence_for(runbook, sign_with=opts.sign_with,
+                            approval_files=tuple(opts.approvals))
+    waiting = [] if opts.dry_run else needs_approval(runbook, evidence, selection)
+    if waiting and evidence.allowed_signers is None:
+        step = waiting[0]
+        raise EvidenceError(f"{runbook.path}:{step.span.line}: step {step.number} "
+                            f"'{step.title}' needs approval, and no allowed_signers file says "
+                            "whose keys count (allowed_signers in the front matter, "
+                            "SWRUN_ALLOWED_SIGNERS, or git's gpg.ssh.allowedSignersFile)")
     interactive = sys.stdin.isatty() and sys.stderr.isatty() if opts.interactive is None \
         else opts.interactive
     environment = runbook.environment
@@ -539,6 +614,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
             executor_settings={"inventory": opts.inventory,
                                "accept_new_host_keys": opts.accept_new_host_keys,
                                "keep_going": opts.keep_going},
+            evidence=evidence,
         )
         if run_id:
             settings.run_id = run_id
@@ -562,12 +638,14 @@ def execute(opts: ExecuteOptions) -> ExitCode:
         operator.describe = engine.describe
 
     out = sys.stdout
+    sink: Callable[[Event], None]
     if opts.json:
         sink = JsonRenderer(out)
     else:
         colour = use_colour(out)
-        sink = HumanRenderer(out, total=len(runbook.main_steps), colour=colour,
-                             progress=sys.stderr if colour and sys.stderr.isatty() else None)
+        sink = _approval_lines(HumanRenderer(
+            out, total=len(runbook.main_steps), colour=colour,
+            progress=sys.stderr if colour and sys.stderr.isatty() else None), sys.stderr)
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         engine.abort(f"interrupted by {signal.Signals(signum).name}")
@@ -588,7 +666,9 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+    signed, said = sign_run_log(log, settings, name)
     print(f"swrun: log: {log_path}", file=sys.stderr)
+    print(f"swrun: {said}" if signed else f"swrun: warning: {said}", file=sys.stderr)
     if finished is None:  # interrupted at a prompt: nothing was running, the log is unfinished
         print(f"swrun: interrupted while asking — resume with: swrun execute {runbook.path} "
               f"--resume {log_path}", file=sys.stderr)

@@ -28,6 +28,12 @@ class ExitCode(IntEnum):
     LEFTOVERS = 8
     """--resume found a step of the run still running (the swrun that started it died);
     nothing ran. Wait for it, or resume with --stop-leftovers."""
+    NOT_VERIFIED = 9
+    """`swrun verify`: a log does not hold up as evidence (changed, reordered, cut, unsigned,
+    signed by a key the allowed_signers file does not list, a sidecar or the runbook differs)."""
+    BAD_EVIDENCE = 10
+    """A signing key, allowed_signers file or approval file cannot be used, or `swrun approve`
+    refused (self-approval, a duplicate, a step that is not waiting for approval)."""
     INTERRUPTED = 130
     """SIGINT/SIGTERM, ^C at a prompt, or stdout closed: the running step was stopped and
     the log flushed."""

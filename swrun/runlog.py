@@ -5,12 +5,16 @@ table is written with one `os.write` and fsynced, contains no blank line, and en
 one; a file whose tail does not end with a blank line was cut off mid-write (kill -9,
 power loss), and that torn tail is dropped by `read_log` and repaired by `open_append`.
 Step output lines go to `<log>.output/<step>.log`, not into the TOML.
+
+Every event carries `prev`, the SHA-256 of the table before it as written (the hash chain,
+swrun/evidence/chain.py), and `step_finished` the SHA-256 of each sidecar file it names.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import threading
@@ -26,6 +30,7 @@ import tomli_w
 
 from swrun.errors import LogLockedError, RunLogError
 from swrun.events import DONE_STATUSES, Event, RunStatus, StepOutput, format_time
+from swrun.evidence.chain import CHAIN, digest, last_hash, normalize
 
 SCHEMA_VERSION = 1
 """The `[run].schema` this swrun writes; logs with a higher one are refused."""
@@ -275,6 +280,11 @@ class RunLog:
         self._attempts: dict[str, int] = {}
         self._sidecars: dict[tuple[str, int, str | None], tuple[int, str]] = {}
         self._held: list[RunbookLock] = []
+        self._head = digest(b"")
+        """The hash of the last table written: the next event's `prev`."""
+        self._size = 0
+        """The log's length in bytes (as swrun writes them: LF line ends)."""
+        self._head_seq = 0
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -284,6 +294,7 @@ class RunLog:
         schema = header.get("schema")
         run = {"schema": SCHEMA_VERSION if schema is None else schema,
                **{k: v for k, v in header.items() if k != "schema"}}
+        run.setdefault("chain", CHAIN)
         text = _table_text("run", _clean(run), array=False)
         exists = RunLogError(f"{path} already exists; a new run needs a new log (or --resume "
                              "it)")
@@ -361,6 +372,9 @@ class RunLog:
             log.close()
             raise
         log._next_seq = data.last_seq + 1
+        log._head = last_hash(raw[:good])  # the chain goes on from the last whole table
+        log._size = len(normalize(raw[:good]))
+        log._head_seq = data.last_seq
         return log
 
     # -- writing ---------------------------------------------------------------------------
@@ -368,6 +382,13 @@ class RunLog:
     def next_seq(self) -> int:
         """1 + the highest seq in the log."""
         return self._next_seq
+
+    @property
+    def head(self) -> tuple[str, int, int]:
+        """The chain head: the hash of the last table written, the log's length in bytes
+        and the seq of its last event (0: only the header) — what a signature covers."""
+        with self._mutex:
+            return self._head, self._size, self._head_seq
 
     def append(self, event: Event) -> None:
         """Write one event durably; output lines go to the step's sidecar file instead."""
@@ -378,6 +399,8 @@ class RunLog:
                 self._output(event)
                 return
             record = _clean(event.to_record())
+            record = {**{k: record.pop(k) for k in ("seq", "at", "type") if k in record},
+                      "prev": self._head, **record}
             step = record.get("step")
             if event.type == "step_started" and isinstance(step, str):
                 self._attempts[step] = record.get("attempt") or 1
@@ -389,6 +412,7 @@ class RunLog:
                         sync=event.type != "step_started")
             if isinstance(event.seq, int):
                 self._next_seq = max(self._next_seq, event.seq + 1)
+                self._head_seq = event.seq
 
     def _write(self, data: bytes, sync: bool = True) -> None:
         assert self._fd is not None
@@ -403,6 +427,8 @@ class RunLog:
             with contextlib.suppress(OSError):  # never leave half a table to follow
                 os.ftruncate(self._fd, end)
             raise RunLogError(f"{self.path}: cannot write the run log: {exc.strerror}") from None
+        self._head = digest(data)
+        self._size += len(data)
 
     def _output(self, event: StepOutput) -> None:
         attempt = self._attempts.get(event.step, 1)
@@ -432,20 +458,44 @@ class RunLog:
             fd, rel = self._sidecars.pop(key)
             _close_synced(fd)
             files[key[2]] = rel
+        if not files and record.get("leftover"):
+            # a resume settling the step the dead run left running: the output it got
+            # before it died is in the sidecar, which this event then vouches for
+            number = record.get("number")
+            name = _sidecar_name(number if isinstance(number, int) else None, step,
+                                 attempt if isinstance(attempt, int) else 1, None)
+            if (self.output_dir / name).is_file():
+                files[None] = f"{self.output_dir.name}/{name}"
         if not files:
             return
         hosts = record.get("hosts")
         if isinstance(hosts, dict):
             for host in [h for h in files if h in hosts and isinstance(hosts[h], dict)]:
-                hosts[host]["output_file"] = files.pop(host)
+                hosts[host].update(self._sidecar_fields(files.pop(host)))
         if len(files) == 1:
-            record["output_file"] = next(iter(files.values()))
+            record.update(self._sidecar_fields(next(iter(files.values()))))
         elif files:
             if None in files:
-                record["output_file"] = files.pop(None)
+                record.update(self._sidecar_fields(files.pop(None)))
             per_host = record.setdefault("hosts", {})
             for host, rel in files.items():
-                per_host.setdefault(str(host), {})["output_file"] = rel
+                per_host.setdefault(str(host), {}).update(self._sidecar_fields(rel))
+
+    def _sidecar_fields(self, rel: str) -> dict[str, Any]:
+        """`output_file` and, for `swrun verify`, the file's SHA-256 and length now (a resume
+        that runs the step again appends: the later event covers the longer file)."""
+        fields: dict[str, Any] = {"output_file": rel}
+        try:
+            with open(self.path.parent / rel, "rb") as fh:
+                h = hashlib.sha256()
+                size = 0
+                while block := fh.read(1 << 20):
+                    h.update(block)
+                    size += len(block)
+        except OSError:
+            return fields
+        fields.update(output_sha256=h.hexdigest(), output_bytes=size)
+        return fields
 
     # -- closing ---------------------------------------------------------------------------
     def hold(self, lock: RunbookLock | None) -> None:
@@ -533,20 +583,25 @@ _INT = (int,)
 _STR = (str,)
 _EVENT_KEYS: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("seq", "number", "attempt", "exit_code", "duration_ms", "active_ms",
-                     "wall_ms", "steps", "done", "pid", "pgid", "pid_start"), _INT),
+                     "wall_ms", "steps", "done", "pid", "pgid", "pid_start", "output_bytes",
+                     "approvals", "count"), _INT),
     **dict.fromkeys(("at", "type", "step", "title", "kind", "status", "host", "by", "note",
                      "error", "hash", "output_file", "run_id", "operator", "environment",
                      "runbook", "next_step", "milestone", "reason", "command", "boot_id",
-                     "exit_file", "leftover"), _STR),
+                     "exit_file", "leftover", "prev", "output_sha256", "runbook_sha256",
+                     "command_sha256", "key", "operator_key", "approved_at", "expires_at",
+                     "file", "allowed_signers"), _STR),
     **dict.fromkeys(("will_retry", "dry_run", "runbook_changed"), (bool,)),
     **dict.fromkeys(("data", "counts", "rollback_counts"), (dict,)),
     "hosts": (list, dict), "output": (list,), "changed_steps": (list,),
+    "waiting_for": (list,),
 }
 """The type of each key swrun writes: a log with another (crafted, or hand-edited) is
 refused with one line rather than tripping up whatever reads the key later."""
 _RUN_KEYS: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("id", "runbook", "sha256", "title", "environment", "operator",
-                     "swrun_version", "started_at"), _STR),
+                     "swrun_version", "started_at", "chain", "inventory", "inventory_sha256",
+                     "operator_key"), _STR),
     "variables": (dict,), "argv": (list,),
 }
 
@@ -566,7 +621,7 @@ def _misfit(record: dict[str, Any], keys: dict[str, tuple[type, ...]]) -> str | 
             if isinstance(counts, dict) and not all(
                     isinstance(v, int) and not isinstance(v, bool) for v in counts.values()):
                 return f"`{key}` holds something that is not a number"
-        for key in ("output", "changed_steps"):
+        for key in ("output", "changed_steps", "waiting_for"):
             items = record.get(key)
             if isinstance(items, list) and not all(isinstance(v, str) for v in items):
                 return f"`{key}` holds something that is not a string"

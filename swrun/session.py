@@ -8,6 +8,7 @@ import socket
 import sys
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swrun import __version__
@@ -42,13 +43,34 @@ def masked_variables(runbook: Runbook, values: Mapping[str, str],
     }
 
 
+def inventory_file(runbook: Runbook, given: str | None) -> Path | None:
+    """The inventory a run uses: the one given, else the front matter's (relative to the
+    runbook's folder); None when there is none or it does not exist."""
+    path = Path(given) if given else (runbook.base_dir / runbook.inventory
+                                      if runbook.inventory else None)
+    return path if path is not None and path.is_file() else None
+
+
+def _file_sha256(path: Path) -> str | None:
+    import hashlib
+
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def run_header(
     runbook: Runbook, run_id: str, operator: str, values: Mapping[str, str], started: datetime,
-    argv: list[str] | None = None,
+    argv: list[str] | None = None, *, inventory: str | None = None,
+    operator_key: str | None = None,
 ) -> dict[str, Any]:
+    """The `[run]` table: with the runbook's SHA-256, the inventory's (when the run has one)
+    and the fingerprint of the key the operator signs the log with."""
     from swrun.variables import secret_values
 
     masker = Masker(secret_values(runbook, values))
+    inv = inventory_file(runbook, inventory)
     return {
         "id": run_id,
         "runbook": runbook.path,
@@ -58,6 +80,9 @@ def run_header(
         "operator": operator,
         "swrun_version": __version__,
         "started_at": format_time(started),
+        "inventory": str(inv) if inv else None,
+        "inventory_sha256": _file_sha256(inv) if inv else None,
+        "operator_key": operator_key,
         "variables": masked_variables(runbook, values, masker),
         # where each value came from (--var, env, secretsmanager, default, asked, log): a
         # label, never the value; left out when the values do not say (variables.Values)

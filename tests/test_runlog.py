@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
 import os
 import stat
@@ -20,6 +21,9 @@ import pytest
 from swrun.errors import LogLockedError, RunLogError
 from swrun.events import (
     EVENT_TYPES,
+    ApprovalGiven,
+    ApprovalNeeded,
+    ApprovalRefused,
     CheckTicked,
     Event,
     MilestoneMarked,
@@ -37,6 +41,7 @@ from swrun.events import (
     StepStarted,
     StepStatus,
 )
+from swrun.evidence import chain
 from swrun.runlog import (
     SCHEMA_VERSION,
     LogData,
@@ -111,7 +116,20 @@ def every_event() -> list[Event]:
                     counts={"ticked": 1, "ok": 1, "failed": 1}, rollback_counts={"skipped": 1}),
         RunResumed(seq=21, at=at(200), run_id="0badcafe", operator="bob", done=2,
                    next_step="deploy", changed_steps=("staging-deployment/build",),
-                   runbook_changed=True),
+                   runbook_changed=True, runbook_sha256="cd" * 32),
+        ApprovalNeeded(seq=22, at=at(210), step="deploy", number=3, title="Deploy",
+                       kind="shell", approvals=2, hash="3333", command="on web\n  deploy v1",
+                       command_sha256="ef" * 32, waiting_for=("carol@example.com",
+                                                              "dave@example.com"),
+                       operator_key="SHA256:bob", allowed_signers="allowed_signers"),
+        ApprovalRefused(seq=23, at=at(220), step="deploy", number=3, title="Deploy",
+                        kind="shell", error="bob@example.com is the operator of this run",
+                        by="bob@example.com", key="SHA256:bob", file="x.approvals/a.approval"),
+        ApprovalGiven(seq=24, at=at(230), step="deploy", number=3, title="Deploy",
+                      kind="shell", by="carol@example.com", key="SHA256:carol", approvals=2,
+                      count=1, approved_at="2026-11-22T06:35:47.300Z",
+                      expires_at="2026-11-22T07:35:47.300Z", file="x.approvals/b.approval",
+                      waiting_for=("dave@example.com",)),
     ]
 
 
@@ -136,16 +154,26 @@ def test_every_event_type_round_trips(tmp_path: Path) -> None:
     data = read_log(path)
 
     assert data.warnings == []
-    assert data.run == {"schema": SCHEMA_VERSION, **header()}
+    assert data.run == {"schema": SCHEMA_VERSION, "chain": "sha256", **header()}
     expected = [copy.deepcopy(e.to_record()) for e in events if not isinstance(e, StepOutput)]
+
+    def sidecar(rel: str) -> dict[str, Any]:
+        body = (tmp_path / rel).read_bytes()
+        return {"output_file": rel, "output_sha256": hashlib.sha256(body).hexdigest(),
+                "output_bytes": len(body)}
+
     out = "run.output"
-    expected[3]["output_file"] = f"{out}/0007-staging-deployment__build.log"
-    expected[5]["output_file"] = f"{out}/0007-staging-deployment__build-attempt2.log"
-    expected[8]["hosts"]["web1"]["output_file"] = f"{out}/0003-deploy@web1.log"
-    expected[8]["hosts"]["web2"]["output_file"] = f"{out}/0003-deploy@web2.log"
-    assert data.events == expected
-    assert data.last_seq == 21
+    expected[3].update(sidecar(f"{out}/0007-staging-deployment__build.log"))
+    expected[5].update(sidecar(f"{out}/0007-staging-deployment__build-attempt2.log"))
+    expected[8]["hosts"]["web1"].update(sidecar(f"{out}/0003-deploy@web1.log"))
+    expected[8]["hosts"]["web2"].update(sidecar(f"{out}/0003-deploy@web2.log"))
+    assert [{k: v for k, v in e.items() if k != "prev"} for e in data.events] == expected
+    assert data.last_seq == 24
     assert not data.finished and data.status == "rolled_back"
+    # every event carries the hash of the table before it, exactly as written
+    tables = path.read_bytes().split(b"\n\n")[:-1]
+    hashes = [hashlib.sha256(t + b"\n\n").hexdigest() for t in tables]
+    assert [e["prev"] for e in data.events] == hashes[:-1]
 
 
 def test_output_goes_to_private_sidecar_files(tmp_path: Path) -> None:
@@ -236,7 +264,10 @@ def test_torn_last_event_at_every_offset(tmp_path: Path) -> None:
         assert torn.read_bytes() == whole[start:cut] and mode(torn) == 0o600
         repaired = read_log(path)
         assert repaired.warnings == [], cut
-        assert repaired.events == [*intact[:-1], extra.to_record()]
+        assert repaired.events[:-1] == intact[:-1]
+        assert {k: v for k, v in repaired.events[-1].items() if k != "prev"} == \
+            extra.to_record()
+        assert chain.check(path.read_bytes()).problem is None, cut  # the chain goes on
         with path.open("rb") as fh:
             tomllib.load(fh)
 
@@ -302,7 +333,8 @@ def test_a_second_process_is_refused_while_the_log_is_held(tmp_path: Path) -> No
             RunLog.open_append(path)
         assert read_log(path).last_seq == 1  # reading takes no lock
     assert second_process(path) is None  # released on close
-    assert read_log(path).events == [every_event()[0].to_record()]
+    assert [{k: v for k, v in e.items() if k != "prev"} for e in read_log(path).events] == \
+        [every_event()[0].to_record()]
 
 
 # -- not a log -------------------------------------------------------------------------------

@@ -1,0 +1,414 @@
+"""Four-eyes approval: a step with `approve=N` (or, in production, a destructive step under
+the front matter's `[approvals] destructive = N`) waits until N people other than the
+operator have approved it, each with a file signed by their own SSH key.
+
+An approval is a small TOML table followed by an `ssh-keygen -Y sign` block (namespace
+`swrun-approval`) over those exact bytes. It is bound to the run id, the step's content
+hash and the SHA-256 of the step's resolved command (variables filled in, secrets masked:
+what the approver was shown), and expires. `swrun approve LOG STEP` writes one into
+`<log>.approvals/`, which the waiting run polls; a headless run takes them as
+`--approval FILE`. Nothing but the run itself ever writes its log.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from swrun.durations import parse_duration
+from swrun.errors import EvidenceError
+from swrun.events import format_time
+from swrun.evidence import APPROVAL_NAMESPACE
+from swrun.evidence.chain import digest
+from swrun.evidence.keys import (
+    BadSignature,
+    SigningKey,
+    allowed_signers,
+    check,
+    expand,
+    git_config,
+    principals_of,
+)
+from swrun.model import Runbook, Step
+
+ARMOR = b"-----BEGIN SSH SIGNATURE-----"
+DEFAULT_VALID_FOR = 3600.0
+"""An approval is good for an hour unless the front matter's `[approvals] valid_for` (the
+longest it allows) or `swrun approve --valid-for` (shorter) says otherwise."""
+SUFFIX = ".approval"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def approvals_dir(log_path: str | Path) -> Path:
+    """`<log without .toml>.approvals/`, beside the `.output/` folder."""
+    return Path(log_path).with_suffix(".approvals")
+
+
+def is_production(environment: str) -> bool:
+    return environment.lower() in ("production", "prod")
+
+
+# -- what the runbook and the command line ask for -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Signing and approval settings of one run."""
+
+    signing_key: SigningKey | None = None
+    key_problem: str | None = None
+    """Why there is no signing key (said once, at the end: the log is unsigned)."""
+    allowed_signers: Path | None = None
+    approvers: tuple[str, ...] = ()
+    """The front matter's `[approvals] approvers`: only these principals may approve."""
+    destructive: int = 0
+    """Approvals a destructive step needs in production without its own `approve=`."""
+    valid_for: float = DEFAULT_VALID_FOR
+    approval_files: tuple[Path, ...] = ()
+    """`--approval FILE`s (headless)."""
+
+    def needed(self, step: Step, environment: str) -> int:
+        if "approve" in step.attributes:
+            return step.integer("approve", 0)
+        if step.flag("destructive") and is_production(environment):
+            return self.destructive
+        return 0
+
+    def operator_principals(self) -> tuple[str, ...]:
+        if self.signing_key is None or self.allowed_signers is None:
+            return ()
+        try:
+            return principals_of(self.signing_key.public, allowed_signers(self.allowed_signers),
+                                 APPROVAL_NAMESPACE)
+        except EvidenceError:
+            return ()
+
+
+def _front(runbook: Runbook) -> Mapping[str, Any]:
+    return runbook.metadata
+
+
+def evidence_for(runbook: Runbook, *, sign_with: str | None = None,
+                 approval_files: tuple[str, ...] = (), allowed: str | None = None,
+                 environ: Mapping[str, str] | None = None) -> Evidence:
+    """The run's signing key (`--sign-with`, the front matter's `signing_key`, or
+    $SWRUN_SIGNING_KEY), allowed_signers (`allowed`, the front matter's `allowed_signers`,
+    $SWRUN_ALLOWED_SIGNERS, or git's `gpg.ssh.allowedSignersFile`) and approval policy. A key
+    or file that is named but unusable is an EvidenceError; no key at all is not."""
+    env = os.environ if environ is None else environ
+    meta = _front(runbook)
+    base = runbook.base_dir
+    key: SigningKey | None = None
+    problem: str | None = None
+    given = sign_with or _text(meta.get("signing_key")) or env.get("SWRUN_SIGNING_KEY")
+    if given:
+        key = SigningKey.load(given, base if not sign_with else None)
+    else:
+        problem = ("no SSH key to sign it with (--sign-with KEY, signing_key in the front "
+                   "matter, or SWRUN_SIGNING_KEY)")
+    signers = find_allowed_signers(runbook, allowed, env)
+    raw = meta.get("approvals")
+    table = raw if isinstance(raw, Mapping) else {}
+    if raw is not None and not isinstance(raw, Mapping):
+        raise EvidenceError(f"{runbook.path}: front matter approvals must be a table "
+                            "(destructive, valid_for, approvers)")
+    destructive = table.get("destructive", 0)
+    if not isinstance(destructive, int) or isinstance(destructive, bool) or destructive < 0:
+        raise EvidenceError(f"{runbook.path}: front matter approvals.destructive must be a "
+                            "whole number of approvals")
+    valid_for = DEFAULT_VALID_FOR
+    if table.get("valid_for") is not None:
+        try:
+            valid_for = parse_duration(str(table["valid_for"]))
+        except ValueError:
+            raise EvidenceError(f"{runbook.path}: front matter approvals.valid_for="
+                                f"{table['valid_for']!r}: bad duration (e.g. 30m, 1h)") from None
+    approvers = table.get("approvers", [])
+    if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
+        raise EvidenceError(f"{runbook.path}: front matter approvals.approvers must be a list "
+                            "of allowed_signers principals")
+    files = []
+    for name in approval_files:
+        path = Path(name)
+        if not path.is_file():
+            raise EvidenceError(f"--approval {name}: no such file")
+        files.append(path)
+    return Evidence(key, problem, signers, tuple(approvers), destructive, valid_for,
+                    tuple(files))
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def find_allowed_signers(runbook: Runbook | None, given: str | None,
+                         environ: Mapping[str, str] | None = None) -> Path | None:
+    env = os.environ if environ is None else environ
+    if given:
+        path = expand(given)
+    elif runbook is not None and _text(runbook.metadata.get("allowed_signers")):
+        path = expand(str(runbook.metadata["allowed_signers"]), runbook.base_dir)
+    elif env.get("SWRUN_ALLOWED_SIGNERS"):
+        path = expand(env["SWRUN_ALLOWED_SIGNERS"])
+    else:
+        found = git_config("gpg.ssh.allowedSignersFile")
+        if not found:
+            return None
+        path = expand(found)
+    if not path.is_file():
+        raise EvidenceError(f"{path}: no such allowed_signers file")
+    return path
+
+
+# -- the request and the approval file --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    """What an approval of one step in one run must match."""
+
+    run_id: str
+    step: str
+    number: int | None
+    title: str
+    hash: str
+    command: str
+
+    @property
+    def command_sha256(self) -> str:
+        return digest(self.command.encode("utf-8"))
+
+
+def make_approval(request: Mapping[str, Any], run_id: str, key: SigningKey, *, approver: str,
+                  valid_for: float, now: datetime | None = None,
+                  detach: bool = False) -> bytes:
+    """A signed approval of the step an `approval_needed` record asks about."""
+    now = now or datetime.now(UTC)
+    body = {"approval": {
+        "version": 1,
+        "run_id": run_id,
+        "step": str(request.get("step", "")),
+        "number": request.get("number"),
+        "title": str(request.get("title", "")),
+        "hash": str(request.get("hash", "")),
+        "command_sha256": str(request.get("command_sha256", "")),
+        "approver": approver,
+        "approved_at": format_time(now),
+        "expires_at": format_time(now + timedelta(seconds=valid_for)),
+    }}
+    body["approval"] = {k: v for k, v in body["approval"].items() if v is not None}
+    text = tomli_w.dumps(body).encode("utf-8")
+    return text + key.sign(text, APPROVAL_NAMESPACE, detach=detach).encode("ascii")
+
+
+def read_approval(raw: bytes) -> tuple[dict[str, Any], bytes, str]:
+    """The approval table, the signed bytes and the signature; EvidenceError if it is none."""
+    at = raw.find(ARMOR)
+    if at < 0:
+        raise EvidenceError("not a signed swrun approval (no SSH signature)")
+    body = raw[:at]
+    try:
+        doc = tomllib.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        raise EvidenceError("not a swrun approval (its text is not TOML)") from None
+    table = doc.get("approval")
+    if not isinstance(table, dict) or not all(
+            isinstance(table.get(k), str) for k in ("run_id", "step", "hash", "command_sha256",
+                                                    "approved_at", "expires_at")):
+        raise EvidenceError("not a swrun approval (no [approval] table with run_id, step, "
+                            "hash, command_sha256, approved_at, expires_at)")
+    return table, body, raw[at:].decode("ascii", "replace")
+
+
+def approval_name(number: int | None, step: str, fingerprint: str) -> str:
+    slug = _UNSAFE.sub("_", step.replace("/", "__")).lstrip(".") or "step"
+    key = _UNSAFE.sub("_", fingerprint.removeprefix("SHA256:"))[:16]
+    return f"{number or 0:04d}-{slug}-{key}{SUFFIX}"
+
+
+def write_approval(folder: Path, name: str, data: bytes) -> Path:
+    """Written whole and renamed into place: the polling run never reads half a file."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / name
+    tmp = folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass(frozen=True)
+class Approval:
+    principal: str
+    fingerprint: str
+    approved_at: str
+    expires_at: str
+    expires: datetime
+
+
+class Refused(Exception):
+    """An approval that does not count: `reason` says why, in one line."""
+
+    def __init__(self, reason: str, principal: str | None = None,
+                 fingerprint: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.principal = principal
+        self.fingerprint = fingerprint
+
+
+def _when(text: str) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+@dataclass
+class Checker:
+    """Checks approvals of one step against the run: signature and principal (allowed
+    signers), binding (run, step, content hash, command), time, four-eyes (not the operator),
+    duplicates."""
+
+    evidence: Evidence
+    request: Request
+    operator: str
+    """The operator's name (`user@host`); a principal equal to it is the operator."""
+    operator_principals: tuple[str, ...] = ()
+    counted: list[Approval] = field(default_factory=list)
+
+    def check(self, raw: bytes, now: datetime | None = None) -> Approval:
+        now = now or datetime.now(UTC)
+        ev = self.evidence
+        try:
+            table, body, signature = read_approval(raw)
+        except EvidenceError as exc:
+            raise Refused(str(exc)) from None
+        if ev.allowed_signers is None:
+            raise Refused("no allowed_signers file to check approvals against")
+        try:
+            got = check(body, signature, APPROVAL_NAMESPACE, ev.allowed_signers)
+        except BadSignature as exc:
+            raise Refused(exc.reason, fingerprint=exc.fingerprint) from None
+        except EvidenceError as exc:
+            raise Refused(str(exc)) from None
+        who, fp = got.principal, got.fingerprint
+        r = self.request
+
+        def no(reason: str) -> Refused:
+            return Refused(reason, who, fp)
+
+        if ev.approvers and not any(p in ev.approvers for p in got.principals):
+            raise no(f"{who} is not one of the runbook's approvers "
+                     f"({', '.join(ev.approvers)})")
+        if table["run_id"] != r.run_id:
+            raise no(f"it approves run {table['run_id']}, not this run ({r.run_id})")
+        if table["step"] != r.step:
+            raise no(f"it approves step {table['step']}, not {r.step}")
+        if table["hash"] != r.hash:
+            raise no(f"it approves step {r.number} as it was before it changed (content "
+                     f"hash {table['hash']}, now {r.hash})")
+        if table["command_sha256"] != r.command_sha256:
+            raise no(f"it approves another command for step {r.number} (variables or hosts "
+                     "differ from what this run would run)")
+        approved, expires = _when(table["approved_at"]), _when(table["expires_at"])
+        if approved is None or expires is None:
+            raise no("its approved_at or expires_at is not a time")
+        if expires <= now:
+            raise no(f"it expired at {table['expires_at']}")
+        if (expires - approved).total_seconds() > ev.valid_for + 1:
+            raise no(f"it is valid for longer than the runbook allows "
+                     f"({_span(ev.valid_for)})")
+        if approved - now > timedelta(minutes=5):
+            raise no(f"it is dated in the future ({table['approved_at']})")
+        key = ev.signing_key
+        mine = set(self.operator_principals) | {self.operator}
+        if (key is not None and key.fingerprint == fp) or mine & set(got.principals):
+            raise no(f"{who} is the operator of this run: approvals must come from someone "
+                     "else")
+        for earlier in self.counted:
+            if earlier.principal in got.principals or earlier.fingerprint == fp:
+                raise no(f"{who} already approved this step")
+        approval = Approval(who, fp, table["approved_at"], table["expires_at"], expires)
+        self.counted.append(approval)
+        return approval
+
+    def expired(self, now: datetime | None = None) -> list[Approval]:
+        """Counted approvals that expired meanwhile; they no longer count."""
+        now = now or datetime.now(UTC)
+        gone = [a for a in self.counted if a.expires <= now]
+        self.counted = [a for a in self.counted if a.expires > now]
+        return gone
+
+    def waiting_for(self) -> tuple[str, ...]:
+        """Who may still approve: the front matter's approvers, else allowed_signers'
+        principals; minus the operator and those counted."""
+        ev = self.evidence
+        names: list[str] = list(ev.approvers)
+        if not names and ev.allowed_signers is not None:
+            try:
+                for signer in allowed_signers(ev.allowed_signers):
+                    if signer.namespaces and APPROVAL_NAMESPACE not in signer.namespaces and \
+                            not any(_glob(ns) for ns in signer.namespaces):
+                        continue
+                    names += [p for p in signer.principals if p not in names]
+            except EvidenceError:
+                pass
+        done = {p for a in self.counted for p in (a.principal,)}
+        mine = set(self.operator_principals) | {self.operator}
+        return tuple(n for n in names if n not in done and n not in mine)
+
+
+def _glob(pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatchcase(APPROVAL_NAMESPACE, pattern)
+
+
+def _span(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g}h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g}m"
+    return f"{seconds:g}s"
+
+
+def waiting_text(missing: int, who: tuple[str, ...]) -> str:
+    """`waiting for 1 more approval from: alice, bob`."""
+    s = "" if missing == 1 else "s"
+    return f"waiting for {missing} more approval{s}" + (
+        f" from: {', '.join(who)}" if who else "")
+
+
+# -- swrun approve ----------------------------------------------------------------------------
+
+
+def find_request(events: list[dict[str, Any]], ref: str) -> dict[str, Any] | None:
+    """The latest `approval_needed` for step `ref` (number or id) that the run has not yet
+    gone past (no `step_started` of it after the request)."""
+    ref = ref.strip()
+    found: dict[str, Any] | None = None
+    for event in events:
+        step, number = event.get("step"), event.get("number")
+        match = step == ref or (ref.isdigit() and number == int(ref))
+        if not match:
+            continue
+        if event.get("type") == "approval_needed":
+            found = event
+        elif event.get("type") in ("step_started", "step_skipped", "check_ticked"):
+            found = None
+    return found
