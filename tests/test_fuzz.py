@@ -179,3 +179,32 @@ def test_parse_duration_raises_only_value_error(text: str) -> None:
 @pytest.mark.parametrize("text", ["45s", "15m", "1h30m", "500ms", "2d", "1.5h", "90"])
 def test_parse_duration_examples_stay_valid(text: str) -> None:
     assert parse_duration(text) > 0
+
+
+@st.composite
+def _nested(draw: st.DrawFn) -> str:
+    """Lines under random stacks of quotes and list items, some past the nesting limit."""
+    lines: list[str] = []
+    for _ in range(draw(st.integers(1, 20))):
+        prefix = "".join(draw(st.lists(st.sampled_from(["> ", ">", "  ", "- ", "1. ", "* "]),
+                                       max_size=45)))
+        kind = draw(st.sampled_from(["task", "fence", "text", "blank", "closer"]))
+        if kind == "task":
+            lines.append(prefix + "- [ ] t")
+        elif kind == "fence":
+            lines += [prefix + "```bash", prefix + "echo", prefix + "```"]
+        elif kind == "text":
+            lines.append(prefix + "text")
+        elif kind == "closer":
+            lines.append(prefix + "```")
+        else:
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+@FUZZ
+@given(_nested())
+def test_deep_nesting_is_reported_never_dropped(text: str) -> None:
+    """Past the limit swrun's own rule reports the lines it skips; the guard behind it (any
+    fence or task item not read) never has anything left to find."""
+    _parse_or_runbook_error(text, False)
