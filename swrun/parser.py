@@ -487,8 +487,8 @@ class _Builder:
             elif key not in KNOWN:
                 hint = ""
                 if value is True and previous in ("host", "hosts"):
-                    hint = (f" (a list of hosts is written {previous}={attrs[previous]}:{key} "
-                            f"or {previous}=\"{attrs[previous]},{key}\")")
+                    hint = (f" (a list of hosts is written hosts={attrs[previous]}:{key} or "
+                            f"hosts=\"{attrs[previous]},{key}\")")
                 (self.error if swrun else self.warn)(f"unknown attribute {key!r}{hint}", line)
             elif problem := check_value(key, value):
                 self.error(problem, line)
@@ -717,20 +717,23 @@ def _scan(lines: Sequence[str], fences: list[int]) -> list[int]:
     n = len(lines)
     i = _after_front_matter(lines)
     closers: dict[str, tuple[list[int], list[int]]] = {"`": ([], []), "~": ([], [])}
+    comment_ends: list[int] = []
     for j in range(i, n):
         m = _CLOSER_LINE.fullmatch(lines[j])
         if m:
             at, size = closers[m.group(1)[0]]
             at.append(j)
             size.append(len(m.group(1)))
+        elif "-->" in lines[j]:
+            comment_ends.append(j)
     tasks: list[int] = []
     while i < n:
         line = lines[i]
         if "<!--" in line and "-->" not in line[line.find("<!--"):] and \
                 line.lstrip(" \t>").startswith("<!--"):
-            end = next((j for j in range(i + 1, n) if "-->" in lines[j]), None)
-            if end is not None:
-                i = end + 1
+            k = bisect_right(comment_ends, i)
+            if k < len(comment_ends):
+                i = comment_ends[k] + 1
                 continue
         fence = _FENCE_LINE.match(line)
         if fence and not (fence.group(1)[0] == "`" and "`" in fence.group(2)):

@@ -163,6 +163,13 @@ def test_the_guard_has_no_false_positives_on_tricky_markdown() -> None:
     assert [d for d in result.diagnostics if "stopped early" in d.message] == []
 
 
+def test_the_guard_scan_is_linear() -> None:
+    """Openers with no closer (`<!--`, fences) are looked up, never scanned for to the end."""
+    started = time.monotonic()
+    parse_text("<!--\n" * 100_000 + "````x\n" * 50_000 + "```\n" * 50_000, "rb.md")
+    assert time.monotonic() - started < 10
+
+
 def test_the_guard_is_quiet_on_the_seeds() -> None:
     for path in SEEDS.glob("*.md"):
         assert parse_file(path).diagnostics == ()
@@ -179,9 +186,12 @@ def test_a_quoted_host_list_keeps_its_commas() -> None:
 
 
 def test_a_bare_comma_in_a_host_list_is_an_error_with_the_syntax() -> None:
-    result = parse_text("# T\n\n```bash {hosts=h1,h4}\nuptime\n```\n", "rb.md")
+    result = parse_text("# T\n\n```bash {hosts=h1,h4}\nuptime\n```\n\n"
+                        "```bash {host=h1,h4 timeout=1m}\nuptime\n```\n", "rb.md")
     assert messages(result) == [
         "rb.md:3: error: unknown attribute 'h4' (a list of hosts is written hosts=h1:h4 or "
+        "hosts=\"h1,h4\")",
+        "rb.md:7: error: unknown attribute 'h4' (a list of hosts is written hosts=h1:h4 or "
         "hosts=\"h1,h4\")"]
 
 
