@@ -46,6 +46,13 @@ all:
 """
 
 
+@pytest.fixture(autouse=True)
+def _cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The inventory cache goes to the test's own directory."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
 @pytest.fixture
 def ini(tmp_path: Path) -> Inventory:
     (tmp_path / "group_vars").mkdir()
@@ -71,7 +78,7 @@ def test_host_and_group_vars_follow_ansible_precedence(ini: Inventory) -> None:
     web02 = {h.name: h.vars for h in ini.hosts("web")}["web02"]
     assert web02["ansible_user"] == "webuser"  # group_vars/web.yml beats [production:vars]
     assert web02["ansible_port"] == 2202        # host_vars/web02.yml
-    assert web02["app_port"] == 8080
+    assert "app_port" not in web02              # only the variables swrun reads are kept
     db1 = ini.hosts("db1")[0].vars
     assert db1["ansible_user"] == "postgres"    # host var beats group var
     assert db1["ansible_ssh_private_key_file"] == "keys/deploy"
@@ -136,3 +143,56 @@ Host app1
     t = resolve("x", {"ansible_host": "10.0.0.5",
                       "ansible_ssh_common_args": "-o ProxyJump=root@bastion -o Foo=bar"})
     assert t.jump is not None and (t.jump.hostname, t.jump.user) == ("192.0.2.10", "root")
+
+
+PATTERNS = ["all", "web", "production", "web:&staging", "production:!staging", "web[0:1]",
+            "web[2]", "db1", "web0*", "~web0[12]", "web,db", "nothing", "ungrouped"]
+
+
+@pytest.mark.parametrize("text, name", [(INI, "hosts.ini"), (YAML, "hosts.yml")])
+def test_cached_answers_equal_ansible_cores_and_skip_its_import(
+        tmp_path: Path, text: str, name: str) -> None:
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "all.yml").write_text("ansible_user: everyone\n")
+    (tmp_path / "group_vars" / "web.yml").write_text("ansible_user: webuser\n")
+    (tmp_path / "host_vars").mkdir()
+    (tmp_path / "host_vars" / "web02.yml").write_text("ansible_port: 2202\n")
+    path = tmp_path / name
+    path.write_text(text)
+    patterns = [*PATTERNS, "api", "api:&blue", "api[1:]", "*.example.com"]
+    fresh = Inventory(path, cache=False)
+    expected = {p: [(h.name, h.vars) for h in fresh.hosts(p)] for p in patterns}
+    first = Inventory(path)
+    assert {p: [(h.name, h.vars) for h in first.hosts(p)] for p in patterns} == expected
+    again = Inventory(path)
+    assert {p: [(h.name, h.vars) for h in again.hosts(p)] for p in patterns} == expected
+    assert not again.loaded_ansible  # every answer came from the cache
+    assert any(v for hosts in expected.values() for _, v in hosts)
+
+
+def test_cache_follows_the_files_and_keeps_no_secrets(tmp_path: Path, _cache_home: Path) -> None:
+    path = tmp_path / "hosts.ini"
+    path.write_text("[web]\nweb1 ansible_host=10.0.0.1 ansible_password=hunter2 db_token=t0k\n")
+    (tmp_path / "group_vars").mkdir()
+    (tmp_path / "group_vars" / "web.yml").write_text("ansible_port: 22\n")
+    assert Inventory(path).names("web") == ["web1"]
+    cached = next(_cache_home.rglob("*.json"))
+    assert "hunter2" not in cached.read_text() and "t0k" not in cached.read_text()
+    assert oct(cached.stat().st_mode & 0o777) == "0o600"
+    assert Inventory(path).hosts("web")[0].vars == {"ansible_host": "10.0.0.1",
+                                                    "ansible_port": 22}
+    # a group_vars file changes: the cache no longer applies
+    (tmp_path / "group_vars" / "web.yml").write_text("ansible_port: 2222\n")
+    inv = Inventory(path)
+    assert inv.hosts("web")[0].vars["ansible_port"] == 2222 and inv.loaded_ansible
+    # the inventory itself changes
+    path.write_text("[web]\nweb1\nweb2\n")
+    assert Inventory(path).names("web") == ["web1", "web2"]
+    # vault data is never cached
+    vaulted = tmp_path / "v" / "hosts.ini"
+    vaulted.parent.mkdir()
+    vaulted.write_text("[web]\nweb9\n")
+    (vaulted.parent / "host_vars").mkdir()
+    (vaulted.parent / "host_vars" / "web9.yml").write_text("x: !vault |\n  $ANSIBLE_VAULT;1.1\n")
+    Inventory(vaulted, cache=True)
+    assert Inventory(vaulted).loaded_ansible

@@ -65,7 +65,7 @@ class RemoteHost:
         self.accept_new = accept_new
         self.kill_grace = kill_grace
         self.notify = notify
-        self.pool = pool or POOL
+        self.pool = pool if pool is not None else POOL  # an empty Pool is falsy (__len__)
 
     @property
     def name(self) -> str:
