@@ -69,6 +69,10 @@ KNOWN: Mapping[str, AttrSpec] = {
     "profile": AttrSpec("str", "AWS profile", section=True),
     "endpoint_url": AttrSpec("str", "AWS endpoint (e.g. a local emulator)", section=True),
     "interval": AttrSpec("duration", "polling interval for watched waits and checks"),
+    "approve": AttrSpec(
+        "int", "people other than the operator who must approve it first (four-eyes)",
+        section=True,
+    ),
 }
 
 

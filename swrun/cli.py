@@ -33,6 +33,7 @@ import click  # noqa: E402
 
 from swrun import __version__  # noqa: E402
 from swrun.errors import (  # noqa: E402
+    EvidenceError,
     InventoryError,
     LeftoverError,
     LogLockedError,
@@ -73,6 +74,8 @@ def _friendly(fn: F) -> F:
                 code = ExitCode.BAD_LOG
             elif isinstance(exc, UsageError):
                 code = ExitCode.USAGE
+            elif isinstance(exc, EvidenceError):
+                code = ExitCode.BAD_EVIDENCE
             elif isinstance(exc, RunbookError | InventoryError):
                 code = ExitCode.INVALID_RUNBOOK
             sys.exit(int(code))
@@ -189,6 +192,12 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
 @click.option("--stop-leftovers", is_flag=True,
               help="--resume: stop a step the crashed run left running (TERM, then KILL) "
                    "instead of refusing (exit 8).")
+@click.option("--sign-with", metavar="KEY",
+              help="SSH key (or .pub with the key in ssh-agent) that signs the log "
+                   "(docs/evidence.md).")
+@click.option("--approval", "approvals", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="A signed approval (swrun approve --output) for a step "
+                                   "that needs one (repeatable).")
 @click.option("--interleave", is_flag=True, envvar="SWRUN_INTERLEAVE",
               help="Print a fan-out's lines as they come (default: each host's lines "
                    "together, when it is done).")
@@ -198,7 +207,8 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
             keep_going: bool, rollback_on_failure: bool, confirm_environment: str | None,
             resume: str | None, log_path: str | None, operator: str | None, as_json: bool,
             strict: bool, inventory: str | None, accept_new_host_keys: bool, concurrent: bool,
-            stop_leftovers: bool, interleave: bool = False) -> None:
+            stop_leftovers: bool, interleave: bool = False, sign_with: str | None = None,
+            approvals: tuple[str, ...] = ()) -> None:
     """Run FILE headless: for CI, cron and drills. Exit codes are listed in docs/cli.md."""
     if interleave:  # read by the headless renderer (swrun.render.HumanRenderer)
         import os
@@ -213,7 +223,8 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
         rollback_on_failure=rollback_on_failure, confirm_environment=confirm_environment,
         resume=resume, log=log_path, operator=operator, json=as_json, strict=strict,
         inventory=inventory, accept_new_host_keys=accept_new_host_keys, argv=sys.argv,
-        concurrent=concurrent, stop_leftovers=stop_leftovers,
+        concurrent=concurrent, stop_leftovers=stop_leftovers, sign_with=sign_with,
+        approvals=list(approvals),
     )
     sys.exit(int(run(opts)))
 
@@ -408,3 +419,50 @@ def history(runbook: str, logs_dir: str, fmt: str | None, output: str | None) ->
     except OSError as exc:
         raise click.BadParameter(f"cannot write {output}: {exc.strerror}",
                                  param_hint="--output") from None
+
+
+@main.command()
+@click.argument("logs", nargs=-1, required=True, type=click.Path())
+@click.option("--allowed-signers", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Whose keys count (ssh-keygen ALLOWED SIGNERS; default: the runbook's, "
+                   "SWRUN_ALLOWED_SIGNERS, git's gpg.ssh.allowedSignersFile).")
+@click.option("--runbook", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also check that FILE is the runbook that ran.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
+@click.option("--bundle", type=click.Path(dir_okay=False), metavar="OUT.tar",
+              help="Pack the log, its signature, output, approvals and the runbook into "
+                   "OUT.tar (one LOG; verified again as it is read back).")
+@_friendly
+def verify(logs: tuple[str, ...], allowed_signers: str | None, runbook: str | None,
+           as_json: bool, bundle: str | None) -> None:
+    """Check that each run log (or bundle) is what its run wrote: hash chain, signature and
+    signer, output files, runbook. One line per log; exit 0 only when all hold, else 9."""
+    from swrun.evidence.commands import verify_command
+
+    sys.exit(int(verify_command(logs, allowed_signers=allowed_signers, runbook=runbook,
+                                as_json=as_json, bundle=bundle)))
+
+
+@main.command()
+@click.argument("log", type=click.Path(dir_okay=False))
+@click.argument("step")
+@click.option("--sign-with", metavar="KEY",
+              help="Your SSH key (default: SWRUN_SIGNING_KEY); a .pub uses ssh-agent.")
+@click.option("--allowed-signers", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Check your key against FILE (default: the one the run uses).")
+@click.option("--valid-for", metavar="DURATION",
+              help="How long the approval holds (default and limit: the runbook's, 1h).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the approval to FILE (for --approval) instead of the run's "
+                   "approvals folder.")
+@click.option("--yes", "-y", is_flag=True, help="Approve without asking.")
+@_friendly
+def approve(log: str, step: str, sign_with: str | None, allowed_signers: str | None,
+            valid_for: str | None, output: str | None, yes: bool) -> None:
+    """Approve STEP (number or id) that the run writing LOG waits at: shows what will run,
+    signs with your SSH key (docs/evidence.md). Exit 10 when refused."""
+    from swrun.evidence.commands import approve_command
+
+    sys.exit(int(approve_command(log, step, sign_with=sign_with,
+                                 allowed_signers=allowed_signers, valid_for=valid_for,
+                                 output=output, yes=yes)))

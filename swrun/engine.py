@@ -539,7 +539,7 @@ class Engine:
             command=command, command_sha256=request.command_sha256,
             waiting_for=checker.waiting_for(),
             operator_key=ev.signing_key.fingerprint if ev.signing_key else None,
-            allowed_signers=str(ev.allowed_signers))
+            allowed_signers=str(ev.allowed_signers), valid_for=int(ev.valid_for))
         seen: dict[Path, tuple[int, int]] = {}
 
         def rel(path: Path) -> str:

@@ -225,6 +225,8 @@ class ApprovalNeeded(StepEvent):
     """The fingerprint of the operator's signing key (an approval with it is refused)."""
     allowed_signers: str | None = None
     """The allowed_signers file approvals are checked against."""
+    valid_for: int | None = None
+    """The longest an approval may be valid for, in seconds."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,8 @@ from swrun.model import Variable
 
 KNOWN_KEYS = frozenset(
     {"title", "description", "environment", "window", "inventory", "vars", "owner", "team",
-     "tags", "version", "links", "service", "severity", "milestones"}
+     "tags", "version", "links", "service", "severity", "milestones", "signing_key",
+     "allowed_signers", "approvals"}
 )
 _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 SOURCES = ("env:", "aws-secretsmanager:")

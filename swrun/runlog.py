@@ -584,7 +584,7 @@ _STR = (str,)
 _EVENT_KEYS: dict[str, tuple[type, ...]] = {
     **dict.fromkeys(("seq", "number", "attempt", "exit_code", "duration_ms", "active_ms",
                      "wall_ms", "steps", "done", "pid", "pgid", "pid_start", "output_bytes",
-                     "approvals", "count"), _INT),
+                     "approvals", "count", "valid_for"), _INT),
     **dict.fromkeys(("at", "type", "step", "title", "kind", "status", "host", "by", "note",
                      "error", "hash", "output_file", "run_id", "operator", "environment",
                      "runbook", "next_step", "milestone", "reason", "command", "boot_id",

@@ -1,0 +1,267 @@
+"""`swrun verify`: does a run log hold up as evidence?
+
+Checked, in order: the hash chain (the first break named by seq and line), every signature
+block of `<log>.sig` (that it verifies, who signed it, that it covers the log as it is: no
+signed event changed or removed, nothing after the last signature), the sidecar output files
+against the SHA-256 their `step_finished` events record, and the runbook file (when given)
+against the SHA-256 the run recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swrun.errors import EvidenceError, RunLogError
+from swrun.evidence import LOG_NAMESPACE
+from swrun.evidence.chain import CHAIN, Table, normalize, tables
+from swrun.evidence.chain import check as check_chain
+from swrun.evidence.keys import BadSignature, check
+from swrun.evidence.sign import read_blocks, sig_path
+
+VERIFIED = "verified"
+TAMPERED = "tampered"
+MISMATCH = "mismatch"
+UNTRUSTED = "untrusted"
+UNSIGNED = "unsigned"
+UNCHAINED = "unchained"
+UNREADABLE = "unreadable"
+_RANK = [TAMPERED, UNREADABLE, MISMATCH, UNTRUSTED, UNSIGNED, UNCHAINED]
+"""The worst problem names the log's status."""
+
+
+@dataclass
+class Verdict:
+    log: str
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """(status, one line) for each thing that does not hold."""
+    notes: list[str] = field(default_factory=list)
+    events: int = 0
+    signers: list[dict[str, Any]] = field(default_factory=list)
+    sidecars: list[str] = field(default_factory=list)
+    """Sidecar files whose hashes were checked (relative to the log's folder)."""
+    approvals: int = 0
+    runbook: str | None = None
+    run_id: str = ""
+
+    def fail(self, status: str, text: str) -> None:
+        self.problems.append((status, text))
+
+    @property
+    def status(self) -> str:
+        for status in _RANK:
+            if any(s == status for s, _ in self.problems):
+                return status
+        return VERIFIED
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def line(self) -> str:
+        if self.problems:
+            status = self.status
+            first = next(text for s, text in self.problems if s == status)
+            more = len(self.problems) - 1
+            return f"{self.log}: {status}: {first}" + (
+                f" (and {more} more problem{'s' if more > 1 else ''}; --json lists them)"
+                if more else "")
+        who = ", ".join(dict.fromkeys(s["principal"] or s["key"] for s in self.signers))
+        parts = [f"{self.events} events chained", f"signed by {who}"]
+        if self.sidecars:
+            parts.append(f"{len(self.sidecars)} output file(s) match")
+        if self.approvals:
+            parts.append(f"{self.approvals} approval(s) logged")
+        if self.runbook:
+            parts.append(f"runbook {self.runbook} is the one that ran")
+        return f"{self.log}: {VERIFIED}: " + ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"log": self.log, "status": self.status, "ok": self.ok, "run_id": self.run_id,
+                "events": self.events, "signers": self.signers, "sidecars": self.sidecars,
+                "approvals": self.approvals, "runbook": self.runbook,
+                "problems": [{"status": s, "message": t} for s, t in self.problems],
+                "notes": self.notes}
+
+
+def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
+               runbook: str | Path | None = None, shown: str | None = None) -> Verdict:
+    """Everything `swrun verify` checks about one log; never raises for what a log holds."""
+    from swrun.runlog import read_log
+
+    path = Path(path)
+    v = Verdict(shown or str(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        v.fail(UNREADABLE, f"cannot read it: {exc.strerror}")
+        return v
+    norm = normalize(raw)
+    found, end = tables(norm)
+    if end < len(norm):
+        v.notes.append(f"a torn last event ({len(norm) - end} bytes) was left out")
+    v.events = max(0, len(found) - 1)
+    result = check_chain(norm[:end])
+    if result.problem:  # the bytes tell first: a change may also have broken the TOML
+        v.fail(TAMPERED, result.problem)
+    try:
+        data = read_log(path)
+    except RunLogError as exc:
+        if not result.problem:
+            v.fail(UNREADABLE, str(exc).removeprefix(f"{path}: "))
+        return v
+    v.run_id = str(data.run.get("id", ""))
+    v.approvals = sum(1 for e in data.events if e.get("type") == "approval")
+    if not result.problem and not result.chained:
+        v.fail(UNCHAINED, "unchained (written before swrun kept a hash chain in its logs): "
+                          f"its {v.events} events cannot be checked")
+    _signatures(v, path, found, end, v.run_id, allowed_signers, chained=result.chained)
+    _sidecars(v, path, data.events)
+    if runbook is not None:
+        _runbook(v, Path(runbook), data.run, data.events)
+    return v
+
+
+def _signatures(v: Verdict, path: Path, found: list[Table], end: int, run_id: str,
+                allowed: Path | None, *, chained: bool) -> None:
+    sig = sig_path(path)
+    try:
+        text = sig.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        if chained:
+            v.fail(UNSIGNED, f"unsigned (no {sig.name} beside it)")
+        return
+    except OSError as exc:
+        v.fail(UNREADABLE, f"cannot read {sig.name}: {exc.strerror}")
+        return
+    blocks = read_blocks(text)
+    if not blocks:
+        v.fail(TAMPERED, f"{sig.name} holds no signature block")
+        return
+    ends = {t.end: t for t in found}
+    for n, block in enumerate(blocks, 1):
+        where = f"signature {n} ({sig.name} line {block.line})"
+        try:
+            got = check(block.message, block.signature, LOG_NAMESPACE, allowed)
+        except BadSignature as exc:
+            if exc.untrusted:
+                v.fail(UNTRUSTED, f"{where} is {exc.reason}")
+                v.signers.append({"principal": "", "key": exc.fingerprint or "",
+                                  "seq": block.number("seq")})
+            else:
+                v.fail(TAMPERED, f"{where}: {exc.reason}")
+            continue
+        except EvidenceError as exc:
+            v.fail(UNREADABLE, str(exc))
+            return
+        v.signers.append({"principal": got.principal, "key": got.fingerprint,
+                          "key_type": got.key_type, "seq": block.number("seq"),
+                          "operator": block.claims.get("operator", ""),
+                          "signed_at": block.claims.get("signed_at", "")})
+        size, seq, head = block.number("bytes"), block.number("seq"), block.claims.get("head")
+        if block.claims.get("run") != run_id:
+            v.fail(TAMPERED, f"{where} is of run {block.claims.get('run')}, not of this log's "
+                             f"run {run_id}")
+        elif size is None or head is None:
+            v.fail(TAMPERED, f"{where} does not say what it covers")
+        elif size > end:
+            v.fail(TAMPERED, f"signed events were removed from the end: {where} covers "
+                             f"{size} bytes up to event seq {seq}, the log has {end}")
+        elif size not in ends:
+            v.fail(TAMPERED, f"{where} covers the log up to byte {size}, where no event ends "
+                             "now: events before it were changed, added or removed")
+        elif ends[size].hash != head:
+            v.fail(TAMPERED, f"{ends[size].name()}, the last event {where} covers, was "
+                             "changed since it was signed")
+    if allowed is None and v.signers and all(s.get("principal") == "" for s in v.signers):
+        keys = ", ".join(dict.fromkeys(s["key"] for s in v.signers))
+        v.fail(UNTRUSTED, f"the signature holds, but no allowed_signers file says whose key "
+                          f"{keys} is (--allowed-signers FILE)")
+    last = blocks[-1].number("bytes")
+    if last is not None and last < end and last in ends:
+        after = [t for t in found if t.start >= last]
+        if after:
+            seqs = [t.seq for t in after if t.seq is not None]
+            span = f"seq {seqs[0]}" + (f"–{seqs[-1]}" if len(seqs) > 1 else "") if seqs else \
+                "tables"
+            v.fail(TAMPERED, f"events {span} (line {after[0].line} on) come after the last "
+                             "signature: appended later, or written by a part of the run "
+                             "that ended without signing")
+
+
+def _inside(folder: Path, rel: str) -> Path | None:
+    """`rel` under the log's folder; None for a path that leaves it."""
+    if os.path.isabs(rel) or ".." in Path(rel).parts:
+        return None
+    return folder / rel
+
+
+def _sidecars(v: Verdict, path: Path, events: list[dict[str, Any]]) -> None:
+    recorded: dict[str, list[tuple[int, str, int]]] = {}
+    for event in events:
+        if event.get("type") != "step_finished":
+            continue
+        places = [event] + [h for h in (event.get("hosts") or {}).values()
+                            if isinstance(h, dict)] if isinstance(event.get("hosts"), dict) \
+            else [event]
+        for place in places:
+            rel, digest, size = (place.get("output_file"), place.get("output_sha256"),
+                                 place.get("output_bytes"))
+            if isinstance(rel, str) and isinstance(digest, str) and isinstance(size, int):
+                recorded.setdefault(rel, []).append((int(event.get("seq") or 0), digest, size))
+    for rel, records in recorded.items():
+        file = _inside(path.parent, rel)
+        if file is None:
+            v.fail(TAMPERED, f"output file {rel} is outside the log's folder")
+            continue
+        try:
+            body = file.read_bytes()
+        except FileNotFoundError:
+            v.fail(TAMPERED, f"output file {rel} (event seq {records[-1][0]}) is missing")
+            continue
+        except OSError as exc:
+            v.fail(UNREADABLE, f"cannot read output file {rel}: {exc.strerror}")
+            continue
+        for seq, digest, size in records:
+            if len(body) < size or hashlib.sha256(body[:size]).hexdigest() != digest:
+                v.fail(TAMPERED, f"output file {rel} differs from what event seq {seq} "
+                                 "recorded (SHA-256)")
+                break
+        else:
+            extra = len(body) - max(size for _, _, size in records)
+            if extra > 0:
+                v.fail(TAMPERED, f"output file {rel} has {extra} bytes after what its last "
+                                 f"event (seq {records[-1][0]}) recorded")
+            else:
+                v.sidecars.append(rel)
+
+
+def _runbook(v: Verdict, runbook: Path, run: dict[str, Any],
+             events: list[dict[str, Any]]) -> None:
+    try:
+        digest = hashlib.sha256(runbook.read_bytes()).hexdigest()
+    except OSError as exc:
+        v.fail(UNREADABLE, f"cannot read the runbook {runbook}: {exc.strerror}")
+        return
+    parts = [("the run's start", str(run.get("sha256", "")))]
+    parts += [(f"the resume at seq {e.get('seq')}", str(e["runbook_sha256"])) for e in events
+              if e.get("type") == "run_resumed" and isinstance(e.get("runbook_sha256"), str)]
+    if digest == parts[-1][1]:
+        v.runbook = str(runbook)
+        if any(sha != digest for _, sha in parts):
+            v.notes.append(f"{runbook} is what the last part ran; an earlier part ran "
+                           "another version")
+        return
+    earlier = next((label for label, sha in parts if sha == digest), None)
+    if earlier:
+        v.fail(MISMATCH, f"{runbook} is the runbook as of {earlier}; it changed before "
+                         f"{parts[-1][0]}")
+    else:
+        v.fail(MISMATCH, f"{runbook} is not the runbook that ran (its SHA-256 is {digest[:16]}…, "
+                         f"the run recorded {parts[-1][1][:16]}…)")
+
+
+__all__ = ["CHAIN", "Verdict", "verify_log"]
