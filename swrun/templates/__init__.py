@@ -1,0 +1,1 @@
+"""Runbook templates for `swrun new` (package data: read with importlib.resources)."""
