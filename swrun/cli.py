@@ -32,6 +32,7 @@ from typing import Any, TypeVar  # noqa: E402
 import click  # noqa: E402
 
 from swrun import __version__  # noqa: E402
+from swrun import completion as _complete  # noqa: E402  (click only: completion callbacks)
 from swrun.errors import (  # noqa: E402
     EvidenceError,
     InventoryError,
@@ -109,7 +110,8 @@ RUNBOOK_PATH = click.Path(readable=False)
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=RUNBOOK_PATH)
+@click.argument("files", nargs=-1, required=True, type=RUNBOOK_PATH,
+                shell_complete=_complete.runbook_files)
 @click.option("--inventory", "-i", type=click.Path(), help="Inventory to check hosts against.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--connect", is_flag=True,
@@ -141,7 +143,7 @@ def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: 
 
 
 @main.command()
-@click.argument("file", type=RUNBOOK_PATH)
+@click.argument("file", type=RUNBOOK_PATH, shell_complete=_complete.runbook_files)
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (see docs/cli.md).")
 @click.option("--all", "show_all", is_flag=True, help="Also list reference blocks.")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
@@ -163,22 +165,26 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
 
 
 @main.command()
-@click.argument("file", type=RUNBOOK_PATH)
+@click.argument("file", type=RUNBOOK_PATH, shell_complete=_complete.runbook_files)
 @click.option("--var", "-v", "variables", multiple=True, metavar="NAME=VALUE",
-              help="Set a runbook variable (repeatable).")
+              shell_complete=_complete.variables, help="Set a runbook variable (repeatable).")
 @click.option("--yes", "-y", is_flag=True,
               help="Pass confirm gates and tick checks automatically (logged as by `auto`).")
 @click.option("--step", "step_mode", is_flag=True, help="Ask before every step.")
 @click.option("--dry-run", is_flag=True, help="Show each step resolved; run nothing.")
-@click.option("--from", "from_step", metavar="STEP", help="Start at this step (number or id).")
-@click.option("--only", multiple=True, metavar="SECTION", help="Run only this section.")
-@click.option("--skip", multiple=True, metavar="STEP", help="Skip this step (repeatable).")
+@click.option("--from", "from_step", metavar="STEP", shell_complete=_complete.steps,
+              help="Start at this step (number or id).")
+@click.option("--only", multiple=True, metavar="SECTION", shell_complete=_complete.sections,
+              help="Run only this section.")
+@click.option("--skip", multiple=True, metavar="STEP", shell_complete=_complete.steps,
+              help="Skip this step (repeatable).")
 @click.option("--keep-going", is_flag=True, help="Continue after a failed step.")
 @click.option("--rollback-on-failure", is_flag=True,
               help="Run the rollback section when an on_failure=rollback step fails.")
 @click.option("--confirm-environment", metavar="NAME",
               help="Headless form of typing the environment name for destructive steps.")
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[LOG]",
+              shell_complete=_complete.log_files,
               help="Continue an unfinished run (default: the newest unfinished log).")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), help="Run log path.")
 @click.option("--operator", help="Who is running this (default user@host).")
@@ -230,12 +236,14 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
 
 
 @main.command("run")
-@click.argument("file", type=RUNBOOK_PATH)
+@click.argument("file", type=RUNBOOK_PATH, shell_complete=_complete.runbook_files)
 @click.option("--var", "-v", "variables", multiple=True, metavar="NAME=VALUE",
+              shell_complete=_complete.variables,
               help="Set a runbook variable (repeatable); the rest are asked in a form.")
 @click.option("--inventory", "-i", type=click.Path(), help="Inventory for remote steps.")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), help="Run log path.")
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[LOG]",
+              shell_complete=_complete.log_files,
               help="Continue an unfinished run (default: the newest unfinished log).")
 @click.option("--operator", help="Who is running this (default user@host).")
 @click.option("--concurrent", is_flag=True,
@@ -320,8 +328,9 @@ def lab_env(lab_dir: str, inventory: str) -> None:
 
 
 @main.command()
-@click.argument("logs", nargs=-1, type=click.Path())
+@click.argument("logs", nargs=-1, type=click.Path(), shell_complete=_complete.log_files)
 @click.option("--runbook", "runbook_path", type=click.Path(dir_okay=False), metavar="RUNBOOK",
+              shell_complete=_complete.runbook_files,
               help="Every run of RUNBOOK under --logs (found as `swrun history` finds them).")
 @click.option("--logs", "logs_dir", default="logs", show_default=True,
               type=click.Path(file_okay=False), help="With --runbook: where the run logs are.")
@@ -392,7 +401,7 @@ def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt
 
 
 @main.command()
-@click.argument("runbook", type=click.Path())
+@click.argument("runbook", type=click.Path(), shell_complete=_complete.runbook_files)
 @click.option("--logs", "logs_dir", default="logs", show_default=True,
               type=click.Path(file_okay=False), help="Where the run logs are.")
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "json", "html"]),
@@ -419,6 +428,61 @@ def history(runbook: str, logs_dir: str, fmt: str | None, output: str | None) ->
     except OSError as exc:
         raise click.BadParameter(f"cannot write {output}: {exc.strerror}",
                                  param_hint="--output") from None
+
+
+@main.command("new")
+@click.argument("file", type=click.Path(dir_okay=False), shell_complete=_complete.runbook_files)
+@click.option("--template", "-t", default="checklist", show_default=True,
+              type=click.Choice(["checklist", "blue-green", "rollback", "drill", "incident",
+                                 "backup"]),
+              help="What kind of runbook to start from.")
+@click.option("--title", help="The runbook's title (default: from the file name).")
+@_friendly
+def new(file: str, template: str, title: str | None) -> None:
+    """Write a new runbook FILE from a template (never over an existing file)."""
+    from pathlib import Path
+
+    from swrun.new import write_runbook
+
+    write_runbook(Path(file), template, title)
+    click.echo(f"swrun: wrote {file} from the {template} template; next: swrun check --strict "
+               f"{file}, swrun plan {file}", err=True)
+
+
+@main.command()
+@click.argument("runbook", required=False, type=RUNBOOK_PATH,
+               shell_complete=_complete.runbook_files)
+@click.option("--inventory", "-i", type=click.Path(),
+              help="Inventory for the runbook's hosts (default: the front matter's).")
+@click.option("--connect", is_flag=True,
+              help="Also connect to every targeted host (key, login), as check --connect.")
+@click.option("--logs", "logs_dir", default="logs", show_default=True,
+              type=click.Path(file_okay=False), help="Where run logs will be written.")
+@_friendly
+def doctor(runbook: str | None, inventory: str | None, connect: bool, logs_dir: str) -> None:
+    """Is this machine ready to run RUNBOOK (or any runbook)? One line per check, ✓ or ✗
+    with the fix; exit 1 on any ✗ (see docs/cli.md)."""
+    from pathlib import Path
+
+    from swrun.doctor import BAD, diagnose
+
+    book = None
+    if runbook is not None:
+        from swrun.parser import load_runbook
+
+        book = load_runbook(runbook)
+    failed = False
+    for finding in diagnose(book, inventory=inventory, connect=connect, logs=Path(logs_dir)):
+        click.echo(str(finding))
+        failed = failed or finding.mark == BAD
+    sys.exit(1 if failed else int(ExitCode.OK))
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the completion script for SHELL (see README.md: Shell completion)."""
+    click.echo(_complete.script(shell), nl=False)
 
 
 @main.command()
