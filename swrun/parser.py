@@ -211,7 +211,7 @@ def read_text(path: str | Path) -> str:
 
 def _read_regular(path: Path) -> bytes:
     _regular(os.stat(path).st_mode, path)  # before opening: opening a FIFO blocks
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())  # the file opened, should the path have changed since
         _regular(info.st_mode, path)
