@@ -12,6 +12,7 @@ A back-to-back burst (five spaces, then `r`, each 30 ms apart) checks that no ke
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -56,6 +57,7 @@ def label(app: SwrunApp, step_id: str) -> str:
 async def measure(total: int, samples: int) -> dict[str, list[float]]:
     res: dict[str, list[float]] = {"tick": [], "tick→next": [], "run": [], "run→next": [],
                                    "move": []}
+    samples = min(samples, (total - 1) // 2)  # the runbook stays `total` steps long
     with tempfile.TemporaryDirectory() as tmp:
         rb_path = Path(tmp) / "rb.md"
         rb_path.write_text(runbook(total, samples))
@@ -135,6 +137,8 @@ def main() -> None:
     big = asyncio.run(measure(2000, samples))
     print(f"key → screen latency, {samples} presses each (console headless, real log, "
           "real shell)")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+          "(other work on the machine inflates run, which spawns a real bash)")
     for key in small:
         print(row(key, small[key], big[key]))
     worst = max(statistics.median(big[k]) for k in ("tick", "run", "move")) * 1000
