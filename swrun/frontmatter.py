@@ -231,12 +231,13 @@ def _variable(
         description=str(spec.get("description", "") or ""),
     )
     if var.default is not None:
-        from swrun.variables import is_secret, validate_value
+        from swrun.variables import validate_value
 
         problem = validate_value(var, var.default)
         if problem:
-            shown = "****" if is_secret(var) else repr(var.default)
-            err(f"default {shown}: {problem}", "default")
+            # the value is not shown: whether a variable is secret by use (uri=$DBC) is only
+            # known once the steps are read, and a wrong default can be a credential
+            err(f"the default is invalid: {problem}", "default")
     return var
 
 

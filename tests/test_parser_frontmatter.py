@@ -186,7 +186,7 @@ colour = "red"
 
 def test_variable_errors_name_the_offending_line() -> None:
     assert messages(TOML_BAD_VARS) == [
-        "rb.md:6: error: variable REPLICAS: default 'three': expected a whole number",
+        "rb.md:6: error: variable REPLICAS: the default is invalid: expected a whole number",
         "rb.md:9: error: variable MODE: type 'enum' is not one of string, int, float, bool, "
         "duration",
         "rb.md:12: error: variable TAG: pattern 'v[0-9' is not a valid regular expression: "
@@ -202,7 +202,7 @@ def test_variable_errors_name_the_offending_line() -> None:
 def test_yaml_variable_errors_name_the_offending_line() -> None:
     text = "---\nvars:\n  N:\n    type: int\n    default: abc\n  C:\n    choices: red\n---\n"
     assert messages(text) == [
-        "rb.md:5: error: variable N: default 'abc': expected a whole number",
+        "rb.md:5: error: variable N: the default is invalid: expected a whole number",
         "rb.md:7: error: variable C: choices must be a list",
     ]
 
@@ -211,8 +211,8 @@ def test_defaults_are_checked_against_choices_and_pattern() -> None:
     text = ('+++\n[vars.C]\nchoices = ["a", "b"]\ndefault = "c"\n'
             '[vars.T]\npattern = "v[0-9]+"\ndefault = "x1"\n+++\n')
     assert messages(text) == [
-        "rb.md:4: error: variable C: default 'c': expected one of a, b",
-        "rb.md:7: error: variable T: default 'x1': does not match pattern v[0-9]+",
+        "rb.md:4: error: variable C: the default is invalid: expected one of a, b",
+        "rb.md:7: error: variable T: the default is invalid: does not match pattern v[0-9]+",
     ]
 
 

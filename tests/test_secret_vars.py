@@ -69,3 +69,18 @@ def test_check_accepts_the_source_and_rejects_others(tmp_path: Path) -> None:
     res = subprocess.run([*swrun_cmd(), "check", str(path)], capture_output=True, text=True)
     assert res.returncode == 3
     assert "vault:x" in res.stdout and "aws-secretsmanager:x" not in res.stdout
+
+
+def test_a_secret_by_use_default_is_not_shown_in_its_pattern_error(tmp_path: Path) -> None:
+    """Whether a variable is secret by use (uri=$DBC) is known only once the steps are read:
+    the front-matter check printed the default (a connection string with its password)."""
+    import sys
+
+    (tmp_path / "by.md").write_text(
+        '+++\n[vars.DBC]\ndefault = "mongodb://u:hunter2pass@db/x"\npattern = "^mongodb\\\\+srv://.*"\n'
+        '+++\n# By use\n\n```mongo {uri=$DBC}\nping\n```\n')
+    res = subprocess.run([sys.executable, "-m", "swrun", "check", "by.md"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode != 0
+    assert "the default is invalid" in res.stdout + res.stderr
+    assert "hunter2pass" not in res.stdout + res.stderr
