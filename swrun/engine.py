@@ -249,6 +249,10 @@ class Engine:
     def aborted(self) -> bool:
         return self._cancel.is_set()
 
+    @property
+    def evidence(self) -> Evidence:
+        return self._evidence()
+
     # -- the run -----------------------------------------------------------------------------
     def _event(self, cls: type[Event], **fields: Any) -> Event:
         """The next event; `at` defaults to now (notes keep the time they were made)."""
@@ -494,6 +498,8 @@ class Engine:
 
     # -- four-eyes approval ------------------------------------------------------------------
     def _evidence(self) -> Evidence:
+        """The run's signing key, allowed_signers and approval policy (Settings.evidence, else
+        what the runbook's front matter and the environment say)."""
         if self.settings.evidence is None:
             from swrun.errors import EvidenceError
             from swrun.evidence.approve import Evidence, evidence_for

@@ -445,7 +445,8 @@ def open_run_log(
     return log, log_path
 
 
-def sign_run_log(log: RunLog, settings: Settings, operator: str) -> tuple[Path | None, str]:
+def sign_run_log(log: RunLog, settings: Settings, operator: str, runbook: Runbook
+                 ) -> tuple[Path | None, str]:
     """Sign the log's chain head as this part of the run leaves it (`<log>.sig`): the
     signature file and a line to show, or (None, why the log is unsigned). Never raises: the
     run has happened, and a key that cannot sign leaves the log unsigned, said once."""
@@ -453,7 +454,14 @@ def sign_run_log(log: RunLog, settings: Settings, operator: str) -> tuple[Path |
     from swrun.evidence.sign import sign_log
 
     ev = settings.evidence
-    if ev is None or ev.signing_key is None:
+    if ev is None:  # the front matter's or $SWRUN_SIGNING_KEY, as the engine reads them
+        from swrun.evidence.approve import evidence_for
+
+        try:
+            ev = evidence_for(runbook)
+        except EvidenceError as exc:
+            return None, f"{log.path} is unsigned: {exc}"
+    if ev.signing_key is None:
         why = ev.key_problem if ev is not None and ev.key_problem else "no SSH key"
         return None, f"{log.path} is unsigned: {why}"
     try:
@@ -666,7 +674,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
-    signed, said = sign_run_log(log, settings, name)
+    signed, said = sign_run_log(log, settings, name, runbook)
     print(f"swrun: log: {log_path}", file=sys.stderr)
     print(f"swrun: {said}" if signed else f"swrun: warning: {said}", file=sys.stderr)
     if finished is None:  # interrupted at a prompt: nothing was running, the log is unfinished

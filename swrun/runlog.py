@@ -293,8 +293,8 @@ class RunLog:
         path = Path(path)
         schema = header.get("schema")
         run = {"schema": SCHEMA_VERSION if schema is None else schema,
-               **{k: v for k, v in header.items() if k != "schema"}}
-        run.setdefault("chain", CHAIN)
+               "chain": header.get("chain", CHAIN),  # every event carries `prev`
+               **{k: v for k, v in header.items() if k not in ("schema", "chain")}}
         text = _table_text("run", _clean(run), array=False)
         exists = RunLogError(f"{path} already exists; a new run needs a new log (or --resume "
                              "it)")

@@ -133,7 +133,7 @@ def test_torn_log_is_read_with_a_warning_on_stderr(work: Path) -> None:
     res = run_cli(["timeline", TORN, "--format", "json"], work)
     assert res.returncode == 0
     assert res.stderr.splitlines() == [
-        f"swrun: warning: {TORN}: the event seq 5 was cut off while it was written (107 bytes); "
+        f"swrun: warning: {TORN}: the event seq 5 was cut off while it was written (144 bytes); "
         "it was dropped",
         f"swrun: warning: {TORN}: the run has no end recorded (it is still running, or it "
         "stopped without finishing); its timeline ends at its last event",

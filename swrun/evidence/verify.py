@@ -125,6 +125,28 @@ def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
     return v
 
 
+UNTRUSTED_MARK = "cannot be trusted"
+"""In a timeline or history warning about a log whose chain or output files do not hold."""
+
+
+def local_problems(path: Path, events: list[dict[str, Any]]) -> list[str]:
+    """What the log's own bytes and output files say is wrong (hash chain, sidecar hashes):
+    the checks `timeline` and `history` make on every log they read, without ssh-keygen. An
+    unchained (older) or unsigned log is not a problem here; `swrun verify` says so."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return []
+    norm = normalize(raw)
+    _, end = tables(norm)
+    v = Verdict(str(path))
+    result = check_chain(norm[:end])
+    if result.problem:
+        v.fail(TAMPERED, result.problem)
+    _sidecars(v, path, events)
+    return [text for status, text in v.problems if status == TAMPERED]
+
+
 def _signatures(v: Verdict, path: Path, found: list[Table], end: int, run_id: str,
                 allowed: Path | None, *, chained: bool) -> None:
     sig = sig_path(path)

@@ -295,6 +295,18 @@ def _walk(w: _Walk) -> None:
                                 section=section)
             else:
                 w.milestone(name, at, w.who(ev), MilestoneSource.MARK, seq, note=w.m(note))
+        elif kind in ("approval", "approval_refused") and step:
+            n = _int(ev.get("number"))
+            what = f"step {n}" if n is not None else w.titles.get(step, step)
+            if kind == "approval":
+                note = (f"approved {what} ({_int(ev.get('count'))} of "
+                        f"{_int(ev.get('approvals'))}; key {_str(ev.get('key'))}"
+                        f"{', until ' + ev['expires_at'] if _str(ev.get('expires_at')) else ''})")
+            else:
+                note = f"approval of {what} refused: {w.m(_str(ev.get('error')))}"
+            w.add(Entry(at=at, type=EntryType.NOTE, run=w.index, seq=seq,
+                        who=w.m(_str(ev.get("by"))) or "?", title=w.titles.get(step, step),
+                        step=step, note=note))
         elif kind == "rollback_started":
             w.rolling_back = True
             failed_step = _str(ev.get("step"))
@@ -377,6 +389,15 @@ def _metrics(milestones: Sequence[Milestone], first: datetime) -> Metrics:
     )
 
 
+def _untrusted(data: LogData) -> list[str]:
+    """A log whose hash chain or output files do not hold is marked, not trusted silently
+    (`swrun verify` also checks its signature and signer)."""
+    from swrun.evidence.verify import UNTRUSTED_MARK, local_problems
+
+    return [f"{data.path}: {UNTRUSTED_MARK}: {problem} (see swrun verify {data.path})"
+            for problem in local_problems(data.path, data.events)]
+
+
 def read_logs(paths: Sequence[str | Path]) -> list[LogData]:
     """Each log once (a path given twice is read once), in the order given."""
     seen: set[Path] = set()
@@ -409,6 +430,7 @@ def build_timeline(logs: Sequence[LogData], *, since: datetime | None = None,
     for index, (data, ann) in enumerate(zip(logs, anns, strict=True)):
         w = _Walk(index, data, ann, masker)
         _walk(w)
+        w.warnings.extend(_untrusted(data))
         walks.append(w)
     runs = tuple(_run_info(w) for w in walks)
     for w, info in zip(walks, runs, strict=True):

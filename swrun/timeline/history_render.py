@@ -41,8 +41,17 @@ def _window(run: HistoryRun) -> str:
     return "" if run.window_used is None else f"{run.window_used:.0%}"
 
 
-def _outcome(run: HistoryRun) -> str:
-    return run.status + (f" (resumed {run.resumes}×)" if run.resumes else "")
+def _outcome(run: HistoryRun, h: History | None = None) -> str:
+    text = run.status + (f" (resumed {run.resumes}×)" if run.resumes else "")
+    return text + (" ⚠ untrusted" if h is not None and not _trusted(h, run) else "")
+
+
+def _trusted(h: History, run: HistoryRun) -> bool:
+    """False for a run whose log's hash chain or output files do not hold (the timeline
+    said so in a warning): its times are shown, marked, not silently trusted."""
+    from swrun.evidence.verify import UNTRUSTED_MARK
+
+    return not any(w.startswith(f"{run.log}: {UNTRUSTED_MARK}:") for w in h.warnings)
 
 
 def _mark(t: StepTrend, value: int | None) -> str:
@@ -79,7 +88,7 @@ RUN_HEAD = ["Date (UTC)", "Operator", "Outcome", "Total", "Window used"]
 def table(h: History) -> str:
     lines = [_header(h), ""]
     if h.runs:
-        rows = [RUN_HEAD] + [[_date(r), ", ".join(r.operators), _outcome(r),
+        rows = [RUN_HEAD] + [[_date(r), ", ".join(r.operators), _outcome(r, h),
                               duration(r.duration_ms), _window(r)] for r in h.runs]
         lines += [_grid(rows), "",
                   f"Total time  {sparkline([r.duration_ms for r in h.runs])}  "
@@ -100,7 +109,7 @@ def markdown(h: History) -> str:
              + (f", maintenance window {duration(h.window_ms)}" if h.window_ms else "") + ".", ""]
     lines += ["## Runs", "", "| " + " | ".join(RUN_HEAD) + " |", "|---|---|---|---|---|"]
     for r in h.runs:
-        outcome = _outcome(r)
+        outcome = _outcome(r, h)
         if r.status in _BAD:
             outcome = f"**{outcome}**"
         lines.append(f"| {_date(r)} | {_cell(', '.join(r.operators))} | {outcome} | "
@@ -130,6 +139,7 @@ def to_data(h: History) -> dict[str, Any]:
             "log": r.log, "run_id": r.run_id, "started_at": iso(r.started_at),
             "operator": r.operator, "operators": list(r.operators), "status": r.status,
             "duration_ms": r.duration_ms, "window_used": r.window_used, "resumes": r.resumes,
+            "trusted": _trusted(h, r),
             "steps": {k: {"duration_ms": s.duration_ms, "status": s.status,
                           "attempts": s.attempts} for k, s in r.steps.items()},
         } for r in h.runs],
@@ -206,7 +216,7 @@ def html(h: History) -> str:
     rows = "".join(
         f'<tr class="{"failed" if r.status in _BAD else ""}"><td class="time">{esc(_date(r))}'
         f"</td><td>{esc(', '.join(r.operators))}</td><td class=\"status\">"
-        f"{esc(_outcome(r))}</td><td class=\"num\">{esc(duration(r.duration_ms))}</td>"
+        f"{esc(_outcome(r, h))}</td><td class=\"num\">{esc(duration(r.duration_ms))}</td>"
         f'<td class="num">{esc(_window(r))}</td></tr>' for r in h.runs)
     body.append('<section id="runs"><h2>Runs</h2><table><thead><tr>'
                 + "".join(f"<th>{esc(c)}</th>" for c in RUN_HEAD)

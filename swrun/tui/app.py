@@ -106,6 +106,9 @@ class SwrunApp(OperatorActions, App[int]):
         self.follow = True
         self._quitting = False
         self._ended = False
+        self._status_text = ""
+        self.signature_note = ""
+        """Where the log's signature is, or why the log is unsigned (shown at the end)."""
         self._last_take = 0.0
         self._take_scheduled = False
         self._window_offset = 0.0
@@ -173,7 +176,7 @@ class SwrunApp(OperatorActions, App[int]):
         says so (the default, Enter, is not to start)."""
         import asyncio
 
-        from swrun.errors import LeftoverError, LogLockedError
+        from swrun.errors import EvidenceError, LeftoverError, LogLockedError
         from swrun.execute import (
             hold_runbook,
             open_run_log,
@@ -258,6 +261,9 @@ class SwrunApp(OperatorActions, App[int]):
                 settings.run_id = point.run_id
             elif s.run_id:
                 settings.run_id = s.run_id
+            from swrun.evidence.approve import evidence_for  # signing key, approval policy
+
+            settings.evidence = evidence_for(rb)
             # the engine exists before its log (open_run_log fills in settings.log_path and
             # run_dir, which it reads only when steps run), so the pre-flight can show what
             # each step will do with these values
@@ -291,6 +297,9 @@ class SwrunApp(OperatorActions, App[int]):
             return
         except LeftoverError as exc:
             self._fail(str(exc), ExitCode.LEFTOVERS)
+            return
+        except EvidenceError as exc:
+            self._fail(str(exc), ExitCode.BAD_EVIDENCE)
             return
         except SwrunError as exc:
             self._fail(str(exc), ExitCode.BAD_LOG)
@@ -354,6 +363,11 @@ class SwrunApp(OperatorActions, App[int]):
             pass
         except Exception as exc:  # the UI must say so, not vanish
             error = f"{type(exc).__name__}: {exc}"
+        from swrun.execute import sign_run_log  # this part of the run ends signed, or says so
+
+        _, said = sign_run_log(log, self.engine.settings,  # type: ignore[arg-type]
+                               self.operator_name, self.runbook)
+        self.signature_note = said  # said once, on the status line under the summary
         self.post_message(RunEnded(finished, error))
 
     def _sink(self, event: Event) -> None:
@@ -430,6 +444,8 @@ class SwrunApp(OperatorActions, App[int]):
         elif kind in ("note_added", "milestone"):
             note = self.view.notes[-1]
             self.notify(f"{note.by}: {note.text}", title="logged")
+        elif kind.startswith("approval"):
+            self._approval_status(record)
         elif kind == "rollback_started":
             self._status("↺ rolling back")
         elif isinstance(message.event, RunFinished):
@@ -474,6 +490,8 @@ class SwrunApp(OperatorActions, App[int]):
             self.notify(message.error, title="the run stopped", severity="error", timeout=30)
             self._status(f"the run stopped: {message.error}")
             self._exit_code = ExitCode.STEP_FAILED
+        if self.signature_note and not message.error:
+            self._status(" · ".join(t for t in (self._status_text, self.signature_note) if t))
         if message.finished is not None:
             from swrun.execute import _EXIT
 
@@ -527,5 +545,26 @@ class SwrunApp(OperatorActions, App[int]):
         self.header.update_progress(self.view.done, self.view.total, rolling)
 
     def _status(self, text: str) -> None:
+        self._status_text = text
         self.status_line.update(text)
+
+    def _approval_status(self, record: dict[str, object]) -> None:
+        """A step waiting for four-eyes approval: who it still waits for, and each approval
+        or refusal as it comes (docs/evidence.md)."""
+        from swrun.evidence.approve import waiting_text
+
+        n = record.get("number") or "↺"
+        if record.get("type") == "approval_refused":
+            self.notify(f"{record.get('file') or 'an approval'}: {record.get('error')}",
+                        title=f"approval of step {n} refused", severity="warning", timeout=15)
+            return
+        needed = int(record.get("approvals") or 0)  # type: ignore[call-overload]
+        count = int(record.get("count") or 0)  # type: ignore[call-overload]
+        if record.get("type") == "approval":
+            self.notify(f"step {n} approved by {record.get('by')} ({count} of {needed})",
+                        title="approval")
+        if count < needed:
+            who = tuple(str(w) for w in record.get("waiting_for") or ())  # type: ignore[attr-defined]
+            self._status(f"⏳ step {n}: {waiting_text(needed - count, who)} — swrun approve "
+                         f"{self.log_path} {n}; a aborts")
 
