@@ -101,3 +101,21 @@ def test_no_runs_yet_and_missing_runbook(work: Path) -> None:
     res = run_cli(["history", "nope.md"], work)
     assert res.returncode == ExitCode.INVALID_RUNBOOK
     assert res.stderr == "swrun: nope.md: error: no such file\n"
+
+
+def test_logs_are_found_at_any_depth_and_a_copy_matches_by_content(work: Path) -> None:
+    """Logs moved into any folder under --logs still count; a copy of the runbook with the
+    same text (another path) finds the same runs; another runbook's logs never do."""
+    archive = work / "logs" / "archive" / "2026"
+    archive.mkdir(parents=True)
+    oldest = sorted((work / "logs" / "failover").glob("*.toml"))[0]
+    oldest.rename(archive / oldest.name)
+    (work / "elsewhere").mkdir()
+    (work / "elsewhere" / "drill.md").write_text((work / "failover.md").read_text())
+    for runbook in ("failover.md", "elsewhere/drill.md"):
+        res = run_cli(["history", runbook, "--format", "json"], work)
+        assert res.returncode == 0, res.stderr
+        assert [r["run_id"] for r in json.loads(res.stdout)["runs"]] == [
+            "d1d1d1d1", "e1e1e1e1", "a1a1a1a1"], runbook
+    res = run_cli(["history", "cache.md", "--format", "json"], work)
+    assert [r["run_id"] for r in json.loads(res.stdout)["runs"]] == ["c0c0c0c0"]
