@@ -13,6 +13,7 @@ from textual.widgets import Log, Markdown
 
 from swrun.durations import format_duration
 from swrun.model import Section, Step, StepKind
+from swrun.tui.hostgrid import HostGrid
 from swrun.tui.plain import Plain
 from swrun.tui.state import RunView
 from swrun.tui.steps import ICONS, timing
@@ -104,6 +105,7 @@ class StepDetail(Vertical):
             yield Plain("", id="step-meta")
             yield Plain("", id="code")  # what runs comes before the prose around it
             yield Markdown("", id="prose")
+        yield HostGrid()  # a fan-out over GRID_MIN_HOSTS hosts: one cell per host
         yield Plain("output", id="output-title")
         yield Log(max_lines=VIEW_LINES, id="output")
 
@@ -172,6 +174,7 @@ class StepDetail(Vertical):
         self._wrap_width = self._width()
         if step_id is not None:
             log.write_lines(wrap(self.run_view.steps[step_id].tail, self._wrap_width))
+        self.query_one(HostGrid).reset(self.run_view.steps[step_id].tail if step_id else ())
         title = "output"
         if step_id is not None and self.step is not None:
             title = f"output · {self.step.number or '↺'}. {self.step.title}"
@@ -182,6 +185,7 @@ class StepDetail(Vertical):
         if step_id == self._output_step and lines:
             self.query_one("#output", Log).write_lines(wrap(lines[-VIEW_LINES:],
                                                             self._wrap_width or self._width()))
+            self.query_one(HostGrid).feed(lines)
 
 
 def wrap(lines: Iterable[str], width: int) -> list[str]:
