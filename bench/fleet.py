@@ -270,37 +270,49 @@ def main() -> None:
             print(f"{max(sizes)} sshd up in {time.perf_counter() - t0:.1f}s; parallel={parallel}; "
                   f"{os.cpu_count()} cores; {load()}")
             print("| N | known_hosts | command | swrun | OpenSSH xargs -P | ansible -f | "
-                  "swrun/OpenSSH | ansible/OpenSSH | swrun peak RSS | swrun threads | "
-                  "swrun CPU |")
-            print("|---|---|---|---|---|---|---|---|---|---|---|")
+                  "swrun/OpenSSH | ansible/OpenSSH | swrun 5,000/N lines | swrun peak RSS | "
+                  "swrun threads | swrun CPU |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for n in sizes:
                 names = [f"h{i + 1}" for i in range(n)]
                 khs = {"N lines": small_known_hosts(c, names, tmp / f"kh-{n}")}
                 if not args.no_big:
                     khs["5,000 lines"] = big_known_hosts(c, names, tmp / f"kh-{n}-big")
-                for label, kh in khs.items():
-                    inv = swrun_inventory(c, names, tmp / f"inv-{n}-{kh.name}.ini", kh)
-                    cfg = ssh_config(c, names, tmp / f"ssh-{n}-{kh.name}.cfg", kh)
-                    ainv = ansible_inventory(c, names, tmp / f"ainv-{n}-{kh.name}.ini", kh, tmp)
-                    for command in commands:
-                        sw, rss, thr, cpu = [], 0, 0, []
-                        for _ in range(args.reps):
-                            wall, s, used = run_swrun(tmp, inv, command, parallel, env)
-                            sw.append(wall)
-                            cpu.append(used)
+                invs = {k: swrun_inventory(c, names, tmp / f"inv-{n}-{kh.name}.ini", kh)
+                        for k, kh in khs.items()}
+                cfgs = {k: ssh_config(c, names, tmp / f"ssh-{n}-{kh.name}.cfg", kh)
+                        for k, kh in khs.items()}
+                ainv = ansible_inventory(c, names, tmp / f"ainv-{n}.ini", khs["N lines"], tmp)
+                for command in commands:
+                    # reps interleaved across tools and files, so that drift in the machine's
+                    # load (other sessions share the cores) hits every column alike
+                    sw: dict[str, list[float]] = {k: [] for k in khs}
+                    os_: dict[str, list[float]] = {k: [] for k in khs}
+                    cpu: dict[str, list[float]] = {k: [] for k in khs}
+                    rss = {k: 0 for k in khs}
+                    thr = {k: 0 for k in khs}
+                    for _ in range(args.reps):
+                        for k in khs:
+                            wall, s, used = run_swrun(tmp, invs[k], command, parallel, env)
                             assert s is not None
-                            rss, thr = max(rss, s.rss_kb), max(thr, s.threads)
-                        os_ = [run_openssh(tmp, cfg, names, command, parallel, env)
-                               for _ in range(args.reps)]
-                        an: list[float] = []
-                        if not args.no_ansible and label == "N lines":
-                            an = [run_ansible(tmp, ainv, command, parallel, env)
-                                  for _ in range(areps)]
-                        a_cell = f"{med(an):.2f}s" if an else "—"
-                        a_ratio = f"{med(an) / med(os_):.2f}x" if an else "—"
-                        print(f"| {n} | {label} | `{command}` | {med(sw):.2f}s | "
-                              f"{med(os_):.2f}s | {a_cell} | **{med(sw) / med(os_):.2f}x** | "
-                              f"{a_ratio} | {rss / 1024:.0f} MB | {thr} | {med(cpu):.2f}s |"
+                            sw[k].append(wall)
+                            cpu[k].append(used)
+                            rss[k], thr[k] = max(rss[k], s.rss_kb), max(thr[k], s.threads)
+                            os_[k].append(run_openssh(tmp, cfgs[k], names, command, parallel,
+                                                      env))
+                    an: list[float] = []
+                    if not args.no_ansible:
+                        an = [run_ansible(tmp, ainv, command, parallel, env)
+                              for _ in range(areps)]
+                    for k in khs:
+                        a_cell = f"{med(an):.2f}s" if an and k == "N lines" else "—"
+                        a_ratio = f"{med(an) / med(os_[k]):.2f}x" if a_cell != "—" else "—"
+                        vs_small = (f"{med(sw[k]) / med(sw['N lines']):.2f}x"
+                                    if k != "N lines" else "")
+                        print(f"| {n} | {k} | `{command}` | {med(sw[k]):.2f}s | "
+                              f"{med(os_[k]):.2f}s | {a_cell} | "
+                              f"**{med(sw[k]) / med(os_[k]):.2f}x** | {a_ratio} | {vs_small} | "
+                              f"{rss[k] / 1024:.0f} MB | {thr[k]} | {med(cpu[k]):.2f}s |"
                               f"  <!-- {load()} -->", flush=True)
             biggest = [f"h{i + 1}" for i in range(max(sizes))]
             kh = small_known_hosts(c, biggest, tmp / "kh-sweep")
