@@ -64,6 +64,11 @@ class HumanRenderer:
         output is grouped: each host's lines are printed together when that host is done."""
         self._blocks: dict[str, list[tuple[str, str]]] = {}
         """Host → its buffered (line, stream) of the open step, in first-seen order."""
+        self._live: str | None = None
+        """The one host whose lines print as they come (the first to speak); the others'
+        are held until it is done, so a single-host step is never held back and each host's
+        lines stay together."""
+        self._done_hosts: set[str] = set()
         self.host_rows: dict[str, list[str]] = {}
         """Step id → its hosts by outcome (`web[001-080] not run`), under its summary row."""
         self.total = total
@@ -128,9 +133,7 @@ class HumanRenderer:
                 self._open_step = event.step
                 self._write(f"{self._label(event.number)} ▸ {event.title}")
             if event.host and not self.interleave:
-                self._blocks.setdefault(event.host, []).append((event.line, event.stream))
-                if event.stream == STATUS:
-                    self._flush_block(event.host)
+                self._grouped(event.host, event.line, event.stream)
                 return
             self._line(event.host, event.line, event.stream)
         elif isinstance(event, StepFinished | CheckTicked | StepSkipped):
@@ -161,6 +164,27 @@ class HumanRenderer:
             line = self._c("2", line)
         self._write(line)
 
+    def _grouped(self, host: str, text: str, stream: str) -> None:
+        if self._live is None:
+            self._live = host
+            self._flush_block(host)
+        if host != self._live:
+            self._blocks.setdefault(host, []).append((text, stream))
+            if stream == STATUS:
+                self._done_hosts.add(host)
+            return
+        self._blocks.setdefault(host, []).append((text, stream))
+        self._flush_block(host)
+        if stream != STATUS:
+            return
+        # the live host is done: every host done meanwhile, then the next one still running
+        self._live = None
+        for other in [h for h in self._blocks if h in self._done_hosts]:
+            self._flush_block(other)
+        if self._blocks:
+            self._live = next(iter(self._blocks))
+            self._flush_block(self._live)
+
     def _flush_block(self, host: str) -> None:
         """One host's lines together; its status line only when it did not end ok (a fleet of
         quiet successes is summed up once, under the step)."""
@@ -170,8 +194,11 @@ class HumanRenderer:
             self._line(host, text, stream)
 
     def _flush_blocks(self) -> None:
-        for host in list(self._blocks):
+        """At the step's end: what is still held (hosts that sent no status line), in order."""
+        for host in [h for h in self._blocks if h in self._done_hosts] + list(self._blocks):
             self._flush_block(host)
+        self._live = None
+        self._done_hosts.clear()
 
     def _finish(self, event: StepFinished | CheckTicked | StepSkipped) -> None:
         self._flush_blocks()
