@@ -77,11 +77,14 @@ class Evidence:
     """`--approval FILE`s (headless)."""
 
     def needed(self, step: Step, environment: str) -> int:
-        if "approve" in step.attributes:
-            return step.integer("approve", 0)
-        if step.flag("destructive") and is_production(environment):
-            return self.destructive
-        return 0
+        default = self.destructive if step.flag("destructive") and is_production(
+            environment) else 0
+        raw = step.attributes.get("approve")
+        if raw is None:
+            return default
+        if isinstance(raw, str) and raw.isdigit():
+            return int(raw)
+        return max(1, default)  # `approve=$VAR`: a variable cannot lower the count
 
     def operator_principals(self) -> tuple[str, ...]:
         if self.signing_key is None or self.allowed_signers is None:

@@ -1,0 +1,615 @@
+"""Evidence (issue 16): the hash chain, SSH-signed logs, `swrun verify`, four-eyes approvals
+and bundles, with real `ssh-keygen` keys for two operators (alice, bob) and an approver
+(carol): every kind of tampering is caught with its own message."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_tui_support import frozen, make_app, until
+
+from swrun.errors import EvidenceError
+from swrun.evidence.approve import SigningKey, find_request, make_approval
+from swrun.evidence.chain import tables
+from swrun.evidence.commands import approve_command
+from swrun.evidence.verify import verify_log
+from swrun.execute import ExecuteOptions, execute
+from swrun.exitcodes import ExitCode
+from swrun.runlog import read_log
+from swrun.timeline import build_timeline, read_logs
+
+from conftest import swrun_cmd
+from helpers import write_runbook
+
+__all__ = ["frozen"]
+PEOPLE = ("alice", "bob", "carol", "mallory")
+"""alice and bob operate, carol approves; mallory has a key nobody lists."""
+
+pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen")
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real ed25519 keys made by ssh-keygen, and an allowed_signers file (git's format)."""
+    folder = tmp_path_factory.mktemp("keys")
+    lines = []
+    for who in PEOPLE:
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", who, "-f",
+                        str(folder / who)], check=True)
+        if who != "mallory":
+            kind, blob = (folder / f"{who}.pub").read_text().split()[:2]
+            lines.append(f"{who}@example.com {kind} {blob}")
+    (folder / "allowed_signers").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key or allowed_signers from the machine running the tests (nor git's config)."""
+    for name in ("SWRUN_SIGNING_KEY", "SWRUN_ALLOWED_SIGNERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+
+
+RUNBOOK = """
+    +++
+    title = "Deploy"
+    environment = "staging"
+    [vars]
+    TAG = "v1"
+    +++
+    # Deploy
+
+    ```bash {name=build}
+    echo building $TAG
+    echo built
+    ```
+
+    ```bash {name=flaky}
+    if [ -f attempted ]; then echo second try; else touch attempted; echo boom; exit 3; fi
+    ```
+
+    ```bash {name=announce}
+    echo announced
+    ```
+    """
+"""alice's run fails at `flaky`; bob resumes it and it completes: two parts, two signers."""
+
+GATED = """
+    +++
+    title = "Migrate"
+    environment = "production"
+    allowed_signers = "{signers}"
+    [vars]
+    TAG = "v1"
+    +++
+    # Migrate
+
+    ```bash {{name=prepare}}
+    echo prepared
+    ```
+
+    ```bash {{name=migrate approve={n} destructive}}
+    echo migrating to $TAG
+    ```
+    """
+
+
+def run(cwd: Path, key: str | None, *, resume: str | None = None, approvals: tuple[str, ...] = (),
+        operator: str = "alice@bastion", file: str = "rb.md",
+        var: tuple[str, ...] = ("TAG=v1",)) -> ExitCode:
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return execute(ExecuteOptions(
+            file=file, variables=list(var), yes=True, confirm_environment="production",
+            log=None if resume else "run.toml", resume=resume, operator=operator,
+            sign_with=key, approvals=list(approvals), interactive=False,
+            argv=["swrun", "execute", file]))
+    finally:
+        os.chdir(old)
+
+
+def cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*swrun_cmd(), *args], cwd=cwd, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=60,
+                          env={**os.environ, "GIT_CONFIG_GLOBAL": os.devnull})
+
+
+@pytest.fixture(scope="module")
+def signed(keys: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run of two parts: alice's (fails), bob's resume (completes); both signed."""
+    work = tmp_path_factory.mktemp("signed")
+    write_runbook(work, RUNBOOK)
+    assert run(work, str(keys / "alice")) == ExitCode.STEP_FAILED
+    assert run(work, str(keys / "bob"), resume="run.toml", operator="bob@bastion") == \
+        ExitCode.OK
+    return work
+
+
+@pytest.fixture
+def copy(signed: Path, tmp_path: Path) -> Path:
+    """A private copy of the signed run to tamper with."""
+    dest = tmp_path / "case"
+    shutil.copytree(signed, dest)
+    return dest
+
+
+def verdict(work: Path, keys: Path, **kw: Any) -> tuple[str, str]:
+    v = verify_log(work / "run.toml", allowed_signers=keys / "allowed_signers", **kw)
+    return v.status, v.line()
+
+
+def event_tables(path: Path) -> list[bytes]:
+    found, _ = tables(path.read_bytes())
+    return [t.data for t in found]
+
+
+# -- signing and verifying ----------------------------------------------------------------
+
+
+def test_a_run_signed_by_two_operators_verifies(signed: Path, keys: Path) -> None:
+    v = verify_log(signed / "run.toml", allowed_signers=keys / "allowed_signers",
+                   runbook=signed / "rb.md")
+    assert v.ok, v.line()
+    assert [s["principal"] for s in v.signers] == ["alice@example.com", "bob@example.com"]
+    assert v.line().startswith(f"{signed / 'run.toml'}: verified: 12 events chained, ")
+    assert "signed by alice@example.com, bob@example.com" in v.line()
+    assert len(v.sidecars) == 3  # build, flaky (both parts append to one file), announce
+    sig = (signed / "run.toml.sig").read_text()
+    assert sig.count("-----BEGIN SSH SIGNATURE-----") == 2 and "seq = " in sig
+    header = read_log(signed / "run.toml").run
+    assert header["chain"] == "sha256" and header["operator_key"].startswith("SHA256:")
+    res = cli(["verify", "run.toml", "--allowed-signers", str(keys / "allowed_signers"),
+               "--runbook", "rb.md"], signed)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.count("\n") == 1 and res.stdout.startswith("run.toml: verified: ")
+    out = cli(["verify", "run.toml", "--allowed-signers", str(keys / "allowed_signers"),
+               "--json"], signed)
+    data = json.loads(out.stdout)
+    assert out.returncode == 0 and data[0]["status"] == "verified" and data[0]["ok"] is True
+
+
+def test_a_run_without_a_key_says_once_that_its_log_is_unsigned(
+        tmp_path: Path, keys: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_runbook(tmp_path, RUNBOOK.replace("exit 3", "exit 0"))
+    assert run(tmp_path, None) == ExitCode.OK
+    err = capsys.readouterr().err
+    assert err.count("unsigned") == 1 and "run.toml is unsigned: no SSH key" in err
+    assert verdict(tmp_path, keys)[0] == "unsigned"
+    res = cli(["verify", "run.toml"], tmp_path)
+    assert res.returncode == ExitCode.NOT_VERIFIED == 9
+    assert res.stdout.strip() == "run.toml: unsigned: unsigned (no run.toml.sig beside it)"
+
+
+def test_a_key_in_ssh_agent_signs(tmp_path: Path, keys: Path) -> None:
+    """`--sign-with key.pub`: the private half comes from ssh-agent, as git does it."""
+    if shutil.which("ssh-agent") is None:
+        pytest.skip("needs ssh-agent")
+    agent = subprocess.run(["ssh-agent", "-s"], capture_output=True, text=True, check=True)
+    env = dict(re.findall(r"(SSH_AUTH_SOCK|SSH_AGENT_PID)=([^;]+);", agent.stdout))
+    try:
+        subprocess.run(["ssh-add", "-q", str(keys / "bob")], env={**os.environ, **env},
+                       check=True, capture_output=True)
+        pub = tmp_path / "only.pub"  # no private key beside it: only the agent can sign
+        shutil.copy(keys / "bob.pub", pub)
+        old = dict(os.environ)
+        os.environ.update(env)
+        try:
+            write_runbook(tmp_path, RUNBOOK.replace("exit 3", "exit 0"))
+            assert run(tmp_path, str(pub)) == ExitCode.OK
+        finally:
+            os.environ.clear()
+            os.environ.update(old)
+        v = verify_log(tmp_path / "run.toml", allowed_signers=keys / "allowed_signers")
+        assert v.ok and v.signers[0]["principal"] == "bob@example.com", v.line()
+    finally:
+        subprocess.run(["kill", env["SSH_AGENT_PID"]], check=False)
+
+
+def test_a_missing_key_is_one_line_and_exit_10(tmp_path: Path) -> None:
+    write_runbook(tmp_path, RUNBOOK)
+    res = cli(["execute", "rb.md", "--yes", "--sign-with", "nope"], tmp_path)
+    assert res.returncode == ExitCode.BAD_EVIDENCE == 10
+    assert res.stderr.strip() == "swrun: nope: no such SSH key"
+    assert not (tmp_path / "logs").exists()  # nothing ran
+
+
+# -- tampering: each is caught, with its own message ---------------------------------------
+
+
+def flip(data: bytes, at: int) -> bytes:
+    """One byte changed, keeping the TOML valid (a digit for another digit)."""
+    old = data[at:at + 1]
+    assert old.isdigit(), old
+    return data[:at] + (b"1" if old != b"1" else b"2") + data[at + 1:]
+
+
+def test_one_byte_of_a_middle_event_names_that_event(copy: Path, keys: Path) -> None:
+    log = copy / "run.toml"
+    found, _ = tables(log.read_bytes())
+    middle = found[4]
+    at = middle.start + middle.data.index(b'at = "') + len(b'at = "2026-11-2')
+    log.write_bytes(flip(log.read_bytes(), at))
+    status, line = verdict(copy, keys)
+    assert status == "tampered"
+    assert f"event seq {middle.seq} (line {middle.line}) was changed since it was written" \
+        in line
+    res = cli(["verify", "run.toml", "--allowed-signers", str(keys / "allowed_signers")], copy)
+    assert res.returncode == 9 and res.stdout.startswith("run.toml: tampered: event seq")
+
+
+def test_one_byte_of_a_sidecar(copy: Path, keys: Path) -> None:
+    side = sorted((copy / "run.output").iterdir())[0]
+    body = bytearray(side.read_bytes())
+    body[-3] ^= 0x01
+    side.write_bytes(bytes(body))
+    status, line = verdict(copy, keys)
+    assert status == "tampered"
+    assert f"output file run.output/{side.name} differs from what event seq" in line
+
+
+def test_one_byte_of_the_runbook(copy: Path, keys: Path) -> None:
+    book = copy / "rb.md"
+    book.write_text(book.read_text().replace("building", "buildinG"))
+    status, line = verdict(copy, keys, runbook=book)
+    assert status == "mismatch"
+    assert "is not the runbook that ran (its SHA-256 is" in line
+    res = cli(["verify", "run.toml", "--runbook", "rb.md", "--allowed-signers",
+               str(keys / "allowed_signers")], copy)
+    assert res.returncode == 9 and ": mismatch: " in res.stdout
+
+
+def test_one_byte_of_the_signature(copy: Path, keys: Path) -> None:
+    sig = copy / "run.toml.sig"
+    lines = sig.read_text().split("\n")
+    i = lines.index("-----BEGIN SSH SIGNATURE-----") + 3
+    lines[i] = lines[i][:10] + ("A" if lines[i][10] != "A" else "B") + lines[i][11:]
+    sig.write_text("\n".join(lines))
+    status, line = verdict(copy, keys)
+    assert status == "tampered"
+    assert "signature 1 (run.toml.sig line 1): the signature does not verify" in line
+
+
+def test_what_a_signature_says_it_covers_cannot_be_changed(copy: Path, keys: Path) -> None:
+    sig = copy / "run.toml.sig"
+    sig.write_text(re.sub(r"seq = (\d+)", lambda m: f"seq = {int(m.group(1)) + 1}",
+                          sig.read_text(), count=1))
+    status, line = verdict(copy, keys)
+    assert status == "tampered" and "does not verify" in line
+
+
+def test_reordered_events(copy: Path, keys: Path) -> None:
+    log = copy / "run.toml"
+    raw = log.read_bytes()
+    found, _ = tables(raw)
+    a, b = found[3], found[4]
+    log.write_bytes(raw[:a.start] + b.data + a.data + raw[b.end:])
+    status, line = verdict(copy, keys)
+    assert status == "tampered"
+    assert f"event seq {b.seq} (line {a.line}) is out of place: it was written right after " \
+           f"event seq {a.seq}" in line
+
+
+def test_a_deleted_event(copy: Path, keys: Path) -> None:
+    log = copy / "run.toml"
+    raw = log.read_bytes()
+    found, _ = tables(raw)
+    gone, before = found[5], found[4]
+    log.write_bytes(raw[:gone.start] + raw[gone.end:])
+    status, line = verdict(copy, keys)
+    assert status == "tampered"
+    assert f"event seq {before.seq} (line {before.line}) was changed since it was written, " \
+           "or an event after it was removed" in line
+
+
+def test_deleted_last_events(copy: Path, keys: Path) -> None:
+    log = copy / "run.toml"
+    raw = log.read_bytes()
+    found, _ = tables(raw)
+    log.write_bytes(raw[:found[-1].start])
+    status, line = verdict(copy, keys)
+    assert status == "tampered" and "signed events were removed from the end" in line
+
+
+def test_an_appended_event_with_a_good_chain(copy: Path, keys: Path) -> None:
+    """Whoever appends can compute `prev`; the signature still ends before it."""
+    log = copy / "run.toml"
+    raw = log.read_bytes()
+    found, _ = tables(raw)
+    forged = (f'[[event]]\nseq = 99\nat = "2026-11-22T07:00:00.000Z"\ntype = "note_added"\n'
+              f'prev = "{found[-1].hash}"\nnote = "all fine"\nby = "mallory"\n\n').encode()
+    log.write_bytes(raw + forged)
+    assert read_log(log).events[-1]["note"] == "all fine"  # a reader takes it
+    status, line = verdict(copy, keys)
+    assert status == "tampered"
+    line_no = found[-1].line + found[-1].data.count(b"\n")
+    assert f"events seq 99 (line {line_no} on) come after the last signature: appended " \
+           "later, or written by a part of the run that ended without signing" in line
+
+
+def test_a_signer_allowed_signers_does_not_list(copy: Path, keys: Path, tmp_path: Path) -> None:
+    only = tmp_path / "only_carol"
+    only.write_text("\n".join(ln for ln in (keys / "allowed_signers").read_text().splitlines()
+                              if ln.startswith("carol")) + "\n")
+    v = verify_log(copy / "run.toml", allowed_signers=only)
+    assert v.status == "untrusted" and "which" in v.line() and "does not list" in v.line()
+    # no allowed_signers at all: the signature holds, the signer is unknown
+    v = verify_log(copy / "run.toml")
+    assert v.status == "untrusted"
+    assert "no allowed_signers file says whose key" in " ".join(t for _, t in v.problems)
+
+
+def test_an_old_log_is_unchained_not_tampered(copy: Path, keys: Path) -> None:
+    log = copy / "run.toml"
+    text = log.read_text()
+    text = re.sub(r'(?m)^prev = "[0-9a-f]{64}"\n', "", text).replace('chain = "sha256"\n', "")
+    log.write_text(text)
+    (copy / "run.toml.sig").unlink()
+    status, line = verdict(copy, keys)
+    assert status == "unchained"
+    assert "unchained (written before swrun kept a hash chain in its logs)" in line
+    res = cli(["timeline", "run.toml"], copy)  # read as before, not marked
+    assert res.returncode == 0 and "cannot be trusted" not in res.stderr
+
+
+def test_timeline_and_history_mark_a_log_that_does_not_hold(copy: Path, keys: Path) -> None:
+    log = copy / "run.toml"
+    found, _ = tables(log.read_bytes())
+    at = found[4].start + found[4].data.index(b'at = "') + len(b'at = "2026-11-2')
+    log.write_bytes(flip(log.read_bytes(), at))
+    res = cli(["timeline", "run.toml"], copy)
+    assert res.returncode == 0
+    assert f"swrun: warning: run.toml: cannot be trusted: event seq {found[4].seq}" in res.stderr
+    logs = copy / "logs" / "rb"
+    logs.mkdir(parents=True, exist_ok=True)  # the runbook's lock is there already
+    shutil.copy(log, logs / "20261122T000000Z-x.toml")
+    hist = cli(["history", "rb.md", "--format", "json"], copy)
+    assert hist.returncode == 0, hist.stderr
+    assert json.loads(hist.stdout)["runs"][0]["trusted"] is False
+    assert "⚠ untrusted" in cli(["history", "rb.md"], copy).stdout
+
+
+def test_a_torn_tail_is_a_note_not_a_failure(copy: Path, keys: Path) -> None:
+    log = copy / "run.toml"
+    log.write_bytes(log.read_bytes() + b'[[event]]\nseq = 50\nat = "2026')
+    v = verify_log(log, allowed_signers=keys / "allowed_signers")
+    assert v.ok and v.notes == ["a torn last event (29 bytes) was left out"], v.line()
+
+
+# -- bundles ---------------------------------------------------------------------------------
+
+
+def test_a_bundle_holds_everything_and_verifies_again(copy: Path, keys: Path) -> None:
+    signers = str(keys / "allowed_signers")
+    res = cli(["verify", "run.toml", "--runbook", "rb.md", "--allowed-signers", signers,
+               "--bundle", "evidence.tar"], copy)
+    assert res.returncode == 0, res.stderr
+    assert "wrote evidence.tar; read back: evidence.tar:run.toml: verified" in res.stderr
+    with tarfile.open(copy / "evidence.tar") as tar:
+        names = tar.getnames()
+    assert {"run.toml", "run.toml.sig", "runbook/rb.md", "MANIFEST.toml"} <= set(names)
+    assert sum(n.startswith("run.output/") for n in names) == 3
+    again = cli(["verify", "evidence.tar", "--allowed-signers", signers], copy)
+    assert again.returncode == 0 and "runbook " in again.stdout
+    # a bundle whose log was changed after packing is caught
+    work = copy / "unpacked"
+    with tarfile.open(copy / "evidence.tar") as tar:
+        tar.extractall(work, filter="data")
+    found, _ = tables((work / "run.toml").read_bytes())
+    at = found[4].start + found[4].data.index(b'at = "') + len(b'at = "2026-11-2')
+    (work / "run.toml").write_bytes(flip((work / "run.toml").read_bytes(), at))
+    with tarfile.open(copy / "bad.tar", "w") as tar:
+        for p in sorted(work.rglob("*")):
+            tar.add(p, arcname=str(p.relative_to(work)), recursive=False)
+    bad = cli(["verify", "bad.tar", "--allowed-signers", signers], copy)
+    assert bad.returncode == 9 and bad.stdout.startswith("bad.tar:run.toml: tampered: ")
+
+
+def test_a_log_that_does_not_verify_is_not_bundled(copy: Path, keys: Path) -> None:
+    (copy / "run.toml.sig").unlink()
+    res = cli(["verify", "run.toml", "--bundle", "out.tar"], copy)
+    assert res.returncode == 9 and not (copy / "out.tar").exists()
+    assert "out.tar not written" in res.stderr
+
+
+# -- four-eyes approval --------------------------------------------------------------------
+
+
+def gated(tmp_path: Path, keys: Path, n: int = 1) -> Path:
+    write_runbook(tmp_path, GATED.format(signers=keys / "allowed_signers", n=n))
+    return tmp_path
+
+
+def waiting_request(log: Path, step: str = "2") -> dict[str, Any]:
+    req = find_request(read_log(log).events, step)
+    assert req is not None
+    return req
+
+
+def approval_file(path: Path, log: Path, key: Path, *, valid_for: float = 600,
+                  now: datetime | None = None) -> str:
+    req = waiting_request(log)
+    path.write_bytes(make_approval(req, read_log(log).run["id"], SigningKey.load(str(key)),
+                                   approver="x@y", valid_for=valid_for, now=now))
+    return str(path)
+
+
+def outcomes(log: Path, kind: str) -> list[dict[str, Any]]:
+    return [e for e in read_log(log).events if e.get("type") == kind]
+
+
+def test_headless_run_stops_and_a_carried_approval_lets_it_go_on(tmp_path: Path,
+                                                                  keys: Path) -> None:
+    work = gated(tmp_path, keys)
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+    need = outcomes(log, "approval_needed")[0]
+    assert need["waiting_for"] == ["bob@example.com", "carol@example.com"]
+    assert need["command"] == "  echo migrating to v1" and need["approvals"] == 1
+    assert outcomes(log, "run_finished")[-1]["note"].startswith(
+        "step 2 'migrate' is waiting for 1 more approval from: bob@example.com, "
+        "carol@example.com: approve with `swrun approve ")
+    # carol approves on her own, with the CLI, into a file the pipeline carries
+    assert approve_command(str(log), "2", sign_with=str(keys / "carol"), allowed_signers=None,
+                           valid_for="10m", output=str(work / "carol.approval"),
+                           yes=True) == ExitCode.OK
+    assert run(work, str(keys / "alice"), resume="run.toml",
+               approvals=("carol.approval",)) == ExitCode.OK
+    given = outcomes(log, "approval")
+    assert [(a["by"], a["count"], a["approvals"]) for a in given] == \
+        [("carol@example.com", 1, 1)]
+    assert outcomes(log, "step_finished")[-1]["step"] == "migrate"
+    assert verify_log(log, allowed_signers=keys / "allowed_signers").ok
+    tl = build_timeline(read_logs([log]))
+    assert any(e.who == "carol@example.com" and "approved step 2 (1 of 1" in (e.note or "")
+               for e in tl.entries)
+
+
+def test_self_approval_is_refused(tmp_path: Path, keys: Path) -> None:
+    work = gated(tmp_path, keys)
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+    with pytest.raises(EvidenceError, match="is the key of the operator of run"):
+        approve_command(str(log), "2", sign_with=str(keys / "alice"), allowed_signers=None,
+                        valid_for=None, output=str(work / "a.approval"), yes=True)
+    res = cli(["approve", "run.toml", "2", "--sign-with", str(keys / "alice"), "--yes"], work)
+    assert res.returncode == ExitCode.BAD_EVIDENCE
+    assert "four-eyes needs someone else's approval" in res.stderr
+    # a file alice signed herself, carried to the run, counts for nothing
+    mine = approval_file(work / "mine.approval", log, keys / "alice")
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(mine,)) == \
+        ExitCode.OPERATOR_NEEDED
+    refused = outcomes(log, "approval_refused")
+    assert refused[-1]["error"] == ("alice@example.com is the operator of this run: approvals "
+                                    "must come from someone else")
+    assert not outcomes(log, "approval")
+
+
+def test_duplicate_approvals_count_once(tmp_path: Path, keys: Path) -> None:
+    work = gated(tmp_path, keys, n=2)
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+    # swrun approve writes carol's approval into the run's approvals folder, once
+    assert approve_command(str(log), "2", sign_with=str(keys / "carol"), allowed_signers=None,
+                           valid_for=None, output=None, yes=True) == ExitCode.OK
+    assert next((work / "run.approvals").iterdir()).name.startswith("0002-migrate-")
+    with pytest.raises(EvidenceError, match=r"carol@example\.com already approved step 2"):
+        approve_command(str(log), "2", sign_with=str(keys / "carol"), allowed_signers=None,
+                        valid_for=None, output=None, yes=True)
+    # a second file of hers, carried to the run, counts once
+    two = approval_file(work / "two.approval", log, keys / "carol", valid_for=300)
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(two,)) == \
+        ExitCode.OPERATOR_NEEDED
+    assert [a["by"] for a in outcomes(log, "approval")] == ["carol@example.com"]
+    assert outcomes(log, "approval_refused")[-1]["error"] == \
+        "carol@example.com already approved this step"
+    # with bob's, two people other than alice: it runs
+    bob = approval_file(work / "bob.approval", log, keys / "bob")
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(bob,)) == ExitCode.OK
+    assert [a["by"] for a in outcomes(log, "approval")][-2:] == \
+        ["bob@example.com", "carol@example.com"]
+
+
+def test_an_expired_approval_is_refused(tmp_path: Path, keys: Path) -> None:
+    work = gated(tmp_path, keys)
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+    old = approval_file(work / "old.approval", log, keys / "carol", valid_for=1800,
+                        now=datetime.now(UTC) - timedelta(hours=1))
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(old,)) == \
+        ExitCode.OPERATOR_NEEDED
+    assert outcomes(log, "approval_refused")[-1]["error"].startswith("it expired at ")
+    long = approval_file(work / "long.approval", log, keys / "carol", valid_for=86400)
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(long,)) == \
+        ExitCode.OPERATOR_NEEDED
+    assert outcomes(log, "approval_refused")[-1]["error"] == \
+        "it is valid for longer than the runbook allows (1h)"
+
+
+def test_an_approval_for_a_changed_step_is_refused(tmp_path: Path, keys: Path) -> None:
+    work = gated(tmp_path, keys)
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+    ok = approval_file(work / "ok.approval", log, keys / "carol")
+    book = work / "rb.md"
+    book.write_text(book.read_text().replace("echo migrating to", "echo dropping and migrating to"))
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(ok,)) == \
+        ExitCode.OPERATOR_NEEDED
+    assert "it approves step 2 as it was before it changed" in \
+        outcomes(log, "approval_refused")[-1]["error"]
+    # the same step with other variables is another command
+    book.write_text(book.read_text().replace("echo dropping and migrating to", "echo migrating to"))
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(ok,),
+               var=("TAG=v2",)) == ExitCode.OPERATOR_NEEDED
+    assert "it approves another command for step 2" in \
+        outcomes(log, "approval_refused")[-1]["error"]
+
+
+def test_an_approval_by_an_unlisted_key_or_for_another_run_is_refused(tmp_path: Path,
+                                                                      keys: Path) -> None:
+    work = gated(tmp_path, keys)
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+    stranger = approval_file(work / "m.approval", log, keys / "mallory")
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(stranger,)) == \
+        ExitCode.OPERATOR_NEEDED
+    assert "which " in outcomes(log, "approval_refused")[-1]["error"]
+    other = tmp_path / "other"
+    other.mkdir()
+    gated(other, keys)
+    assert run(other, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    theirs = approval_file(other / "c.approval", other / "run.toml", keys / "carol")
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(theirs,)) == \
+        ExitCode.OPERATOR_NEEDED
+    assert outcomes(log, "approval_refused")[-1]["error"].startswith("it approves run ")
+
+
+def test_a_step_needing_approval_without_allowed_signers_runs_nothing(tmp_path: Path,
+                                                                      keys: Path) -> None:
+    write_runbook(tmp_path, GATED.format(signers="x", n=1).replace('allowed_signers = "x"\n', ""))
+    res = cli(["execute", "rb.md", "--yes", "--confirm-environment", "production"], tmp_path)
+    assert res.returncode == ExitCode.BAD_EVIDENCE
+    assert "step 2 'migrate' needs approval, and no allowed_signers file" in res.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+async def test_console_waits_for_approval_and_names_who_may_give_it(
+        frozen: Path, keys: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console shows "waiting for 1 more approval from: bob, carol"; carol runs
+    `swrun approve`, the waiting run picks the file up and the step runs."""
+    monkeypatch.setenv("SWRUN_SIGNING_KEY", str(keys / "alice"))
+    text = GATED.format(signers=keys / "allowed_signers", n=1).replace(
+        'environment = "production"', 'environment = "staging"').replace(" destructive", "")
+    app = make_app(frozen, text, variables={"TAG": "v1"})
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: app.pending is not None or app.error, "the first step")
+        assert app.error is None
+        await pilot.press("r")
+        await until(pilot, lambda: "waiting for 1 more approval" in app._status_text,
+                    "the approval wait")
+        assert app._status_text.startswith(
+            "⏳ step 2: waiting for 1 more approval from: bob@example.com, carol@example.com")
+        assert approve_command("run.toml", "2", sign_with=str(keys / "carol"),
+                               allowed_signers=None, valid_for=None, output=None,
+                               yes=True) == ExitCode.OK
+        await until(pilot, lambda: any(e.get("type") == "approval"
+                                       for e in read_log("run.toml").events), "the approval")
+        await until(pilot, lambda: app.pending is not None and app.pending.step.number == 2,
+                    "the step's own confirmation")
+        await pilot.press("r")
+        await until(pilot, lambda: app._ended, "the end of the run")
+    log = Path("run.toml")
+    assert [a["by"] for a in outcomes(log, "approval")] == ["carol@example.com"]
+    assert outcomes(log, "run_finished")[-1]["status"] == "completed"
+    assert verify_log(log, allowed_signers=keys / "allowed_signers").ok
