@@ -69,6 +69,14 @@ KNOWN: Mapping[str, AttrSpec] = {
     "profile": AttrSpec("str", "AWS profile", section=True),
     "endpoint_url": AttrSpec("str", "AWS endpoint (e.g. a local emulator)", section=True),
     "interval": AttrSpec("duration", "polling interval for watched waits and checks"),
+    "optional": AttrSpec(
+        "flag", "this section is shown, not run in the main pass (Troubleshooting, FAQ…)",
+        section=True,
+    ),
+    "file": AttrSpec("str", "write the block to this file instead of running it"),
+    "allow": AttrSpec(
+        "str", "`swrun check` rules not to report here: allow=\"SW101,SW104\"", section=True,
+    ),
     "approve": AttrSpec(
         "int", "people other than the operator who must approve it first (four-eyes)",
         section=True,

@@ -223,6 +223,10 @@ class Engine:
         self._step_milestones, self._section_milestones = _milestones_of(runbook)
         self._reached: set[tuple[str, tuple[str, ...]]] = set()
         self._cut = CutShort()
+        self._shell_env: dict[str, str] = {}
+        """Variables exported by earlier local shell steps of this run (docs: shared shell
+        state); `_shell_cwd` is where the last of them `cd`-ed to."""
+        self._shell_cwd: str | None = None
         self.settings.executor_settings.setdefault("cut_short", self._cut)
 
     # -- called from other threads -----------------------------------------------------------
@@ -331,6 +335,7 @@ class Engine:
                 runbook_changed=self.resume.runbook_changed or None,
                 runbook_sha256=rb.sha256,
             )
+            self._carried_from_log()
             for settled in self.resume.settled:
                 yield self._event(StepFinished, **{
                     **settled, "status": StepStatus(str(settled.get("status")))})
@@ -755,6 +760,8 @@ class Engine:
         will_retry = result.status in FAILED_STATUSES and attempt < attempts
         if not will_retry:
             self._record(step, result.status)
+        if result.status is StepStatus.OK:
+            self._carry(step, result)
         yield self._event(
             StepFinished, **common, status=result.status, exit_code=result.exit_code,
             duration_ms=_ms(_monotonic() - t0), attempt=attempt if attempts > 1 else None,
@@ -782,8 +789,80 @@ class Engine:
         return {"pid": spawned.pid, "pgid": spawned.pgid, "pid_start": spawned.start,
                 "boot_id": spawned.boot_id, "exit_file": exit_file}
 
+    def _local_shell(self, step: Step) -> bool:
+        return step.kind is StepKind.SHELL and not step.targets
+
+    def _carry(self, step: Step, result: StepResult) -> None:
+        """Keep what a local shell step exported and where it `cd`-ed to, for the later local
+        shell steps; the logged copy masks secret-looking names and known secrets."""
+        state = result.data.get("shell_state") if result.data else None
+        if not isinstance(state, dict) or not self._local_shell(step):
+            return
+        from swrun.secrets import Masker
+        from swrun.variables import looks_secret
+
+        declared = set(self.runbook.variables)  # a runbook variable keeps its value
+        env = {k: v for k, v in dict(state.get("env") or {}).items() if k not in declared}
+        gone = [k for k in state.get("unset") or () if k in self._shell_env]
+        self._shell_env.update(env)
+        for name in gone:
+            self._shell_env.pop(name, None)
+        cwd = state.get("cwd")
+        before = self._shell_cwd
+        if isinstance(cwd, str) and cwd and cwd != str(self.runbook.base_dir):
+            self._shell_cwd = cwd
+        elif isinstance(cwd, str) and cwd:
+            self._shell_cwd = None
+        if self._shell_cwd == before:
+            cwd = None  # logged only when it changes
+        fresh = [v for k, v in env.items() if looks_secret(k) and len(v) >= 3]
+        if fresh:
+            self.masker = Masker([*getattr(self.masker, "_secrets", ()), *fresh])
+        logged = {k: (MASK if looks_secret(k) else v) for k, v in env.items()}
+        if logged or gone or cwd:
+            result.data["shell_state"] = {"env": logged, "unset": gone, "cwd": cwd}
+        else:
+            result.data.pop("shell_state", None)
+
+    def _carried_from_log(self) -> None:
+        """A resumed run starts from the shell state its earlier parts logged: each ok local
+        step's `shell_state`, in order. A masked value (a secret) is taken from the
+        environment when it has that variable, else left out."""
+        if not self.settings.log_path:
+            return
+        from swrun.errors import RunLogError
+        from swrun.runlog import read_log
+
+        try:
+            events = read_log(self.settings.log_path).events
+        except (RunLogError, OSError):
+            return
+        for event in events:
+            data = event.get("data")
+            if event.get("type") != "step_finished" or event.get("status") != "ok" or \
+                    not isinstance(data, dict) or not isinstance(data.get("shell_state"), dict):
+                continue
+            state = data["shell_state"]
+            for name, value in dict(state.get("env") or {}).items():
+                if value == MASK:
+                    if name in self._environ:
+                        self._shell_env[name] = self._environ[name]
+                    else:
+                        self._shell_env.pop(name, None)
+                else:
+                    self._shell_env[name] = str(value)
+            for name in state.get("unset") or ():
+                self._shell_env.pop(name, None)
+            cwd = state.get("cwd")
+            if isinstance(cwd, str) and cwd:
+                self._shell_cwd = None if cwd == str(self.runbook.base_dir) else cwd
+
     def _context(self, step: Step) -> StepContext:
         env = dict(self._environ)
+        settings = self.settings.executor_settings
+        if self._local_shell(step):
+            env.update(self._shell_env)
+            settings = {**settings, "carry_shell_state": True, "shell_cwd": self._shell_cwd}
         env.update(self.variables)
         env.update({
             "SWRUN_RUN_ID": self.settings.run_id,
@@ -795,8 +874,7 @@ class Engine:
         return StepContext(
             runbook=self.runbook, variables=self.variables, env=env, cancel=self._cancel,
             timeout=step.seconds("timeout"), run_dir=self.settings.run_dir,
-            settings={**self.settings.executor_settings, "check_mode": True}
-            if self.settings.dry_run else self.settings.executor_settings,
+            settings={**settings, "check_mode": True} if self.settings.dry_run else settings,
             kill_grace=self.settings.kill_grace,
             confirm=lambda reason: self._confirm_mid_step(step, reason),
         )
@@ -815,6 +893,8 @@ class Engine:
     def describe(self, step: Step, lines: int = 8) -> str:
         """Where a step acts and what it runs, variables filled in and secrets masked: what an
         operator agrees to at a confirmation, not the template. Empty for checks."""
+        if step.manual:  # the command the operator runs: values filled in, secrets masked
+            return "\n".join(f"  {ln}" for ln in self.render_command(step).rstrip().split("\n"))
         if not step.runnable:
             return ""
         where = f"on {self.resolve_text(step.targets)}\n" if step.targets else ""

@@ -20,7 +20,7 @@ from swrun.model import Variable
 KNOWN_KEYS = frozenset(
     {"title", "description", "environment", "window", "inventory", "vars", "owner", "team",
      "tags", "version", "links", "service", "severity", "milestones", "signing_key",
-     "allowed_signers", "approvals"}
+     "allowed_signers", "approvals", "rollback", "optional"}
 )
 _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 SOURCES = ("env:", "aws-secretsmanager:")
@@ -139,6 +139,14 @@ def load_front_matter(
         if key in data and not isinstance(data[key], str):
             problem(Severity.ERROR, f"front matter {key} must be a string", key)
             data.pop(key)
+    for key in ("rollback", "optional"):  # which sections, when titles should not decide
+        value = data.get(key)
+        if value is None or value is False or isinstance(value, str) or (
+                isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            continue
+        problem(Severity.ERROR, f"front matter {key} must be a section title, a list of "
+                "titles, or false", key)
+        data.pop(key)
     if "window" in data:
         from swrun.durations import parse_duration
 

@@ -58,10 +58,28 @@ class Variable:
     source: str | None = None
     """`env:NAME`: take the value from the environment when not given with --var."""
     description: str = ""
+    placeholder: str = ""
+    """Not declared: made from a placeholder in a step (`<pod>`, `YOUR_TOKEN`, `${NAME}` that
+    nothing sets), as written there; the value is asked for like a required variable's."""
+    line: int = 0
+    """For a placeholder's variable: the line it was first found on."""
 
     @property
     def required(self) -> bool:
         return self.default is None
+
+
+@dataclass(frozen=True)
+class PlaceholderUse:
+    """A placeholder in a step's body and the variable that now fills it."""
+
+    text: str
+    """As written: `<pod>`, `YOUR_TOKEN`, `{{region}}`, `=...`, `${NAME}`."""
+    name: str
+    line: int
+    """File line."""
+    fillable: bool = True
+    """False in a quoted here-document: left as written (and reported by `swrun check`)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,27 @@ class Step:
     """A check written as `- [x]` in the file (informational; it is still asked)."""
     in_rollback: bool = False
     """The step belongs to the rollback section: it runs only when a rollback is run."""
+    manual: str = ""
+    """A check made from a command a person must run (not empty: why — `no language`,
+    `opens an editor`, `never ends (…)`, `in the session of step N`, `list item`): the
+    body is the command to show; the operator runs it and ticks."""
+    optional: bool = False
+    """A block of an optional section (Troubleshooting, FAQ…): shown, never run."""
+    lines: tuple[int, ...] = ()
+    """File line of each body line, when they are not consecutive from the fence (a
+    transcript whose output was dropped); empty otherwise."""
+    prompts: tuple[int, ...] = ()
+    """File lines whose `$ `/`# ` prompt was stripped."""
+    placeholders: tuple[PlaceholderUse, ...] = ()
+    written: str = ""
+    """The body as written in the file, when swrun changed it (prompts dropped, placeholders
+    rewritten, a file-writing script made); empty otherwise."""
+
+    def body_line(self, offset: int) -> int:
+        """The file line of line `offset` (0-based) of the body."""
+        if self.lines and 0 <= offset < len(self.lines):
+            return self.lines[offset]
+        return self.span.line + 1 + offset
 
     @property
     def runnable(self) -> bool:

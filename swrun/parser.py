@@ -35,6 +35,7 @@ from swrun.frontmatter import load_front_matter, read_variables, toml_front_matt
 from swrun.model import (
     SHELL_LANGUAGES,
     TYPED_LANGUAGES,
+    PlaceholderUse,
     Runbook,
     Section,
     SourceSpan,
@@ -56,6 +57,14 @@ _PROSE_OPENERS = frozenset(
      "blockquote_open", "html_block", "code_block", "hr"}
 )
 _TITLE_MAX = 80
+_ROLLBACK_TITLE = re.compile(r"(?:\d+[.)]?\s*)?(?:roll(?:ing)?[ -]?back|revert(?:ing)?)\b", re.I)
+_OPTIONAL_TITLE = re.compile(
+    r"(?:\d+[.)]?\s*)?(?:troubleshoot\w*|debug(?:ging)?\b|faqs?\b|frequently asked|"
+    r"appendix)", re.I)
+_CREATE = re.compile(
+    r"(?:create|add|write|save|put)\b[^`]{0,40}?`(?P<path>[^`\s]+)`[^`]{0,30}?:\s*$", re.I)
+_PATHLIKE = re.compile(r"(?:[\w.~-]*/)*[\w-][\w.-]*\.[\w]+|(?:[\w.~-]+/)+[\w.-]+")
+_SH = frozenset({"bash", "sh", "zsh", "dash", "ksh", "mksh"})
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 """A runbook larger than this (10 MB) is refused before it is read."""
@@ -283,6 +292,7 @@ class _SectionBuilder:
     children: list[_SectionBuilder] = field(default_factory=list)
     end_line: int = 0
     rollback: bool = False
+    optional: bool = False
     id: str = ""
 
     def freeze(self, path: str) -> Section:
@@ -335,6 +345,14 @@ class _Builder:
         self.last_text = ""
         self.number = 0
         self.h1_seen = False
+        self.lead = ""
+        """The paragraph just before a block, with `code` marks (for "Create `path`:")."""
+        self.title_lead = ""
+        self.session: tuple[int, _SectionBuilder, str] | None = None
+        """An interactive session a step opened: (its number, its section, what it is)."""
+        self.task_steps = 0
+        self.item_steps = 0
+        self.placeholder_vars: dict[str, Variable] = {}
 
     # -- diagnostics -------------------------------------------------------------------------
     def warn(self, message: str, line: int, col: int = 0) -> None:
@@ -365,8 +383,13 @@ class _Builder:
                 continue
             elif t == "list_item_open" and "task-list-item" in str(tok.attrGet("class") or ""):
                 self.check(tok, tokens, i)
+                self.task_steps += 1
+            elif t == "list_item_open" and tok.markup in (".", ")"):
+                self.list_item(tok, tokens, i)
             elif t == "inline" and i > 0 and tokens[i - 1].type == "paragraph_open":
                 self.last_text = _inline_text(tok)
+                self.lead = _marked_text(tok)
+                self.title_lead = _lead(tok)
             elif t == "swrun_too_deep" and tok.map:
                 first, last = tok.map[0] + 1, tok.map[1]
                 lines = f"line {first}" if last <= first else f"lines {first}-{last}"
@@ -396,8 +419,9 @@ class _Builder:
         read_fences = sum(t.type == "fence" for t in tokens)
         read_tasks = sum(t.type == "list_item_open" and t.attrGet("class") == "task-list-item"
                          for t in tokens)
-        checks = sum(s.kind is StepKind.CHECK for s in self.steps)
-        if (read_fences, read_tasks) != (len(self.steps) - checks, checks):
+        checks = self.task_steps
+        fenced = len(self.steps) - self.task_steps - self.item_steps
+        if (read_fences, read_tasks) != (fenced, checks):
             self.error(f"internal parser error ({read_fences} fenced blocks and {read_tasks} "
                        f"task items read, {len(self.steps)} steps made); please report this "
                        "runbook", 0)
@@ -425,6 +449,7 @@ class _Builder:
             self.title = self.title or title
             self.after_heading = True
             self.last_text = title
+            self.title_lead = title
             return
         parent = self.stack[-1]
         sec = _SectionBuilder(title, level, line, (*parent.path, title))
@@ -432,14 +457,34 @@ class _Builder:
         for key, value in parent.attributes.items():  # the parent's order: output is stable
             if key in _INHERITED:
                 sec.attributes[key] = value
-        sec.rollback = parent.rollback
+        sec.rollback = parent.rollback or self.by_title("rollback", title, _ROLLBACK_TITLE)
+        sec.optional = parent.optional or (
+            not sec.rollback and self.by_title("optional", title, _OPTIONAL_TITLE))
+        if sec.rollback and not parent.rollback:
+            sec.attributes["rollback"] = True
         parent.children.append(sec)
         self.stack.append(sec)
         self.after_heading = True
         self.last_text = title
+        self.title_lead = title
+        self.lead = ""
+        self.session = None
         if self.pending is not None:
             self.warn("swrun comment applies to nothing before this heading", self.pending[1])
             self.pending = None
+
+    def by_title(self, key: str, title: str, pattern: re.Pattern[str]) -> bool:
+        """Whether a section is the rollback (`key` rollback) or optional by its title: the
+        front matter's `rollback`/`optional` (a title, a list of titles, or false) decides
+        when it is set, else the title's first words do (Rollback…, Troubleshooting…)."""
+        said = self.metadata.get(key)
+        if said is False:
+            return False
+        if isinstance(said, str):
+            said = [said]
+        if isinstance(said, list):
+            return title.strip().lower() in {str(t).strip().lower() for t in said}
+        return bool(pattern.match(title.strip().strip("*_`")))
 
     def close_sections(self, level: int, line: int) -> None:
         while len(self.stack) > 1 and self.stack[-1].level >= level:
@@ -458,8 +503,14 @@ class _Builder:
                     self.warn(f"attribute {key!r} does not apply to a section", line)
                     continue
                 sec.attributes[key] = value
-                if key == "rollback" and value is True:
-                    sec.rollback = True
+                if key == "rollback":
+                    sec.rollback = value is True
+                    if value is not True:
+                        sec.attributes.pop(key, None)
+                    else:
+                        sec.optional = False
+                if key == "optional":
+                    sec.optional = value is True
             self.after_heading = True  # more section comments may follow
         else:
             if self.pending is not None:
@@ -513,7 +564,7 @@ class _Builder:
         if attr_text is not None:
             written = self.attributes(attr_text, line)
             runs = lang in SHELL_LANGUAGES or lang in TYPED_LANGUAGES or (
-                written.get("run", own.get("run")) is True)
+                written.get("run", own.get("run")) is True) or "file" in written
             own.update(self.checked(written, line, swrun=runs))
         kind: StepKind
         if lang in SHELL_LANGUAGES:
@@ -526,16 +577,61 @@ class _Builder:
                 kind = StepKind.SHELL
                 if lang and "shell" not in own:
                     own["shell"] = _INTERPRETERS.get(lang, lang)
-            elif own and set(own) - {"name", "title"}:
+            elif own and set(own) - {"name", "title", "file", "allow"}:
                 self.warn(f"unknown step kind {language or '(none)'!r}: block is shown as "
                           "reference material, not run (add `run` to run it)", line)
         if kind is not StepKind.REFERENCE and own.get("run") is False:
             kind = StepKind.REFERENCE
         body = tok.content
-        if lang == "console":
-            body = _console_commands(body)
-        title = self.title_for(own, body, kind)
-        self.add_step(kind, title, body, language, own, line, end)
+        target = own.get("file")
+        if not isinstance(target, str) and "run" not in own and "file" not in own:
+            m = _CREATE.search(self.lead)
+            if m and _PATHLIKE.fullmatch(m.group("path")):
+                target = m.group("path")
+        if isinstance(target, str) and target and own.get("run") is not False:
+            own["file"] = target
+            script = _write_script(target, body)
+            title = self.title_for(own, "", kind) if "title" in own or "name" in own \
+                else _shorten(f"Write {target}")
+            self.add_step(StepKind.SHELL, title, script, language, own, line, end,
+                          written=body)
+            return
+        read = _Reading(body)
+        shell_text = kind is StepKind.SHELL and os.path.basename(
+            (own.get("shell") if isinstance(own.get("shell"), str) else "bash").split()[0]
+            if str(own.get("shell", "bash")).split() else "bash") in _SH
+        forced = own.get("run") is True
+        if lang in SHELL_LANGUAGES or (not lang and kind is StepKind.REFERENCE):
+            read.prompts(lang == "console" or not lang, line)
+        if lang == "console" and not read.prompted and not forced and \
+                not _mostly_commands(body):  # output, logs, PromQL, YAML: reference
+            kind = StepKind.REFERENCE
+        if not lang and kind is StepKind.REFERENCE and "file" not in own and (
+                read.prompted or _mostly_commands(body)):
+            read.manual = "no language: swrun does not run it"
+            shell_text = True
+        if kind is StepKind.SHELL and shell_text and not forced:
+            found = _interactive(read.body)
+            if found is not None:
+                read.manual = found.what
+                if found.session:
+                    read.opens = found.what
+            elif self.session is not None and self.session[1] is self.stack[-1] \
+                    and not own.get("targets") and not own.get("hosts") and not own.get("host"):
+                read.manual = f"typed in the session step {self.session[0]} {self.session[2]}"
+        if (kind is StepKind.SHELL or read.manual) and shell_text:
+            remote = bool(own.get("hosts") or own.get("host") or
+                          self.stack[-1].attributes.get("hosts") or
+                          self.stack[-1].attributes.get("host"))
+            read.placeholders(line, remote)
+        if read.manual and not self.stack[-1].optional:
+            kind = StepKind.CHECK
+        title = self.title_for(own, read.body, kind)
+        self.add_step(kind, title, read.body, language, own, line, end, read=read)
+        if read.opens and kind is StepKind.CHECK:
+            self.session = (self.number, self.stack[-1], read.opens.replace("opens ", "opened "))
+        elif self.session is not None and re.search(r"(?m)^\s*(?:exit|logout)\s*$", read.body):
+            self.session = None
 
     def check(self, tok: Token, tokens: list[Token], i: int) -> None:
         line = tok.map[0] + 1 if tok.map else 0
@@ -562,15 +658,20 @@ class _Builder:
             if s.startswith(("# ", "// ", "-- ")) and len(s) > 3:
                 return _shorten(s[2:].strip().rstrip(":"))
             break
-        if self.last_text:
-            return _shorten(self.last_text.rstrip(":").strip())
+        if self.title_lead:
+            return _shorten(self.title_lead.rstrip(":").strip())
         return kind.value
 
     def add_step(
         self, kind: StepKind, title: str, body: str, language: str,
         own: dict[str, AttrValue], line: int, end: int, checked: bool = False,
+        *, read: _Reading | None = None, written: str = "",
     ) -> None:
         sec = self.stack[-1]
+        optional = sec.optional and kind is not StepKind.REFERENCE
+        if optional:  # shown with its section, never run; nothing to ask for it
+            kind = StepKind.REFERENCE
+            read = None
         attrs: dict[str, AttrValue] = {}
         if kind is not StepKind.REFERENCE:  # section defaults say how to run; a reference is shown
             attrs.update((k, v) for k, v in sec.attributes.items() if k in _INHERITED)
@@ -587,14 +688,62 @@ class _Builder:
         if kind is not StepKind.REFERENCE:
             self.number += 1
             number = self.number
+        extra: dict[str, Any] = {}
+        if read is not None:
+            extra = read.fields(kind)
+            for use in extra.get("placeholders", ()):
+                self.placeholder_var(use)
+        elif written:
+            extra = {"written": written}
         step = Step(
             id=step_id, number=number, kind=kind, title=title, body=body, language=language,
             attributes=attrs, section=sec.path, section_id=sec.id,
             span=SourceSpan(self.path, line, max(end, line)), checked=checked,
-            in_rollback=sec.rollback,
+            in_rollback=sec.rollback, optional=optional, **extra,
         )
         sec.steps.append(step)
         self.steps.append(step)
+
+    def placeholder_var(self, use: PlaceholderUse) -> None:
+        """The variable that fills a placeholder: a declared one of that name, else one made
+        here (asked for like a required variable)."""
+        if not use.fillable or use.name in self.variables or use.name in self.placeholder_vars:
+            return
+        self.placeholder_vars[use.name] = Variable(
+            use.name, prompt=f"{use.text} (line {use.line})", placeholder=use.text,
+            line=use.line, description=f"fills {use.text} on line {use.line}")
+
+    def list_item(self, tok: Token, tokens: list[Token], i: int) -> None:
+        """A numbered list item whose text holds commands (`kubectl get pods`): a manual
+        step — the command is shown, the operator runs it and ticks."""
+        if i + 2 >= len(tokens) or tokens[i + 1].type != "paragraph_open":
+            return
+        inline = tokens[i + 2]
+        level = tok.level
+        j = i + 1
+        while j < len(tokens) and not (tokens[j].type == "list_item_close"
+                                       and tokens[j].level == level):
+            if tokens[j].type in ("fence", "code_block") or (
+                    tokens[j].type == "list_item_open" and tokens[j].markup in (".", ")")):
+                return  # its own blocks (or sub-steps) are the steps
+            j += 1
+        commands = [c.content.strip() for c in inline.children or ()
+                    if c.type == "code_inline" and len(c.content.split()) >= 2
+                    and _looks_like_command(c.content)]
+        if not commands or self.stack[-1].optional:
+            return
+        line = tok.map[0] + 1 if tok.map else 0
+        own = self.take_pending()
+        body = "\n".join(commands) + "\n"
+        read = _Reading(body)
+        read.manual = "list item"
+        read.placeholders(line - 1, False)
+        read.lines = tuple(line for _ in read.body.split("\n"))
+        title = next((str(own[k]) for k in ("title", "name") if isinstance(own.get(k), str)
+                      and own[k]), _lead(inline) or _inline_text(inline) or "(empty)")
+        self.add_step(StepKind.CHECK, _shorten(title), read.body, "", own, line, line,
+                      read=read)
+        self.item_steps += 1
 
     def prose(self, tok: Token, tokens: list[Token], i: int) -> None:
         if tok.type == "html_block" and _SWRUN_COMMENT.search(tok.content):
@@ -614,10 +763,195 @@ class _Builder:
         title = self.title or (Path(self.path).stem if self.path else "Untitled runbook")
         self.root.title = title
         self.root.id = ""
+        self.braced_placeholders()
         return Runbook(
             title=title, path=self.path, text=self.text, root=self.root.freeze(self.path),
-            steps=tuple(self.steps), variables=self.variables, metadata=self.metadata,
+            steps=tuple(self.steps), variables={**self.variables, **self.placeholder_vars},
+            metadata=self.metadata,
         )
+
+    def braced_placeholders(self) -> None:
+        """`${NAME}` in a local shell step that neither the step, nor an earlier step's
+        export, nor a declaration sets: a value the operator must supply (asked for, or
+        taken from the environment variable of that name)."""
+        from swrun.rules.shelltext import BRACED, RESERVED, assigned, exported
+
+        carried: set[str] = set()
+        for k, step in enumerate(self.steps):
+            if step.kind not in (StepKind.SHELL, StepKind.CHECK) or step.optional or (
+                    step.kind is StepKind.CHECK and not step.manual) or step.targets or \
+                    step.attributes.get("file") or not _sh(step):
+                continue
+            sets = assigned(step.body)
+            uses: list[PlaceholderUse] = []
+            for m in BRACED.finditer(_strip_comments(step.body)):
+                name = m.group(1)
+                if (not name.isupper() or name in sets or name in carried or name in RESERVED
+                        or name in self.variables or name in self.placeholder_vars
+                        or name.startswith("SWRUN_") or any(u.name == name for u in uses)
+                        or any(p.name == name for p in step.placeholders)):
+                    continue
+                offset = step.body.count("\n", 0, m.start())
+                uses.append(PlaceholderUse(m.group(0), name, step.body_line(offset)))
+            carried |= exported(step.body)
+            later = {n for s in self.steps[k + 1:] if s.kind is StepKind.SHELL
+                     for n in assigned(s.body)}
+            uses = [u for u in uses if u.name not in later]  # `check` says: set too late
+            if uses:
+                for use in uses:
+                    self.placeholder_var(use)
+                new = dataclass_replace(step, placeholders=(*step.placeholders, *uses))
+                self.steps[k] = new
+                sec = self.find_builder(step.section_id)
+                if sec is not None:
+                    sec.steps[sec.steps.index(step)] = new
+
+    def find_builder(self, section_id: str) -> _SectionBuilder | None:
+        todo = [self.root]
+        while todo:
+            sec = todo.pop()
+            if sec.id == section_id:
+                return sec
+            todo.extend(sec.children)
+        return None
+
+
+class _Reading:
+    """A block as swrun reads it: transcript prompts dropped, placeholders made variables,
+    and whether a person must run it (`manual`)."""
+
+    def __init__(self, body: str) -> None:
+        self.written = body
+        self.body = body
+        self.lines: tuple[int, ...] = ()
+        self.prompt_lines: tuple[int, ...] = ()
+        self.uses: tuple[PlaceholderUse, ...] = ()
+        self.manual = ""
+        self.opens = ""
+        self.prompted = False
+
+    def prompts(self, console: bool, line: int) -> None:
+        from swrun.rules.shelltext import read_prompts
+
+        got = read_prompts(self.body, console)
+        if got is None:
+            return
+        self.prompted = True
+        self.body = got.body
+        self.lines = tuple(line + 1 + o for o in got.lines)
+        self.prompt_lines = tuple(line + 1 + o for o in got.prompts)
+
+    def line_of(self, offset: int, fence: int) -> int:
+        return self.lines[offset] if offset < len(self.lines) else fence + 1 + offset
+
+    def placeholders(self, fence: int, remote: bool) -> None:
+        from swrun.rules.shelltext import find_placeholders
+
+        body, found = find_placeholders(self.body)
+        self.body = body
+        self.uses = tuple(PlaceholderUse(p.text, p.name, self.line_of(p.offset, fence),
+                                         p.fillable) for p in found)
+
+    def fields(self, kind: StepKind) -> dict[str, Any]:
+        changed = self.body != self.written
+        return {"manual": self.manual if kind is StepKind.CHECK else "",
+                "lines": self.lines, "prompts": self.prompt_lines,
+                "placeholders": self.uses, "written": self.written if changed else ""}
+
+
+def _write_script(target: str, content: str) -> str:
+    """The shell that writes `content` to `target` (a quoted here-document: nothing in it is
+    expanded), creating its folder, and making it executable when it is a script."""
+    import shlex
+
+    if not content.endswith("\n"):
+        content += "\n"
+    delim = "SWRUN_EOF"
+    while delim in content:
+        delim += "_"
+    path = shlex.quote(target)
+    if target.startswith("~/"):
+        path = '"$HOME"/' + shlex.quote(target[2:])
+    lines = []
+    if "/" in target.rstrip("/")[1:]:
+        lines.append(f'mkdir -p -- "$(dirname -- {path})"')
+    lines.append(f"cat > {path} <<'{delim}'\n{content}{delim}")
+    if target.endswith((".sh", ".bash", ".py", ".pl", ".rb")) or content.startswith("#!"):
+        lines.append(f"chmod +x -- {path}")
+    lines.append(f'echo "wrote {target}"')
+    return "\n".join(lines) + "\n"
+
+
+def _looks_like_command(text: str) -> bool:
+    from swrun.rules.shelltext import looks_like_command
+
+    return looks_like_command(text)
+
+
+def _mostly_commands(body: str) -> bool:
+    from swrun.rules.shelltext import mostly_commands
+
+    return mostly_commands(body)
+
+
+def _interactive(body: str) -> Any:
+    from swrun.rules.shelltext import interactive
+
+    return interactive(body)
+
+
+def _strip_comments(body: str) -> str:
+    from swrun.rules.shelltext import strip_comments
+
+    return strip_comments(body)
+
+
+def _sh(step: Step) -> bool:
+    shell = (step.text("shell") or "bash").split()
+    return not shell or os.path.basename(shell[0]) in _SH
+
+
+def dataclass_replace(step: Step, **changes: Any) -> Step:
+    import dataclasses
+
+    return dataclasses.replace(step, **changes)
+
+
+def _marked_text(tok: Token) -> str:
+    r"""A paragraph's text with its code spans in backticks (`Create \`a.sh\`:`)."""
+    if not tok.children:
+        return tok.content
+    parts = []
+    for child in tok.children:
+        if child.type == "code_inline":
+            parts.append(f"`{child.content}`")
+        elif child.type in ("text",):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return "".join(parts).strip()
+
+
+def _lead(tok: Token | None) -> str:
+    """A title from a paragraph: its bold lead (`**Restart the pods.** Then…`), else its
+    first sentence — never a paragraph cut off in the middle."""
+    if tok is None:
+        return ""
+    children = tok.children or []
+    if children and children[0].type == "strong_open":
+        inner = []
+        for child in children[1:]:
+            if child.type == "strong_close":
+                break
+            if child.type in ("text", "code_inline"):
+                inner.append(child.content)
+        lead = " ".join("".join(inner).split()).rstrip(":.").strip()
+        if lead:
+            return lead
+    text = _inline_text(tok)
+    m = re.match(r"(.+?[.!?:])(?:\s|$)", text)
+    first = m.group(1) if m else text
+    return first.rstrip(":").rstrip(".").strip() if first.endswith((".", ":")) else first
 
 
 def _split_info(info: str) -> tuple[str, str | None]:
@@ -653,7 +987,10 @@ def _shorten(text: str) -> str:
     text = " ".join(text.split())
     if len(text) <= _TITLE_MAX:
         return text
-    return text[: _TITLE_MAX - 1].rstrip() + "…"
+    cut = text[: _TITLE_MAX - 1]
+    if " " in cut[_TITLE_MAX // 2:]:  # at a word, not in the middle of one
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip(" ,;:-") + "…"
 
 
 def _slug(text: str) -> str:

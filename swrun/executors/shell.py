@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from swrun import procs
 from swrun.events import StepStatus
@@ -34,13 +35,30 @@ which it waits out — so a resume can tell a step that finished after swrun die
 that was cut off. Its TERM handler is not inherited: the command gets TERM as before."""
 
 
-def command_for(step: Step, script_dir: Path | None = None) -> tuple[list[str], Path | None]:
-    """argv for the step's interpreter, and a temp script file to delete afterwards (if any)."""
+_STATE_TRAILER = """
+__swrun_rc=$?
+{{ set +x; }} 2>/dev/null
+{{ env -0; printf 'SWRUN_CWD=%s\\0' "$PWD"; }} >{file} 2>/dev/null || :
+exit "$__swrun_rc"
+"""
+"""Appended to a local sh-family step when the run carries shell state: after the body (its
+line numbers unchanged) it writes the exported environment and the working directory to a
+file of the run, and exits with the body's status. A body that calls `exit` carries nothing."""
+NOT_CARRIED = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "SWRUN_CWD", "PS1", "PS2", "PS4"})
+
+
+def command_for(step: Step, script_dir: Path | None = None,
+                state_file: Path | None = None) -> tuple[list[str], Path | None]:
+    """argv for the step's interpreter, and a temp script file to delete afterwards (if any).
+    `state_file`: a sh-family step also writes its exports and cwd there (_STATE_TRAILER)."""
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
     name = os.path.basename(interp[0])
     if name in _SH_FAMILY:
         flags = ["-e", "-o", "pipefail"] if name in _PIPEFAIL else ["-e"]
-        return [*interp, *flags, "-c", step.body, f"swrun:{step.id}"], None
+        body = step.body
+        if state_file is not None:
+            body += _STATE_TRAILER.format(file=shlex.quote(str(state_file)))
+        return [*interp, *flags, "-c", body, f"swrun:{step.id}"], None
     if script_dir is not None:
         script_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, script = tempfile.mkstemp(prefix="swrun-step-", suffix=".script", dir=script_dir)
@@ -50,9 +68,39 @@ def command_for(step: Step, script_dir: Path | None = None) -> tuple[list[str], 
 
 
 def working_dir(step: Step, ctx: StepContext) -> Path:
+    """`cwd=` (relative to the runbook), else where an earlier step `cd`-ed to (the run's
+    carried shell state, `ctx.settings["shell_cwd"]`), else the runbook's folder."""
     base = ctx.runbook.base_dir
     cwd = step.text("cwd")
-    return (base / os.path.expandvars(cwd)).resolve() if cwd else base
+    if cwd:
+        return (base / os.path.expandvars(cwd)).resolve()
+    carried = ctx.settings.get("shell_cwd")
+    return Path(carried) if isinstance(carried, str) and carried else base
+
+
+def state_of(path: Path, env: dict[str, str] | Any) -> dict[str, Any] | None:
+    """What a step's trailer wrote, against the environment it started with: the exported
+    variables it set or changed, those it unset, and its final working directory."""
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    after: dict[str, str] = {}
+    for item in raw.decode("utf-8", "replace").split("\0"):
+        key, eq, value = item.partition("=")
+        if eq and key:
+            after[key] = value
+    cwd = after.pop("SWRUN_CWD", None)
+    if not after:
+        return None
+    keep = {k: v for k, v in after.items() if k not in NOT_CARRIED
+            and not k.startswith(("SWRUN_", "BASH_FUNC_")) and env.get(k) != v}
+    gone = sorted(k for k in env if k not in after and k not in NOT_CARRIED
+                  and not k.startswith("SWRUN_"))
+    return {"env": keep, "unset": gone, "cwd": cwd}
 
 
 class ShellExecutor:
@@ -66,12 +114,25 @@ class ShellExecutor:
         if not cwd.is_dir():
             yield StepResult(StepStatus.FAILED, error=f"cwd {cwd} does not exist")
             return
-        argv, script = command_for(step, ctx.run_dir)
+        state: Path | None = None
+        if ctx.settings.get("carry_shell_state") and ctx.run_dir is not None:
+            with contextlib.suppress(OSError):
+                (ctx.run_dir / "state").mkdir(mode=0o700, parents=True, exist_ok=True)
+                state = ctx.run_dir / "state" / f"{secrets.token_hex(8)}.env"
+        argv, script = command_for(step, ctx.run_dir, state)
         try:
-            yield from self._run(argv, cwd, ctx, announce=ctx.announce)
+            for item in self._run(argv, cwd, ctx, announce=ctx.announce):
+                if isinstance(item, StepResult) and state is not None:
+                    found = state_of(state, ctx.env)
+                    if found is not None and item.status is StepStatus.OK:
+                        item = StepResult(item.status, item.exit_code, item.error,
+                                          data={**item.data, "shell_state": found})
+                yield item
         finally:
             if script is not None:
                 script.unlink(missing_ok=True)
+            if state is not None:
+                state.unlink(missing_ok=True)
 
     def _run(self, argv: list[str], cwd: Path, ctx: StepContext,
              announce: bool = False) -> Iterator[Output | Idle | Spawned | StepResult]:

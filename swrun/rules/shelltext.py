@@ -1,0 +1,561 @@
+"""What a block of shell text written for people holds: prompts and their output, commands a
+person must run (an editor, a session, a command that never ends), placeholders a person must
+fill in. Pure functions over text; the parser turns their answers into steps and variables."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# -- commands --------------------------------------------------------------------------------
+KNOWN_COMMANDS = frozenset({
+    "kubectl", "oc", "helm", "docker", "podman", "crictl", "ctr", "nerdctl", "kind",
+    "minikube", "k3s", "kubeadm", "etcdctl", "istioctl", "linkerd", "argocd", "flux",
+    "kustomize", "velero", "skopeo", "buildah", "git", "gh", "curl", "wget", "ssh", "scp",
+    "sftp", "rsync", "systemctl", "service", "journalctl", "sudo", "su", "apt", "apt-get",
+    "yum", "dnf", "zypper", "apk", "brew", "snap", "pip", "pip3", "pipx", "npm", "npx", "yarn",
+    "pnpm", "node", "deno", "python", "python3", "ruby", "perl", "php", "go", "cargo", "rustc",
+    "java", "javac", "mvn", "gradle", "make", "cmake", "cd", "ls", "cat", "echo", "printf",
+    "export", "unset", "mkdir", "rmdir", "rm", "cp", "mv", "ln", "chmod", "chown", "chgrp",
+    "touch", "grep", "egrep", "fgrep", "sed", "awk", "find", "xargs", "tail", "head", "less",
+    "more", "ps", "kill", "pkill", "pgrep", "top", "htop", "df", "du", "free", "aws", "gcloud",
+    "gsutil", "bq", "az", "doctl", "terraform", "tofu", "packer", "vagrant", "ansible",
+    "ansible-playbook", "ansible-galaxy", "pm2", "mongo", "mongosh", "mongodump",
+    "mongorestore", "mysql", "mysqldump", "psql", "pg_dump", "pg_restore", "redis-cli",
+    "openssl", "tar", "gzip", "gunzip", "zip", "unzip", "source", "nginx", "apachectl",
+    "crontab", "watch", "vi", "vim", "nano", "emacs", "jq", "yq", "sort", "uniq", "wc", "tee",
+    "env", "set", "eval", "exec", "sh", "bash", "zsh", "dash", "nohup", "screen", "tmux",
+    "ping", "traceroute", "nc", "netcat", "telnet", "dig", "nslookup", "host", "certbot",
+    "htpasswd", "useradd", "usermod", "userdel", "groupadd", "passwd", "sleep", "time",
+    "timeout", "lsof", "netstat", "ss", "ip", "ifconfig", "iptables", "ufw", "firewall-cmd",
+    "hostname", "hostnamectl", "uname", "whoami", "id", "date", "mount", "umount", "lsblk",
+    "fdisk", "mkfs", "reboot", "shutdown", "timedatectl", "ssh-keygen", "ssh-add",
+    "ssh-copy-id", "gpg", "base64", "sha256sum", "md5sum", "test", "true", "false", "chroot",
+    "debug", "vault", "consul", "nomad", "heroku", "firebase", "eksctl", "rosa", "ocm",
+    "osdctl", "hypershift", "clusteradm", "cmctl", "promtool", "amtool", "prometheus",
+    "alertmanager", "sysctl", "dmesg", "mdadm", "smartctl", "iostat", "vmstat", "sar",
+    "strace", "tcpdump", "systemd-analyze", "loginctl", "modprobe", "lsmod", "dpkg", "rpm",
+    "update-alternatives", "diff", "patch", "install", "read", "wait", "trap", "cut", "tr",
+    "file", "stat", "realpath", "basename", "dirname", "readlink", "which", "type", "command",
+    "alias", "unalias", "pushd", "popd", "pwd", "history", "exit", "logout", "http", "httpie",
+    "siege", "ab", "hey", "k6", "locust", "kubectx", "kubens", "stern", "k9s", "dotnet",
+    "flyway", "liquibase",
+})
+SHELL_WORDS = frozenset({"if", "then", "else", "elif", "fi", "for", "while", "until", "do",
+                         "done", "case", "esac", "function", "{", "}", "[[", "[", "!"})
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_WORD = re.compile(r"[^\s;|&<>()]+")
+
+
+def first_word(line: str) -> str:
+    """The command word of a line: after `sudo`/`time`/`env`/`VAR=x` prefixes."""
+    words = line.strip().split()
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if _ASSIGNMENT.match(w) or w in ("sudo", "time", "nohup", "env", "exec", "command"):
+            i += 1
+            while w == "sudo" and i < len(words) and words[i].startswith("-"):
+                i += 1
+            continue
+        return w
+    return words[-1] if words else ""
+
+
+def looks_like_command(line: str) -> bool:
+    """A line a person would type at a shell (not output, YAML, a log line or a query)."""
+    s = line.strip()
+    if not s or s.startswith("#"):
+        return False
+    if re.match(r"[\w.-]+:(\s|$)", s) and not s.startswith(("http:", "https:")):
+        return False  # `key: value` (YAML), `ERROR: ...` (a log line)
+    words = s.split()
+    if _ASSIGNMENT.match(words[0]) and len(words) == 1 and "(" not in s.split("=", 1)[0]:
+        return True  # `NAME=value`
+    word = first_word(s)
+    if word in SHELL_WORDS:
+        return True
+    if word.startswith(("./", "~/", "/usr/", "/bin/", "/opt/", "/sbin/", "/usr/local/")):
+        return True
+    return word in KNOWN_COMMANDS
+
+
+def logical_lines(body: str) -> list[tuple[int, str]]:
+    """(offset of the first line, text) of each command line, `\\` continuations joined."""
+    out: list[tuple[int, str]] = []
+    buf: list[str] = []
+    start = 0
+    for i, line in enumerate(body.split("\n")):
+        if not buf:
+            start = i
+        if line.rstrip().endswith("\\"):
+            buf.append(line.rstrip()[:-1])
+            continue
+        buf.append(line)
+        out.append((start, " ".join(buf)))
+        buf = []
+    if buf:
+        out.append((start, " ".join(buf)))
+    return out
+
+
+def mostly_commands(body: str) -> bool:
+    """Most lines of `body` are commands, the first one included: a block to run."""
+    lines = [t for _, t in logical_lines(body) if t.strip() and not t.strip().startswith("#")]
+    if not lines or not looks_like_command(lines[0]):
+        return False
+    hits = sum(looks_like_command(t) for t in lines)
+    return hits * 10 >= len(lines) * 6
+
+
+# -- prompts ---------------------------------------------------------------------------------
+_PROMPT = re.compile(
+    r"(?:\([\w.-]+\)\s)?"                                 # (venv)
+    r"(?:\[[\w.-]+@[\w.-]+[^\]\n]*\]|[\w.-]+@[\w.-]+(?::[^\s$#]*)?|[\w~/.-]+\s?)?"
+    r"\$(?:\s(?P<cmd>.*))?$"
+)
+_ROOT = re.compile(r"(?:\[[\w.-]+@[\w.-]+[^\]\n]*\]|[\w.-]+@[\w.-]+(?::[^\s#]*)?)?#\s(?P<cmd>.*)$")
+
+
+@dataclass(frozen=True)
+class Prompted:
+    """A block read as a terminal transcript."""
+
+    body: str
+    """The commands, one per line (with their continuation lines); output dropped."""
+    lines: tuple[int, ...]
+    """For each line of `body`, its offset in the block as written."""
+    prompts: tuple[int, ...]
+    """Offsets (in the block as written) of the lines that had a prompt."""
+    dropped: int
+    """Output lines left out."""
+
+
+def _dollar(line: str) -> str | None:
+    """The command after a `$ ` style prompt, `""` for a bare `$`, None when no prompt."""
+    if not line or "$" not in line[:80]:
+        return None
+    m = _PROMPT.match(line)
+    if m is None:
+        return None
+    cmd = m.group("cmd")
+    head = line[: m.start("cmd")] if cmd is not None else line
+    if head.strip() not in ("$",) and not re.search(r"[@\]~/]|^\(", head):
+        return None  # `word $ ...` is text, not a prompt; `user@host$`, `~/dir$` are prompts
+    return cmd if cmd is not None else ""
+
+
+def _root(line: str, dollar_block: bool) -> str | None:
+    """The command after a `# ` root prompt: in a block with `$ ` prompts, or when what follows
+    `#` is a command and not prose (a comment in a plain shell block stays a comment)."""
+    m = _ROOT.match(line)
+    if m is None:
+        return None
+    cmd = m.group("cmd")
+    if not looks_like_command(cmd) or re.search(r"[.!?:]$", cmd.strip()):
+        return None
+    words = cmd.split()
+    if len(words) > 2 and all(w.isalpha() for w in words[:4]) and not dollar_block \
+            and first_word(cmd) not in KNOWN_COMMANDS:
+        return None
+    return cmd
+
+
+def read_prompts(body: str, console: bool) -> Prompted | None:
+    """The commands of a block written as a transcript, or None when it has no prompts.
+
+    A `$ ` prompt (also `user@host$ `, `user@host:~/dir$ `, `[user@host dir]$ `, `(venv) $ `)
+    starts a command; its `\\` continuation lines belong to it; every other line is output.
+    `# ` is a root prompt only in a block that has `$ ` prompts too, or in a `console` block,
+    and only when the text after it reads as a command (`# systemctl restart nginx`), never
+    as prose (`# Restart the service.`): in a plain shell block it is a comment."""
+    lines = body.split("\n")
+    if lines and lines[-1] == "":
+        lines = lines[:-1]
+    dollar_block = any(_dollar(ln) is not None for ln in lines)
+    if not dollar_block and not console:
+        return None
+    out: list[str] = []
+    where: list[int] = []
+    prompts: list[int] = []
+    cont = False
+    dropped = 0
+    for i, line in enumerate(lines):
+        if cont:
+            out.append(line)
+            where.append(i)
+            cont = line.rstrip().endswith("\\")
+            continue
+        cmd = _dollar(line)
+        if cmd is None:
+            cmd = _root(line, dollar_block)
+        if cmd is None:
+            if line.strip():
+                dropped += 1
+            continue
+        prompts.append(i)
+        if cmd.strip():
+            out.append(cmd)
+            where.append(i)
+            cont = cmd.rstrip().endswith("\\")
+    if not prompts:
+        return None
+    return Prompted("\n".join(out) + "\n" if out else "", tuple(where), tuple(prompts), dropped)
+
+
+# -- commands a person must run --------------------------------------------------------------
+@dataclass(frozen=True)
+class Interactive:
+    offset: int
+    """Line offset in the body."""
+    what: str
+    """What the command needs: `opens an editor`, `opens a session`, `never ends`..."""
+    session: bool = False
+    """It opens a shell on something else: the blocks after it are typed into that shell."""
+
+
+_CLIENTS = r"(?:kubectl|oc|docker|podman|crictl|nerdctl)"
+_IT = r"(?:-it|-ti|-i\s+-t|-t\s+-i|--stdin\s+--tty|--tty\s+--stdin|-i\s+--tty|--stdin\s+-t)\b"
+_SHELLS = r"(?:/bin/)?(?:ba|z|a|c|k)?sh\b"
+_PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
+    (re.compile(p), what, session) for p, what, session in (
+        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:edit)\b", "opens an editor", False),
+        (r"(?:^|[\s;&|])(?:\$EDITOR|\$\{EDITOR\}|\$VISUAL|vi|vim|nvim|nano|emacs|visudo|vipw)"
+         r"(?:\s|$)", "opens an editor", False),
+        (r"\bcrontab\s+(?:-\w\s+)*-e\b", "opens an editor", False),
+        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:exec|run|attach|debug)\s+(?:.*\s)?{_IT}(?!.*--\s+\S)",
+         "opens an interactive session", True),
+        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:exec|run|debug)\s+(?:.*\s)?{_IT}.*--\s+{_SHELLS}\s*$",
+         "opens an interactive session", True),
+        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:exec|run)\s+(?:.*\s)?{_IT}", "needs a terminal",
+         False),
+        (r"\boc\s+debug\s+(?!.*\s--\s)\S+\s*$", "opens an interactive session", True),
+        (r"\boc\s+(?:rsh|rsh\s+\S+)\s*$", "opens an interactive session", True),
+        (r"(?:^|[;&|]\s*)(?:sudo\s+)?ssh\s+(?:-\w+(?:\s+[^-\s]\S*)?\s+)*[^-\s]\S*\s*$",
+         "opens a session on another host", True),
+        (r"\bsudo\s+(?:su\b|-i\s*$|-s\s*$|bash\s*$|-u\s+\S+\s+-i\s*$)", "opens a root shell",
+         True),
+        (r"(?:^|[;&|]\s*)su\s*(?:-\s*)?(?:\w+\s*)?$", "opens a shell as another user", True),
+        (r"(?:^|[;&|]\s*)(?:sudo\s+)?chroot\s+\S+\s*$", "opens a shell in a chroot", True),
+        (r"\btail\s+(?:\S+\s+)*?(?:-f|-F|--follow\S*)\b", "never ends (follows a file)", False),
+        (r"\b(?:logs|log)\s+(?:\S+\s+)*?(?:-f|--follow)\b", "never ends (follows the logs)",
+         False),
+        (r"\bjournalctl\s+(?:\S+\s+)*?(?:-f|--follow)\b", "never ends (follows the journal)",
+         False),
+        (r"(?:^|[;&|]\s*)(?:sudo\s+)?watch\s", "never ends (watch)", False),
+        (r"\b(?:kubectl|oc)\s+(?:\S+\s+)*?(?:get|rollout\s+status)\b.*\s(?:-w|--watch)\b",
+         "never ends (--watch)", False),
+        (r"\b(?:kubectl|oc)\s+(?:\S+\s+)*?(?:port-forward|proxy)\b", "never ends (a proxy)",
+         False),
+        (r"(?:^|[;&|]\s*)(?:top|htop|less|more|k9s|tmux|screen)\s*(?:$|[|;&])",
+         "needs a terminal", False),
+        (r"(?:^|[;&|]\s*)read\s+(?:-\w+\s+)*-p\b", "waits for typed input", False),
+    )
+)
+
+
+_DB_SHELL = re.compile(r"(?:sudo\s+(?:-u\s+\S+\s+)?)?(?:psql|mysql|mongo|mongosh|redis-cli|sqlite3)"
+                       r"(?:\s|$)")
+_DB_BATCH = re.compile(r"\s(?:-c|-e|--eval|-f|--file|--command|--execute|--quiet\s+--eval)"
+                       r"(?:\s|=|$)|[<|]")
+
+
+def interactive(body: str) -> Interactive | None:
+    """The first command in `body` that needs a person at a terminal, or never ends."""
+    for offset, text in logical_lines(body):
+        code = strip_comment(text)
+        if not code.strip():
+            continue
+        for part in split_commands(code):
+            part = part.strip()
+            if part.endswith("&") and not part.endswith("&&"):
+                continue  # sent to the background: it does not hold the step
+            for pattern, what, session in _PATTERNS:
+                if pattern.search(part):
+                    return Interactive(offset, what, session)
+            if _DB_SHELL.match(part) and not _DB_BATCH.search(part) and _no_redis_command(part):
+                return Interactive(offset, "opens a database shell", True)
+    return None
+
+
+def _no_redis_command(part: str) -> bool:
+    """redis-cli with only connection options (`-h host -p 6379`) opens its shell."""
+    words = part.split()
+    if "redis-cli" not in words:
+        return True
+    rest = words[words.index("redis-cli") + 1:]
+    i = 0
+    while i < len(rest):
+        if rest[i] in ("-h", "-p", "-a", "-n", "-u", "--user", "--pass"):
+            i += 2
+        elif rest[i].startswith("-"):
+            i += 1
+        else:
+            return False
+    return True
+
+
+def split_commands(line: str) -> list[str]:
+    """`a && b; c || d` → the commands, quotes respected (`psql -c "SELECT 1;"` is one)."""
+    parts: list[str] = []
+    quote = ""
+    start = 0
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+            elif ch == "\\" and quote == '"':
+                i += 1
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "\\":
+            i += 1
+        elif ch == ";" or line.startswith(("&&", "||"), i):
+            parts.append(line[start:i])
+            i += 1 if ch == ";" else 2
+            start = i
+            continue
+        i += 1
+    parts.append(line[start:])
+    return [p for p in parts if p.strip()]
+
+
+def strip_comment(line: str) -> str:
+    """`line` without a trailing `# comment` (outside quotes)."""
+    quote = ""
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1] in " \t;"):
+            return line[:i]
+    return line
+
+
+# -- placeholders ----------------------------------------------------------------------------
+RESERVED = frozenset(
+    {"HOME", "PATH", "USER", "PWD", "SHELL", "HOSTNAME", "LANG", "TERM", "TMPDIR", "OLDPWD",
+     "RANDOM", "SECONDS", "LINENO", "PPID", "UID", "EUID", "IFS", "REPLY", "LOGNAME", "MAIL",
+     "EDITOR", "VISUAL", "DISPLAY", "PS1", "PS2", "PS4", "SHLVL", "OPTARG", "OPTIND",
+     "GROUPS", "BASH", "BASH_ENV", "ENV", "CDPATH", "LD_PRELOAD", "LD_LIBRARY_PATH",
+     "PYTHONPATH", "NODE_OPTIONS", "KUBECONFIG_PATH", "LC_ALL", "PAGER", "_"}
+)
+"""Names a placeholder must not take: the shell or the system owns them (`<path>` must not
+replace $PATH). Such a placeholder's variable gets `_VALUE` added: `<path>` → PATH_VALUE."""
+_STOP = frozenset({"value", "of", "the", "from", "a", "an", "your", "my", "for", "to", "in",
+                   "with", "enter", "insert", "put", "here", "replace", "this"})
+_GO_WORDS = frozenset({"end", "else", "range", "if", "with", "define", "template", "block",
+                       "break", "continue", "nil", "true", "false"})
+
+ANGLE = re.compile(r"<([A-Za-z][A-Za-z0-9_.-]*(?: [A-Za-z0-9_.-]+){0,7})>")
+_YOUR = re.compile(r"(?<![\w$/{.-])YOUR_[A-Z0-9_]*[A-Z0-9]\b")
+_MUSTACHE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+_ELLIPSIS = re.compile(r"(?<==)(?:\.\.\.|…)(?=$|[\s'\";|&)])", re.MULTILINE)
+BRACED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_KEY_BEFORE = re.compile(r"(?:^|[\s;(])(?:export\s+|local\s+|readonly\s+)?([A-Za-z_]\w*)=['\"]?$")
+_FLAG_BEFORE = re.compile(r"--?([A-Za-z][\w.-]*)=['\"]?$")
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    text: str
+    """As written: `<pod>`, `YOUR_TOKEN`, `{{region}}`, `=...`."""
+    name: str
+    """The variable that supplies it."""
+    offset: int
+    """Line offset in the body."""
+    fillable: bool = True
+    """False in a quoted here-document (`<<'EOF'`): no expansion happens there."""
+
+
+def var_name(text: str) -> str:
+    """`<node-name>` → NODE_NAME, `<value of instance label from alert>` →
+    INSTANCE_LABEL_ALERT, `YOUR_API_TOKEN` → API_TOKEN, `<path>` → PATH_VALUE."""
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
+    kept = [w for w in words if w.lower() not in _STOP] or words or ["VALUE"]
+    name = "_".join(kept[:4]).upper()
+    if name.startswith("YOUR_") and len(name) > 5:
+        name = name[5:]
+    if not re.match(r"[A-Z_]", name):
+        name = "V_" + name
+    if name in RESERVED or name.startswith(("SWRUN_", "BASH_", "LC_")):
+        name += "_VALUE"
+    return name
+
+
+def _contexts(text: str) -> bytearray:
+    """Per character: 0 plain, 1 'single', 2 "double", 3 comment, 4 unquoted here-doc body,
+    5 quoted here-doc body. Good enough for the runbooks people write, not a shell parser."""
+    ctx = bytearray(len(text))
+    i = 0
+    n = len(text)
+    state = 0
+    pending: list[tuple[str, bool]] = []  # here-docs opened on this line: (delimiter, quoted)
+    while i < n:
+        ch = text[i]
+        if state == 0:
+            if ch == "'":
+                state = 1
+            elif ch == '"':
+                state = 2
+            elif ch == "#" and (i == 0 or text[i - 1] in " \t\n;|&("):
+                state = 3
+            elif ch == "\\" and i + 1 < n:
+                ctx[i] = 0
+                i += 2
+                continue
+            elif ch == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
+                m = re.match(r"<<-?\s*(['\"]?)([A-Za-z_][\w.-]*)\1", text[i:])
+                if m:
+                    pending.append((m.group(2), bool(m.group(1))))
+            ctx[i] = 0
+        elif state == 1:
+            ctx[i] = 1
+            if ch == "'":
+                state = 0
+        elif state == 2:
+            ctx[i] = 2
+            if ch == "\\" and i + 1 < n:
+                ctx[i + 1] = 2
+                i += 2
+                continue
+            if ch == '"':
+                state = 0
+        elif state == 3:
+            ctx[i] = 3
+            if ch == "\n":
+                state = 0
+        if ch == "\n" and state in (0, 3) and pending:
+            state = 0
+            j = i + 1
+            for delim, quoted in pending:
+                while j < n:
+                    end = text.find("\n", j)
+                    end = n if end == -1 else end
+                    line = text[j:end]
+                    if line.strip() == delim:
+                        j = end + 1
+                        break
+                    ctx[j:end + 1] = bytes([5 if quoted else 4]) * (end + 1 - j)
+                    j = end + 1
+            pending = []
+            i = j
+            continue
+        i += 1
+    return ctx
+
+
+def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
+                      ) -> tuple[str, list[Placeholder]]:
+    """The placeholders in a shell body and the body rewritten so that each is an environment
+    variable: `<pod>` → `"${POD}"` (in double quotes `${POD}`, in single quotes `'"${POD}"'`):
+    the value the operator gives reaches the command as data, never as shell text.
+    A placeholder in a comment is left alone; in a quoted here-document it is found but not
+    rewritten (`fillable=False`). `skip_names`: `<tag>` pairs seen as markup."""
+    ctx = _contexts(body)
+    found: list[tuple[int, int, str, str]] = []  # start, end, text, name
+    taken = bytearray(len(body))
+
+    def add(start: int, end: int, text: str, name: str) -> None:
+        if any(taken[start:end]) or (start < len(ctx) and ctx[start] == 3):
+            return
+        taken[start:end] = b"\1" * (end - start)
+        found.append((start, end, text, name))
+
+    for m in ANGLE.finditer(body):
+        inner = m.group(1)
+        if f"</{inner}>" in body or inner.lower() in _HTML:
+            continue
+        before = body[max(0, m.start() - 80):m.start()]
+        key = _KEY_BEFORE.search(before)
+        flag_before = _FLAG_BEFORE.search(before)
+        if " " in inner and key is not None:
+            name = key.group(1).upper() if key.group(1).isupper() else var_name(key.group(1))
+        else:
+            name = var_name(inner)
+        if flag_before is not None and inner.lower() in ("value", "val", "x"):
+            name = var_name(flag_before.group(1))
+        add(m.start(), m.end(), m.group(0), name)
+    for m in _YOUR.finditer(body):
+        add(m.start(), m.end(), m.group(0), var_name(m.group(0)))
+    for m in _MUSTACHE.finditer(body):
+        if m.group(1).lower() in _GO_WORDS:
+            continue
+        add(m.start(), m.end(), m.group(0), var_name(m.group(1)))
+    for m in _ELLIPSIS.finditer(body):
+        before = body[max(0, m.start() - 80):m.start()]
+        key = _KEY_BEFORE.search(before) or _FLAG_BEFORE.search(before) or \
+            re.search(r"([A-Za-z][\w.-]*)=['\"]?$", before)
+        if key is None:
+            continue
+        add(m.start(), m.end(), "=" + m.group(0), var_name(key.group(1)))
+    found.sort()
+    out: list[str] = []
+    places: list[Placeholder] = []
+    last = 0
+    for start, end, text, name in found:
+        if name in skip_names:
+            continue
+        c = ctx[start] if start < len(ctx) else 0
+        offset = body.count("\n", 0, start)
+        if c == 5:
+            places.append(Placeholder(text, name, offset, fillable=False))
+            continue
+        out.append(body[last:start])
+        out.append({0: f'"${{{name}}}"', 1: f"'\"${{{name}}}\"'", 2: f"${{{name}}}",
+                    4: f"${{{name}}}"}.get(c, f'"${{{name}}}"'))
+        last = end
+        places.append(Placeholder(text, name, offset))
+    out.append(body[last:])
+    return "".join(out), places
+
+
+_HTML = frozenset({
+    "a", "abbr", "b", "br", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "html", "i",
+    "img", "li", "meta", "ol", "p", "pre", "script", "span", "strong", "style", "tbody", "td",
+    "th", "thead", "tr", "u", "ul", "svg", "g", "kbd", "iframe", "video", "audio", "canvas",
+    "sub", "sup", "xml",
+})
+"""Tags read as markup, not placeholders (`<path>`, `<source>`, `<title>` stay placeholders
+unless their closing tag is in the block too)."""
+
+_ASSIGN = re.compile(
+    r"(?:^|[\s;(])(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)*)?([A-Za-z_]\w*)=|"
+    r"\bread\s+(?:-\w+\s+(?:\S+\s+)?)*([A-Za-z_]\w*)|\bfor\s+([A-Za-z_]\w*)\s+in\b|"
+    r"\bexport[ \t]+((?:[A-Za-z_]\w*[ \t]*)+)(?:$|;|&)",
+    re.MULTILINE,
+)
+_EXPORTED = re.compile(
+    r"\bexport[ \t]+(?:-\w+[ \t]+)?((?:[A-Za-z_]\w*(?:=(?:\"[^\"]*\"|'[^']*'|\S*))?[ \t]*)+)",
+    re.MULTILINE)
+
+
+def assigned(body: str) -> set[str]:
+    """Names the block sets (assignment, `read`, `for`, `export NAME`)."""
+    names: set[str] = set()
+    for m in _ASSIGN.finditer(body):
+        for g in m.groups():
+            if g:
+                names.update(re.findall(r"[A-Za-z_]\w*", g) if " " in g.strip() or
+                             m.group(4) == g else [g])
+    return names
+
+
+def exported(body: str) -> set[str]:
+    """Names the block exports (`export NAME=…`, `export NAME`, `set -a` makes every
+    assignment an export)."""
+    if re.search(r"(?:^|[;\s])set\s+-a\b|set\s+-o\s+allexport", body):
+        return assigned(body)
+    names: set[str] = set()
+    for m in _EXPORTED.finditer(strip_comments(body)):
+        for word in re.findall(r"([A-Za-z_]\w*)(?:=(?:\"[^\"]*\"|'[^']*'|\S*))?", m.group(1)):
+            names.add(word)
+    return names
+
+
+def strip_comments(body: str) -> str:
+    return "\n".join(strip_comment(line) for line in body.split("\n"))
