@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,12 +33,14 @@ _JSON_KEY = re.compile(r'"\$[A-Za-z_][A-Za-z0-9_]*"\s*:')
 
 def check_runbook(
     result: ParseResult, inventory_path: str | None = None, *, strict: bool = False,
-    connect: bool = False, inventory: bool = True,
+    connect: bool = False, inventory: bool = True, lint: bool = True,
 ) -> list[Diagnostic]:
     """Parse diagnostics plus semantic ones; warnings become errors when `strict`.
 
     `connect`: also reach every targeted host (known host key, working auth).
-    `inventory=False`: leave host patterns unchecked (no inventory is loaded)."""
+    `inventory=False`: leave host patterns unchecked (no inventory is loaded).
+    `lint=False`: leave out the shell-step rules (swrun.rules.lint: `bash -n` and the rest),
+    which only warn: plan and execute need them only when `strict`."""
     rb = result.runbook
     diags = list(result.diagnostics)
     found: list[Diagnostic] = []
@@ -48,10 +51,15 @@ def check_runbook(
     _rollback(rb, found)
     _pm2(rb, found)
     _step_bodies(rb, found)
+    _notify(rb, found)
     if inventory:
         _inventory(rb, inventory_path, found, connect)
+    if lint:
+        from swrun.rules.lint import lint as lint_steps
+
+        found.extend(lint_steps(rb))
     if strict:
-        found = [Diagnostic(Severity.ERROR, d.message, d.path, d.line, d.col) for d in found]
+        found = [dataclasses.replace(d, severity=Severity.ERROR) for d in found]
     diags.extend(found)
     diags.sort(key=lambda d: (d.line, d.severity != Severity.ERROR))
     return diags
@@ -62,7 +70,7 @@ def load_checked(path: str | Path, *, strict: bool = False) -> Runbook:
     against the inventory aside) refuses it before anything runs, so a typo on line 90
     cannot fail a window after the first 30 steps already changed production."""
     result = parse_file(path, strict=strict)
-    errors = [d for d in check_runbook(result, strict=strict, inventory=False)
+    errors = [d for d in check_runbook(result, strict=strict, inventory=False, lint=strict)
               if d.severity is Severity.ERROR]
     if errors:
         refuse(errors, path)
@@ -97,6 +105,7 @@ def _duplicate_names(rb: Runbook, out: list[Diagnostic]) -> None:
 
 def _variables(rb: Runbook, out: list[Diagnostic]) -> None:
     declared = set(rb.variables)
+    written = {n for n, v in rb.variables.items() if not v.placeholder}
     for step in rb.steps:
         if not step.actionable:
             continue
@@ -107,7 +116,7 @@ def _variables(rb: Runbook, out: list[Diagnostic]) -> None:
                         out.append(_diag(Severity.ERROR, step, f"{key}=${name}: variable {name} "
                                          "is not declared in the front matter"))
         if step.kind in (StepKind.SHELL, StepKind.CHECK):
-            if step.kind is StepKind.SHELL and declared and not step.targets:  # remote env
+            if step.kind is StepKind.SHELL and written and not step.targets:  # remote env
                 _shell_refs(step, declared, out)
             continue
         seen: set[str] = set()
@@ -201,6 +210,16 @@ def _step_bodies(rb: Runbook, out: list[Diagnostic]) -> None:
         for problem in validate(step.kind.value, step.body, step.attributes):
             out.append(Diagnostic(Severity.ERROR, f"{step.kind.value}: {problem.message}",
                                   step.span.path, step.span.line + problem.line))
+
+
+def _notify(rb: Runbook, out: list[Diagnostic]) -> None:
+    """The front matter's `notify` targets (docs/team.md), at the front matter's line."""
+    if rb.metadata.get("notify") is None:
+        return
+    from swrun.notify.config import read_targets
+
+    for problem in read_targets(rb.metadata["notify"])[1]:
+        out.append(Diagnostic(Severity.ERROR, problem, rb.path, 1))
 
 
 def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic],

@@ -116,27 +116,39 @@ RUNBOOK_PATH = click.Path(readable=False)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--connect", is_flag=True,
               help="Also connect to every targeted host: known host key, working auth.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one document with every finding (for CI).")
 @_friendly
-def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: bool) -> None:
+def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: bool,
+          fmt: str) -> None:
     """Report every problem in FILES as `file:line: severity: message`."""
     from swrun.checks import check_runbook
     from swrun.errors import Severity
     from swrun.parser import parse_file
 
     errors = warnings = 0
+    found: list[dict[str, Any]] = []
     for path in files:
         try:
             result = parse_file(path, strict=strict)
+            diags = check_runbook(result, inventory, strict=strict, connect=connect)
         except RunbookError as exc:
-            click.echo(str(exc.diagnostic))
-            errors += 1
-            continue
-        for diag in check_runbook(result, inventory, strict=strict, connect=connect):
-            click.echo(str(diag))
+            diags = [exc.diagnostic]
+        for diag in diags:
+            if fmt == "json":
+                as_dict = getattr(diag, "as_dict", None)
+                found.append(as_dict() if as_dict else {
+                    "path": diag.path or path, "line": diag.line, "severity": diag.severity.value,
+                    "rule": None, "name": None, "message": diag.message, "fix": None})
+            else:
+                click.echo(str(diag))
             if diag.severity is Severity.ERROR:
                 errors += 1
             else:
                 warnings += 1
+    if fmt == "json":
+        click.echo(json.dumps({"files": len(files), "errors": errors, "warnings": warnings,
+                               "findings": found}, indent=2, ensure_ascii=False))
     summary = f"{len(files)} file(s): {errors} error(s), {warnings} warning(s)"
     click.echo(summary, err=True)
     sys.exit(int(ExitCode.INVALID_RUNBOOK if errors else ExitCode.OK))
@@ -207,6 +219,9 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
 @click.option("--interleave", is_flag=True, envvar="SWRUN_INTERLEAVE",
               help="Print a fan-out's lines as they come (default: each host's lines "
                    "together, when it is done).")
+@click.option("--notify", "notify", multiple=True, metavar="[FORMAT=]URL",
+              help="Also send the run's notifications to URL (repeatable; FORMAT: slack, "
+                   "mattermost, teams, json; docs/team.md).")
 @_friendly
 def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, dry_run: bool,
             from_step: str | None, only: tuple[str, ...], skip: tuple[str, ...],
@@ -214,8 +229,9 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
             resume: str | None, log_path: str | None, operator: str | None, as_json: bool,
             strict: bool, inventory: str | None, accept_new_host_keys: bool, concurrent: bool,
             stop_leftovers: bool, interleave: bool = False, sign_with: str | None = None,
-            approvals: tuple[str, ...] = ()) -> None:
+            approvals: tuple[str, ...] = (), notify: tuple[str, ...] = ()) -> None:
     """Run FILE headless: for CI, cron and drills. Exit codes are listed in docs/cli.md."""
+    _notify_urls(notify)
     if interleave:  # read by the headless renderer (swrun.render.HumanRenderer)
         import os
 
@@ -248,11 +264,14 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
 @click.option("--operator", help="Who is running this (default user@host).")
 @click.option("--concurrent", is_flag=True,
               help="Run even while another swrun runs this runbook (default: refuse, exit 5).")
+@click.option("--notify", "notify", multiple=True, metavar="[FORMAT=]URL",
+              help="Also send the run's notifications to URL (repeatable; docs/team.md).")
 @_friendly
 def run_console(file: str, variables: tuple[str, ...], inventory: str | None,
                 log_path: str | None, resume: str | None, operator: str | None,
-                concurrent: bool) -> None:
+                concurrent: bool, notify: tuple[str, ...] = ()) -> None:
     """Run FILE step by step in the terminal console (see docs/tui.md)."""
+    _notify_urls(notify)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         click.echo("swrun: `swrun run` needs a terminal; headless (CI, cron) use "
                    f"`swrun execute {file}`", err=True)
@@ -334,8 +353,9 @@ def lab_env(lab_dir: str, inventory: str) -> None:
               help="Every run of RUNBOOK under --logs (found as `swrun history` finds them).")
 @click.option("--logs", "logs_dir", default="logs", show_default=True,
               type=click.Path(file_okay=False), help="With --runbook: where the run logs are.")
-@click.option("--format", "fmt", type=click.Choice(["md", "json", "csv", "html"]),
-              help="Output format (default: from the -o suffix, else md).")
+@click.option("--format", "fmt", type=click.Choice(["md", "json", "csv", "html", "otlp"]),
+              help="Output format (default: from the -o suffix, else md); otlp exports each "
+                   "log as a trace to OTEL_EXPORTER_OTLP_ENDPOINT.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE, not stdout.")
 @click.option("--since", metavar="TIME", help="Show entries from TIME (ISO 8601; naive = --tz).")
 @click.option("--until", metavar="TIME", help="Show entries up to TIME.")
@@ -388,6 +408,10 @@ def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt
             raise RunLogError(f"no run logs of {runbook_path} under {logs_dir}/")
     given = {os.path.realpath(d.path) for d in data}  # a log named and found: read once
     data += [d for d in found if os.path.realpath(d.path) not in given]
+    if fmt == "otlp":  # each log as the trace a live run makes (docs/team.md)
+        from swrun.timeline.as_otlp import export
+
+        sys.exit(int(export(data)))
     tl = build_timeline(data, since=bounds[0], until=bounds[1], tz=zone, tz_name=tz,
                         incident=incident)
     for warning in tl.warnings:
@@ -530,3 +554,73 @@ def approve(log: str, step: str, sign_with: str | None, allowed_signers: str | N
     sys.exit(int(approve_command(log, step, sign_with=sign_with,
                                  allowed_signers=allowed_signers, valid_for=valid_for,
                                  output=output, yes=yes)))
+
+
+def _notify_urls(urls: tuple[str, ...]) -> None:
+    """`--notify`: checked now (a bad URL is a usage error before anything runs), then
+    added to the run's notification targets (swrun.notify)."""
+    if not urls:
+        return
+    from swrun.notify.config import CLI_URLS, cli_target
+
+    for url in urls:
+        cli_target(url)
+    CLI_URLS.extend(urls)
+
+
+@main.command()
+@click.argument("target", required=False, metavar="[LOG | RUNBOOK]",
+                shell_complete=_complete.log_files)
+@click.option("--plain", is_flag=True,
+              help="A scrolling text feed (tail -f style) instead of the console.")
+@click.option("--logs", "logs_dir", default="logs", show_default=True,
+              type=click.Path(file_okay=False), help="Where the run logs are.")
+@_friendly
+def watch(target: str | None, plain: bool, logs_dir: str) -> None:
+    """Follow a run from another terminal, read-only: LOG, the run of RUNBOOK in progress,
+    or the run in progress here (see docs/team.md)."""
+    from pathlib import Path
+
+    from swrun.watch.source import WatchSource
+    from swrun.watch.target import find_log, runbook_of
+
+    log = find_log(target, Path(logs_dir))
+    source = WatchSource(log)
+    if plain or not (sys.stdout.isatty() and sys.stdin.isatty()):
+        from swrun.watch.feed import feed
+
+        try:
+            sys.exit(feed(source, sys.stdout))
+        finally:
+            source.close()
+    book_path = runbook_of(log, target)
+    if book_path is None:
+        raise RunLogError(f"{log}: cannot find the runbook it names "
+                          f"({source.state.runbook or '?'}); watch it with --plain")
+    from swrun.parser import load_runbook
+    from swrun.watch.app import WatchApp
+
+    code = WatchApp(source, load_runbook(book_path)).run()
+    source.close()
+    sys.exit(int(code or 0))
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
+@click.option("--logs", "logs_dir", default="logs", show_default=True,
+              type=click.Path(file_okay=False), help="Where the run logs are.")
+@_friendly
+def ps(as_json: bool, logs_dir: str) -> None:
+    """The runs in progress on this machine: runbook, run id, operator, start, current step
+    and what it waits for (from the logs' locks; see docs/team.md)."""
+    from pathlib import Path
+
+    from swrun.ps import render_table, runs_in_progress
+
+    runs = runs_in_progress(Path(logs_dir))
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=False))
+    elif runs:
+        click.echo(render_table(runs), nl=False)
+    else:
+        click.echo(f"swrun: no runs in progress under {logs_dir}/", err=True)

@@ -11,10 +11,22 @@ SECTION_SEP = " › "
 _FLAGS = ("confirm", "destructive")
 
 
+def kind_of(step: Step) -> str:
+    """The kind as `plan` shows it: a check made from a command is `manual`."""
+    return "manual" if step.manual else step.kind.value
+
+
 def step_flags(step: Step) -> list[str]:
     flags = [f for f in _FLAGS if step.flag(f)]
     if step.in_rollback:
         flags.append("rollback")
+    if step.optional:
+        flags.append("optional")
+    if step.text("file"):
+        flags.append(f"writes {step.text('file')}")
+    if step.placeholders:
+        flags.append("asks " + ",".join(dict.fromkeys(p.name for p in step.placeholders
+                                                      if p.fillable)))
     timeout = step.text("timeout")
     if timeout:
         flags.append(f"timeout={timeout}")
@@ -36,7 +48,8 @@ def plan_json(runbook: Runbook) -> dict[str, Any]:
         "variables": {
             name: {"type": v.type, "required": v.required, "secret": name in secret,
                    "default": None if name in secret else v.default,
-                   "choices": list(v.choices)}
+                   "choices": list(v.choices),
+                   "placeholder": v.placeholder or None, "line": v.line or None}
             for name, v in runbook.variables.items()
         },
         "steps": [
@@ -44,6 +57,12 @@ def plan_json(runbook: Runbook) -> dict[str, Any]:
                 "number": s.number,
                 "id": s.id,
                 "kind": s.kind.value,
+                "manual": s.manual or None,
+                "optional": s.optional or None,
+                "writes": s.text("file"),
+                "placeholders": [{"text": p.text, "name": p.name, "line": p.line,
+                                  "filled": p.fillable} for p in s.placeholders],
+                "prompts": list(s.prompts),
                 "title": s.title,
                 "section": list(s.section),
                 "line": s.span.line,
@@ -58,7 +77,7 @@ def plan_json(runbook: Runbook) -> dict[str, Any]:
 
 
 def plan_text(runbook: Runbook, *, show_all: bool = False) -> str:
-    counts = Counter(s.kind.value for s in runbook.steps)
+    counts = Counter(kind_of(s) if not s.optional else "optional" for s in runbook.steps)
     parts = [f"{n} {k}" for k, n in sorted(counts.items())]
     head = [runbook.title, f"  {runbook.path} · {', '.join(parts) or 'no steps'}"]
     extra = []
@@ -66,8 +85,9 @@ def plan_text(runbook: Runbook, *, show_all: bool = False) -> str:
         extra.append(f"environment: {runbook.environment}")
     if runbook.metadata.get("window"):
         extra.append(f"window: {runbook.metadata['window']}")
-    if runbook.variables:
-        extra.append("vars: " + ", ".join(runbook.variables))
+    declared = [n for n, v in runbook.variables.items() if not v.placeholder]
+    if declared:
+        extra.append("vars: " + ", ".join(declared))
     if extra:
         head.append("  " + " · ".join(extra))
     rows: list[tuple[str, ...]] = []
@@ -76,7 +96,7 @@ def plan_text(runbook: Runbook, *, show_all: bool = False) -> str:
             continue
         rows.append((
             str(s.number) if s.number is not None else "-",
-            s.kind.value,
+            kind_of(s),
             s.title,
             SECTION_SEP.join(s.section),
             s.targets or "",
@@ -97,4 +117,24 @@ def plan_text(runbook: Runbook, *, show_all: bool = False) -> str:
         return "  ".join(cells).rstrip()
 
     lines = [*head, "", fmt(header), *(fmt(r) for r in rows)]
+    lines += _reading_notes(runbook)
     return "\n".join(lines) + "\n"
+
+
+def _reading_notes(runbook: Runbook) -> list[str]:
+    """What swrun read into the file beyond its fences: values to supply, manual steps,
+    sections not in the main pass."""
+    notes = []
+    asked = [v for v in runbook.variables.values() if v.placeholder]
+    if asked:
+        notes.append("placeholders (asked before the run, or --var NAME=...): " + ", ".join(
+            f"{v.name} ({v.placeholder}, line {v.line})" for v in asked))
+    manual = [s for s in runbook.steps if s.manual]
+    if manual:
+        notes.append(f"manual: {len(manual)} step(s) the operator runs and ticks: " + ", ".join(
+            str(s.number) for s in manual))
+    optional = [s for s in runbook.steps if s.optional]
+    if optional:
+        sections = dict.fromkeys(SECTION_SEP.join(s.section[:1]) for s in optional)
+        notes.append(f"optional: {len(optional)} block(s) shown, not run: " + ", ".join(sections))
+    return ["", *notes] if notes else []

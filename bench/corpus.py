@@ -1,0 +1,111 @@
+"""What swrun reads in a folder of Markdown runbooks: python bench/corpus.py DIR
+
+Prints files, steps by kind, shell steps that fail `bash -n` (and whether check flags them),
+literal prompts left in runnable steps, placeholders left unfilled, manual steps, findings by
+rule, and the time `plan` (parse and check, lint included) takes per file.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from swrun.checks import check_runbook
+from swrun.errors import RunbookError
+from swrun.model import StepKind
+from swrun.parser import parse_file
+from swrun.plan import kind_of
+from swrun.rules.shelltext import ANGLE, read_prompts
+
+
+def bash_n(body: str) -> bool:
+    bash = shutil.which("bash") or "bash"
+    return subprocess.run([bash, "-n"], input=body, capture_output=True, text=True,
+                          check=False).returncode == 0
+
+
+def main(folder: str) -> int:
+    files = sorted(Path(folder).rglob("*.md"))
+    kinds: Counter[str] = Counter()
+    rules: Counter[str] = Counter()
+    unread = 0
+    syntax_bad = syntax_unflagged = prompts_left = placeholders_left = manual = 0
+    flagged_files: set[Path] = set()
+    needing: set[Path] = set()
+    times: list[tuple[float, Path]] = []
+    for path in files:
+        t0 = time.perf_counter()
+        try:
+            result = parse_file(path)
+            diags = check_runbook(result, inventory=False)
+        except RunbookError:
+            unread += 1
+            continue
+        times.append((time.perf_counter() - t0, path))
+        rb = result.runbook
+        found = {(d.line, getattr(d, "rule", "")) for d in diags}
+        for d in diags:
+            rule = getattr(d, "rule", "") or "other"
+            rules[rule] += 1
+            if rule != "other":
+                flagged_files.add(path)
+        for step in rb.steps:
+            kinds[kind_of(step) if not step.optional else "optional"] += 1
+            if step.manual:
+                manual += 1
+            if step.kind is not StepKind.SHELL or step.text("file"):
+                continue
+            if any(read_prompts(line + "\n", False) for line in step.body.split("\n")
+                   if line.startswith("$ ")):
+                prompts_left += 1
+                needing.add(path)
+            left = [m for m in ANGLE.finditer(step.body)
+                    if not re.search(r"<<|</", step.body)]
+            unfilled = [p for p in step.placeholders if not p.fillable]
+            if left or unfilled:
+                placeholders_left += 1
+                if not any(r == "SW102" for _, r in found):
+                    needing.add(path)
+            if step.placeholders or step.prompts:
+                needing.add(path)
+            if (step.text("shell") or "bash").split()[0] in ("bash", "sh") and \
+                    not bash_n(step.body):
+                syntax_bad += 1
+                needing.add(path)
+                if not any(r == "SW101" and step.span.line <= ln <= step.span.end_line
+                           for ln, r in found):
+                    syntax_unflagged += 1
+            if step.manual:
+                needing.add(path)
+    print(f"files: {len(files)} ({unread} unreadable)")
+    print("steps by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items())))
+    print(f"shell steps failing bash -n: {syntax_bad} (not flagged by check: "
+          f"{syntax_unflagged})")
+    print(f"literal prompts left in runnable steps: {prompts_left}")
+    print(f"runnable steps with a placeholder left unfilled: {placeholders_left}")
+    print(f"manual steps: {manual}")
+    print("findings by rule: " + ", ".join(f"{k} {n}" for k, n in sorted(rules.items())))
+    missed = sorted(needing - flagged_files)
+    print(f"files check flags: {len(flagged_files)}; files with such a case check does not "
+          f"flag: {len(missed)}")
+    for path in missed[:10]:
+        print(f"  not flagged: {path}")
+    if times:
+        ts = sorted(t for t, _ in times)
+        slowest = max(times)
+        print(f"plan time per file: median {ts[len(ts) // 2] * 1000:.1f} ms, "
+              f"max {slowest[0] * 1000:.1f} ms ({slowest[1].name}), "
+              f"total {sum(ts):.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        print("usage: python bench/corpus.py DIR", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,305 @@
+"""`swrun check` rules for shell steps: what would fail, or do what the writer did not mean,
+when the runbook runs. Each finding has a stable rule id, a file line and a fix; a block (or a
+section) silences rules with `allow="SW101,SW203"`. Findings are warnings: `--strict` fails
+on them."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from swrun.errors import Diagnostic, Severity
+from swrun.model import Runbook, Step, StepKind
+from swrun.rules.shelltext import (
+    BRACED,
+    RESERVED,
+    assigned,
+    exported,
+    logical_lines,
+    split_commands,
+    strip_comment,
+    strip_comments,
+)
+
+RULES: dict[str, tuple[str, str]] = {
+    "SW101": ("syntax", "the shell (bash -n) or the block's interpreter rejects the block"),
+    "SW102": ("placeholder", "a value left for the reader to fill in (`<pod>`, `YOUR_…`)"),
+    "SW103": ("prompt", "a `$ ` or `# ` prompt in a shell block (stripped, output dropped)"),
+    "SW104": ("interactive", "a command that needs a terminal or never ends: a manual step"),
+    "SW105": ("no-language", "a fence without a language holding commands: a manual step"),
+    "SW106": ("session", "a block typed into a session an earlier step opened: manual"),
+    "SW107": ("set-later", "a variable used before any step sets it, or set only in a step "
+                           "that does not run"),
+    "SW108": ("not-exported", "a variable set without `export` in an earlier step"),
+    "SW201": ("pipe-to-shell", "a download piped into a shell (`curl … | sh`)"),
+    "SW202": ("plain-http", "a download over plain http"),
+    "SW203": ("rm-empty-var", "`rm -rf` on a path built from a variable that may be empty"),
+    "SW204": ("errexit-off", "`set +e` in a destructive block: failures go unnoticed"),
+}
+"""Rule id → (short name, what it finds). Ids never change meaning."""
+_Add = Callable[[str, int, str, str], None]
+"""add(rule, line, message, fix)"""
+
+
+@dataclass(frozen=True)
+class Finding(Diagnostic):
+    """A check rule's finding: a Diagnostic with its rule id and how to fix it."""
+
+    rule: str = ""
+    fix: str = ""
+
+    def __str__(self) -> str:
+        fix = f" (fix: {self.fix})" if self.fix else ""
+        return f"{self.location}: {self.severity.value}: {self.rule} {self.message}{fix}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"path": self.path, "line": self.line, "severity": self.severity.value,
+                "rule": self.rule, "name": RULES.get(self.rule, ("", ""))[0],
+                "message": self.message, "fix": self.fix}
+
+
+def strict(found: Diagnostic) -> Diagnostic:
+    return dataclasses.replace(found, severity=Severity.ERROR)
+
+
+def allowed(step: Step) -> set[str]:
+    value = step.attributes.get("allow")
+    if not isinstance(value, str):
+        return set()
+    return {w.strip().upper() for w in re.split(r"[\s,]+", value) if w.strip()}
+
+
+def lint(rb: Runbook) -> list[Diagnostic]:
+    out: list[Finding] = []
+    declared = set(rb.variables)
+    steps = [s for s in rb.steps if s.kind is StepKind.SHELL or s.manual]
+    for step in steps:
+        found: list[Finding] = []
+
+        def add(rule: str, line: int, message: str, fix: str, step: Step = step,
+                found: list[Finding] = found) -> None:
+            found.append(Finding(Severity.WARNING, message, step.span.path, line, 0, rule, fix))
+
+        _prompts(step, add)
+        _placeholders(step, add)
+        _manual(step, add)
+        if step.kind is StepKind.SHELL and not step.attributes.get("file"):
+            _syntax(step, add)
+            _risky(rb, step, add)
+        silenced = allowed(step)
+        out.extend(f for f in found if f.rule not in silenced)
+    out.extend(_order(rb, declared))
+    return list(out)
+
+
+def _prompts(step: Step, add: _Add) -> None:
+    for line in step.prompts:
+        add("SW103", line, "prompt in a shell block: swrun runs the commands after `$ `/`# ` "
+            "and leaves out the output lines", "drop the prompt and the output, or use a "
+            "`console` fence for a transcript")
+
+
+def _placeholders(step: Step, add: _Add) -> None:
+    for use in step.placeholders:
+        if not use.fillable:
+            add("SW102", use.line, f"placeholder {use.text} in a quoted here-document is "
+                "written as is", f"unquote the here-document delimiter and write ${{{use.name}}}")
+        elif use.text.startswith("${"):
+            add("SW102", use.line, f"{use.text} is set by no step and not declared: swrun "
+                f"asks for {use.name} (or takes it from the environment)",
+                f"declare {use.name} in the front matter, or set it in an earlier step")
+        else:
+            add("SW102", use.line, f"placeholder {use.text}: swrun asks for {use.name} before "
+                f"the run and passes it as \"${{{use.name}}}\"",
+                f"declare {use.name} in the front matter (prompt, pattern), or write the value")
+
+
+def _manual(step: Step, add: _Add) -> None:
+    if not step.manual:
+        return
+    line = step.span.line
+    if step.manual.startswith("no language"):
+        add("SW105", line, "commands in a fence without a language: a manual step (shown, "
+            "the operator runs it and ticks; headless stops here)",
+            "write ```bash to run it, or ```text to show it")
+    elif step.manual.startswith("typed in the session"):
+        add("SW106", line, f"block {step.manual}: a manual step, not run here",
+            "run it through the session's own command (`kubectl exec POD -- cmd`, "
+            "`ssh host 'cmd'`), or add `run` if it is meant for this machine")
+    elif step.manual != "list item":
+        from swrun.rules.shelltext import interactive
+
+        found = interactive(step.body)
+        lines = dict(logical_lines(step.body))
+        first = lines.get(found.offset, "") if found else ""
+        line = step.body_line(found.offset) if found else line
+        shown = first.strip() if len(first.strip()) <= 60 else first.strip()[:59] + "…"
+        add("SW104", line, f"`{shown}` {step.manual}: a manual step (shown, the operator "
+            "runs it and ticks; headless stops here)", "use a form that ends on its own "
+            "(`logs --tail=100`, `exec POD -- cmd`, `ssh host 'cmd'`), or add `run` to run it")
+
+
+def _syntax(step: Step, add: _Add) -> None:
+    shell = (step.text("shell") or "bash").split()
+    name = os.path.basename(shell[0]) if shell else "bash"
+    if name in ("python3", "python"):
+        try:
+            compile(step.body, step.id, "exec")
+        except SyntaxError as exc:
+            add("SW101", step.body_line((exc.lineno or 1) - 1), f"python: {exc.msg}",
+                "fix the code (it does not compile)")
+        return
+    if name not in ("bash", "sh", "dash", "ksh", "zsh"):
+        return
+    checker = "bash" if name in ("bash", "sh", "ksh") else name
+    exe = shutil.which(checker)
+    if exe is None:
+        return
+    try:
+        proc = subprocess.run([exe, "-n"], input=step.body, capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    if proc.returncode == 0:
+        return
+    message = proc.stderr.strip().split("\n")[0]
+    m = re.search(r"line (\d+): (.*)", message)
+    offset = int(m.group(1)) - 1 if m else 0
+    text = m.group(2) if m else message
+    offset = min(offset, max(0, step.body.count("\n") - 1))
+    add("SW101", step.body_line(offset), f"{checker} -n: {text}",
+        "fix the shell syntax (an unclosed quote, `if` without `fi`, a here-document "
+        "without its end line)")
+
+
+_DOWNLOAD = re.compile(r"\b(?:curl|wget)\b")
+_PIPE_SH = re.compile(r"\b(?:curl|wget)\b[^|]*\|\s*(?:sudo\s+(?:-\S+\s+)*)?(?:ba|z|da)?sh\b")
+_HTTP = re.compile(r"\bhttp://(?!localhost\b|127\.|0\.0\.0\.0|\[::1\]|\$|\{)[^\s'\"]+")
+_RM = re.compile(r"\brm\s+(?:-\w*[rR]\w*f\w*|-\w*f\w*[rR]\w*|-r\s+-f|-f\s+-r|--recursive\s+"
+                 r"--force|--force\s+--recursive)\s+(.*)")
+_UNGUARDED = re.compile(r"\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*))")
+_DESTRUCTIVE = re.compile(r"\brm\s+-\w*[rf]|\bkubectl\s+delete\b|\boc\s+delete\b|\bdrop\s+"
+                          r"(?:table|database)\b|\bterraform\s+destroy\b|\bdd\s+if=|\bmkfs\b|"
+                          r"\btruncate\b|\bhelm\s+(?:uninstall|delete)\b", re.I)
+
+
+def _never_empty(rb: Runbook, name: str) -> bool:
+    """A declared variable whose pattern (or choices) rule out an empty value."""
+    var = rb.variables.get(name)
+    if var is None:
+        return False
+    if var.choices:
+        return "" not in var.choices
+    return bool(var.pattern) and re.fullmatch(var.pattern or "", "") is None
+
+
+def _risky(rb: Runbook, step: Step, add: _Add) -> None:
+    assigned_here = assigned(step.body)
+    for offset, text in logical_lines(step.body):
+        code = strip_comment(text)
+        line = step.body_line(offset)
+        if _PIPE_SH.search(code):
+            add("SW201", line, "a download piped into a shell runs whatever the server sends",
+                "download to a file, check its checksum or signature, then run it")
+        elif _DOWNLOAD.search(code) and _HTTP.search(code):
+            add("SW202", line, f"download over plain http ({_HTTP.search(code).group(0)}): "
+                "anyone on the path can change it", "use https://")
+        for part in split_commands(code):
+            m = _RM.search(part)
+            if m is None:
+                continue
+            for word in m.group(1).split():
+                bare = word.strip("'\"")
+                for ref in _UNGUARDED.finditer(bare):
+                    name = ref.group(1) or ref.group(2)
+                    if ref.group(0) == bare or name in ("HOME", "PWD") or _never_empty(
+                            rb, name) or (name in assigned_here and re.search(
+                            rf"\b{name}=[^\s;]", step.body)):
+                        continue  # `rm -rf "$X"` with X empty removes nothing
+                    add("SW203", line, f"rm -rf {bare}: if ${name} is empty or unset this "
+                        "removes the wrong tree", f"write ${{{name}:?}} (stops when empty), "
+                        "or check it first")
+                    break
+    top = [t for _, t in logical_lines(strip_comments(step.body)) if t.strip()][:3]
+    if any(re.match(r"\s*set\s+\+e\b", t) for t in top) and (
+            step.flag("destructive") or _DESTRUCTIVE.search(step.body)):
+        add("SW204", step.span.line + 1, "`set +e` at the top of a destructive block: a "
+            "failed command no longer stops it", "remove `set +e`; handle an expected "
+            "failure with `cmd || true` on that command only")
+
+
+def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
+    """`$NAME` used by a local shell step that neither it, nor an earlier step's export, nor
+    a declaration sets — but a later step, or a step that does not run, does."""
+    out: list[Finding] = []
+    local = [s for s in rb.steps if s.kind in (StepKind.SHELL, StepKind.CHECK,
+                                                StepKind.REFERENCE)
+             and (s.kind is not StepKind.CHECK or s.manual)]
+    runs = [s for s in local if s.kind is StepKind.SHELL and not s.targets
+            and not s.attributes.get("file")]
+    exported_before: set[str] = set()
+    set_before: set[str] = set()
+    for step in runs:
+        sets = assigned(step.body)
+        silenced = allowed(step)
+        reported: set[str] = set()
+        body = strip_comments(step.body)
+        for m in list(BRACED.finditer(body)) + list(re.finditer(
+                r"\$([A-Za-z_][A-Za-z0-9_]*)", body)):
+            name = m.group(1)
+            if (name in reported or name in sets or name in declared or name in RESERVED
+                    or name.startswith("SWRUN_") or name in exported_before
+                    or not name.isupper()):
+                continue
+            line = step.body_line(body.count("\n", 0, m.start()))
+            if name in set_before:
+                reported.add(name)
+                if "SW108" not in silenced:
+                    out.append(Finding(Severity.WARNING, f"${name} is set by an earlier step "
+                                       "without `export`: swrun carries only exported "
+                                       "variables (and the working directory) to later steps",
+                                       step.span.path, line, 0, "SW108",
+                                       f"write `export {name}=…` in the step that sets it"))
+                continue
+            where = _setter(rb, step, name)
+            if where is None:
+                continue
+            reported.add(name)
+            if "SW107" not in silenced:
+                out.append(Finding(Severity.WARNING, f"${name} is set only {where}: it is "
+                                   "empty here", step.span.path, line, 0, "SW107",
+                                   f"export {name} in an earlier step that runs, or declare "
+                                   "it in the front matter"))
+        exported_before |= exported(step.body)
+        set_before |= sets
+    return out
+
+
+def _setter(rb: Runbook, step: Step, name: str) -> str | None:
+    """Where `name` is set, when only a later step or one that does not run sets it."""
+    seen = False
+    for other in rb.steps:
+        if other is step:
+            seen = True
+            continue
+        if other.kind not in (StepKind.SHELL, StepKind.CHECK, StepKind.REFERENCE):
+            continue
+        if other.kind is StepKind.REFERENCE and other.language.lower() not in (
+                "bash", "sh", "shell", "zsh", "console", "") and not other.optional:
+            continue
+        if name not in assigned(other.body):
+            continue
+        if other.kind is StepKind.SHELL and not other.in_rollback and not seen:
+            return None  # an earlier step sets it (without export: SW108 says so)
+        if other.kind is StepKind.SHELL and seen and not other.in_rollback:
+            return f"by a later step (line {other.span.line})"
+        why = ("in an optional section" if other.optional else
+               "in the rollback section" if other.in_rollback else
+               "in a manual step" if other.manual else "in a block that is only shown")
+        return f"{why} (line {other.span.line})"
+    return None
