@@ -19,7 +19,7 @@ from swrun.model import Variable
 
 KNOWN_KEYS = frozenset(
     {"title", "description", "environment", "window", "inventory", "vars", "owner", "team",
-     "tags", "version", "links", "service", "severity", "milestones", "signing_key",
+     "tags", "version", "links", "service", "severity", "milestones", "signing_key", "notify",
      "allowed_signers", "approvals", "rollback", "optional"}
 )
 _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")

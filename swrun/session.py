@@ -96,8 +96,15 @@ def run_header(
 def drive(
     engine: Engine, log: RunLog | None, sink: Callable[[Event], None]
 ) -> RunFinished | None:
-    """Iterate the engine: every event goes to the log first, then to the front end."""
+    """Iterate the engine: every event goes to the log first, then to the front end.
+
+    With notifications or tracing configured (swrun.notify.hook), each event is also handed
+    to them after the log has it; the deliveries that ended since come back as `notification`
+    events, logged and shown here, between two of the engine's events."""
+    from swrun.notify.hook import TeamHooks
+
     finished: RunFinished | None = None
+    hooks = TeamHooks.for_engine(engine)
     events = engine.run()
     try:
         for event in events:
@@ -106,6 +113,15 @@ def drive(
             sink(event)
             if isinstance(event, RunFinished):
                 finished = event
+            for extra in hooks.see(event) if hooks is not None else ():
+                if log is not None:
+                    log.append(extra)
+                sink(extra)
     finally:
         events.close()  # on any error, the running step's process group is stopped
+        if hooks is not None:
+            for extra in hooks.close(wait=finished is not None):
+                if log is not None and finished is not None:
+                    log.append(extra)
+                    sink(extra)
     return finished
