@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -282,6 +283,17 @@ class WatchApp(App[int]):
             step = self.steps_by_id.get(running)
             left = countdown(step, self.view, self.detail.resolve) if step else ""
             self._status(f"⏳ step {step.number or '↺'}: {left}" if left and step else "")
+
+    @on(StepTree.Selected)
+    def _selected(self, message: StepTree.Selected) -> None:
+        if message.step_id is not None:
+            step = self.steps_by_id.get(message.step_id)
+            if step is not None:
+                self.detail.show_step(step)
+        elif message.section_id is not None:
+            section = self.runbook.find_section(message.section_id)
+            if section is not None:
+                self.detail.show_section(section)
 
     # -- keys ----------------------------------------------------------------------------------
     def action_follow(self) -> None:

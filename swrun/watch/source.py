@@ -86,9 +86,13 @@ class WatchSource:
         by_step: dict[str, list[OutputChunk]] = {}
         for chunk in chunks:
             by_step.setdefault(chunk.step, []).append(chunk)
-        for rec in records:
+        last_start = {str(r.get("step")): i for i, r in enumerate(records)
+                      if r.get("type") == "step_started"}
+        for i, rec in enumerate(records):
             step = rec.get("step")
-            if rec.get("type") in _TERMINAL and isinstance(step, str) and step in by_step:
+            # what was read belongs to the step's latest attempt: shown before its end
+            if rec.get("type") in _TERMINAL and isinstance(step, str) and step in by_step \
+                    and i > last_start.get(step, -1):
                 update.items += [("output", c) for c in by_step.pop(step)]
             self.state.apply(rec)
             update.items.append(("event", rec))
