@@ -59,7 +59,7 @@ _PROSE_OPENERS = frozenset(
 _TITLE_MAX = 80
 _ROLLBACK_TITLE = re.compile(r"(?:\d+[.)]?\s*)?(?:roll(?:ing)?[ -]?back|revert(?:ing)?)\b", re.I)
 _OPTIONAL_TITLE = re.compile(
-    r"(?:\d+[.)]?\s*)?(?:troubleshoot\w*|debug(?:ging)?\b|faqs?\b|frequently asked|"
+    r"(?:\d+[.)]?\s*)?(?:troubleshoot\w*|debugging\b|faqs?\b|frequently asked|"
     r"appendix)", re.I)
 _CREATE = re.compile(
     r"(?:create|add|write|save|put)\b[^`]{0,40}?`(?P<path>[^`\s]+)`[^`]{0,30}?:\s*$", re.I)
@@ -588,6 +588,7 @@ class _Builder:
             m = _CREATE.search(self.lead)
             if m and _PATHLIKE.fullmatch(m.group("path")):
                 target = m.group("path")
+        self.lead = ""  # "Create `path`:" speaks of the next block only
         if isinstance(target, str) and target and own.get("run") is not False:
             own["file"] = target
             script = _write_script(target, body)

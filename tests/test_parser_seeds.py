@@ -16,22 +16,29 @@ SHARED = HERE.parents[1] / "shared" / "seeds"
 SMARTWALLET = "smartwallet-deployment-guide.md"
 COMMUNITY = "community-savings-production-guide.md"
 
-# (kind, line of the opening fence or task item), in file order; r = reference.
+# (kind, line of the opening fence or task item), in file order; r = reference, m = a manual
+# step (a check made from a command a person runs).
+# Issue 15 changed (reading existing runbooks): SmartWallet 178 ("Create
+# `server/scripts/migrate_example.ts`:") writes the file (was reference); 246 holds
+# `ssh staging-server` with no command, a session: manual (was shell); 667/680/693/706 are in
+# "Troubleshooting", an optional section: shown, not run (were shell). Community 343 runs
+# `pm2 logs -f`-style following logs, which never ends: manual (was shell).
 _EXPECTED = {
     SMARTWALLET: (
-        "r47 r106 r178 c215 c216 c217 c218 c219 c220 s226 s240 s246 s264 s276 r291 "
+        "r47 r106 s178 c215 c216 c217 c218 c219 c220 s226 s240 m246 s264 s276 r291 "
         "c399 c400 c401 c402 c403 c404 c405 c406 s417 s448 r509 s549 s559 s569 s585 "
-        "c633 c634 c635 c636 c637 c638 c639 c640 c641 c642 c643 c644 s648 s667 s680 s693 "
-        "s706 c753 c754 c755 c756 c757 c758 c759 c763 c764 c765 c766 c767"
+        "c633 c634 c635 c636 c637 c638 c639 c640 c641 c642 c643 c644 s648 r667 r680 r693 "
+        "r706 c753 c754 c755 c756 c757 c758 c759 c763 c764 c765 c766 c767"
     ),
     COMMUNITY: (
         "c17 c18 c19 c20 c21 c22 c25 c26 c27 c28 c29 c32 c33 c34 c35 c36 s42 s91 r104 "
-        "s122 r135 r149 r164 r181 r196 s209 r222 r236 r250 r264 r279 s293 s309 s325 s343 "
+        "s122 r135 r149 r164 r181 r196 s209 r222 r236 r250 r264 r279 s293 s309 s325 m343 "
         "s358 s378 s391 s408 r422 r436 s464"
     ),
 }
-_KINDS = {"c": StepKind.CHECK, "s": StepKind.SHELL, "r": StepKind.REFERENCE}
-_COUNTS = {SMARTWALLET: (16, 38, 5), COMMUNITY: (13, 16, 13)}
+_KINDS = {"c": StepKind.CHECK, "m": StepKind.CHECK, "s": StepKind.SHELL,
+          "r": StepKind.REFERENCE}
+_COUNTS = {SMARTWALLET: (12, 39, 8), COMMUNITY: (12, 17, 13)}
 
 
 def _expected(name: str) -> list[tuple[StepKind, int]]:
@@ -66,7 +73,7 @@ def test_seed_step_lines_point_at_fences_and_task_items(name: str) -> None:
     lines = (COPIES / name).read_text().splitlines()
     for step in parse_file(COPIES / name).runbook.steps:
         source = lines[step.span.line - 1].lstrip()
-        if step.kind is StepKind.CHECK:
+        if step.kind is StepKind.CHECK and not step.manual:
             assert source.startswith(("- [ ]", "- [x]", "* [ ]")), (step.span, source)
         else:
             assert source.startswith("```"), (step.span, source)
@@ -84,7 +91,8 @@ def test_seed_numbers_and_ids(name: str) -> None:
 def test_seed_titles() -> None:
     smart = parse_file(COPIES / SMARTWALLET).runbook
     assert smart.title == "SmartWallet Deployment Guide"
-    first_shell = next(s for s in smart.steps if s.kind is StepKind.SHELL)
+    first_shell = next(s for s in smart.steps if s.kind is StepKind.SHELL
+                       and not s.text("file"))
     assert first_shell.title == "Frontend build"  # its leading `# comment`
     assert first_shell.section == ("Staging Deployment", "Deployment Steps",
                                    "1. Build Application")
@@ -110,3 +118,23 @@ def test_shared_seed_parses_like_the_copy(name: str) -> None:
         pytest.skip("../shared/seeds is not present")
     steps = parse_file(shared).runbook.steps
     assert [(s.kind, s.span.line) for s in steps] == _expected(name)
+
+
+def test_smartwallet_sections_by_meaning() -> None:
+    """Rollback Procedures is the rollback section, Troubleshooting is optional, and the two
+    "Create `scripts/….sh`:" blocks write their files instead of running."""
+    rb = parse_file(COPIES / SMARTWALLET).runbook
+    assert [s.span.line for s in rb.rollback_steps] == [549, 559, 569]
+    assert {s.section[0] for s in rb.rollback_steps} == {"Rollback Procedures"}
+    optional = [s for s in rb.steps if s.optional]
+    assert [s.span.line for s in optional] == [667, 680, 693, 706]
+    assert {s.section[0] for s in optional} == {"Troubleshooting"}
+    assert not any(s.optional or s.in_rollback for s in rb.main_steps)
+    writes = {s.text("file"): s for s in rb.steps if s.text("file")}
+    assert set(writes) == {"server/scripts/migrate_example.ts", "scripts/deploy.sh",
+                           "scripts/smoke-test.sh"}
+    deploy = writes["scripts/deploy.sh"]
+    assert deploy.title == "Write scripts/deploy.sh" and deploy.kind is StepKind.SHELL
+    assert deploy.written.startswith("#!/bin/bash")
+    assert "cat > scripts/deploy.sh <<'SWRUN_EOF'" in deploy.body
+    assert "chmod +x -- scripts/deploy.sh" in deploy.body
