@@ -561,11 +561,15 @@ def _notify_urls(urls: tuple[str, ...]) -> None:
     added to the run's notification targets (swrun.notify)."""
     if not urls:
         return
-    from swrun.notify.config import CLI_URLS, cli_target
+    from swrun.notify.config import CLI_URLS, cli_target, masked_url
 
     for url in urls:
         cli_target(url)
     CLI_URLS.extend(urls)
+    # a webhook URL is a credential: the command line the log records shows only its host
+    for given in urls:
+        url = cli_target(given).url
+        sys.argv[:] = [arg.replace(url, masked_url(url)) for arg in sys.argv]
 
 
 @main.command()
