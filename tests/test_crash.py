@@ -106,5 +106,9 @@ def test_kill_9_at_random_moments_every_step_runs_once(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif("CRASH_TRIALS_SLOW" not in os.environ,
+                    reason="the long drill (e.g. CRASH_TRIALS_SLOW=120, ~10 min on 2 cores) runs "
+                    "on demand; the suite runs 20 trials above")
+@pytest.mark.timeout(3600)
 def test_kill_9_at_random_moments_many_times(tmp_path: Path) -> None:
-    _drill(tmp_path, int(os.environ.get("CRASH_TRIALS_SLOW", "120")))
+    _drill(tmp_path, int(os.environ["CRASH_TRIALS_SLOW"]))
