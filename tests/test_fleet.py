@@ -301,3 +301,7 @@ async def test_host_grid_widget_shows_past_ten_hosts() -> None:
         grid.feed(["h11: hello", "h1: ▸ ok 0.1s"])
         await pilot.pause()
         assert grid.display and grid.states["h1"] == "ok" and grid.states["h11"] == "running"
+        # a local step printing `key: value` lines is not a fan-out
+        grid.reset([f"key{i}: value" for i in range(20)], fan_out=False)
+        grid.feed(["key99: value"])
+        assert not grid.display and grid.states == {}

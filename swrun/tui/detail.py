@@ -174,7 +174,8 @@ class StepDetail(Vertical):
         self._wrap_width = self._width()
         if step_id is not None:
             log.write_lines(wrap(self.run_view.steps[step_id].tail, self._wrap_width))
-        self.query_one(HostGrid).reset(self.run_view.steps[step_id].tail if step_id else ())
+        self.query_one(HostGrid).reset(self.run_view.steps[step_id].tail if step_id else (),
+                                       fan_out=bool(self.step and self.step.targets))
         title = "output"
         if step_id is not None and self.step is not None:
             title = f"output · {self.step.number or '↺'}. {self.step.title}"

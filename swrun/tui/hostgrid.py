@@ -73,13 +73,19 @@ class HostGrid(Plain):
     def __init__(self) -> None:
         super().__init__("", id="hostgrid")
         self.states: dict[str, str] = {}
+        self.enabled = False
         self.display = False
 
-    def reset(self, lines: Iterable[str]) -> None:
-        self.states = host_states(lines)
+    def reset(self, lines: Iterable[str], *, fan_out: bool = True) -> None:
+        """Start over with a step's output so far; `fan_out` False (a step without `hosts=`)
+        keeps the grid hidden whatever its lines look like."""
+        self.enabled = fan_out
+        self.states = host_states(lines) if fan_out else {}
         self._show()
 
     def feed(self, lines: Iterable[str]) -> None:
+        if not self.enabled:
+            return
         before = dict(self.states)
         host_states(lines, self.states)
         if self.states != before:
