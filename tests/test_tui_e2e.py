@@ -450,3 +450,58 @@ def test_resuming_the_rolled_back_run_in_the_console(lab: LabRun) -> None:
     assert "Resuming a production run" in said and \
         "resuming at step 1 (Staging deployment successful)" in said and \
         "no log is written" not in said, f"the pre-flight of a resume:\n{preflight}"
+
+
+def test_watcher_beside_the_operator(tmp_path: Path) -> None:
+    """Issue 17: the operator drives `swrun run` in one tmux pane, a teammate follows with
+    `swrun watch` in another: the watcher says what the run waits for and who drives it,
+    shows each step as the operator's tree does, and says when the run ended."""
+    write_runbook(tmp_path, RUNBOOK)
+    tmux = start(tmp_path, "--operator", "erin", size=(140, 60))
+    watch_cmd = " ".join(shlex.quote(c) for c in [*swrun_cmd(), "watch", "run.toml"])
+    watcher = tmux("split-window", "-v", "-P", "-F", "#{pane_id}", "-t", "tui", "-c",
+                   str(tmp_path), f"while [ ! -f run.toml ]; do sleep 0.05; done; {watch_cmd}; "
+                   "echo watch-exit=$? > watch-exit.txt").stdout.strip()
+    operator = tmux("display", "-p", "-t", "tui:0.0", "#{pane_id}").stdout.strip()
+
+    def pane(pane_id: str) -> str:
+        return tmux("capture-pane", "-p", "-t", pane_id).stdout
+
+    def wait_pane(pane_id: str, ok: Callable[[str], object], what: str,
+                  limit: float = 20.0) -> str:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            screen = pane(pane_id)
+            if ok(screen):
+                return screen
+            time.sleep(0.05)
+        raise AssertionError(f"{what}: not within {limit:g}s; the pane:\n{pane(pane_id)}")
+
+    def flat(screen: str) -> str:
+        return " ".join(screen.split())
+
+    try:
+        wait_pane(operator, lambda s: "space ticks" in s, "the operator's check")
+        seen = wait_pane(watcher, lambda s: "waiting for erin: a tick at step 1" in flat(s),
+                         "the watcher says what the run waits for")
+        assert "read-only" in seen and "driven by erin" in flat(seen)
+        assert tree_icons(seen) == {1: "▶", 2: "○"}, seen
+        tmux("send-keys", "-t", operator, "Space")
+        wait_pane(operator, lambda s: "r runs it" in s, "step 2 waits")
+        seen = wait_pane(watcher, lambda s: tree_icons(s).get(1) == "☑", "the tick shown")
+        tmux("send-keys", "-t", operator, "r")
+        wait_pane(operator, lambda s: "Run completed" in s, "the run completed")
+        tmux("send-keys", "-t", operator, "q")
+        seen = wait_pane(watcher, lambda s: "the run ended: completed" in flat(s),
+                         "the watcher says the run ended")
+        assert tree_icons(seen) == {1: "☑", 2: "✓"}, seen
+        assert "stamped" in seen  # the output pane of the last step
+        tmux("send-keys", "-t", watcher, "q")
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "watch-exit.txt").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        tmux("kill-server", check=False)
+    assert (tmp_path / "watch-exit.txt").read_text().strip() == "watch-exit=0"
+    events = read_log(tmp_path / "run.toml").events
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "completed"
