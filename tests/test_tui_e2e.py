@@ -482,20 +482,19 @@ def test_watcher_beside_the_operator(tmp_path: Path) -> None:
 
     try:
         wait_pane(operator, lambda s: "space ticks" in s, "the operator's check")
-        seen = wait_pane(watcher, lambda s: "waiting for erin: a tick at step 1" in flat(s),
-                         "the watcher says what the run waits for")
+        seen = wait_pane(watcher, lambda s: "waiting for erin: a tick at step 1" in flat(s)
+                         and tree_icons(s) == {1: "▶", 2: "○"},
+                         "the watcher says what the run waits for, the tree shows it")
         assert "read-only" in seen and "driven by erin" in flat(seen)
-        assert tree_icons(seen) == {1: "▶", 2: "○"}, seen
         tmux("send-keys", "-t", operator, "Space")
         wait_pane(operator, lambda s: "r runs it" in s, "step 2 waits")
         seen = wait_pane(watcher, lambda s: tree_icons(s).get(1) == "☑", "the tick shown")
         tmux("send-keys", "-t", operator, "r")
         wait_pane(operator, lambda s: "Run completed" in s, "the run completed")
         tmux("send-keys", "-t", operator, "q")
-        seen = wait_pane(watcher, lambda s: "the run ended: completed" in flat(s),
-                         "the watcher says the run ended")
-        assert tree_icons(seen) == {1: "☑", 2: "✓"}, seen
-        assert "stamped" in seen  # the output pane of the last step
+        seen = wait_pane(watcher, lambda s: "the run ended: completed" in flat(s)
+                         and tree_icons(s) == {1: "☑", 2: "✓"} and "stamped" in s,
+                         "the watcher says the run ended, the tree and the output show it")
         tmux("send-keys", "-t", watcher, "q")
         deadline = time.monotonic() + 10
         while not (tmp_path / "watch-exit.txt").exists() and time.monotonic() < deadline:
