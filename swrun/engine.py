@@ -903,15 +903,19 @@ class Engine:
             body = [*body[:lines], f"… {len(body) - lines} more line(s)"]
         return where + "\n".join(f"  {ln}" for ln in body)
 
-    def resolve_text(self, text: str) -> str:
-        """`$NAME` of declared variables filled in, secrets masked: for display only."""
+    def resolve_text(self, text: str, *, secrets_as_refs: bool = False) -> str:
+        """`$NAME` of declared variables filled in, secrets masked: for display only. With
+        `secrets_as_refs` a secret stays `$NAME` (a command to copy and run by hand: the
+        operator's shell fills it in, and it never passes through the terminal)."""
         secret = {n for n, v in self.runbook.variables.items() if v.secret}
 
         def sub(m: Any) -> str:
             name = m.group(1) or m.group(2)
             if name not in self.variables:
                 return m.group(0)
-            return MASK if name in secret else self.variables[name]
+            if name in secret:
+                return m.group(0) if secrets_as_refs else MASK
+            return self.variables[name]
 
         return self.masker.mask(VAR_REF.sub(sub, text))
 

@@ -35,6 +35,10 @@ class AutoOperator:
         self.rollback_on_failure = rollback_on_failure
 
     def tick(self, step: Step) -> Answer:
+        if step.manual:  # --yes ticks checks, but nobody ran this command: never say so
+            raise OperatorNeeded(
+                f"step {step.number} is a command for a person ({step.manual}): swrun does not "
+                "run it; run it yourself and resume, or mark the block {run} to let swrun")
         return Answer(Decision.CONTINUE, AUTO)
 
     def confirm(self, step: Step, reason: str) -> Answer:
@@ -114,6 +118,9 @@ class TtyOperator:
                     return decision
 
     def tick(self, step: Step) -> Answer:
+        if step.manual and self.describe is not None:
+            self._out.write(f"    run this yourself ({step.manual}), then tick it:\n"
+                            f"{self.describe(step)}\n")
         decision = self._choose(
             f"  ☐ [{step.number}] {step.title} — done",
             {"y": Decision.CONTINUE, "s": Decision.SKIP, "a": Decision.ABORT},

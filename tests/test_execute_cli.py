@@ -877,3 +877,29 @@ def test_a_step_retried_after_a_failure_is_one_row_and_counted_once(tmp_path: Pa
     table = lines[next(i for i, ln in enumerate(lines) if ln.startswith("#  status")):]
     assert [ln.split()[0] for ln in table[1:6]] == ["1", "2", "3", "4", "5"]
     assert lines[-1].startswith("run completed in ") and lines[-1].endswith(": 5 ok")
+
+
+def test_yes_does_not_tick_a_manual_command(tmp_path: Path) -> None:
+    """--yes ticks checks, but a command swrun does not run (it never ends, it needs a
+    terminal) is not done because nobody was asked: headless stops there, exit 4."""
+    write_runbook(tmp_path, """
+        # Logs
+
+        ```bash {name=before}
+        echo before
+        ```
+
+        ```bash
+        kubectl logs -f deploy/api
+        ```
+
+        ```bash {name=after}
+        echo after
+        ```
+        """)
+    res = run_cli(["execute", "rb.md", "--yes", "--log", "run.toml"], tmp_path)
+    assert res.returncode == ExitCode.OPERATOR_NEEDED, res.stderr
+    assert "swrun does not run it" in res.stderr + res.stdout
+    events = read_log(tmp_path / "run.toml").events
+    assert [e["step"] for e in events if e["type"] == "step_finished"] == ["before"]
+    assert not [e for e in events if e["type"] == "check_ticked"]

@@ -376,3 +376,37 @@ async def test_failure_dialog_ignores_keys_typed_as_it_opens(frozen: Path) -> No
         await until(pilot, waiting(app, "tick", 2), "the retry passed")
     assert [e["status"] for e in events(LOG, "step_finished")] == ["failed", "ok"]
     assert events(LOG, "rollback_started") == []
+
+
+async def test_a_manual_command_is_shown_copied_and_ticked(frozen: Path) -> None:
+    """A command swrun does not run (here: it never ends) is the operator's: the console
+    shows it with values filled in, y copies it (a secret stays $NAME), space ticks it."""
+    text = """
+        +++
+        [vars.NS]
+        default = "payments"
+        [vars.TOKEN]
+        default = "tok-s3cr3t"
+        secret = true
+        +++
+        # Logs
+
+        ## Watch
+
+        ```bash
+        kubectl -n $NS logs -f deploy/api --token $TOKEN
+        ```
+        """
+    app = make_app(frozen, text, variables={"NS": "payments", "TOKEN": "tok-s3cr3t"})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        shown = screen_text(app)
+        assert "kubectl -n payments logs -f deploy/api --token ****" in shown
+        assert "is yours to run" in shown and "y copies" in shown
+        await pilot.press("y")
+        assert app.clipboard == "kubectl -n payments logs -f deploy/api --token $TOKEN\n"
+        await pilot.press("space")
+        await until(pilot, lambda: app._ended)
+    (ticked,) = events(LOG, "check_ticked")
+    assert ticked["by"] == "alice"
+    assert "tok-s3cr3t" not in LOG.read_text()

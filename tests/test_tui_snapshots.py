@@ -39,16 +39,17 @@ SMALL_SCREEN = (80, 24)
 
 def test_start_screen_of_a_seed(snap_compare: Any, frozen: Path) -> None:
     """The SmartWallet seed just opened: title, 'no environment' badge, clock 00:00,
-    0/54 done, operator alice; the section tree from its top, every step ○ pending, check 1
-    'All tests passing locally' highlighted ▶ waiting; the right pane shows its section
-    'Pre-Deployment Checklist' path; the status line says space ticks; footer of keys."""
+    0/48 done, operator alice; the section tree from its top, every step ○ pending, step 1
+    'Write server/scripts/migrate_example.ts' (the guide's "Create `…`:" block, which
+    writes that file) highlighted ▶ waiting, its code first in the right pane; the status
+    line says r runs it; footer of keys."""
     shutil.copy(SEED, frozen / "seed.md")
     app = SwrunApp(load_runbook("seed.md"), settings=TuiSettings(
         operator="alice", log_path="run.toml", offer_resume=False, run_id="run00001",
         clock=lambda: 0.0, **STILL))
 
     async def ready(pilot: Any) -> None:
-        await until(pilot, waiting(app, "tick", 1), "the first check")
+        await until(pilot, waiting(app, "confirm", 1), "the first step")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
@@ -167,7 +168,7 @@ def test_start_screen_at_80x24(snap_compare: Any, frozen: Path) -> None:
     app = make_app(frozen, SMALL, **STILL)
 
     async def ready(pilot: Any) -> None:
-        await until(pilot, waiting(app, "tick", 1), "the first check")
+        await until(pilot, waiting(app, "confirm", 1), "the first step")
 
     assert snap_compare(app, terminal_size=SMALL_SCREEN, run_before=ready)
 

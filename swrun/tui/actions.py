@@ -34,7 +34,7 @@ QUEUE_MAX = 8
 
 ACTIONS = [  # key, shown as, action, footer label, what it does (help screen and palette)
     ("r", "r", "run", "Run",
-     "Run the waiting step (or the selected one, skipping ahead after asking)"),
+     "Run the waiting step; on a later step, jump there (asks first)"),
     ("space", "space", "tick", "Tick", "Tick the waiting check"),
     ("c", "c", "comment", "Comment", "Tick the waiting check with a comment"),
     ("s", "s", "skip", "Skip", "Skip the waiting step, with a reason"),
@@ -44,14 +44,16 @@ ACTIONS = [  # key, shown as, action, footer label, what it does (help screen an
     ("n", "n", "note", "Note", "Add a timestamped note to the run log"),
     ("w", "w", "cut_wait", "End wait", "End the running wait now (logged with who and why)"),
     ("m", "m", "milestone", "Milestone",
-     "Mark an incident milestone: detected, acknowledged, mitigated, resolved"),
+     "Mark a milestone: detected, acknowledged, mitigated, resolved"),
+    ("y", "y", "copy", "Copy",
+     "Copy the selected command, values filled in (secrets stay $NAME)"),
     ("g", "g", "jump", "Jump", "Jump to a step or section"),
     ("question_mark", "?", "help", "Help", "Show the keys"),
     ("q", "q", "quit_run", "Quit", "Quit (a waiting run stays resumable with --resume)"),
 ]
 
 
-FOOTER_HIDDEN = frozenset({"comment", "retry", "cut_wait", "jump"})
+FOOTER_HIDDEN = frozenset({"comment", "retry", "cut_wait", "jump", "copy"})
 """Keys left out of the footer so the rest fit 80 columns; `?` and the palette list them,
 and the status line names them when they apply (c at a check, R at a failure, w in a wait)."""
 
@@ -405,6 +407,20 @@ class OperatorActions:
             self.engine.mark_milestone(name, by=self.operator_name)
 
         self.push_screen(MilestoneScreen(self.view.milestones), done)
+
+    def action_copy(self) -> None:
+        step = self.step_tree.selected_step
+        if step is None or not (step.runnable or step.manual):
+            self.notify("select a command step (or a manual step) to copy its command",
+                        severity="warning")
+            return
+        if self.engine is not None:
+            text = self.engine.resolve_text(step.body, secrets_as_refs=True)
+        else:
+            text = step.body
+        self.copy_to_clipboard(text.rstrip("\n") + "\n")
+        self.notify(f"copied the command of step {step.number or '↺'} (values filled in; "
+                    "secrets stay $NAME for your shell)", title="copied")
 
     def action_jump(self) -> None:
         self.action_command_palette()

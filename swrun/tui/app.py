@@ -460,7 +460,10 @@ class SwrunApp(OperatorActions, App[int]):
         if self._following() or self._hold == q.step.id:
             self.step_tree.select_step(q.step.id)
         n = q.step.number or "↺"
-        if q.kind == "tick":
+        if q.kind == "tick" and q.step.manual:
+            self._status(f"☐ step {n} is yours to run ({q.step.manual}): y copies the "
+                         "command, space ticks it when done, s skips")
+        elif q.kind == "tick":
             self._status(f"☐ check {n}: {q.step.title} — space ticks, c ticks with a "
                          "comment, s skips")
         elif q.kind == "failure":

@@ -127,7 +127,7 @@ class StepDetail(Vertical):
         if section is not None:
             self._prose(section)
         code = self.query_one("#code", Plain)
-        if step.kind is StepKind.CHECK:
+        if step.kind is StepKind.CHECK and not step.manual:
             code.display = False
         else:
             code.display = True
