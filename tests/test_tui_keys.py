@@ -410,3 +410,31 @@ async def test_a_manual_command_is_shown_copied_and_ticked(frozen: Path) -> None
     (ticked,) = events(LOG, "check_ticked")
     assert ticked["by"] == "alice"
     assert "tok-s3cr3t" not in LOG.read_text()
+
+
+async def test_steps_under_the_title_have_rows_in_the_tree(frozen: Path) -> None:
+    """A runbook with no `##` section (or steps before the first one): its steps had no row
+    in the tree, so the operator could not see or select what was waiting."""
+    text = """
+        # Quick fix
+
+        - [ ] Tell #ops
+
+        ```bash {name=fix}
+        echo fixed
+        ```
+
+        ## Afterwards
+
+        - [ ] Close the ticket
+        """
+    app = make_app(frozen, text)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        shown = screen_text(app)
+        assert "▶  1 Tell #ops" in shown and "○  2 fix" in shown and "○  3 Close" in shown
+        selected = app.step_tree.selected_step
+        assert selected is not None and selected.number == 1
+        await pilot.press("space")
+        await until(pilot, waiting(app, "confirm", 2))
+    assert [e["number"] for e in events(LOG, "check_ticked")] == [1]

@@ -70,6 +70,9 @@ class StepTree(Tree[str]):
         self._step_nodes: dict[str, TreeNode[str]] = {}
         self._section_nodes: dict[str, TreeNode[str]] = {}
         self._step_by_id = {s.id: s for s in view.runbook.actionable}
+        for step in view.runbook.root.steps:  # steps under the title, before any section
+            if step.actionable:
+                self._step_nodes[step.id] = self.root.add_leaf(self._label(step), data=step.id)
         for section in view.runbook.sections:
             self._add(self.root, section)
         self.root.expand_all()
