@@ -43,6 +43,7 @@ _MAX_DEPTH = 64
 """Values nested deeper than this are refused: no swrun writes them, and readers that
 walk values (the timeline's masking, renderers) must not run out of stack on a crafted log."""
 _LIFECYCLE = frozenset({"run_started", "run_resumed", "run_finished"})
+_NO_SYNC = frozenset({"step_started", "notification"})
 _TERMINAL = frozenset({"step_finished", "check_ticked", "step_skipped"})
 _DONE = frozenset(s.value for s in DONE_STATUSES)
 _HEADER_PEEK_LIMIT = 1 << 20
@@ -406,10 +407,11 @@ class RunLog:
                 self._attempts[step] = record.get("attempt") or 1
             elif event.type == "step_finished" and isinstance(step, str):
                 self._link_output(record, step)
-            # step_started needs no fsync of its own: the step's end is fsync'd moments later,
-            # and a kill -9 loses nothing the kernel already holds.
+            # step_started and a notification's delivery record need no fsync of their own:
+            # the next step boundary is fsync'd moments later, and a kill -9 loses nothing
+            # the kernel already holds (only a power cut could, and then only that record).
             self._write(_table_text("event", record, array=True),
-                        sync=event.type != "step_started")
+                        sync=event.type not in _NO_SYNC)
             if isinstance(event.seq, int):
                 self._next_seq = max(self._next_seq, event.seq + 1)
                 self._head_seq = event.seq
