@@ -305,3 +305,30 @@ async def test_host_grid_widget_shows_past_ten_hosts() -> None:
         grid.reset([f"key{i}: value" for i in range(20)], fan_out=False)
         grid.feed(["key99: value"])
         assert not grid.display and grid.states == {}
+
+
+@pytest.mark.usefixtures("ssh_home")
+def test_file_descriptors_above_1024_do_not_break_a_host(
+        tmp_path: Path, fleet: tuple[Cluster, Path]) -> None:
+    """Each host holds a socket and each running command a pipe: past ~350 hosts the fds
+    are above 1,024, where select() fails ("filedescriptor out of range"); swrun polls."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 2200:
+        pytest.skip(f"open-file limit {soft} is too low to push fds past 1,024 here")
+    c, _ = fleet
+    pipes = [os.pipe() for _ in range(560)]  # 1,120 fds: the next ones are above 1,024
+    try:
+        inv = c.inventory(tmp_path / "inv.ini")
+        rb = load_runbook(write_runbook(tmp_path, "# T\n```bash {hosts=h1}\necho far\n```\n"))
+        engine = make_engine(rb, settings=Settings(kill_grace=1.0, executor_settings={
+            "inventory": str(inv)}))
+        events = list(engine.run())
+    finally:
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)
+    fin = _fin(events)
+    assert fin.status == "ok", fin.error
+    assert [e.line for e in events if isinstance(e, StepOutput)] == ["far"]

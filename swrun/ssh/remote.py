@@ -129,7 +129,7 @@ class RemoteHost:
                     # EOF, so select() would spin
                     chan.status_event.wait(wait)
                 else:
-                    select.select([chan], [], [], wait)
+                    _readable(chan, wait)
                 reader.pump()
                 if chan.exit_status_ready():
                     if exit_seen is None:
@@ -244,7 +244,7 @@ class _Reader:
     def wait_for_pgid(self, limit: float) -> None:
         end = time.monotonic() + limit
         while self.pgid is None and self._first and time.monotonic() < end:
-            select.select([self.chan], [], [], _TICK)
+            _readable(self.chan, _TICK)
             self.pump()
             if self.chan.closed:
                 break
@@ -254,6 +254,15 @@ class _Reader:
             if self.partial[stream]:
                 raw, self.partial[stream] = self.partial[stream], b""
                 self._line(stream, raw)
+
+
+def _readable(chan: Any, timeout: float) -> None:
+    """Wait until the channel has data (or `timeout`). poll(), not select(): every host
+    holds a socket and each open channel a pipe, so a fan-out of ~350 hosts has file
+    descriptors above 1,024, which select() cannot wait on ("filedescriptor out of range")."""
+    poller = select.poll()
+    poller.register(chan.fileno(), select.POLLIN)
+    poller.poll(max(0, round(timeout * 1000)))
 
 
 def _ms(t0: float) -> int:
