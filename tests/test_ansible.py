@@ -324,7 +324,9 @@ def test_swrun_execute_runs_a_playbook_and_logs_the_recap(
     data = tomllib.loads(log.read_text())
     (finished,) = [e for e in data["event"] if e["type"] == "step_finished"]
     assert finished["status"] == "ok"
-    assert finished["hosts"]["h2"].pop("output_file")  # the runlog's own addition
+    assert finished["hosts"]["h2"].pop("output_file")  # the runlog's own additions
+    assert len(finished["hosts"]["h2"].pop("output_sha256")) == 64
+    assert finished["hosts"]["h2"].pop("output_bytes") > 0
     assert finished["hosts"] == {"h2": {"status": "ok", "ok": 1, "changed": 1, "failed": 0,
                                         "unreachable": 0, "skipped": 0, "rescued": 0,
                                         "ignored": 0}}

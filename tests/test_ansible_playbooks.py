@@ -45,10 +45,12 @@ RUNBOOK = """
     ```
 
     ## Roll back
+    <!-- swrun: rollback=false -->
     ```ansible {playbook=playbooks/rollback.yml limit=green}
     ```
 
     ## Roll back again
+    <!-- swrun: rollback=false -->
     ```ansible {playbook=playbooks/rollback.yml limit=green}
     ```
 
