@@ -168,7 +168,7 @@ def test_start_screen_at_80x24(snap_compare: Any, frozen: Path) -> None:
     app = make_app(frozen, SMALL, **STILL)
 
     async def ready(pilot: Any) -> None:
-        await until(pilot, waiting(app, "confirm", 1), "the first step")
+        await until(pilot, waiting(app, "tick", 1), "the first check")
 
     assert snap_compare(app, terminal_size=SMALL_SCREEN, run_before=ready)
 
