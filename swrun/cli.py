@@ -266,10 +266,13 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
               help="Run even while another swrun runs this runbook (default: refuse, exit 5).")
 @click.option("--notify", "notify", multiple=True, metavar="[FORMAT=]URL",
               help="Also send the run's notifications to URL (repeatable; docs/team.md).")
+@click.option("--sign-with", metavar="KEY",
+              help="SSH key (or its .pub with the key in ssh-agent) that signs the run log.")
 @_friendly
 def run_console(file: str, variables: tuple[str, ...], inventory: str | None,
                 log_path: str | None, resume: str | None, operator: str | None,
-                concurrent: bool, notify: tuple[str, ...] = ()) -> None:
+                concurrent: bool, notify: tuple[str, ...] = (),
+                sign_with: str | None = None) -> None:
     """Run FILE step by step in the terminal console (see docs/tui.md)."""
     _notify_urls(notify)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -280,7 +283,8 @@ def run_console(file: str, variables: tuple[str, ...], inventory: str | None,
 
     sys.exit(run_tui(RunOptions(file=file, variables=list(variables), inventory=inventory,
                                 log=log_path, resume=resume, operator=operator,
-                                argv=sys.argv, concurrent=concurrent)))
+                                argv=sys.argv, concurrent=concurrent,
+                                sign_with=sign_with)))
 
 
 @main.group()

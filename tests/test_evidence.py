@@ -613,3 +613,23 @@ async def test_console_waits_for_approval_and_names_who_may_give_it(
     assert [a["by"] for a in outcomes(log, "approval")] == ["carol@example.com"]
     assert outcomes(log, "run_finished")[-1]["status"] == "completed"
     assert verify_log(log, allowed_signers=keys / "allowed_signers").ok
+
+
+async def test_the_console_signs_with_sign_with(frozen: Path, keys: Path) -> None:
+    """`swrun run --sign-with KEY` signs the console's log as `swrun execute` does."""
+    from test_tui_support import SMALL, waiting
+
+    app = make_app(frozen, SMALL, sign_with=str(keys / "alice"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, waiting(app, "tick", 1))
+        await pilot.press("space")
+        await until(pilot, waiting(app, "confirm", 2))
+        await pilot.press("r")
+        await until(pilot, waiting(app, "confirm", 3))
+        await pilot.press("r", "y")  # ship is a confirm step
+        await until(pilot, lambda: app._ended)
+        await until(pilot, lambda: bool(app.signature_note))
+    assert (frozen / "run.toml.sig").is_file()
+    res = cli(["verify", "run.toml", "--allowed-signers", str(keys / "allowed_signers")], frozen)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "verified" in res.stdout

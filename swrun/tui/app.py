@@ -76,6 +76,8 @@ class TuiSettings:
     """Seconds after a failure dialog opens by itself during which its keys are not taken."""
     concurrent: bool = False
     """--concurrent: run even while another swrun runs this runbook (warned, not refused)."""
+    sign_with: str | None = None
+    """--sign-with: the SSH key that signs the log (else front matter or $SWRUN_SIGNING_KEY)."""
 
 
 class SwrunApp(OperatorActions, App[int]):
@@ -263,7 +265,7 @@ class SwrunApp(OperatorActions, App[int]):
                 settings.run_id = s.run_id
             from swrun.evidence.approve import evidence_for  # signing key, approval policy
 
-            settings.evidence = evidence_for(rb)
+            settings.evidence = evidence_for(rb, sign_with=s.sign_with)
             # the engine exists before its log (open_run_log fills in settings.log_path and
             # run_dir, which it reads only when steps run), so the pre-flight can show what
             # each step will do with these values

@@ -26,6 +26,8 @@ class RunOptions:
     """The command line recorded in the log header (default sys.argv)."""
     concurrent: bool = False
     """Run even while another swrun runs the same runbook."""
+    sign_with: str | None = None
+    """The SSH key that signs the log."""
 
 
 def run_tui(opts: RunOptions) -> int:
@@ -44,7 +46,7 @@ def run_tui(opts: RunOptions) -> int:
         log_path=opts.log, resume=opts.resume, inventory=opts.inventory,
         accept_new_host_keys=opts.accept_new_host_keys,
         argv=list(sys.argv if opts.argv is None else opts.argv),
-        concurrent=opts.concurrent,
+        concurrent=opts.concurrent, sign_with=opts.sign_with,
     )
     app = SwrunApp(runbook, settings=settings)
     code = app.run()
