@@ -19,6 +19,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("SWRUN_LOG", raising=False)
     monkeypatch.setenv("HOME", os.environ.get("HOME", str(tmp_path)))
+    # the inventory cache (swrun.inventory) goes to the test's own folder, not ~/.cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))
 
 
 def swrun_cmd() -> list[str]:

@@ -23,6 +23,10 @@ CHECK_LABEL = "CHECK MODE (ansible-playbook --check --diff): nothing is changed 
 _kh_cache: dict[tuple[str, float], tuple[str, ...]] = {}
 _kh_lock = threading.Lock()
 
+ANSIBLE_FORKS = 20
+"""Forks of a `via=ansible` fan-out when none is given: each fork is a Python process, so
+this stays below SSH steps' 50 worker threads (docs/steps/remote.md, bench/fleet.py)."""
+
 
 class StepError(Exception):
     """The step cannot run as written (one line for the operator)."""
@@ -172,7 +176,7 @@ class AnsibleAdhocExecutor:
         import json
 
         from swrun.ansible.job import Job, Unsafe, private_dir
-        from swrun.executors.ssh import DEFAULT_PARALLEL, TargetError, remote_shell
+        from swrun.executors.ssh import TargetError, remote_shell
 
         inventory = _inventory(ctx)
         pattern = step.text("host") or step.text("hosts") or ""
@@ -218,7 +222,7 @@ class AnsibleAdhocExecutor:
                                      "swrun_stdin": Unsafe(remote_stdin(env).decode())}
         if cwd:
             extravars["swrun_cwd"] = Unsafe(cwd)
-        forks = step.integer("forks", 0) or step.integer("parallel", 0) or DEFAULT_PARALLEL
+        forks = step.integer("forks", 0) or step.integer("parallel", 0) or ANSIBLE_FORKS
         return Job(playbook=playbook, project_dir=ctx.runbook.base_dir, label=step.id,
                    inventory=inventory, forks=forks, extravars=extravars, adhoc=True,
                    known_hosts=known_hosts_files(inventory),
