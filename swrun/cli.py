@@ -34,17 +34,12 @@ import click  # noqa: E402
 from swrun import __version__  # noqa: E402
 from swrun import completion as _complete  # noqa: E402  (click only: completion callbacks)
 from swrun.errors import (  # noqa: E402
-    EvidenceError,
-    InventoryError,
-    LeftoverError,
-    LogLockedError,
     RunbookError,
     RunLogError,
     SwrunError,
     UsageError,
-    VariableError,
 )
-from swrun.exitcodes import ExitCode  # noqa: E402
+from swrun.exitcodes import ExitCode, exit_code_for  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
 if _BEFORE_IMPORT is not None:  # importing swrun.cli (tests do) leaves ^C as it was
@@ -64,22 +59,7 @@ def _friendly(fn: F) -> F:
             sys.exit(int(ExitCode.INTERRUPTED))
         except SwrunError as exc:
             click.echo(f"swrun: {exc}", err=True)
-            code = ExitCode.INVALID_RUNBOOK
-            if isinstance(exc, VariableError):
-                code = ExitCode.BAD_VARIABLES
-            elif isinstance(exc, LogLockedError):
-                code = ExitCode.LOG_LOCKED
-            elif isinstance(exc, LeftoverError):
-                code = ExitCode.LEFTOVERS
-            elif isinstance(exc, RunLogError):
-                code = ExitCode.BAD_LOG
-            elif isinstance(exc, UsageError):
-                code = ExitCode.USAGE
-            elif isinstance(exc, EvidenceError):
-                code = ExitCode.BAD_EVIDENCE
-            elif isinstance(exc, RunbookError | InventoryError):
-                code = ExitCode.INVALID_RUNBOOK
-            sys.exit(int(code))
+            sys.exit(int(exit_code_for(exc)))
         finally:
             if previous is not None:
                 _on_sigint(previous)

@@ -37,3 +37,29 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
     """SIGINT/SIGTERM, ^C at a prompt, or stdout closed: the running step was stopped and
     the log flushed."""
+
+
+def exit_code_for(exc: BaseException, default: ExitCode = ExitCode.INVALID_RUNBOOK) -> ExitCode:
+    """The documented exit code of a user error (the CLI and the console say the same)."""
+    from swrun.errors import (
+        EvidenceError,
+        InventoryError,
+        LeftoverError,
+        LogLockedError,
+        RunbookError,
+        RunLogError,
+        UsageError,
+        VariableError,
+    )
+
+    for kind, code in ((VariableError, ExitCode.BAD_VARIABLES),
+                       (LogLockedError, ExitCode.LOG_LOCKED),
+                       (LeftoverError, ExitCode.LEFTOVERS),
+                       (RunLogError, ExitCode.BAD_LOG),
+                       (UsageError, ExitCode.USAGE),
+                       (EvidenceError, ExitCode.BAD_EVIDENCE),
+                       (RunbookError, ExitCode.INVALID_RUNBOOK),
+                       (InventoryError, ExitCode.INVALID_RUNBOOK)):
+        if isinstance(exc, kind):  # subclasses first: LogLockedError is a RunLogError
+            return code
+    return default

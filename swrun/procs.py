@@ -105,3 +105,28 @@ def group_members(pgid: int) -> list[int]:
         if got and len(got) > 2 and got[2] == str(pgid) and got[0] != "Z":
             out.append(int(d))
     return out
+
+
+def held_locks() -> dict[tuple[int, int, int], int]:
+    """(major, minor, inode) → pid of every FLOCK held on this machine (Linux /proc/locks;
+    empty elsewhere). Reading it takes no lock."""
+    out: dict[tuple[int, int, int], int] = {}
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        parts = line.split()
+        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" lines are waiters, not holders
+            continue
+        try:
+            major, minor, ino = parts[5].split(":")
+            out[(int(major, 16), int(minor, 16), int(ino))] = int(parts[4])
+        except ValueError:
+            continue
+    return out
+
+
+def file_key(st: os.stat_result) -> tuple[int, int, int]:
+    return (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)

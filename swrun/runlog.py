@@ -110,24 +110,9 @@ def _sidecar_name(number: int | None, step: str, attempt: int, host: str | None)
 
 def _lock_holder(fd: int) -> int | None:
     """The pid holding a flock on fd's file, from /proc/locks (Linux); None if unknown."""
-    st = os.fstat(fd)
-    want = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
-    try:
-        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" lines are waiters, not holders
-            continue
-        try:
-            major, minor, ino = parts[5].split(":")
-            if (int(major, 16), int(minor, 16), int(ino)) == want:
-                return int(parts[4]) or None
-        except ValueError:
-            continue
-    return None
+    from swrun.procs import file_key, held_locks
+
+    return held_locks().get(file_key(os.fstat(fd))) or None
 
 
 def _lock(fd: int, path: Path) -> None:

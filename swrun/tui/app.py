@@ -20,10 +20,10 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from swrun.engine import Engine, Settings
-from swrun.errors import SwrunError, VariableError
+from swrun.errors import SwrunError
 from swrun.events import Event, RunFinished, StepOutput
 from swrun.executors.base import Executor
-from swrun.exitcodes import ExitCode
+from swrun.exitcodes import ExitCode, exit_code_for
 from swrun.model import Runbook
 from swrun.operators import needs_typed_confirmation
 from swrun.secrets import Masker
@@ -178,7 +178,7 @@ class SwrunApp(OperatorActions, App[int]):
         says so (the default, Enter, is not to start)."""
         import asyncio
 
-        from swrun.errors import EvidenceError, LeftoverError, LogLockedError
+        from swrun.errors import LeftoverError
         from swrun.execute import (
             hold_runbook,
             open_run_log,
@@ -291,20 +291,8 @@ class SwrunApp(OperatorActions, App[int]):
                 lock.update(run_id=settings.run_id, log=str(self.log_path))
             log.hold(lock)  # the runbook stays taken until the log is closed
             opened = True
-        except VariableError as exc:
-            self._fail(str(exc), ExitCode.BAD_VARIABLES)
-            return
-        except LogLockedError as exc:
-            self._fail(str(exc), ExitCode.LOG_LOCKED)
-            return
-        except LeftoverError as exc:
-            self._fail(str(exc), ExitCode.LEFTOVERS)
-            return
-        except EvidenceError as exc:
-            self._fail(str(exc), ExitCode.BAD_EVIDENCE)
-            return
-        except SwrunError as exc:
-            self._fail(str(exc), ExitCode.BAD_LOG)
+        except SwrunError as exc:  # the CLI's codes; anything else went wrong with the log
+            self._fail(str(exc), exit_code_for(exc, ExitCode.BAD_LOG))
             return
         finally:
             if not opened:  # whatever stopped the start gives the log and the runbook up
@@ -520,14 +508,7 @@ class SwrunApp(OperatorActions, App[int]):
     def _selected(self, message: StepTree.Selected) -> None:
         if self._hold is not None and message.step_id != self._hold:
             self._hold = None  # the operator moved on from the failure
-        if message.step_id is not None:
-            step = self.steps_by_id.get(message.step_id)
-            if step is not None:
-                self.detail.show_step(step)
-        elif message.section_id is not None:
-            section = self.runbook.find_section(message.section_id)
-            if section is not None:
-                self.detail.show_section(section)
+        self.detail.show_selected(message.step_id, message.section_id)
 
     # -- clock -------------------------------------------------------------------------------
     def _tick(self) -> None:

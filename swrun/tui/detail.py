@@ -109,6 +109,18 @@ class StepDetail(Vertical):
         yield Plain("output", id="output-title")
         yield Log(max_lines=VIEW_LINES, id="output")
 
+    def show_selected(self, step_id: str | None, section_id: str | None) -> None:
+        """Show what the tree selected: a step, or a section."""
+        rb = self.run_view.runbook
+        if step_id is not None:
+            step = next((s for s in rb.actionable if s.id == step_id), None)
+            if step is not None:
+                self.show_step(step)
+        elif section_id is not None:
+            section = rb.find_section(section_id)
+            if section is not None:
+                self.show_section(section)
+
     def show_section(self, section: Section) -> None:
         self.step = None
         self.query_one("#step-title", Plain).update(Text(section.title, style="bold"))

@@ -286,14 +286,7 @@ class WatchApp(App[int]):
 
     @on(StepTree.Selected)
     def _selected(self, message: StepTree.Selected) -> None:
-        if message.step_id is not None:
-            step = self.steps_by_id.get(message.step_id)
-            if step is not None:
-                self.detail.show_step(step)
-        elif message.section_id is not None:
-            section = self.runbook.find_section(message.section_id)
-            if section is not None:
-                self.detail.show_section(section)
+        self.detail.show_selected(message.step_id, message.section_id)
 
     # -- keys ----------------------------------------------------------------------------------
     def action_follow(self) -> None:

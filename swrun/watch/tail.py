@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swrun.procs import file_key, held_locks
+
 _END = b"\n\n"
 _END_CRLF = b"\n\r\n"
 READ_BLOCK = 4 << 20
@@ -32,31 +34,6 @@ def complete_length(raw: bytes) -> int:
         return len(raw)
     ends = [i + len(end) for end in (_END, _END_CRLF) if (i := raw.rfind(end)) >= 0]
     return max(ends, default=0)
-
-
-def held_locks() -> dict[tuple[int, int, int], int]:
-    """(major, minor, inode) → pid of every FLOCK held on this machine (Linux /proc/locks;
-    empty elsewhere). Reading it takes no lock."""
-    out: dict[tuple[int, int, int], int] = {}
-    try:
-        with open("/proc/locks", encoding="ascii", errors="replace") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return out
-    for line in lines:
-        parts = line.split()
-        if len(parts) < 6 or parts[1] != "FLOCK":  # "->" lines are waiters, not holders
-            continue
-        try:
-            major, minor, ino = parts[5].split(":")
-            out[(int(major, 16), int(minor, 16), int(ino))] = int(parts[4])
-        except ValueError:
-            continue
-    return out
-
-
-def file_key(st: os.stat_result) -> tuple[int, int, int]:
-    return (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
 
 
 def lock_holder(path: Path, locks: dict[tuple[int, int, int], int] | None = None
