@@ -537,9 +537,10 @@ class _Builder:
                 del attrs[key]
             elif key not in KNOWN:
                 hint = ""
-                if value is True and previous in ("host", "hosts"):
-                    hint = (f" (a list of hosts is written hosts={attrs[previous]}:{key} or "
-                            f"hosts=\"{attrs[previous]},{key}\")")
+                first = attrs.get(previous)  # gone if it was itself refused above
+                if value is True and previous in ("host", "hosts") and isinstance(first, str):
+                    hint = (f" (a list of hosts is written hosts={first}:{key} or "
+                            f"hosts=\"{first},{key}\")")
                 (self.error if swrun else self.warn)(f"unknown attribute {key!r}{hint}", line)
             elif problem := check_value(key, value):
                 self.error(problem, line)

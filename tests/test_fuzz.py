@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from swrun.attributes import KNOWN, AttributeSyntaxError, check_value, parse_attributes
@@ -139,6 +139,7 @@ def _parse_or_runbook_error(text: str, strict: bool) -> None:
 
 @FUZZ
 @given(_markdown(), st.booleans())
+@example("<!-- swrun: allow host A -->", False)  # a refused host= then a bare word: KeyError
 def test_structured_markdown_never_crashes(text: str, strict: bool) -> None:
     _parse_or_runbook_error(text, strict)
 
