@@ -338,8 +338,8 @@ class SwrunApp(OperatorActions, App[int]):
             self.step_tree.select_step(nxt.id)
 
     def _fail(self, message: str, code: ExitCode) -> None:
-        self.error = message
-        self.exit(int(code), return_code=int(code), message=message)
+        self.error = message  # printed once, as `swrun: …`, by swrun.tui.launch after exit
+        self.exit(int(code), return_code=int(code))
 
     @work(thread=True, exclusive=True, group="engine", exit_on_error=False)
     def _drive(self, log: object) -> None:
