@@ -41,6 +41,7 @@ from swrun.events import (
     RunStatus,
     StepFinished,
     StepOutput,
+    StepProcesses,
     StepSkipped,
     StepStarted,
     StepStatus,
@@ -51,6 +52,7 @@ from swrun.executors.base import (
     Executor,
     Idle,
     Output,
+    RemoteProcess,
     Spawned,
     StepContext,
     StepResult,
@@ -734,6 +736,10 @@ class Engine:
                         yield self._event(StepOutput, **common, line=line, stream=item.stream,
                                           host=item.host)
                         yield from self._inbox_events()
+                    elif isinstance(item, RemoteProcess):  # logged at once: a resume after
+                        yield self._event(  # swrun died finds (and stops) it on the host
+                            StepProcesses, **common, attempt=start["attempt"], host=item.host,
+                            pgid=item.pgid, start=item.start, boot_id=item.boot_id)
                     elif not isinstance(item, Spawned):
                         result = item
             except OperatorNeeded as exc:  # mid-step gate (a canary) with nobody to ask

@@ -126,6 +126,20 @@ class StepStarted(StepEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class StepProcesses(StepEvent):
+    """A remote host's process group of a running step, logged as soon as the host names it:
+    what a resume after swrun died checks (and stops) on that host."""
+
+    type: ClassVar[str] = "step_processes"
+    attempt: int | None = None
+    host: str
+    pgid: int
+    start: int | None = None
+    """The leader's start time on the host, clock ticks after its boot (/proc stat field 22)."""
+    boot_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class StepOutput(StepEvent):
     """One line of output. Goes to the step's sidecar file, not to the log's event list."""
 
@@ -297,7 +311,8 @@ class RunFinished(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (RunStarted, RunResumed, StepStarted, StepOutput, StepFinished, CheckTicked,
-                StepSkipped, NoteAdded, MilestoneMarked, OperatorWaiting, ApprovalNeeded,
-                ApprovalGiven, ApprovalRefused, RollbackStarted, RollbackFinished, RunFinished)
+    for cls in (RunStarted, RunResumed, StepStarted, StepProcesses, StepOutput, StepFinished,
+                CheckTicked, StepSkipped, NoteAdded, MilestoneMarked, OperatorWaiting,
+                ApprovalNeeded, ApprovalGiven, ApprovalRefused, RollbackStarted, RollbackFinished,
+                RunFinished)
 }

@@ -28,6 +28,7 @@ from swrun.variables import parse_assignments, resolve, secret_values, sources_l
 
 if TYPE_CHECKING:
     from swrun.runlog import LogData, RunbookLock, RunLog
+    from swrun.ssh.remote import RemoteHost
 
 
 @dataclass
@@ -169,15 +170,18 @@ def _key(path: Path) -> str:
     return os.path.realpath(path)
 
 
-def resume_point(runbook: Runbook, log_path: Path) -> ResumePoint:
+def resume_point(runbook: Runbook, log_path: Path, inventory: str | None = None
+                 ) -> ResumePoint:
     """Lock the log first (repairing a torn tail), then read what is done: a resume that
     waits at a prompt holds the log, and a second one gets LogLockedError, not a run beside
-    it. The lock stays held in the returned point until `open_run_log` or `release`."""
+    it. The lock stays held in the returned point until `open_run_log` or `release`.
+    `inventory` (else the one the log names, else the front matter's) finds the hosts of a
+    remote step left running."""
     from swrun.runlog import RunLog, read_log
 
     log = RunLog.open_append(log_path)
     try:
-        point = _resume_point(runbook, log_path, read_log(log_path), log)
+        point = _resume_point(runbook, log_path, read_log(log_path), log, inventory)
     except BaseException:
         log.close()
         raise
@@ -185,7 +189,8 @@ def resume_point(runbook: Runbook, log_path: Path) -> ResumePoint:
     return point
 
 
-def _resume_point(runbook: Runbook, log_path: Path, data: LogData, log: RunLog) -> ResumePoint:
+def _resume_point(runbook: Runbook, log_path: Path, data: LogData, log: RunLog,
+                  inventory: str | None = None) -> ResumePoint:
     from swrun.runlog import resume_state
 
     warnings = [*log.warnings, *data.warnings]
@@ -212,12 +217,32 @@ def _resume_point(runbook: Runbook, log_path: Path, data: LogData, log: RunLog) 
     resume = Resume(done=state.done, next_seq=state.next_seq, runbook_changed=changed,
                     outcomes=state.outcomes, rollback_outcomes=state.rollback_outcomes,
                     active_ms=state.active_ms, started_at=state.started_at)
-    leftovers = find_leftovers(data)
+    from swrun.session import inventory_file
+
+    logged_inv = data.run.get("inventory")
+    inv = inventory_file(runbook, inventory or (str(logged_inv) if logged_inv else None))
+    leftovers = find_leftovers(data, inv)
     warnings += [left.unseen for left in leftovers if left.unseen]
     return ResumePoint(resume, state.run_id, previous, warnings, log, tuple(leftovers))
 
 
 # -- leftovers: a step still running after swrun died ---------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteGroup:
+    """A process group a remote step started on a host (its `step_processes` record)."""
+
+    host: str
+    pgid: int
+    start: int | None = None
+    boot_id: str | None = None
+    state: str = "unchecked"
+    """`alive`, `gone`, or `unreachable` (cannot tell: `why` says what failed)."""
+    why: str = ""
+
+    def describe(self) -> str:
+        return f"process group {self.pgid} on {self.host}"
 
 
 @dataclass(frozen=True)
@@ -231,6 +256,10 @@ class Leftover:
     """Live processes of its process group, now."""
     exit_code: int | None = None
     """What its exit file says: the command ended on its own after swrun died."""
+    remote: tuple[RemoteGroup, ...] = ()
+    """A remote step's process groups, one a host (what `step_processes` recorded)."""
+    inventory: Path | None = None
+    """Where a remote step's hosts are found (the run's inventory)."""
 
     @property
     def step(self) -> str:
@@ -243,7 +272,13 @@ class Leftover:
 
     @property
     def alive(self) -> bool:
-        return bool(self.members)
+        """Some of its processes live — or, on a host that cannot be reached, may."""
+        return bool(self.members) or any(g.state in ("alive", "unreachable")
+                                         for g in self.remote)
+
+    @property
+    def unreachable(self) -> list[RemoteGroup]:
+        return [g for g in self.remote if g.state == "unreachable"]
 
     @property
     def name(self) -> str:
@@ -255,7 +290,7 @@ class Leftover:
     def unseen(self) -> str | None:
         """A warning for a step whose processes swrun cannot look for (remote, or a kind
         that records none): it runs again, and the operator should know."""
-        if self.pgid is not None:
+        if self.pgid is not None or self.remote:
             return None
         hosts = self.started.get("hosts") or []
         where = self.started.get("host") or ", ".join(str(h) for h in hosts)
@@ -265,7 +300,14 @@ class Leftover:
                 "is not before it runs again")
 
     def describe(self) -> str:
-        """`step 3 'migrate' (pid 4242, process group 4242: 2 processes)`."""
+        """`step 3 'migrate' (pid 4242, process group 4242: 2 processes)`; remote:
+        `step 3 'migrate' (on db1: remote process group 4242)`."""
+        if self.remote:
+            shown = [g for g in self.remote if g.state != "gone"] or list(self.remote)
+            return f"{self.name} (" + "; ".join(
+                f"on {g.host}: remote process group {g.pgid}"
+                + (f", cannot tell whether it still runs: {g.why}"
+                   if g.state == "unreachable" else "") for g in shown) + ")"
         n = len(self.members)
         return (f"{self.name} (pid {self.started.get('pid')}, process group {self.pgid}: "
                 f"{n} process{'es' if n != 1 else ''})")
@@ -274,6 +316,9 @@ class Leftover:
         """Looked at again now: which of its processes live, and its exit file."""
         from swrun import procs
 
+        if self.remote:
+            return dataclasses.replace(self, remote=tuple(
+                g if g.state == "gone" else _probe(g, self.inventory) for g in self.remote))
         pgid = self.pgid
         if pgid is None:
             return self
@@ -294,24 +339,68 @@ class Leftover:
         return dataclasses.replace(self, members=tuple(members), exit_code=code)
 
 
-def find_leftovers(data: LogData) -> list[Leftover]:
-    """The step(s) started in the log's last part with no end logged for that attempt."""
+def _remote_host(name: str, inventory: Path | None, grace: float = 5.0) -> RemoteHost:
+    """The RemoteHost of inventory host `name`, as the run reached it (strict host keys)."""
+    from swrun.errors import InventoryError
+    from swrun.executors.ssh import _inventory
+    from swrun.ssh import ConnectError
+    from swrun.ssh.remote import RemoteHost
+    from swrun.ssh.target import resolve
+
+    if inventory is None:
+        raise ConnectError(f"{name}: no inventory to find the host in (pass --inventory)")
+    try:
+        found = [h for h in _inventory(inventory).hosts(name) if h.name == name]
+    except InventoryError as exc:
+        raise ConnectError(str(exc)) from None
+    if not found:
+        raise ConnectError(f"{name}: not in {inventory}")
+    return RemoteHost(resolve(found[0].name, found[0].vars, base_dir=inventory.parent), {},
+                      kill_grace=grace)
+
+
+def _probe(group: RemoteGroup, inventory: Path | None) -> RemoteGroup:
+    from swrun.ssh import ConnectError
+
+    try:
+        alive = _remote_host(group.host, inventory).probe(group.pgid, group.start,
+                                                           group.boot_id)
+    except ConnectError as exc:
+        why = str(exc).removeprefix(f"{group.host}: ")
+        return dataclasses.replace(group, state="unreachable",
+                                   why=f"{group.host} cannot be reached ({why})")
+    return dataclasses.replace(group, state="alive" if alive else "gone", why="")
+
+
+def find_leftovers(data: LogData, inventory: Path | None = None) -> list[Leftover]:
+    """The step(s) started in the log's last part with no end logged for that attempt;
+    a remote one is looked for on its hosts (found through `inventory`)."""
     events = data.events
     last = max((i for i, e in enumerate(events) if e.get("type") in
                 ("run_started", "run_resumed", "run_finished")), default=-1)
     if last >= 0 and events[last].get("type") == "run_finished":
         return []
     open_: dict[str, dict[str, Any]] = {}
+    groups: dict[str, list[RemoteGroup]] = {}
     for event in events[last + 1:]:
         step = event.get("step")
         if not isinstance(step, str):
             continue
         if event.get("type") == "step_started":
             open_[step] = event
+            groups[step] = []
+        elif event.get("type") == "step_processes" and step in open_ and \
+                event.get("attempt") == open_[step].get("attempt"):
+            pgid, start, boot = event.get("pgid"), event.get("start"), event.get("boot_id")
+            if isinstance(pgid, int) and pgid > 1:
+                groups[step].append(RemoteGroup(
+                    str(event.get("host")), pgid, start if isinstance(start, int) else None,
+                    boot if isinstance(boot, str) else None))
         elif event.get("type") in ("step_finished", "step_skipped", "check_ticked"):
             open_.pop(step, None)
     folder = data.path.parent
-    return [Leftover(dict(e), folder).refresh() for e in open_.values()]
+    return [Leftover(dict(e), folder, remote=tuple(groups.get(step, ())),
+                     inventory=inventory).refresh() for step, e in open_.items()]
 
 
 def _wait_gone(left: Leftover, seconds: float | None,
@@ -322,13 +411,16 @@ def _wait_gone(left: Leftover, seconds: float | None,
             break
         if cancelled is not None and cancelled():
             break
-        time.sleep(0.05)
+        time.sleep(0.5 if left.remote else 0.05)  # a remote look is an SSH command
         left = left.refresh()
     return left
 
 
 def stop_leftover(left: Leftover, grace: float = 5.0) -> Leftover:
-    """TERM its process group, then KILL what is left after `grace` seconds."""
+    """TERM its process group, then KILL what is left after `grace` seconds (on its hosts,
+    for a remote step: LeftoverError when a host cannot be reached or the group lives on)."""
+    if left.remote:
+        return _stop_remote(left, grace)
     pgid = left.pgid
     if pgid is None or not left.alive:
         return left
@@ -340,6 +432,32 @@ def stop_leftover(left: Leftover, grace: float = 5.0) -> Leftover:
             os.killpg(pgid, signal.SIGKILL)
         left = _wait_gone(left.refresh(), 10.0)
     return left
+
+
+def _stop_remote(left: Leftover, grace: float) -> Leftover:
+    from swrun.errors import LeftoverError
+    from swrun.ssh import ConnectError
+
+    said: dict[str, str] = {}
+    for group in left.remote:
+        if group.state == "gone":
+            continue
+        try:
+            if group.state == "unreachable":
+                raise ConnectError(group.why)
+            said[group.host] = _remote_host(group.host, left.inventory, grace).stop_group(
+                group.pgid)
+        except ConnectError as exc:
+            raise LeftoverError(f"--stop-leftovers cannot stop {left.name} on {group.host}: "
+                                f"{exc}; nothing ran") from None
+    left = left.refresh()
+    for group in left.remote:
+        if group.state != "gone":
+            raise LeftoverError(f"--stop-leftovers could not stop {left.name} on "
+                                f"{group.host} ({said.get(group.host) or group.why}); "
+                                "nothing ran")
+    return dataclasses.replace(left, remote=tuple(
+        dataclasses.replace(g, why=said.get(g.host, "")) for g in left.remote))
 
 
 def settle_leftovers(
@@ -357,11 +475,20 @@ def settle_leftovers(
     from swrun.errors import LeftoverError
 
     lefts = [left.refresh() for left in point.leftovers]
+    where = point.log.path if point.log else "the run log"
+    blind = [left for left in lefts if left.unreachable]
+    if blind and not wait:  # cannot tell: not run beside a copy that may still be running
+        group = blind[0].unreachable[0]
+        raise LeftoverError(
+            f"{where}: --stop-leftovers cannot stop {blind[0].name} on {group.host}: "
+            f"{group.why}; nothing ran" if stop else
+            f"{where}: cannot tell whether {blind[0].name} is still running on "
+            f"{group.host}: {group.why}; resume when it can be reached")
     running = [left for left in lefts if left.alive]
     if running and not (stop or wait):
         first = running[0]
         raise LeftoverError(
-            f"{point.log.path if point.log else 'the run log'}: {first.describe()} is still "
+            f"{where}: {first.describe()} is still "
             "running from the run that died; wait for it to end, or resume with "
             "--stop-leftovers to stop it")
     settled: list[dict[str, Any]] = []
@@ -370,7 +497,7 @@ def settle_leftovers(
     outcomes = dict(point.resume.outcomes)
     main = {s.id for s in runbook.main_steps}
     for left in lefts:
-        if left.pgid is None:
+        if left.pgid is None and not left.remote:
             continue
         how = "finished"
         if left.alive and wait:
@@ -389,7 +516,15 @@ def settle_leftovers(
                                   ("step", "number", "title", "kind", "attempt", "host")}
         fields.update(by=by, hash=rec.get("hash"), exit_code=left.exit_code)
         who = f"pid {rec.get('pid')}, process group {left.pgid}"
-        if left.exit_code is None:
+        if left.remote:
+            who = ", ".join(f"{g.describe()}: {g.why}" if g.why else g.describe()
+                            for g in left.remote)
+            fields["hosts"] = {g.host: {"pgid": g.pgid} for g in left.remote}
+        if left.remote and left.exit_code is None and how != "stopped":
+            status, how = "aborted", "gone"
+            fields["error"] = ("ended after swrun died; a remote command's exit status is not "
+                               f"known after swrun died: it runs again ({who})")
+        elif left.exit_code is None:
             status = "aborted"
             how = "stopped" if how == "stopped" else "gone"
             fields["error"] = ("still running when the run was resumed: stopped (TERM, then "

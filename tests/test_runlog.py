@@ -37,6 +37,7 @@ from swrun.events import (
     RunStatus,
     StepFinished,
     StepOutput,
+    StepProcesses,
     StepSkipped,
     StepStarted,
     StepStatus,
@@ -130,6 +131,9 @@ def every_event() -> list[Event]:
                       count=1, approved_at="2026-11-22T06:35:47.300Z",
                       expires_at="2026-11-22T07:35:47.300Z", file="x.approvals/b.approval",
                       waiting_for=("dave@example.com",)),
+        StepProcesses(seq=25, at=at(240), step="deploy", number=3, title="Deploy",
+                      kind="shell", host="web1", pgid=4242, start=123456,
+                      boot_id="8c9ca9cd-8438-40be-bd65-a9b04fa41c94"),
     ]
 
 
@@ -168,7 +172,7 @@ def test_every_event_type_round_trips(tmp_path: Path) -> None:
     expected[8]["hosts"]["web1"].update(sidecar(f"{out}/0003-deploy@web1.log"))
     expected[8]["hosts"]["web2"].update(sidecar(f"{out}/0003-deploy@web2.log"))
     assert [{k: v for k, v in e.items() if k != "prev"} for e in data.events] == expected
-    assert data.last_seq == 24
+    assert data.last_seq == 25
     assert not data.finished and data.status == "rolled_back"
     # every event carries the hash of the table before it, exactly as written
     tables = path.read_bytes().split(b"\n\n")[:-1]

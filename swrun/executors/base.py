@@ -49,6 +49,19 @@ class Spawned:
 
 
 @dataclass(frozen=True)
+class RemoteProcess:
+    """Yielded by a remote executor as soon as a host's command names its process group:
+    the engine logs it (`step_processes`) so a resume after swrun died can find it again."""
+
+    host: str
+    pgid: int
+    start: int | None = None
+    """The group leader's /proc/<pgid>/stat start time on the host: defeats pid reuse."""
+    boot_id: str | None = None
+    """The host's /proc/sys/kernel/random/boot_id: a reboot ended the group."""
+
+
+@dataclass(frozen=True)
 class StepResult:
     """How one attempt of a step ended."""
 
@@ -85,8 +98,10 @@ class StepContext:
 
 
 class Executor(Protocol):
-    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | Idle | StepResult]:
-        """Run one attempt: yield Output lines as they come, then exactly one StepResult last."""
+    def run(self, step: Step, ctx: StepContext
+            ) -> Iterator[Output | Idle | RemoteProcess | StepResult]:
+        """Run one attempt: yield Output lines as they come (a remote executor also each
+        host's RemoteProcess), then exactly one StepResult last."""
         ...
 
 

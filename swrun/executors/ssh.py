@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shlex
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from swrun.errors import InventoryError
 from swrun.events import StepStatus
-from swrun.executors.base import Output, StepContext, StepResult
+from swrun.executors.base import Idle, Output, RemoteProcess, StepContext, StepResult
 from swrun.model import Step
 from swrun.ssh import ConnectError
 from swrun.ssh.fanout import (
@@ -194,7 +195,8 @@ def remote_shell(step: Step) -> tuple[str, ...]:
 class SshExecutor:
     """Runs a shell block on every target host; connections are pooled for the whole run."""
 
-    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
+    def run(self, step: Step, ctx: StepContext
+            ) -> Iterator[Output | Idle | RemoteProcess | StepResult]:
         try:
             targets = targets_for(step, ctx)
             shell = remote_shell(step)
@@ -209,17 +211,24 @@ class SshExecutor:
             script = f"cd -- {shlex.quote(cwd)}; {script}"
         by_name = {t.name: t for t in targets}
         accept = bool(ctx.settings.get("accept_new_host_keys"))
+        # each host's process group, as its command names it: passed on with the next item
+        # (the fan-out yields one at least every tick), for the engine to log at once
+        named: queue.SimpleQueue[RemoteProcess] = queue.SimpleQueue()
 
         def work(host: str, emit, stop: threading.Event) -> HostResult:  # type: ignore[no-untyped-def]
             remote = RemoteHost(by_name[host], remote_env(step, ctx, host), accept_new=accept,
                                 kill_grace=ctx.kill_grace,
                                 notify=lambda note: emit(f"swrun: {note}", "stderr"))
-            return remote.run(script, emit, stop, ctx.timeout, name=f"swrun:{step.id}",
-                              shell=shell)
+            return remote.run(
+                script, emit, stop, ctx.timeout, name=f"swrun:{step.id}", shell=shell,
+                on_process=lambda pgid, start, boot: named.put(
+                    RemoteProcess(host, pgid, start, boot)))
 
         order = list(by_name)
         for item in fan_out(order, work, fanout_plan(step, ctx), cancel=ctx.cancel,
                             confirm=ctx.confirm, status_lines=len(order) > 1):
+            while not named.empty():
+                yield named.get_nowait()
             if isinstance(item, FanoutDone):
                 yield summarize(item, order)
             else:

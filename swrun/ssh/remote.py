@@ -44,8 +44,17 @@ def remote_command(script: str, env: Mapping[str, str], name: str,
     """
     read = 'eval "$(cat)"; ' if remote_stdin(env) else ""
     argv = " ".join(shlex.quote(a) for a in shell)
-    return (f"printf '\\036swrun-pgid=%s\\n' \"$$\"; {read}"
-            f"exec {argv} -c {shlex.quote(script)} {shlex.quote(name)}")
+    return (f"{_PROBE}printf '\\036swrun-pgid=%s %s %s\\n' \"$$\" \"${{_s:--}}\" "
+            f"\"${{_b:--}}\"; {read}exec {argv} -c {shlex.quote(script)} {shlex.quote(name)}")
+
+
+# the marker's other two words, read by the same command: the group leader's start time
+# (/proc/<pid>/stat field 22, counted after the ")" that ends the command name) and the
+# host's boot id ("-" where the host has none): together they defeat pid reuse
+_PROBE = ("_s=$(sed 's/.*) //' /proc/$$/stat 2>/dev/null | cut -d' ' -f20); "
+          "_b=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null); ")
+OnProcess = Callable[[int, int | None, str | None], None]
+"""on_process(pgid, start, boot_id), from the thread running the command, once it is known."""
 
 
 def remote_stdin(env: Mapping[str, str]) -> bytes:
@@ -99,7 +108,8 @@ class RemoteHost:
 
     def run(self, script: str, on_line: OnLine, stop: threading.Event,
             timeout: float | None = None, name: str = "swrun",
-            shell: tuple[str, ...] = ("bash", "-e", "-o", "pipefail")) -> HostResult:
+            shell: tuple[str, ...] = ("bash", "-e", "-o", "pipefail"),
+            on_process: OnProcess | None = None) -> HostResult:
         t0 = time.monotonic()
         try:
             transport, chan = self._open(remote_command(script, self.env, name, shell),
@@ -111,7 +121,7 @@ class RemoteHost:
                     f"{str(exc).removeprefix(self.name + ': ')}"))
             return HostResult(exc.status, error=str(exc), duration_ms=_ms(t0))
         deadline = t0 + timeout if timeout else None
-        reader = _Reader(chan, on_line)
+        reader = _Reader(chan, on_line, on_process)
         stopped: str | None = None
         exit_seen: float | None = None
         try:
@@ -181,6 +191,51 @@ class RemoteHost:
                        .append(line), stop, timeout, name="swrun-query")
         return res, out, err
 
+    def probe(self, pgid: int, start: int | None, boot_id: str | None,
+              timeout: float | None = None) -> bool:
+        """Whether the process group a command of a run that died started on this host still
+        lives: its boot id and its leader's start time (when the leader lives) must match
+        what was logged, and some process must still be in the group. ConnectError when the
+        host cannot be reached or does not answer."""
+        script = (f"b=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null); "
+                  f"s=$(sed 's/.*) //' /proc/{pgid}/stat 2>/dev/null | cut -d' ' -f20); "
+                  f"a=0; if kill -0 -{pgid} 2>/dev/null; then a=1; "
+                  # kill -0 counts zombies (a leader its parent has not reaped yet): with
+                  # /proc, only a live member counts
+                  "if [ -r /proc/self/stat ]; then a=0; for f in /proc/[0-9]*/stat; do "
+                  '{ read -r l < "$f"; } 2>/dev/null || continue; set -- ${l##*) }; '
+                  f'if [ "$3" = {pgid} ] && [ "$1" != Z ]; then a=1; break; fi; done; fi; '
+                  "fi; "
+                  'echo "swrun-probe ${b:--} ${s:--} $a"')
+        words = self._ask(script, timeout)
+        if words is None or len(words) != 4 or words[0] != "swrun-probe":
+            raise Unreachable(f"{self.name}: the process check gave no answer")
+        _, boot, lead, alive = words
+        if boot_id and boot not in ("-", boot_id):
+            return False  # the host rebooted since: the group died with it
+        if start is not None and lead.isdigit() and int(lead) != start:
+            return False  # the group's id is its leader's pid: another process has it now
+        return alive == "1"
+
+    def stop_group(self, pgid: int) -> str:
+        """TERM, then KILL after the grace period, a process group on this host (for a
+        resume); what happened, in words. ConnectError when the host cannot be reached."""
+        return self._kill(self.connect(), pgid)
+
+    def _ask(self, script: str, timeout: float | None) -> list[str] | None:
+        """The words of the first line a short `sh -c SCRIPT` prints."""
+        _, chan = self._open(f"exec sh -c {shlex.quote(script)}", timeout=timeout)
+        try:
+            chan.settimeout(self.target.connect_timeout + 10)
+            said = b""
+            with contextlib.suppress(OSError, TimeoutError):
+                while chunk := chan.recv(1024):
+                    said += chunk
+        finally:
+            chan.close()
+        lines = said.decode("utf-8", "replace").splitlines()
+        return lines[0].split() if lines else None
+
     def _kill(self, transport: paramiko.Transport, pgid: int | None) -> str:
         if pgid is None:
             return "no process group id came back; the remote command may still be running"
@@ -212,9 +267,11 @@ class RemoteHost:
 class _Reader:
     """Splits a channel's two streams into lines; picks the pgid marker off stdout."""
 
-    def __init__(self, chan: Any, on_line: OnLine) -> None:
+    def __init__(self, chan: Any, on_line: OnLine, on_process: OnProcess | None = None
+                 ) -> None:
         self.chan = chan
         self.on_line = on_line
+        self.on_process = on_process
         self.partial = {"stdout": b"", "stderr": b""}
         self.pgid: int | None = None
         self._first = True
@@ -236,8 +293,13 @@ class _Reader:
         # may print before it: look for it until it is found.
         if stream == "stdout" and self._first and line.startswith(_MARK):
             self._first = False
-            with contextlib.suppress(ValueError):
-                self.pgid = int(line[len(_MARK):])
+            words = line[len(_MARK):].split()
+            with contextlib.suppress(ValueError, IndexError):
+                self.pgid = int(words[0])
+            if self.pgid is not None and self.on_process is not None:
+                start = words[1] if len(words) > 1 else ""
+                boot = words[2] if len(words) > 2 and words[2] != "-" else None
+                self.on_process(self.pgid, int(start) if start.isdigit() else None, boot)
             return
         self.on_line(line, stream)
 
