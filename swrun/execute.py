@@ -721,7 +721,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
                 if log_path is None:
                     raise RunLogError(f"no unfinished run log of {runbook.path} under logs/ "
                                       "to resume (pass --resume LOG)")
-            point = resume_point(runbook, log_path)  # locks the log before anything is asked
+            # locks the log before anything is asked; --inventory finds a leftover's hosts
+            point = resume_point(runbook, log_path, opts.inventory)
             for warning in point.warnings:
                 print(f"swrun: warning: {warning}", file=sys.stderr)
             if point.leftovers:

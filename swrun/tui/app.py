@@ -214,7 +214,7 @@ class SwrunApp(OperatorActions, App[int]):
                     if await self.push_screen_wait(ResumeScreen(offer)):
                         path = found
             if path is not None:
-                point = resume_point(rb, path)
+                point = resume_point(rb, path, s.inventory)
                 for warning in point.warnings:
                     warn(warning)
                 stop = wait = False
