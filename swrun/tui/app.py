@@ -14,7 +14,6 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -34,6 +33,7 @@ from swrun.tui.bridge import Detach, OutputBuffer, Question, TuiOperator
 from swrun.tui.commands import JumpProvider
 from swrun.tui.detail import StepDetail, countdown
 from swrun.tui.header import RunHeader
+from swrun.tui.layout import run_panes
 from swrun.tui.messages import EngineEvent, OutputReady, QuestionAsked, RunEnded
 from swrun.tui.plain import Plain
 from swrun.tui.preflight import PreflightScreen
@@ -131,11 +131,7 @@ class SwrunApp(OperatorActions, App[int]):
         self.status_line = Plain("", id="status")
         self.activity = ActivityPane()
         yield self.header
-        with Horizontal(id="main"):
-            with Vertical(id="left"):
-                yield self.step_tree
-                yield self.activity
-            yield self.detail
+        yield from run_panes(self.step_tree, self.activity, self.detail)
         yield self.status_line
         yield Footer()
 

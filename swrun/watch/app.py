@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Log
 
@@ -27,6 +27,7 @@ from swrun.model import Runbook
 from swrun.tui.activity import ActivityPane
 from swrun.tui.detail import StepDetail, countdown
 from swrun.tui.header import RunHeader
+from swrun.tui.layout import run_panes
 from swrun.tui.plain import Plain, PlainLabel
 from swrun.tui.state import FAILED, RunView
 from swrun.tui.steps import StepTree
@@ -146,11 +147,7 @@ class WatchApp(App[int]):
         self.watch_line = Plain("", id="watch-line")
         self.status_line = Plain("", id="status")
         yield self.header
-        with Horizontal(id="main"):
-            with Vertical(id="left"):
-                yield self.step_tree
-                yield self.activity
-            yield self.detail
+        yield from run_panes(self.step_tree, self.activity, self.detail)
         yield self.watch_line
         yield self.status_line
         yield Footer()
