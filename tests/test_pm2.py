@@ -359,3 +359,27 @@ def test_jlist_instances_of_one_app_are_one_app() -> None:
     assert (api.status, api.pid, api.restarts, api.instances) == ("launching", 100, 3, 3)
     assert api.odd("online") == "errored"  # a settled failure is reported before a transient one
     assert api.record()["statuses"] == ["online", "launching", "errored"]
+
+
+def test_a_remote_pm2_step_names_its_process_group_for_a_resume(
+        tmp_path: Path, sshd_hosts: Cluster) -> None:
+    """Like an SSH step, a pm2 step's remote commands are logged as `step_processes` (host,
+    pgid, start time, boot id) the moment the host names them: what a resume after swrun
+    died checks on that host (tests/test_leftovers_remote.py does the kill -9)."""
+    from swrun.events import StepProcesses
+
+    inv = sshd_hosts.inventory(tmp_path / "inv.ini")
+    engine = _engine(tmp_path, """
+        # T
+        ```pm2 {hosts=h1:h2}
+        save
+        ```
+        """, inv)
+    events = list(engine.run())
+    (done,) = _finished(events)
+    assert done.status == "ok", done.error
+    named = [e for e in events if isinstance(e, StepProcesses)]
+    assert sorted(e.host for e in named) == ["h1", "h2"]
+    assert all(e.pgid > 1 and e.boot_id for e in named)
+    first_done = events.index(done)
+    assert all(events.index(e) < first_done for e in named)

@@ -10,6 +10,7 @@ backend library, so `swrun check` can call `validate` cheaply.
 from __future__ import annotations
 
 import json
+import queue
 import re
 import shlex
 import threading
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swrun.events import StepStatus
-from swrun.executors.base import Output, StepContext, StepResult
+from swrun.executors.base import Output, RemoteProcess, StepContext, StepResult
 from swrun.model import Step
 
 VERBS = ("start", "restart", "reload", "stop", "delete", "save", "status")
@@ -394,7 +395,7 @@ class Pm2Executor:
         self.settle = settle
         self.verify_wait = verify_wait
 
-    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | StepResult]:
+    def run(self, step: Step, ctx: StepContext) -> Iterator[Output | RemoteProcess | StepResult]:
         from swrun.attributes import substitute
 
         commands, problems = parse(step.body)
@@ -461,7 +462,7 @@ class Pm2Executor:
         return work
 
     def _remote(self, step: Step, ctx: StepContext,
-                commands: list[Pm2Command]) -> Iterator[Output | StepResult]:
+                commands: list[Pm2Command]) -> Iterator[Output | RemoteProcess | StepResult]:
         from swrun.executors.ssh import (
             TargetError,
             fanout_plan,
@@ -478,11 +479,14 @@ class Pm2Executor:
             return
         accept = bool(ctx.settings.get("accept_new_host_keys"))
         cwd = step.text("cwd")
+        named: queue.SimpleQueue[RemoteProcess] = queue.SimpleQueue()  # as in executors.ssh
 
         def work(host: str, emit: Callable[[str, str], None], stop: threading.Event) -> Any:
             remote = _Pm2Remote(targets[host], remote_env(step, ctx, host), accept_new=accept,
                                 kill_grace=ctx.kill_grace, cwd=cwd,
-                                notify=lambda note: emit(f"swrun: {note}", "stderr"))
+                                notify=lambda note: emit(f"swrun: {note}", "stderr"),
+                                on_process=lambda pgid, start, boot: named.put(
+                                    RemoteProcess(host, pgid, start, boot)))
             return self._host_work(commands, remote, ctx.timeout, f"swrun:{step.id}")(
                 host, emit, stop)
 
@@ -490,6 +494,8 @@ class Pm2Executor:
         result = None
         for item in fan_out(order, work, fanout_plan(step, ctx), cancel=ctx.cancel,
                             confirm=ctx.confirm):
+            while not named.empty():
+                yield named.get_nowait()
             if isinstance(item, FanoutDone):
                 result = summarize(item, order)
             else:
@@ -530,16 +536,22 @@ class _Pm2Remote:
     """A RemoteHost that runs in `cwd=` (a remote directory) when the step names one."""
 
     def __init__(self, target: Any, env: Mapping[str, str], *, accept_new: bool,
-                 kill_grace: float, cwd: str | None, notify: Callable[[str], None]) -> None:
+                 kill_grace: float, cwd: str | None, notify: Callable[[str], None],
+                 on_process: Callable[[int, int | None, str | None], None] | None = None,
+                 ) -> None:
         from swrun.ssh.remote import RemoteHost
 
         self._host = RemoteHost(target, env, accept_new=accept_new, kill_grace=kill_grace,
                                 notify=notify)
         self._cd = f"cd -- {shlex.quote(cwd)}; " if cwd else ""
+        self.on_process = on_process
+        """Called with the pm2 commands' remote process group, as for SSH steps (a resume
+        after swrun died looks for it: docs/run-log.md)."""
 
     def run(self, script: str, emit: Any, stop: threading.Event, timeout: float | None,
             name: str = "swrun") -> Any:
-        return self._host.run(self._cd + script, emit, stop, timeout, name=name)
+        return self._host.run(self._cd + script, emit, stop, timeout, name=name,
+                              on_process=self.on_process)
 
     def capture(self, script: str, stop: threading.Event, timeout: float | None = 30.0) -> Any:
         return self._host.capture(script, stop, timeout)
