@@ -123,8 +123,8 @@ class RunView:
             if kind == "milestone":
                 self.milestones.setdefault(str(rec["milestone"]), str(rec.get("at", "")))
             return None
-        if kind == "rollback_started":
-            self.rolling_back = True
+        if kind in ("rollback_started", "rollback_finished"):
+            self.rolling_back = kind == "rollback_started"  # the header says it while it runs
             return None
         if kind == "run_finished":
             self.finished = rec
