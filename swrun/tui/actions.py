@@ -210,16 +210,14 @@ class OperatorActions:
     def _replay_queued(self, q: Question) -> None:
         """The next question is here: apply the oldest queued key to it (a failure never
         takes a queued key; a key older than QUEUE_TTL is dropped, and both say so)."""
-        now = time.monotonic()
-        stale = [k for k, _, t in self._queued if now - t > QUEUE_TTL]
-        if q.kind == "failure" and self._queued:
-            keys = ", ".join(k for k, _, _ in self._queued)
-            self._queued.clear()
-            self.notify(f"step {q.step.number} failed: the queued key(s) {keys} were not "
-                        "applied", severity="warning")
+        if q.kind == "failure":
+            self._drop_queued(f"step {q.step.number} failed: the queued key(s) {{keys}} were "
+                              "not applied")
             return
-        while self._queued and now - self._queued[0][2] > QUEUE_TTL:
-            self._queued.popleft()
+        now = time.monotonic()
+        stale = []
+        while self._queued and now - self._queued[0][2] > QUEUE_TTL:  # oldest first
+            stale.append(self._queued.popleft()[0])
         if stale:
             self.notify(f"queued key(s) {', '.join(stale)} dropped: the next step took "
                         f"longer than {QUEUE_TTL:g}s to come", severity="warning")
@@ -227,11 +225,15 @@ class OperatorActions:
             return
         _, action, _ = self._queued.popleft()
         getattr(self, f"action_{action}")()
-        if self.pending is q and not q.answered and self._queued:  # a dialog is open
+        if self.pending is q and not q.answered:  # a dialog is open
+            self._drop_queued("queued key(s) {keys} dropped: answer the open dialog first")
+
+    def _drop_queued(self, why: str) -> None:
+        """Forget the queued keys, saying so (`why` names them as {keys})."""
+        if self._queued:
             keys = ", ".join(k for k, _, _ in self._queued)
             self._queued.clear()
-            self.notify(f"queued key(s) {keys} dropped: answer the open dialog first",
-                        severity="warning")
+            self.notify(why.format(keys=keys), severity="warning")
 
     # -- actions -----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -490,10 +490,7 @@ class SwrunApp(OperatorActions, App[int]):
                                                str(self.log_path or "")))
         elif not message.error:
             self._exit_code = ExitCode.INTERRUPTED
-        if self._queued:
-            keys = ", ".join(k for k, _, _ in self._queued)
-            self._queued.clear()
-            self.notify(f"queued key(s) {keys} dropped: the run is over", severity="warning")
+        self._drop_queued("queued key(s) {keys} dropped: the run is over")
         if self._quitting:
             self.exit(int(self._exit_code), return_code=int(self._exit_code))
 
