@@ -13,7 +13,7 @@ import stat
 import threading
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -42,6 +42,18 @@ from swrun.model import (
     Step,
     StepKind,
     Variable,
+)
+from swrun.rules.shelltext import (
+    BRACED,
+    RESERVED,
+    assigned,
+    exported,
+    find_placeholders,
+    interactive,
+    looks_like_command,
+    mostly_commands,
+    read_prompts,
+    strip_comments,
 )
 
 _SWRUN_COMMENT = re.compile(r"<!--\s*swrun:(.*?)-->", re.DOTALL)
@@ -606,14 +618,14 @@ class _Builder:
         if lang in SHELL_LANGUAGES or (not lang and kind is StepKind.REFERENCE):
             read.prompts(lang == "console" or not lang, line)
         if lang == "console" and not read.prompted and not forced and \
-                not _mostly_commands(body):  # output, logs, PromQL, YAML: reference
+                not mostly_commands(body):  # output, logs, PromQL, YAML: reference
             kind = StepKind.REFERENCE
         if not lang and kind is StepKind.REFERENCE and "file" not in own and (
-                read.prompted or _mostly_commands(body)):
+                read.prompted or mostly_commands(body)):
             read.manual = "no language: swrun does not run it"
             shell_text = True
         if kind is StepKind.SHELL and shell_text and not forced:
-            found = _interactive(read.body)
+            found = interactive(read.body)
             if found is not None:
                 read.manual = found.what
                 if found.session:
@@ -622,10 +634,7 @@ class _Builder:
                     and not own.get("targets") and not own.get("hosts") and not own.get("host"):
                 read.manual = f"typed in the session step {self.session[0]} {self.session[2]}"
         if (kind is StepKind.SHELL or read.manual) and shell_text:
-            remote = bool(own.get("hosts") or own.get("host") or
-                          self.stack[-1].attributes.get("hosts") or
-                          self.stack[-1].attributes.get("host"))
-            read.placeholders(line, remote)
+            read.placeholders(line)
         if read.manual and not self.stack[-1].optional:
             kind = StepKind.CHECK
         title = self.title_for(own, read.body, kind)
@@ -731,7 +740,7 @@ class _Builder:
             j += 1
         commands = [c.content.strip() for c in inline.children or ()
                     if c.type == "code_inline" and len(c.content.split()) >= 2
-                    and _looks_like_command(c.content)]
+                    and looks_like_command(c.content)]
         if not commands or self.stack[-1].optional:
             return
         line = tok.map[0] + 1 if tok.map else 0
@@ -739,7 +748,7 @@ class _Builder:
         body = "\n".join(commands) + "\n"
         read = _Reading(body)
         read.manual = "list item"
-        read.placeholders(line - 1, False)
+        read.placeholders(line - 1)
         read.lines = tuple(line for _ in read.body.split("\n"))
         title = next((str(own[k]) for k in ("title", "name") if isinstance(own.get(k), str)
                       and own[k]), _lead(inline) or _inline_text(inline) or "(empty)")
@@ -776,8 +785,6 @@ class _Builder:
         """`${NAME}` in a local shell step that neither the step, nor an earlier step's
         export, nor a declaration sets: a value the operator must supply (asked for, or
         taken from the environment variable of that name)."""
-        from swrun.rules.shelltext import BRACED, RESERVED, assigned, exported
-
         carried: set[str] = set()
         for k, step in enumerate(self.steps):
             if step.kind not in (StepKind.SHELL, StepKind.CHECK) or step.optional or (
@@ -786,7 +793,7 @@ class _Builder:
                 continue
             sets = assigned(step.body)
             uses: list[PlaceholderUse] = []
-            for m in BRACED.finditer(_strip_comments(step.body)):
+            for m in BRACED.finditer(strip_comments(step.body)):
                 name = m.group(1)
                 if (not name.isupper() or name in sets or name in carried or name in RESERVED
                         or name in self.variables or name in self.placeholder_vars
@@ -802,7 +809,7 @@ class _Builder:
             if uses:
                 for use in uses:
                     self.placeholder_var(use)
-                new = dataclass_replace(step, placeholders=(*step.placeholders, *uses))
+                new = replace(step, placeholders=(*step.placeholders, *uses))
                 self.steps[k] = new
                 sec = self.find_builder(step.section_id)
                 if sec is not None:
@@ -833,8 +840,6 @@ class _Reading:
         self.prompted = False
 
     def prompts(self, console: bool, line: int) -> None:
-        from swrun.rules.shelltext import read_prompts
-
         got = read_prompts(self.body, console)
         if got is None:
             return
@@ -846,9 +851,7 @@ class _Reading:
     def line_of(self, offset: int, fence: int) -> int:
         return self.lines[offset] if offset < len(self.lines) else fence + 1 + offset
 
-    def placeholders(self, fence: int, remote: bool) -> None:
-        from swrun.rules.shelltext import find_placeholders
-
+    def placeholders(self, fence: int) -> None:
         body, found = find_placeholders(self.body)
         self.body = body
         self.uses = tuple(PlaceholderUse(p.text, p.name, self.line_of(p.offset, fence),
@@ -884,39 +887,14 @@ def _write_script(target: str, content: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _looks_like_command(text: str) -> bool:
-    from swrun.rules.shelltext import looks_like_command
-
-    return looks_like_command(text)
 
 
-def _mostly_commands(body: str) -> bool:
-    from swrun.rules.shelltext import mostly_commands
-
-    return mostly_commands(body)
-
-
-def _interactive(body: str) -> Any:
-    from swrun.rules.shelltext import interactive
-
-    return interactive(body)
-
-
-def _strip_comments(body: str) -> str:
-    from swrun.rules.shelltext import strip_comments
-
-    return strip_comments(body)
 
 
 def _sh(step: Step) -> bool:
     shell = (step.text("shell") or "bash").split()
     return not shell or os.path.basename(shell[0]) in _SH
 
-
-def dataclass_replace(step: Step, **changes: Any) -> Step:
-    import dataclasses
-
-    return dataclasses.replace(step, **changes)
 
 
 def _marked_text(tok: Token) -> str:
@@ -998,21 +976,6 @@ def _shorten(text: str) -> str:
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:60].strip("-")
 
-
-def _console_commands(body: str) -> str:
-    """A `console` block's commands: `$ ` lines and their `\\` continuations; output dropped."""
-    out: list[str] = []
-    cont = False
-    for line in body.split("\n"):
-        if cont:
-            out.append(line)
-            cont = line.endswith("\\")
-        elif line.startswith("$ ") or line == "$":
-            out.append(line[2:])
-            cont = line.endswith("\\")
-    if not out:  # no prompts at all: the block is plain commands
-        return body
-    return "\n".join(out) + "\n"
 
 
 def _count(n: int, what: str) -> str:
