@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swrun.runlog import _peek_header as read_header
 from swrun.watch.status import DIED, ENDED, ROTATED, RunState, liveness
 from swrun.watch.tail import (
     LogRotated,
@@ -16,7 +17,6 @@ from swrun.watch.tail import (
     OutputChunk,
     OutputTail,
     lock_holder,
-    read_header,
 )
 
 LIVENESS_EVERY = 0.25

@@ -18,22 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from swrun.procs import file_key, held_locks
+from swrun.runlog import _complete_length as complete_length
 
 _END = b"\n\n"
-_END_CRLF = b"\n\r\n"
 READ_BLOCK = 4 << 20
 """At most this many new bytes of the log are read per poll (a big log is caught up in a
 few polls, never in one huge read)."""
 TAIL_LINES = 1000
 """Output lines kept per sidecar file per poll; the rest are counted, not kept."""
-
-
-def complete_length(raw: bytes) -> int:
-    """How many leading bytes of `raw` are whole tables."""
-    if raw.endswith((_END, _END_CRLF)):
-        return len(raw)
-    ends = [i + len(end) for end in (_END, _END_CRLF) if (i := raw.rfind(end)) >= 0]
-    return max(ends, default=0)
 
 
 def lock_holder(path: Path, locks: dict[tuple[int, int, int], int] | None = None
@@ -76,23 +68,6 @@ def runbook_lock_info(log: Path) -> dict[str, Any]:
                 not os.path.isabs(logged) and Path(logged).name == log.name)):
             return info
     return {}
-
-
-def read_header(path: Path) -> dict[str, Any] | None:
-    """The `[run]` table alone (None: not there yet, or not a log)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(1 << 20)
-    except OSError:
-        return None
-    ends = [i for end in (_END, _END_CRLF) if (i := head.find(end)) >= 0]
-    if not ends:
-        return None
-    try:
-        run = tomllib.loads(head[:min(ends)].decode("utf-8")).get("run")
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-        return None
-    return run if isinstance(run, dict) else None
 
 
 class LogRotated(Exception):

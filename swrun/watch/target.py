@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from swrun.errors import RunLogError, UsageError
-from swrun.watch.tail import held_locks, lock_holder, read_header
+from swrun.runlog import _peek_header as read_header
+from swrun.watch.tail import held_locks, lock_holder
 
 
 def _held(path: Path, locks: dict[tuple[int, int, int], int]) -> bool:
@@ -29,10 +30,11 @@ def find_log(target: str | None, base: Path = Path("logs")) -> Path:
                   file=sys.stderr)
         return runs[-1].log
     path = Path(target)
-    if path.suffix == ".toml" or read_header(path) is not None:
+    header = read_header(path)
+    if path.suffix == ".toml" or header is not None:
         if not path.exists():
             raise RunLogError(f"{path}: no such run log")
-        if read_header(path) is None:
+        if header is None:
             raise RunLogError(f"{path}: not a swrun run log (no [run] table)")
         return path
     if not path.is_file():
