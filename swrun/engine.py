@@ -167,6 +167,8 @@ class Resume:
     after `run_resumed` (execute.settle_leftovers; `done`/`outcomes` already count them)."""
     settled_files: tuple[str, ...] = ()
     """Their exit files, removed once those events are logged."""
+    shell_states: tuple[Mapping[str, Any], ...] = ()
+    """The `shell_state` of each ok step the earlier parts logged, in order."""
 
 
 @dataclass
@@ -832,23 +834,9 @@ class Engine:
 
     def _carried_from_log(self) -> None:
         """A resumed run starts from the shell state its earlier parts logged: each ok local
-        step's `shell_state`, in order. A masked value (a secret) is taken from the
-        environment when it has that variable, else left out."""
-        if not self.settings.log_path:
-            return
-        from swrun.errors import RunLogError
-        from swrun.runlog import read_log
-
-        try:
-            events = read_log(self.settings.log_path).events
-        except (RunLogError, OSError):
-            return
-        for event in events:
-            data = event.get("data")
-            if event.get("type") != "step_finished" or event.get("status") != "ok" or \
-                    not isinstance(data, dict) or not isinstance(data.get("shell_state"), dict):
-                continue
-            state = data["shell_state"]
+        step's `shell_state`, in order (Resume.shell_states). A masked value (a secret) is
+        taken from the environment when it has that variable, else left out."""
+        for state in self.resume.shell_states if self.resume else ():
             for name, value in dict(state.get("env") or {}).items():
                 if value == MASK:
                     if name in self._environ:

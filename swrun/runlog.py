@@ -825,6 +825,8 @@ class ResumeState:
     last event when it has none (it crashed); the gaps between parts are left out."""
     started_at: datetime | None = None
     """The first run_started's time (else `[run].started_at`)."""
+    shell_states: tuple[dict[str, Any], ...] = ()
+    """Each ok step's logged `shell_state`, in order (what later local shell steps start from)."""
 
 
 def _at(value: Any) -> datetime | None:
@@ -895,6 +897,10 @@ def resume_state(log: LogData) -> ResumeState:
         else:
             done.pop(step, None)
     first = next((e for e in log.events if e.get("type") == "run_started"), {})
+    shell_states = tuple(
+        e["data"]["shell_state"] for e in log.events
+        if e.get("type") == "step_finished" and e.get("status") == "ok"
+        and isinstance(e.get("data"), dict) and isinstance(e["data"].get("shell_state"), dict))
     return ResumeState(
         run_id=str(log.run.get("id", "")),
         sha256=str(log.run.get("sha256", "")),
@@ -904,4 +910,5 @@ def resume_state(log: LogData) -> ResumeState:
         rollback_outcomes=rollback_outcomes,
         active_ms=active_ms(log.events),
         started_at=_at(first.get("at")) or _at(log.run.get("started_at")),
+        shell_states=shell_states,
     )
