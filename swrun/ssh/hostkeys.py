@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import os
 import threading
 from collections.abc import Iterable
@@ -88,7 +87,6 @@ class HostKeyIndex:
     """salt + HMAC-SHA1(salt, name) → keys"""
     salts: list[bytes] = field(default_factory=list)
     """Each distinct salt once: a lookup computes one HMAC per salt."""
-    revoked: list[tuple[list[str], Recorded]] = field(default_factory=list)
     _seen: dict[str, list[Recorded]] = field(default_factory=dict)
     _hmac: list[tuple[bytes, Any, Any]] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -112,12 +110,9 @@ class HostKeyIndex:
                 blob = base64.b64decode(b64, validate=True)
             except (binascii.Error, ValueError):
                 continue  # paramiko skips a line whose key does not decode
-            if marker == "@revoked":
-                index.revoked.append((names.split(","), Recorded(path, kind, blob, True)))
-                continue
-            if marker is not None:  # @cert-authority (or unknown): ignored, as by paramiko
-                continue
-            rec = Recorded(path, kind, blob)
+            if marker not in (None, "@revoked"):  # @cert-authority (or unknown): ignored,
+                continue  # as by paramiko
+            rec = Recorded(path, kind, blob, revoked=marker == "@revoked")
             for name in names.split(","):
                 if name.startswith("|1|"):
                     salt_hash = name[3:].split("|")
@@ -168,9 +163,6 @@ class HostKeyIndex:
                 keys = hashed.get(salt + o.digest())
                 if keys:
                     found.extend(k for k in keys if k not in found)
-        for names, rec in self.revoked:
-            if _names_match(name, names):
-                found.append(rec)
         with self._lock:
             self._seen[name] = found
         return found
@@ -180,22 +172,6 @@ def _add(table: dict[Any, list[Recorded]], key: Any, rec: Recorded) -> None:
     keys = table.setdefault(key, [])
     if rec not in keys:  # the same key for the same name twice: once
         keys.append(rec)
-
-
-def _names_match(name: str, names: list[str]) -> bool:
-    for n in names:
-        if n == name:
-            return True
-        if n.startswith("|1|"):
-            parts = n[3:].split("|")
-            if len(parts) == 2:
-                try:
-                    salt, digest = base64.b64decode(parts[0]), base64.b64decode(parts[1])
-                except (binascii.Error, ValueError):
-                    continue
-                if hmac.compare_digest(hmac.digest(salt, name.encode(), "sha1"), digest):
-                    return True
-    return False
 
 
 _cache: dict[Path, tuple[tuple[int, int], HostKeyIndex]] = {}
