@@ -95,6 +95,7 @@ class StepDetail(Vertical):
         self.step: Step | None = None
         self._section: str | None = None
         self._output_step: str | None = "-"
+        self._steps = {s.id: s for s in view.runbook.actionable}
         self.resolve: Callable[[str], str] | None = None
         """Fills in the run's variables (secrets masked) once the engine runs."""
         self._wrap_width = 0
@@ -111,13 +112,12 @@ class StepDetail(Vertical):
 
     def show_selected(self, step_id: str | None, section_id: str | None) -> None:
         """Show what the tree selected: a step, or a section."""
-        rb = self.run_view.runbook
         if step_id is not None:
-            step = next((s for s in rb.actionable if s.id == step_id), None)
+            step = self._steps.get(step_id)
             if step is not None:
                 self.show_step(step)
         elif section_id is not None:
-            section = rb.find_section(section_id)
+            section = self.run_view.runbook.find_section(section_id)
             if section is not None:
                 self.show_section(section)
 

@@ -108,12 +108,15 @@ class StepTree(Tree[str]):
         node = self._step_nodes.get(step_id)
         if width <= 0 or node is None:
             return None
-        depth = 0
-        parent = node.parent
+        return width - self.guide_depth * self._depth(node) - 1
+
+    def _depth(self, node: TreeNode[str]) -> int:
+        """Levels between `node` and the hidden root (its guides' width, in guide_depth)."""
+        depth, parent = 0, node.parent
         while parent is not None and parent is not self.root:
             depth += 1
             parent = parent.parent
-        return width - self.guide_depth * depth - 1
+        return depth
 
     def _label(self, step: Step) -> Text:
         state = self.run_view.steps[step.id]
@@ -144,11 +147,8 @@ class StepTree(Tree[str]):
             section = self.run_view.runbook.find_section(section_id)
             if section is None or width <= 0:
                 continue
-            depth, parent = 0, node.parent
-            while parent is not None and parent is not self.root:
-                depth += 1
-                parent = parent.parent
-            node.set_label(self._section_label(section, width - self.guide_depth * depth - 3))
+            node.set_label(self._section_label(
+                section, width - self.guide_depth * self._depth(node) - 3))
 
     def refresh_step(self, step_id: str) -> None:
         node = self._step_nodes.get(step_id)
