@@ -611,9 +611,7 @@ class _Builder:
                           written=body)
             return
         read = _Reading(body)
-        shell_text = kind is StepKind.SHELL and os.path.basename(
-            (own.get("shell") if isinstance(own.get("shell"), str) else "bash").split()[0]
-            if str(own.get("shell", "bash")).split() else "bash") in _SH
+        shell_text = kind is StepKind.SHELL and _sh(own.get("shell"))
         forced = own.get("run") is True
         if lang in SHELL_LANGUAGES or (not lang and kind is StepKind.REFERENCE):
             read.prompts(lang == "console" or not lang, line)
@@ -789,7 +787,7 @@ class _Builder:
         for k, step in enumerate(self.steps):
             if step.kind not in (StepKind.SHELL, StepKind.CHECK) or step.optional or (
                     step.kind is StepKind.CHECK and not step.manual) or step.targets or \
-                    step.attributes.get("file") or not _sh(step):
+                    step.attributes.get("file") or not _sh(step.text("shell")):
                 continue
             sets = assigned(step.body)
             uses: list[PlaceholderUse] = []
@@ -891,9 +889,10 @@ def _write_script(target: str, content: str) -> str:
 
 
 
-def _sh(step: Step) -> bool:
-    shell = (step.text("shell") or "bash").split()
-    return not shell or os.path.basename(shell[0]) in _SH
+def _sh(shell: AttrValue | None) -> bool:
+    """Whether a `shell=` value runs a POSIX-like shell (bash when it is not set)."""
+    words = shell.split() if isinstance(shell, str) else []
+    return not words or os.path.basename(words[0]) in _SH
 
 
 
