@@ -801,9 +801,10 @@ class _Builder:
                 offset = step.body.count("\n", 0, m.start())
                 uses.append(PlaceholderUse(m.group(0), name, step.body_line(offset)))
             carried |= exported(step.body)
-            later = {n for s in self.steps[k + 1:] if s.kind is StepKind.SHELL
-                     for n in assigned(s.body)}
-            uses = [u for u in uses if u.name not in later]  # `check` says: set too late
+            if uses:  # one a later step sets is left to `check` (set too late)
+                later = {n for s in self.steps[k + 1:] if s.kind is StepKind.SHELL
+                         for n in assigned(s.body)}
+                uses = [u for u in uses if u.name not in later]
             if uses:
                 for use in uses:
                     self.placeholder_var(use)
