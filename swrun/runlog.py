@@ -608,13 +608,11 @@ def _misfit(record: dict[str, Any], keys: dict[str, tuple[type, ...]]) -> str | 
             if isinstance(counts, dict) and not all(
                     isinstance(v, int) and not isinstance(v, bool) for v in counts.values()):
                 return f"`{key}` holds something that is not a number"
-        for key in ("output", "changed_steps", "waiting_for"):
+        for key in ("output", "changed_steps", "waiting_for", "hosts"):
             items = record.get(key)
             if isinstance(items, list) and not all(isinstance(v, str) for v in items):
                 return f"`{key}` holds something that is not a string"
         hosts = record.get("hosts")
-        if isinstance(hosts, list) and not all(isinstance(v, str) for v in hosts):
-            return "`hosts` holds something that is not a string"
         if isinstance(hosts, dict) and not all(isinstance(v, dict) for v in hosts.values()):
             return "`hosts` holds something that is not a table"
     return None
