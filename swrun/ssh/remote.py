@@ -51,8 +51,13 @@ def remote_command(script: str, env: Mapping[str, str], name: str,
 # the marker's other two words, read by the same command: the group leader's start time
 # (/proc/<pid>/stat field 22, counted after the ")" that ends the command name) and the
 # host's boot id ("-" where the host has none): together they defeat pid reuse
-_PROBE = ("_s=$(sed 's/.*) //' /proc/$$/stat 2>/dev/null | cut -d' ' -f20); "
-          "_b=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null); ")
+# (`probe` reads both again the same way, for a resume)
+def _start_of(pid: str) -> str:
+    return f"$(sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | cut -d' ' -f20)"
+
+
+_BOOT_ID = "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)"
+_PROBE = f"_s={_start_of('$$')}; _b={_BOOT_ID}; "
 OnProcess = Callable[[int, int | None, str | None], None]
 """on_process(pgid, start, boot_id), from the thread running the command, once it is known."""
 
@@ -197,8 +202,7 @@ class RemoteHost:
         lives: its boot id and its leader's start time (when the leader lives) must match
         what was logged, and some process must still be in the group. ConnectError when the
         host cannot be reached or does not answer."""
-        script = (f"b=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null); "
-                  f"s=$(sed 's/.*) //' /proc/{pgid}/stat 2>/dev/null | cut -d' ' -f20); "
+        script = (f"b={_BOOT_ID}; s={_start_of(str(pgid))}; "
                   f"a=0; if kill -0 -{pgid} 2>/dev/null; then a=1; "
                   # kill -0 counts zombies (a leader its parent has not reaped yet): with
                   # /proc, only a live member counts
