@@ -5,7 +5,6 @@ on them."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ from swrun.rules.shelltext import (
     RESERVED,
     assigned,
     exported,
+    interactive,
     logical_lines,
     split_commands,
     strip_comment,
@@ -61,10 +61,6 @@ class Finding(Diagnostic):
         return {"path": self.path, "line": self.line, "severity": self.severity.value,
                 "rule": self.rule, "name": RULES.get(self.rule, ("", ""))[0],
                 "message": self.message, "fix": self.fix}
-
-
-def strict(found: Diagnostic) -> Diagnostic:
-    return dataclasses.replace(found, severity=Severity.ERROR)
 
 
 def allowed(step: Step) -> set[str]:
@@ -132,8 +128,6 @@ def _manual(step: Step, add: _Add) -> None:
             "run it through the session's own command (`kubectl exec POD -- cmd`, "
             "`ssh host 'cmd'`), or add `run` if it is meant for this machine")
     elif step.manual != "list item":
-        from swrun.rules.shelltext import interactive
-
         found = interactive(step.body)
         lines = dict(logical_lines(step.body))
         first = lines.get(found.offset, "") if found else ""
