@@ -806,7 +806,6 @@ class Engine:
         state = result.data.get("shell_state") if result.data else None
         if not isinstance(state, dict) or not self._local_shell(step):
             return
-        from swrun.secrets import Masker
         from swrun.variables import looks_secret
 
         declared = set(self.runbook.variables)  # a runbook variable keeps its value
