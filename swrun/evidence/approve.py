@@ -39,6 +39,7 @@ from swrun.evidence.keys import (
     principals_of,
 )
 from swrun.model import Runbook, Step
+from swrun.runlog import _at as _when
 
 ARMOR = b"-----BEGIN SSH SIGNATURE-----"
 DEFAULT_VALID_FOR = 3600.0
@@ -271,14 +272,6 @@ class Refused(Exception):
         self.reason = reason
         self.principal = principal
         self.fingerprint = fingerprint
-
-
-def _when(text: str) -> datetime | None:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 @dataclass
