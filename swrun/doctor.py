@@ -143,8 +143,7 @@ def host_keys(runbook: Runbook, given: str | None, connect: bool,
               env: Mapping[str, str], keys: list[bool] | None = None) -> Iterator[Finding]:
     """Every targeted host's key in known_hosts, read from the files alone (no connection);
     with `connect`, each host is also reached (key, auth and `true`, as check --connect)."""
-    import re
-
+    from swrun.attributes import substitute
     from swrun.errors import InventoryError
 
     path = given or (str(runbook.base_dir / runbook.inventory) if runbook.inventory else None)
@@ -169,8 +168,7 @@ def host_keys(runbook: Runbook, given: str | None, connect: bool,
     for step in runbook.steps:
         if not (step.actionable and step.targets):
             continue
-        pattern = re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?",
-                         lambda m: values.get(m.group(1), m.group(0)), step.targets)
+        pattern = substitute(step.targets, values)  # as the engine fills hosts=
         if "$" in pattern:
             yield Finding(UNKNOWN, "known_hosts", f"{step.targets} (step {step.number}) needs "
                           "a variable that has no value yet; its hosts are not checked")
