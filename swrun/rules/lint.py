@@ -231,28 +231,27 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
     """`$NAME` used by a local shell step that neither it, nor an earlier step's export, nor
     a declaration sets — but a later step, or a step that does not run, does."""
     out: list[Finding] = []
-    local = [s for s in rb.steps if s.kind in (StepKind.SHELL, StepKind.CHECK,
-                                                StepKind.REFERENCE)
-             and (s.kind is not StepKind.CHECK or s.manual)]
-    runs = [s for s in local if s.kind is StepKind.SHELL and not s.targets
+    runs = [s for s in rb.steps if s.kind is StepKind.SHELL and not s.targets
             and not s.attributes.get("file")]
+    sets_of = {id(s): assigned(s.body) for s in rb.steps
+               if s.kind in (StepKind.SHELL, StepKind.CHECK, StepKind.REFERENCE)}
     exported_before: set[str] = set()
     set_before: set[str] = set()
     for step in runs:
-        sets = assigned(step.body)
+        sets = sets_of[id(step)]
         silenced = allowed(step)
-        reported: set[str] = set()
+        seen: set[str] = set()  # each name once: the answer is the same at every use
         body = strip_comments(step.body)
         for m in list(BRACED.finditer(body)) + list(re.finditer(
                 r"\$([A-Za-z_][A-Za-z0-9_]*)", body)):
             name = m.group(1)
-            if (name in reported or name in sets or name in declared or name in RESERVED
+            if (name in seen or name in sets or name in declared or name in RESERVED
                     or name.startswith("SWRUN_") or name in exported_before
                     or not name.isupper()):
                 continue
+            seen.add(name)
             line = step.body_line(body.count("\n", 0, m.start()))
             if name in set_before:
-                reported.add(name)
                 if "SW108" not in silenced:
                     out.append(Finding(Severity.WARNING, f"${name} is set by an earlier step "
                                        "without `export`: swrun carries only exported "
@@ -260,10 +259,9 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
                                        step.span.path, line, 0, "SW108",
                                        f"write `export {name}=…` in the step that sets it"))
                 continue
-            where = _setter(rb, step, name)
+            where = _setter(rb, step, name, sets_of)
             if where is None:
                 continue
-            reported.add(name)
             if "SW107" not in silenced:
                 out.append(Finding(Severity.WARNING, f"${name} is set only {where}: it is "
                                    "empty here", step.span.path, line, 0, "SW107",
@@ -274,8 +272,9 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
     return out
 
 
-def _setter(rb: Runbook, step: Step, name: str) -> str | None:
-    """Where `name` is set, when only a later step or one that does not run sets it."""
+def _setter(rb: Runbook, step: Step, name: str, sets_of: dict[int, set[str]]) -> str | None:
+    """Where `name` is set, when only a later step or one that does not run sets it.
+    `sets_of`: the names each step sets (`assigned`), by id."""
     seen = False
     for other in rb.steps:
         if other is step:
@@ -286,7 +285,7 @@ def _setter(rb: Runbook, step: Step, name: str) -> str | None:
         if other.kind is StepKind.REFERENCE and other.language.lower() not in (
                 "bash", "sh", "shell", "zsh", "console", "") and not other.optional:
             continue
-        if name not in assigned(other.body):
+        if name not in sets_of[id(other)]:
             continue
         if other.kind is StepKind.SHELL and not other.in_rollback and not seen:
             return None  # an earlier step sets it (without export: SW108 says so)
