@@ -598,7 +598,7 @@ def sign_run_log(log: RunLog, settings: Settings, operator: str, runbook: Runboo
         except EvidenceError as exc:
             return None, f"{log.path} is unsigned: {exc}"
     if ev.signing_key is None:
-        why = ev.key_problem if ev is not None and ev.key_problem else "no SSH key"
+        why = ev.key_problem or "no SSH key"
         return None, f"{log.path} is unsigned: {why}"
     try:
         path = sign_log(log.path, ev.signing_key, run_id=settings.run_id, head=log.head,
