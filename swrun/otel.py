@@ -23,7 +23,6 @@ import random
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -42,6 +41,7 @@ from opentelemetry.trace import (
 )
 
 from swrun import __version__
+from swrun.runlog import _at as parse_at
 
 if TYPE_CHECKING:
     from swrun.engine import Engine
@@ -108,13 +108,8 @@ class _Ids(IdGenerator):
 
 
 def _ns(at: Any) -> int | None:
-    if not isinstance(at, str):
-        return None
-    try:
-        when = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return int(when.timestamp() * 1_000_000_000)
+    when = parse_at(at)
+    return int(when.timestamp() * 1_000_000_000) if when is not None else None
 
 
 def _attrs(values: Mapping[str, Any]) -> dict[str, Any]:

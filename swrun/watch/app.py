@@ -24,6 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Log
 
 from swrun.model import Runbook
+from swrun.runlog import _at as parse_at
 from swrun.tui.activity import ActivityPane
 from swrun.tui.detail import StepDetail, countdown
 from swrun.tui.header import RunHeader
@@ -45,13 +46,8 @@ CSS = Path(__file__).resolve().parent.parent / "tui" / "swrun.tcss"
 
 def _age(at: Any) -> float:
     """Seconds since an event's `at` (0 when unknown)."""
-    if not isinstance(at, str):
-        return 0.0
-    try:
-        when = datetime.fromisoformat(at.replace("Z", "+00:00"))
-    except ValueError:
-        return 0.0
-    return max(0.0, (datetime.now(UTC) - when).total_seconds())
+    when = parse_at(at)
+    return max(0.0, (datetime.now(UTC) - when).total_seconds()) if when is not None else 0.0
 
 
 class SearchScreen(ModalScreen[None]):
