@@ -684,9 +684,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     if waiting and evidence.allowed_signers is None:
         step = waiting[0]
         raise EvidenceError(f"{runbook.path}:{step.span.line}: step {step.number} "
-                            f"'{step.title}' needs approval, and no allowed_signers file says "
-                            "whose keys count (allowed_signers in the front matter, "
-                            "SWRUN_ALLOWED_SIGNERS, or git's gpg.ssh.allowedSignersFile)")
+                            f"'{step.title}' needs approval, and "
+                            f"{engine_module.NO_ALLOWED_SIGNERS}")
     interactive = sys.stdin.isatty() and sys.stderr.isatty() if opts.interactive is None \
         else opts.interactive
     environment = runbook.environment
