@@ -358,8 +358,7 @@ class Checker:
         if not names and ev.allowed_signers is not None:
             try:
                 for signer in allowed_signers(ev.allowed_signers):
-                    if signer.namespaces and APPROVAL_NAMESPACE not in signer.namespaces and \
-                            not any(_glob(ns) for ns in signer.namespaces):
+                    if not signer.allows(APPROVAL_NAMESPACE):
                         continue
                     names += [p for p in signer.principals if p not in names]
             except EvidenceError:
@@ -367,12 +366,6 @@ class Checker:
         done = {p for a in self.counted for p in (a.principal,)}
         mine = set(self.operator_principals) | {self.operator}
         return tuple(n for n in names if n not in done and n not in mine)
-
-
-def _glob(pattern: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(APPROVAL_NAMESPACE, pattern)
 
 
 def _span(seconds: float) -> str:

@@ -206,6 +206,13 @@ class Signer:
     namespaces: tuple[str, ...] = ()
     """From `namespaces="…"`; empty: any."""
 
+    def allows(self, namespace: str) -> bool:
+        """The line's `namespaces="…"` patterns let this key sign in `namespace`."""
+        import fnmatch
+
+        return not self.namespaces or any(fnmatch.fnmatchcase(namespace, ns)
+                                          for ns in self.namespaces)
+
 
 def allowed_signers(path: Path) -> list[Signer]:
     """The entries of an allowed_signers file (ssh-keygen(1) ALLOWED SIGNERS), for naming
@@ -230,16 +237,9 @@ def principals_of(key: PublicKey, signers: list[Signer], namespace: str) -> tupl
     """The principals allowed_signers lists for `key` (in `namespace`)."""
     found: list[str] = []
     for signer in signers:
-        if signer.key.blob == key.blob and (not signer.namespaces or any(
-                _glob(ns, namespace) for ns in signer.namespaces)):
+        if signer.key.blob == key.blob and signer.allows(namespace):
             found += [p for p in signer.principals if p not in found]
     return tuple(found)
-
-
-def _glob(pattern: str, text: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatchcase(text, pattern)
 
 
 def git_config(key: str) -> str | None:
