@@ -826,7 +826,7 @@ class Engine:
             cwd = None  # logged only when it changes
         fresh = [v for k, v in env.items() if looks_secret(k) and len(v) >= 3]
         if fresh:
-            self.masker = Masker([*getattr(self.masker, "_secrets", ()), *fresh])
+            self.masker = self.masker.with_secrets(fresh)
         logged = {k: (MASK if looks_secret(k) else v) for k, v in env.items()}
         if logged or gone or cwd:
             result.data["shell_state"] = {"env": logged, "unset": gone, "cwd": cwd}

@@ -48,6 +48,10 @@ class Masker:
             re.compile("|".join(re.escape(s) for s in self._secrets)) if self._secrets else None
         )
 
+    def with_secrets(self, more: Iterable[str]) -> Masker:
+        """A masker that also hides `more` (this one's secrets kept)."""
+        return Masker([*self._secrets, *more])
+
     def __bool__(self) -> bool:
         return self._pattern is not None
 
