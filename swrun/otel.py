@@ -41,7 +41,7 @@ from opentelemetry.trace import (
 )
 
 from swrun import __version__
-from swrun.runlog import _at as parse_at
+from swrun.runlog import parse_at
 
 if TYPE_CHECKING:
     from swrun.engine import Engine

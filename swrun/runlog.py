@@ -338,7 +338,7 @@ class RunLog:
             while block := os.read(fd, 1 << 20):
                 chunks.append(block)
             raw = b"".join(chunks)
-            data, good = _parse(path, raw)
+            data, good = parse_bytes(path, raw)
             if good < len(raw):
                 torn = path.with_name(path.name + ".torn")
                 tfd = os.open(torn, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
@@ -558,7 +558,7 @@ def _not_a_log(path: Path, why: str) -> RunLogError:
     return RunLogError(f"{path}: not a swrun run log ({why})")
 
 
-def _complete_length(raw: bytes) -> int:
+def complete_length(raw: bytes) -> int:
     """How many leading bytes are whole tables (the rest is a torn last table)."""
     if raw.endswith((_END, _END_CRLF)):
         return len(raw)
@@ -638,11 +638,11 @@ def _too_deep(value: Any) -> bool:
     return False
 
 
-def _parse(path: Path, raw: bytes) -> tuple[LogData, int]:
+def parse_bytes(path: Path, raw: bytes) -> tuple[LogData, int]:
     """The log in `raw` and the length of its intact part."""
     if not raw:
         raise _not_a_log(path, "the file is empty")
-    good = _complete_length(raw)
+    good = complete_length(raw)
     try:
         text = raw[:good].decode("utf-8")
         if not good and not raw.startswith(b"[run]"):
@@ -696,10 +696,10 @@ def read_log(path: str | Path) -> LogData:
         raise RunLogError(f"{path}: no such run log") from None
     except OSError as exc:
         raise RunLogError(f"{path}: cannot read the run log: {exc.strerror}") from None
-    return _parse(path, raw)[0]
+    return parse_bytes(path, raw)[0]
 
 
-def _peek_header(path: Path) -> dict[str, Any] | None:
+def peek_header(path: Path) -> dict[str, Any] | None:
     """The `[run]` table alone, read without loading the events; None if it is not there."""
     try:
         with path.open("rb") as fh:
@@ -763,7 +763,7 @@ def find_logs(runbook_path: str | Path, base: Path = Path("logs"), *,
             path = Path(folder) / name
             if not path.is_file():
                 continue
-            header = _peek_header(path)
+            header = peek_header(path)
             logged = header.get("runbook") if header else None
             if isinstance(logged, str):
                 try:
@@ -827,7 +827,7 @@ class ResumeState:
     """Each ok step's logged `shell_state`, in order (what later local shell steps start from)."""
 
 
-def _at(value: Any) -> datetime | None:
+def parse_at(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
@@ -845,7 +845,7 @@ def active_ms(events: list[dict[str, Any]]) -> int:
     begun: datetime | None = None
     last: datetime | None = None
     for event in events:
-        at = _at(event.get("at"))
+        at = parse_at(event.get("at"))
         if at is None:
             continue
         kind = event.get("type")
@@ -907,6 +907,6 @@ def resume_state(log: LogData) -> ResumeState:
         outcomes=outcomes,
         rollback_outcomes=rollback_outcomes,
         active_ms=active_ms(log.events),
-        started_at=_at(first.get("at")) or _at(log.run.get("started_at")),
+        started_at=parse_at(first.get("at")) or parse_at(log.run.get("started_at")),
         shell_states=shell_states,
     )

@@ -39,7 +39,7 @@ from swrun.evidence.keys import (
     principals_of,
 )
 from swrun.model import Runbook, Step
-from swrun.runlog import _at as _when
+from swrun.runlog import parse_at as _when
 
 ARMOR = b"-----BEGIN SSH SIGNATURE-----"
 DEFAULT_VALID_FOR = 3600.0

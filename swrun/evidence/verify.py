@@ -90,7 +90,7 @@ class Verdict:
 def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
                runbook: str | Path | None = None, shown: str | None = None) -> Verdict:
     """Everything `swrun verify` checks about one log; never raises for what a log holds."""
-    from swrun.runlog import _parse
+    from swrun.runlog import parse_bytes
 
     path = Path(path)
     v = Verdict(shown or str(path))
@@ -108,7 +108,7 @@ def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
     if result.problem:  # the bytes tell first: a change may also have broken the TOML
         v.fail(TAMPERED, result.problem)
     try:
-        data = _parse(path, raw)[0]  # the bytes already read, not the file a second time
+        data = parse_bytes(path, raw)[0]  # the bytes already read, not the file a second time
     except RunLogError as exc:
         if not result.problem:
             v.fail(UNREADABLE, str(exc).removeprefix(f"{path}: "))

@@ -24,7 +24,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Log
 
 from swrun.model import Runbook
-from swrun.runlog import _at as parse_at
+from swrun.runlog import parse_at
 from swrun.tui.activity import ActivityPane
 from swrun.tui.detail import StepDetail, countdown
 from swrun.tui.header import RunHeader

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swrun.runlog import _peek_header as read_header
+from swrun.runlog import peek_header as read_header
 from swrun.watch.status import DIED, ENDED, ROTATED, RunState, liveness
 from swrun.watch.tail import (
     LogRotated,

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from swrun.procs import file_key, held_locks
-from swrun.runlog import _complete_length as complete_length
+from swrun.runlog import complete_length
 
 _END = b"\n\n"
 READ_BLOCK = 4 << 20

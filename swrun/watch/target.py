@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from swrun.errors import RunLogError, UsageError
-from swrun.runlog import _peek_header as read_header
+from swrun.runlog import peek_header as read_header
 from swrun.watch.tail import held_locks, lock_holder
 
 
