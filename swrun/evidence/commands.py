@@ -162,14 +162,15 @@ def approve_command(log: str, step: str, *, sign_with: str | None,
 def _still_good(path: Path, run_id: str, req: dict[str, Any]) -> bool:
     """An approval file already there for this run and this version of the step, unexpired."""
     from swrun.evidence.approve import read_approval
+    from swrun.runlog import parse_at  # a time without a zone is UTC, as everywhere
 
     try:
         table, _, _ = read_approval(path.read_bytes())
-        expires = datetime.fromisoformat(str(table.get("expires_at")))
-    except (EvidenceError, ValueError, OSError):
+    except (EvidenceError, OSError):
         return False
+    expires = parse_at(table.get("expires_at"))
     return table.get("run_id") == run_id and table.get("hash") == req.get("hash") and \
-        expires > datetime.now(UTC)
+        expires is not None and expires > datetime.now(UTC)
 
 
 def _approved_since(events: list[dict[str, Any]], req: dict[str, Any]) -> list[str]:
