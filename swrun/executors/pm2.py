@@ -343,7 +343,11 @@ def verify(expected: Mapping[str, str], query: Query, stop: threading.Event, set
     problems = []
     for name, was in before.items():
         now = after.get(name)
-        if now is None or now.odd("online"):
+        if now is not None and now.odd("online") and now.restarts > was.restarts:
+            # down between two of its restarts: the same crash loop, caught at another moment
+            problems.append(f"{name} restarted {now.restarts - was.restarts} more time(s) "
+                            f"within {settle:g}s and is {now.status}; it is crash-looping")
+        elif now is None or now.odd("online"):
             problems.append(_describe(name, "online", now) + f" {settle:g}s later")
         elif now.restarts != was.restarts or now.every_pid() != was.every_pid():
             pids = (f"pid {was.pid} → {now.pid}" if was.instances == now.instances == 1 else
