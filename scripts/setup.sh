@@ -19,8 +19,8 @@ if [ "$(id -u)" = 0 ]; then
     apt-get install -y -qq "${missing[@]}" </dev/null >/dev/null
   fi
   if ! command -v pm2 >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
-    log "npm install -g pm2"
-    npm install -g --silent pm2 </dev/null >/dev/null
+    log "npm install -g pm2@7.0.4"
+    npm install -g --silent pm2@7.0.4 </dev/null >/dev/null
   fi
 else
   log "not root: skipping system packages (openssh-server, tmux, pm2)"
@@ -31,11 +31,17 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.swrun-installed
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  log "installing swrun[dev] into .venv (first time takes a minute or two)"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e "$ROOT[dev]" 2>&1 \
-    | grep -v "is ignored" >&2 || true
+  # Exactly the versions in requirements.lock (hash-checked), so a clone installs next month what
+  # it installs today; then swrun itself, editable, built by the locked hatchling.
+  # scripts/lock.sh refreshes the lock.
+  log "installing the locked dependencies into .venv (first time takes a minute or two)"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes --no-deps \
+    -r requirements.lock 2>&1 | { grep -v "is ignored" || true; } >&2
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
+    -e "$ROOT" 2>&1 | { grep -v "is ignored" || true; } >&2
+  .venv/bin/python -m pip check >&2
   .venv/bin/python -c "import swrun, markdown_it, textual" >/dev/null
   echo "$want" > "$stamp"
 fi

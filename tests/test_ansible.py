@@ -334,3 +334,38 @@ def test_swrun_execute_runs_a_playbook_and_logs_the_recap(
     assert Path(str(ans_hosts["h2"].dir / "srv") + ".release").read_text() == "v7\n"
     assert (log.with_suffix(".run") / "ansible" / "artifacts").is_dir()
     assert not wait_gone(str(log.with_suffix(".run")))
+
+
+def test_ansible_s_own_python_warnings_go_to_the_debug_record_not_the_output(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library under ansible warning at import time (as cryptography 51 does about DSA) is
+    not step output: the operator's first line is still the play; the warning is kept."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import warnings\n"
+        "class CryptographyDeprecationWarning(UserWarning):\n    pass\n"
+        "warnings.warn_explicit('DSA is deprecated', CryptographyDeprecationWarning,\n"
+        "                       '/lib/ansible/_ssh_agent.py', 18)\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    inv = local_inventory(tmp_path / "inv.ini")
+    (tmp_path / "site.yml").write_text("""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Say
+      ansible.builtin.command: echo said
+      changed_when: true
+""")
+    events = list(_engine(tmp_path, """
+        # Local
+        ```ansible {playbook=site.yml}
+        ```
+        """, inv).run())
+    (fin,) = _finished(events)
+    assert fin.status == "ok", fin.error
+    out = _out(events)
+    assert out[:2] == ["PLAY [all]", "TASK [Say]"] and "said" in out
+    assert not [s for s in out if "Warning" in s]
+    assert fin.data["debug"][0] == ("/lib/ansible/_ssh_agent.py:18: "
+                                    "CryptographyDeprecationWarning: DSA is deprecated")

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from swrun.toolnoise import Noise
+
 RECAP_KEYS = ("ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored")
 _STATS = {"ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable",
           "skipped": "skipped", "rescued": "rescued", "ignored": "ignored"}
@@ -39,6 +41,8 @@ class Tracker:
     seen_stats: bool = False
     adhoc: bool = False
     """Show every command's output (a shell block), not only of tasks that changed or failed."""
+    noise: Noise = field(default_factory=Noise)
+    """Ansible's own Python's warnings (`noise.kept`): the step's debug record, not output."""
 
     def feed(self, event: dict[str, Any]) -> list[Line]:
         kind = event.get("event", "")
@@ -147,14 +151,15 @@ class Tracker:
         return out
 
     def _text(self, kind: str, event: dict[str, Any]) -> list[Line]:
-        text = _ANSI.sub("", event.get("stdout") or "").strip()
-        if not text:
+        text = _ANSI.sub("", event.get("stdout") or "").rstrip()
+        if not text.strip():
             return []
         if any(n in text for n in NONINTERACTIVE):
             self.prompted = ("the playbook tried to prompt (a pause without seconds/minutes "
                              "or an unanswered vars_prompt); swrun never answers prompts")
         stream = "stdout" if kind in ("verbose", "debug") else "stderr"
-        lines = [s for s in text.splitlines() if s.strip()]
+        lines = [s.rstrip() for s in text.splitlines()
+                 if s.strip() and (kind == "error" or not self.noise.is_noise(s))]
         if kind == "error" or any(s.startswith(("ERROR!", "[ERROR]")) for s in lines):
             self.errors.extend(s for s in lines if s.strip())
             stream = "stderr"

@@ -279,6 +279,8 @@ def result(outcome: Any, check: bool, data: dict[str, Any], *, adhoc: bool = Fal
     bad = [h for h, r in hosts.items() if r["status"] != "ok"]
     data = {**data, "changed": sum(int(r.get("changed", 0)) for r in hosts.values()),
             "rc": outcome.rc, "artifacts": outcome.artifacts}
+    if t.noise.kept:
+        data["debug"] = list(t.noise.kept)
     why = "; ".join(f"{h}: {t.why.get(h, hosts[h]['status'])}" for h in bad)
     code = outcome.rc
     if outcome.stopped == "aborted":

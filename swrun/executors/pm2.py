@@ -22,6 +22,7 @@ from typing import Any
 from swrun.events import StepStatus
 from swrun.executors.base import Output, RemoteProcess, StepContext, StepResult
 from swrun.model import Step
+from swrun.toolnoise import Noise
 
 VERBS = ("start", "restart", "reload", "stop", "delete", "save", "status")
 _NAMED = ("restart", "reload", "stop", "delete")
@@ -433,8 +434,17 @@ class Pm2Executor:
         def work(label: str, emit: Callable[[str, str], None], stop: threading.Event,
                  ) -> HostResult:
             t0 = time.monotonic()
-            res = host.run(script, lambda line, stream: emit(_ANSI.sub("", line), stream), stop,
-                           timeout, name=name)
+            noise = {"stdout": Noise(), "stderr": Noise()}
+
+            def show(line: str, stream: str) -> None:
+                line = _ANSI.sub("", line)
+                if not noise.setdefault(stream, Noise()).is_noise(line):
+                    emit(line, stream)
+
+            res = host.run(script, show, stop, timeout, name=name)
+            debug = [s for n in noise.values() for s in n.kept]
+            if debug:  # node's own warnings: the step's debug record, not output
+                res.extra["debug"] = debug
             if not res.ok or not required:
                 return res
 
@@ -454,7 +464,9 @@ class Pm2Executor:
             shown = [n for n in required if n in apps] if "all" not in required else list(apps)
             for n in shown:
                 emit(apps[n].describe(), "stdout")
-            extra = {"apps": {n: apps[n].record() for n in shown}}
+            extra: dict[str, Any] = {"apps": {n: apps[n].record() for n in shown}}
+            if debug:
+                extra["debug"] = debug
             ms = round((time.monotonic() - t0) * 1000)
             if stop.is_set():
                 return HostResult("aborted", error="aborted by the operator", extra=extra)
@@ -525,7 +537,8 @@ class Pm2Executor:
         record = result.hosts.get("local", {})
         yield StepResult(result.status, exit_code=result.exit_code,
                          error=(result.error or "").replace("local: ", "", 1) or None,
-                         data={"apps": {"local": record.get("apps", {})}})
+                         data={"apps": {"local": record.get("apps", {})},
+                               **({"debug": record["debug"]} if "debug" in record else {})})
 
 
 def _with_apps(result: StepResult) -> StepResult:
