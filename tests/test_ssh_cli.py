@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tomllib
 from pathlib import Path
 
 from conftest import swrun_cmd
@@ -193,7 +194,11 @@ def test_a_host_that_accepts_but_never_speaks_ssh(tmp_path: Path) -> None:
         assert "Traceback" not in run.stderr, run.stderr
         assert ("h4: timed out after 1s while connecting: no SSH banner from h4 within 1s"
                 in run.stdout), run.stdout
-        assert "⏱" in run.stdout or "timed_out" in run.stdout
+        # the command never started: unreachable, whichever timer fired (not timed_out)
+        fin = [e for e in tomllib.loads((tmp_path / "run.toml").read_text())["event"]
+               if e["type"] == "step_finished"]
+        assert fin[0]["hosts"]["h4"]["status"] == "unreachable", fin
+        assert fin[0]["status"] == "failed" and "timed_out" not in run.stdout
         assert time.monotonic() - t0 < 15
     finally:
         srv.close()

@@ -120,9 +120,11 @@ class RemoteHost:
             transport, chan = self._open(remote_command(script, self.env, name, shell),
                                          remote_stdin(self.env), timeout)
         except ConnectError as exc:
+            # The command never started, whichever timer fired: `unreachable`, never
+            # `timed_out` (which says a command ran and was stopped).
             if timeout and time.monotonic() - t0 >= timeout * 0.95:  # `timeout=` ran out
-                return HostResult("timed_out", duration_ms=_ms(t0), error=(
-                    f"timed out after {timeout:g}s while connecting: "
+                return HostResult("unreachable", duration_ms=_ms(t0), error=(
+                    f"{self.name}: timed out after {timeout:g}s while connecting: "
                     f"{str(exc).removeprefix(self.name + ': ')}"))
             return HostResult(exc.status, error=str(exc), duration_ms=_ms(t0))
         deadline = t0 + timeout if timeout else None
