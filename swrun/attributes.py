@@ -74,6 +74,7 @@ KNOWN: Mapping[str, AttrSpec] = {
         section=True,
     ),
     "file": AttrSpec("str", "write the block to this file instead of running it"),
+    "outside": AttrSpec("flag", "file= may write outside the runbook's folder"),
     "allow": AttrSpec(
         "str", "`swrun check` rules not to report here: allow=\"SW101,SW104\"", section=True,
     ),
@@ -196,3 +197,20 @@ def substitute(text: str, variables: Mapping[str, str]) -> str:
 def variable_refs(text: str) -> list[str]:
     """Names of `$NAME` / `${NAME}` references in `text`, in order."""
     return [m.group(1) or m.group(2) for m in VAR_REF.finditer(text)]
+
+
+def escapes(target: str) -> bool:
+    """Whether a path as written leaves the folder it is relative to (absolute, `~`, or more
+    `..` than folders before them): a `file=` path that needs `outside`. Variables are not
+    filled: `$OUT` does not escape here (the run-time check sees its value)."""
+    if target.startswith(("/", "~")):
+        return True
+    depth = 0
+    for part in target.split("/"):
+        if part == "..":
+            depth -= 1
+            if depth < 0:
+                return True
+        elif part not in ("", "."):
+            depth += 1
+    return False

@@ -28,6 +28,7 @@ from swrun.attributes import (
     AttributeSyntaxError,
     AttrValue,
     check_value,
+    escapes,
     parse_attributes,
 )
 from swrun.errors import Diagnostic, RunbookError, Severity
@@ -590,7 +591,7 @@ class _Builder:
                 kind = StepKind.SHELL
                 if lang and "shell" not in own:
                     own["shell"] = _INTERPRETERS.get(lang, lang)
-            elif own and set(own) - {"name", "title", "file", "allow"}:
+            elif own and set(own) - {"name", "title", "file", "allow", "outside"}:
                 self.warn(f"unknown step kind {language or '(none)'!r}: block is shown as "
                           "reference material, not run (add `run` to run it)", line)
         if kind is not StepKind.REFERENCE and own.get("run") is False:
@@ -604,6 +605,11 @@ class _Builder:
         self.lead = ""  # "Create `path`:" speaks of the next block only
         if isinstance(target, str) and target and own.get("run") is not False:
             own["file"] = target
+            if escapes(target) and own.get("outside") is not True and not (
+                    own.get("hosts") or own.get("host") or own.get("targets")):
+                self.warn(f"writes {target}, outside the runbook's folder: swrun refuses it "
+                          "at run time unless the block says `outside` "
+                          "(```lang {file=… outside}```)", line)
             script = _write_script(target, body)
             title = self.title_for(own, "", kind) if "title" in own or "name" in own \
                 else _shorten(f"Write {target}")
@@ -864,25 +870,22 @@ class _Reading:
 
 
 def _write_script(target: str, content: str) -> str:
-    """The shell that writes `content` to `target` (a quoted here-document: nothing in it is
-    expanded), creating its folder, and making it executable when it is a script."""
-    import shlex
-
+    """What a `file=` step does, as a shell script: on this machine swrun writes the file
+    itself (executors/file.py) and this is only shown; on a host (`hosts=`) it runs there.
+    The path reaches it as data, `$SWRUN_FILE` (filled like any attribute), never as shell
+    text; the content as a quoted here-document (nothing in it is expanded)."""
     if not content.endswith("\n"):
         content += "\n"
     delim = "SWRUN_EOF"
     while delim in content:
         delim += "_"
-    path = shlex.quote(target)
-    if target.startswith("~/"):
-        path = '"$HOME"/' + shlex.quote(target[2:])
-    lines = []
-    if "/" in target.rstrip("/")[1:]:
-        lines.append(f'mkdir -p -- "$(dirname -- {path})"')
-    lines.append(f"cat > {path} <<'{delim}'\n{content}{delim}")
+    lines = [f"# write {target}",  # one line (attribute values and code spans have no \n)
+             'f=$SWRUN_FILE; case $f in "~/"*) f=$HOME/${f#??};; esac',
+             'mkdir -p -- "$(dirname -- "$f")"']
+    lines.append(f"cat > \"$f\" <<'{delim}'\n{content}{delim}")
     if target.endswith((".sh", ".bash", ".py", ".pl", ".rb")) or content.startswith("#!"):
-        lines.append(f"chmod +x -- {path}")
-    lines.append(f'echo "wrote {target}"')
+        lines.append('chmod +x -- "$f"')
+    lines.append("printf 'wrote %s\\n' \"$f\"")
     return "\n".join(lines) + "\n"
 
 

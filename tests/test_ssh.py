@@ -411,3 +411,28 @@ def test_agent_auth(tmp_path: Path, sshd_hosts: Cluster, monkeypatch: pytest.Mon
     finally:
         agent.terminate()
         agent.wait(5)
+
+
+def test_a_file_step_on_hosts_takes_its_path_as_data(tmp_path: Path, inv: Path,
+                                                     sshd_hosts: Cluster) -> None:
+    """`file=` on hosts: the filled path reaches the remote script as $SWRUN_FILE, never as
+    shell text (it once ran `$(…)` in the path through `echo "wrote …"`)."""
+    _, events = _run(tmp_path, """
+        +++
+        [vars.NAME]
+        prompt = "a name"
+        +++
+        # Remote file
+
+        ```text {hosts=h1 file="~/conf/$NAME"}
+        hello $HOME `id`
+        ```
+        """, inv, given={"NAME": "x$(touch swrun-pwned-file).txt"})
+    (fin,) = _finished(events)
+    assert fin.status == "ok", fin.error
+    home = sshd_hosts["h1"].home
+    assert (home / "conf" / "x$(touch swrun-pwned-file).txt").read_text() == \
+        "hello $HOME `id`\n"
+    assert not (home / "swrun-pwned-file").exists()
+    assert not Path("/root/swrun-pwned-file").exists()
+    assert _out(events, "h1") == [f"wrote {home}/conf/x$(touch swrun-pwned-file).txt"]

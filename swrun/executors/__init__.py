@@ -12,6 +12,7 @@ __all__ = ["Executor", "Output", "StepContext", "StepResult", "executor_for", "r
 # kind (or "shell@remote") → "module:Class"; modules are imported on first use only.
 REGISTRY: dict[str, str] = {
     "shell": "swrun.executors.shell:ShellExecutor",
+    "file": "swrun.executors.file:FileExecutor",
     "ssh": "swrun.executors.ssh:SshExecutor",
     "pm2": "swrun.executors.pm2:Pm2Executor",
     "ansible": "swrun.executors.ansible:AnsibleExecutor",
@@ -27,6 +28,8 @@ _loaded: dict[str, Executor] = {}
 def registry_key(step: Step) -> str:
     if step.kind is StepKind.SHELL and step.targets:
         return "ssh" if step.text("via", "ssh") == "ssh" else "ansible-adhoc"
+    if step.kind is StepKind.SHELL and step.attributes.get("file"):
+        return "file"  # a block written to a file on this machine (no shell at all)
     return step.kind.value
 
 

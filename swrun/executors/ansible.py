@@ -218,6 +218,8 @@ class AnsibleAdhocExecutor:
         for key in ("SWRUN_RUN_ID", "SWRUN_STEP"):
             if key in ctx.env:
                 env[key] = ctx.env[key]
+        if step.text("file"):  # a `file=` step's path, as data (parser._write_script)
+            env["SWRUN_FILE"] = step.text("file") or ""
         extravars: dict[str, Any] = {"swrun_script": Unsafe(script),
                                      "swrun_stdin": Unsafe(remote_stdin(env).decode())}
         if cwd:

@@ -109,6 +109,9 @@ def remote_env(step: Step, ctx: StepContext, host: str) -> dict[str, str]:
         if key in ctx.env:
             env[key] = ctx.env[key]
     env["SWRUN_HOST"] = host
+    target = step.text("file")
+    if target:  # a `file=` step's path, as data for its script (parser._write_script)
+        env["SWRUN_FILE"] = target
     return env
 
 
