@@ -66,9 +66,6 @@ if TYPE_CHECKING:
 OUTPUT_TAIL = 100
 APPROVAL_POLL = 0.5
 """Seconds between looks into `<log>.approvals/` while a step waits for approval."""
-NO_ALLOWED_SIGNERS = ("no allowed_signers file says whose keys count (allowed_signers in the "
-                      "front matter, SWRUN_ALLOWED_SIGNERS, or git's "
-                      "gpg.ssh.allowedSignersFile)")
 _monotonic = time.monotonic  # tests freeze the clock by replacing these two
 
 
@@ -547,10 +544,10 @@ class Engine:
         folder = approvals_dir(log_path) if log_path else None
         where = f"`swrun approve {log_path} {step.number or step.id}`" if log_path else \
             "`swrun approve LOG STEP`"
-        if ev.allowed_signers is None:
+        problem = ev.operator_problem()
+        if problem is not None:
             raise OperatorNeeded(
-                f"step {step.number} '{step.title}' needs {needed} approval(s), and "
-                f"{NO_ALLOWED_SIGNERS}")
+                f"step {step.number} '{step.title}' needs {needed} approval(s), and {problem}")
         yield self._event(
             ApprovalNeeded, **common, approvals=needed, count=0, hash=step.content_hash,
             command=command, command_sha256=request.command_sha256,

@@ -618,6 +618,20 @@ def needs_approval(runbook: Runbook, evidence: Any, selection: Selection | None 
     return [s for s in steps if evidence.needed(s, runbook.environment)]
 
 
+def approvals_preflight(runbook: Runbook, evidence: Any,
+                        selection: Selection | None = None) -> None:
+    """Before anything runs: a run with a step that needs approval must know who its operator
+    is (a signing key allowed_signers lists) and whose keys count; EvidenceError otherwise."""
+    from swrun.errors import EvidenceError
+
+    waiting = needs_approval(runbook, evidence, selection)
+    problem = evidence.operator_problem() if waiting else None
+    if problem is not None:
+        step = waiting[0]
+        raise EvidenceError(f"{runbook.path}:{step.span.line}: step {step.number} "
+                            f"'{step.title}' needs approval, and {problem}")
+
+
 def _approval_lines(sink: Callable[[Event], None], err: Any) -> Callable[[Event], None]:
     """Headless, human output: approvals are said on stderr (the renderer knows steps)."""
     from swrun.evidence.approve import waiting_text
@@ -671,7 +685,6 @@ def hold_runbook(runbook: Runbook, operator: str, *, concurrent: bool = False,
 
 def execute(opts: ExecuteOptions) -> ExitCode:
     from swrun.checks import load_checked
-    from swrun.errors import EvidenceError
     from swrun.evidence.approve import evidence_for
     from swrun.runlog import find_unfinished
 
@@ -680,12 +693,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     name = operator_name(opts.operator)
     evidence = evidence_for(runbook, sign_with=opts.sign_with,
                             approval_files=tuple(opts.approvals))
-    waiting = [] if opts.dry_run else needs_approval(runbook, evidence, selection)
-    if waiting and evidence.allowed_signers is None:
-        step = waiting[0]
-        raise EvidenceError(f"{runbook.path}:{step.span.line}: step {step.number} "
-                            f"'{step.title}' needs approval, and "
-                            f"{engine_module.NO_ALLOWED_SIGNERS}")
+    if not opts.dry_run:
+        approvals_preflight(runbook, evidence, selection)
     interactive = sys.stdin.isatty() and sys.stderr.isatty() if opts.interactive is None \
         else opts.interactive
     environment = runbook.environment

@@ -633,3 +633,56 @@ async def test_the_console_signs_with_sign_with(frozen: Path, keys: Path) -> Non
     res = cli(["verify", "run.toml", "--allowed-signers", str(keys / "allowed_signers")], frozen)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "verified" in res.stdout
+
+
+# -- one person can never satisfy four-eyes (issue 23, items 1 and 2) -------------------------
+
+
+@pytest.mark.parametrize("who", [None, "mallory"])
+def test_a_step_needing_approval_needs_an_operator_key_that_allowed_signers_lists(
+        tmp_path: Path, keys: Path, who: str | None) -> None:
+    """Without a listed key the operator is only a `user@host` name, which an approval file
+    signed with the operator's own listed key would not match: refused before anything runs."""
+    gated(tmp_path, keys)
+    args = ["execute", "rb.md", "--yes", "--confirm-environment", "production"]
+    if who:
+        args += ["--sign-with", str(keys / who)]
+    res = cli(args, tmp_path)
+    assert res.returncode == ExitCode.BAD_EVIDENCE, res.stderr
+    assert "step 2 'migrate' needs approval, and " in res.stderr
+    assert ("the operator has no signing key" if who is None else
+            "is not in " + str(keys / "allowed_signers")) in res.stderr
+    assert "Traceback" not in res.stderr and "prepared" not in res.stdout
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_second_key_of_the_operator_cannot_approve(tmp_path: Path, keys: Path) -> None:
+    """alice signs logs with one key and approvals with another: she is still the operator."""
+    two = tmp_path / "keys"
+    two.mkdir()
+    for name in ("alice-log", "alice-approve"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f",
+                        str(two / name)], check=True)
+    pub = {n: " ".join((two / f"{n}.pub").read_text().split()[:2])
+           for n in ("alice-log", "alice-approve")}
+    carol = " ".join((keys / "carol.pub").read_text().split()[:2])
+    (two / "allowed_signers").write_text(
+        f'alice namespaces="swrun" {pub["alice-log"]}\n'
+        f'alice namespaces="swrun-approval" {pub["alice-approve"]}\n'
+        f'carol namespaces="swrun-approval" {carol}\n')
+    work = tmp_path / "w"
+    work.mkdir()
+    write_runbook(work, GATED.format(signers=two / "allowed_signers", n=1))
+    assert run(work, str(two / "alice-log")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+    assert outcomes(log, "approval_needed")[0]["waiting_for"] == ["carol"]
+    with pytest.raises(EvidenceError, match="alice is the operator of run"):
+        approve_command(str(log), "2", sign_with=str(two / "alice-approve"),
+                        allowed_signers=None, valid_for=None, output=str(work / "x"), yes=True)
+    forged = approval_file(work / "hand-made.approval", log, two / "alice-approve")
+    assert run(work, str(two / "alice-log"), resume="run.toml", approvals=(forged,)) == \
+        ExitCode.OPERATOR_NEEDED
+    assert outcomes(log, "approval_refused")[-1]["error"] == \
+        "alice is the operator of this run: approvals must come from someone else"
+    assert not outcomes(log, "approval")
+    assert [e["step"] for e in outcomes(log, "step_finished")] == ["prepare"]

@@ -11,3 +11,8 @@ LOG_NAMESPACE = "swrun"
 """The `ssh-keygen -Y` namespace of a run log's signature."""
 APPROVAL_NAMESPACE = "swrun-approval"
 """The namespace of an approval: a log signature can never pass for an approval."""
+NO_ALLOWED_SIGNERS = ("no allowed_signers file says whose keys count (allowed_signers in the "
+                      "front matter, SWRUN_ALLOWED_SIGNERS, or git's "
+                      "gpg.ssh.allowedSignersFile)")
+"""Said by the engine and by the pre-flights when a step needs approval and no file says whose
+keys count."""

@@ -27,7 +27,7 @@ import tomli_w
 from swrun.durations import parse_duration
 from swrun.errors import EvidenceError
 from swrun.events import format_time
-from swrun.evidence import APPROVAL_NAMESPACE
+from swrun.evidence import APPROVAL_NAMESPACE, NO_ALLOWED_SIGNERS
 from swrun.evidence.chain import digest
 from swrun.evidence.keys import (
     BadSignature,
@@ -36,7 +36,7 @@ from swrun.evidence.keys import (
     check,
     expand,
     git_config,
-    principals_of,
+    identity,
 )
 from swrun.model import Runbook, Step
 from swrun.runlog import parse_at as _when
@@ -88,13 +88,42 @@ class Evidence:
         return max(1, default)  # `approve=$VAR`: a variable cannot lower the count
 
     def operator_principals(self) -> tuple[str, ...]:
+        """Who the operator is: their signing key's principals in every namespace
+        (`keys.identity`); empty without a key that allowed_signers lists."""
         if self.signing_key is None or self.allowed_signers is None:
             return ()
         try:
-            return principals_of(self.signing_key.public, allowed_signers(self.allowed_signers),
-                                 APPROVAL_NAMESPACE)
+            return identity(self.signing_key.fingerprint, allowed_signers(self.allowed_signers))
         except EvidenceError:
             return ()
+
+    def operator_problem(self) -> str | None:
+        """Why approvals cannot be checked for this operator, or None. Four-eyes needs to know
+        who the operator is, and a `user@host` name is no identity: the operator must sign
+        with a key that allowed_signers lists (in any namespace)."""
+        if self.allowed_signers is None:
+            return NO_ALLOWED_SIGNERS
+        if self.signing_key is None:
+            return ("the operator has no signing key, so four-eyes cannot tell the operator "
+                    "from an approver: sign the run with your key (--sign-with KEY, "
+                    "signing_key in the front matter, or SWRUN_SIGNING_KEY), listed in "
+                    f"{self.allowed_signers}")
+        if not self.operator_principals():
+            return (f"the operator's key {self.signing_key.fingerprint} is not in "
+                    f"{self.allowed_signers}, so four-eyes cannot tell the operator from an "
+                    "approver: list it there under your name")
+        return None
+
+
+def same_person(approver_fp: str, approver: tuple[str, ...], operator_fp: str | None,
+                operator: tuple[str, ...], operator_name: str = "") -> bool:
+    """The one four-eyes rule, for `swrun approve` and for the run: an approval is the
+    operator's own when it is signed with the operator's key, or when its key's identity
+    (`keys.identity`: principals in any namespace) shares a principal with the operator's
+    identity or equals the operator's `user@host` name."""
+    if operator_fp and approver_fp == operator_fp:
+        return True
+    return bool(set(approver) & (set(operator) | ({operator_name} if operator_name else set())))
 
 
 def _front(runbook: Runbook) -> Mapping[str, Any]:
@@ -332,8 +361,12 @@ class Checker:
         if approved - now > timedelta(minutes=5):
             raise no(f"it is dated in the future ({table['approved_at']})")
         key = ev.signing_key
-        mine = set(self.operator_principals) | {self.operator}
-        if (key is not None and key.fingerprint == fp) or mine & set(got.principals):
+        try:
+            theirs = identity(fp, allowed_signers(ev.allowed_signers)) or got.principals
+        except EvidenceError as exc:
+            raise no(str(exc)) from None
+        if same_person(fp, (*theirs, *got.principals), key.fingerprint if key else None,
+                       self.operator_principals, self.operator):
             raise no(f"{who} is the operator of this run: approvals must come from someone "
                      "else")
         for earlier in self.counted:

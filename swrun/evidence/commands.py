@@ -81,10 +81,11 @@ def approve_command(log: str, step: str, *, sign_with: str | None,
         find_allowed_signers,
         find_request,
         make_approval,
+        same_person,
         write_approval,
     )
     from swrun.evidence.keys import allowed_signers as read_signers
-    from swrun.evidence.keys import expand, principals_of
+    from swrun.evidence.keys import expand, identity, principals_of
     from swrun.runlog import read_log
     from swrun.session import operator_name
 
@@ -115,11 +116,10 @@ def approve_command(log: str, step: str, *, sign_with: str | None,
     if not mine:
         raise EvidenceError(f"your key {key.fingerprint} is not in {allowed}: the run would "
                             "refuse the approval")
-    operator_principals: tuple[str, ...] = ()
-    if isinstance(operator_key, str):
-        operator_principals = tuple(p for s in signers if s.key.fingerprint == operator_key
-                                    for p in s.principals)
-    if set(mine) & (set(operator_principals) | {str(data.run.get("operator", ""))}):
+    operator_fp = operator_key if isinstance(operator_key, str) else None
+    if same_person(key.fingerprint, (*identity(key.fingerprint, signers), *mine), operator_fp,
+                   identity(operator_fp, signers) if operator_fp else (),
+                   str(data.run.get("operator", ""))):
         raise EvidenceError(f"{mine[0]} is the operator of run {run_id}: four-eyes needs "
                             "someone else's approval")
     name = approval_name(req.get("number"), str(req.get("step")), key.fingerprint)

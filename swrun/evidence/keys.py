@@ -242,6 +242,16 @@ def principals_of(key: PublicKey, signers: list[Signer], namespace: str) -> tupl
     return tuple(found)
 
 
+def identity(fingerprint: str, signers: list[Signer]) -> tuple[str, ...]:
+    """Who a key is: every principal allowed_signers lists for it, in any namespace. A person
+    with one key for signing logs and another for approvals is one person (four-eyes)."""
+    found: list[str] = []
+    for signer in signers:
+        if signer.key.fingerprint == fingerprint:
+            found += [p for p in signer.principals if p not in found]
+    return tuple(found)
+
+
 def git_config(key: str) -> str | None:
     """A git setting (`gpg.ssh.allowedSignersFile`), or None without git or the setting."""
     git = shutil.which("git")

@@ -176,6 +176,7 @@ class SwrunApp(OperatorActions, App[int]):
 
         from swrun.errors import LeftoverError
         from swrun.execute import (
+            approvals_preflight,
             hold_runbook,
             open_run_log,
             resume_point,
@@ -262,6 +263,7 @@ class SwrunApp(OperatorActions, App[int]):
             from swrun.evidence.approve import evidence_for  # signing key, approval policy
 
             settings.evidence = evidence_for(rb, sign_with=s.sign_with)
+            approvals_preflight(rb, settings.evidence)  # four-eyes knows who the operator is
             # the engine exists before its log (open_run_log fills in settings.log_path and
             # run_dir, which it reads only when steps run), so the pre-flight can show what
             # each step will do with these values
