@@ -686,3 +686,43 @@ def test_a_second_key_of_the_operator_cannot_approve(tmp_path: Path, keys: Path)
         "alice is the operator of this run: approvals must come from someone else"
     assert not outcomes(log, "approval")
     assert [e["step"] for e in outcomes(log, "step_finished")] == ["prepare"]
+
+
+def _rechain(log: Path, edit: Any) -> None:
+    """Apply `edit` to the log's text and recompute every `prev`, as a forger would."""
+    from swrun.evidence.chain import digest, tables
+
+    text = edit(log.read_text())
+    found, _ = tables(text.encode())
+    out: list[bytes] = []
+    for t in found:
+        data = t.data
+        if out:
+            data = re.sub(rb'^prev = "[0-9a-f]{64}"$', f'prev = "{digest(out[-1])}"'.encode(),
+                          data, count=1, flags=re.M)
+        out.append(data)
+    log.write_bytes(b"".join(out))
+
+
+@pytest.mark.parametrize("rechain", [False, True])
+def test_approve_refuses_a_request_whose_command_was_edited(tmp_path: Path, keys: Path,
+                                                            rechain: bool) -> None:
+    """bob must not be shown a harmless command while his approval counts for the real one."""
+    work = gated(tmp_path, keys)
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+
+    def edit(text: str) -> str:
+        return text.replace('command = "  echo migrating to v1"', 'command = "  echo hello"')
+
+    if rechain:
+        _rechain(log, edit)
+    else:
+        log.write_text(edit(log.read_text()))
+    assert waiting_request(log)["command"] == "  echo hello"
+    res = cli(["approve", "run.toml", "2", "--sign-with", str(keys / "bob"), "--yes"], work)
+    assert res.returncode == ExitCode.BAD_EVIDENCE, res.stderr
+    assert "nothing approved" in res.stderr and "echo hello" not in res.stderr
+    assert ("does not match its command_sha256" if rechain else "the log does not hold") \
+        in res.stderr
+    assert not (work / "run.approvals").exists()

@@ -95,6 +95,7 @@ def approve_command(log: str, step: str, *, sign_with: str | None,
     if req is None:
         raise EvidenceError(f"{log}: step {step} is not waiting for approval (no "
                             "approval_needed for it since it last started)")
+    request_holds(Path(log), req)  # before anything is shown: the approver reads the truth
     given = sign_with or os.environ.get("SWRUN_SIGNING_KEY")
     if not given:
         raise EvidenceError("no SSH key to sign the approval with (--sign-with KEY or "
@@ -157,6 +158,37 @@ def approve_command(log: str, step: str, *, sign_with: str | None,
     click.echo(f"swrun: approved step {n} of run {run_id} as {mine[0]}: {target} ({where})",
                err=True)
     return ExitCode.OK
+
+
+def request_holds(log: Path, req: dict[str, Any]) -> None:
+    """The `approval_needed` an approver is about to be shown is what the run wrote: the
+    log's hash chain holds up to it, and its `command` hashes to its `command_sha256` (what
+    the approval binds). EvidenceError (exit 10) otherwise: nothing is shown or written."""
+    from swrun.evidence.chain import CHAIN, check, digest, normalize
+
+    try:
+        raw = normalize(log.read_bytes())
+    except OSError as exc:
+        raise EvidenceError(f"{log}: cannot read: {exc.strerror}") from None
+    result = check(raw)
+    seq = req.get("seq")
+    if not result.chained:
+        raise EvidenceError(f"{log}: this log has no hash chain (chain = \"{CHAIN}\" in "
+                            "its header), so swrun cannot check the request it would show "
+                            "you: nothing approved")
+    if result.problem is not None:
+        raise EvidenceError(f"{log}: the log does not hold ({result.problem}); the request "
+                            f"of step {req.get('number') or req.get('step')} may not be what "
+                            "the run asked: nothing approved")
+    if not any(t.seq == seq for t in result.events):
+        raise EvidenceError(f"{log}: the request (seq {seq}) is not among the log's chained "
+                            "events: nothing approved")
+    command = req.get("command")
+    if not isinstance(command, str) or digest(command.encode("utf-8")) != req.get(
+            "command_sha256"):
+        raise EvidenceError(f"{log}: the command in the request of step "
+                            f"{req.get('number') or req.get('step')} does not match its "
+                            "command_sha256: the log was edited; nothing approved")
 
 
 def _still_good(path: Path, run_id: str, req: dict[str, Any]) -> bool:
