@@ -337,7 +337,7 @@ class Engine:
                 done=len(main) - len(remaining), changed_steps=changed,
                 next_step=remaining[0].id if remaining else None,
                 runbook_changed=self.resume.runbook_changed or None,
-                runbook_sha256=rb.sha256,
+                runbook_sha256=rb.sha256, operator_key=self._signing_key(),
             )
             self._carried_from_log()
             for settled in self.resume.settled:
@@ -506,6 +506,11 @@ class Engine:
         return (yield from self._attempts(step))
 
     # -- four-eyes approval ------------------------------------------------------------------
+    def _signing_key(self) -> str | None:
+        """The fingerprint of the key this part of the run is signed with, if any."""
+        key = self.settings.evidence.signing_key if self.settings.evidence else None
+        return key.fingerprint if key is not None else None
+
     def _evidence(self) -> Evidence:
         """The run's signing key, allowed_signers and approval policy (Settings.evidence, else
         what the runbook's front matter and the environment say)."""

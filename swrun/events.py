@@ -104,6 +104,8 @@ class RunResumed(Event):
     runbook_changed: bool | None = None
     runbook_sha256: str | None = None
     """The runbook's SHA-256 as this part runs it (`[run].sha256` is the first part's)."""
+    operator_key: str | None = None
+    """The fingerprint of the key this part of the run is signed with (verify checks it)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -380,11 +380,37 @@ def test_timeline_and_history_mark_a_log_that_does_not_hold(copy: Path, keys: Pa
     assert "⚠ untrusted" in cli(["history", "rb.md"], copy).stdout
 
 
-def test_a_torn_tail_is_a_note_not_a_failure(copy: Path, keys: Path) -> None:
+def test_bytes_after_the_last_signed_event_are_tampering(copy: Path, keys: Path) -> None:
+    """swrun drops a tail with no blank line as torn, but tomllib reads a whole forged event
+    there: any byte after the signed end makes the text verdict `tampered` (issue 23, 7)."""
+    import tomllib
+
     log = copy / "run.toml"
     log.write_bytes(log.read_bytes() + b'[[event]]\nseq = 50\nat = "2026')
     v = verify_log(log, allowed_signers=keys / "allowed_signers")
-    assert v.ok and v.notes == ["a torn last event (29 bytes) was left out"], v.line()
+    assert v.status == "tampered" and "29 bytes follow the last signed event" in v.line()
+    forged = b'[[event]]\nseq = 99\ntype = "note_added"\nnote = "approved by bob"'
+    log.write_bytes((copy.parent / "case" / "run.toml").read_bytes().split(b'[[event]]\nseq = 50')[0]
+                    + forged)
+    assert tomllib.loads(log.read_text())["event"][-1]["note"] == "approved by bob"
+    res = cli(["verify", "run.toml", "--allowed-signers", str(keys / "allowed_signers")], copy)
+    assert res.returncode == ExitCode.NOT_VERIFIED
+    assert "tampered" in res.stdout + res.stderr and "follow the last signed event" in \
+        res.stdout + res.stderr
+
+
+def test_an_edited_last_event_says_it_was_changed_not_removed(copy: Path, keys: Path) -> None:
+    log = copy / "run.toml"
+    text = log.read_text()
+    cut = text.rstrip("\n").rfind("\n[[event]]")
+    last = text[cut:]
+    edited = re.sub(r'status = "completed"', 'status = "ok"', last)
+    assert edited != last
+    log.write_text(text[:cut] + edited)
+    v = verify_log(log, allowed_signers=keys / "allowed_signers")
+    assert v.status == "tampered"
+    assert "the last event signature 2" in v.line() and "was changed since it was signed" in \
+        v.line() and "removed" not in v.problems[0][1], v.line()
 
 
 # -- bundles ---------------------------------------------------------------------------------
@@ -396,6 +422,11 @@ def test_a_bundle_holds_everything_and_verifies_again(copy: Path, keys: Path) ->
                "--bundle", "evidence.tar"], copy)
     assert res.returncode == 0, res.stderr
     assert "wrote evidence.tar; read back: evidence.tar:run.toml: verified" in res.stderr
+    assert (copy / "evidence.tar").stat().st_mode & 0o777 == 0o600  # as the log it holds
+    assert (copy / "run.toml.sig").stat().st_mode & 0o777 == 0o600
+    tl = cli(["timeline", "run.toml", "-o", "tl.md"], copy)
+    assert tl.returncode == 0, tl.stderr
+    assert (copy / "tl.md").stat().st_mode & 0o777 == 0o600
     with tarfile.open(copy / "evidence.tar") as tar:
         names = tar.getnames()
     assert {"run.toml", "run.toml.sig", "runbook/rb.md", "MANIFEST.toml"} <= set(names)
@@ -726,3 +757,88 @@ def test_approve_refuses_a_request_whose_command_was_edited(tmp_path: Path, keys
     assert ("does not match its command_sha256" if rechain else "the log does not hold") \
         in res.stderr
     assert not (work / "run.approvals").exists()
+
+
+def _resign(log: Path, key: Path, parts: list[int], operator: str = "alice@bastion") -> None:
+    """Replace the log's .sig with blocks signed by `key`, ending at the given seqs."""
+    from swrun.evidence.chain import normalize
+    from swrun.evidence.sign import sig_path, sign_log
+
+    sig_path(log).unlink()
+    found, _ = tables(normalize(log.read_bytes()))
+    for seq in parts:
+        table = next(t for t in found if t.seq == seq)
+        head = (table.hash, table.end, seq)
+        sign_log(log, SigningKey.load(str(key)), run_id=read_log(log).run["id"], head=head,
+                 operator=operator)
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_a_log_re_signed_by_another_allowed_signer_is_tampered(copy: Path, keys: Path,
+                                                               merged: bool) -> None:
+    """bob edits alice's part, recomputes the chain and signs it himself (issue 23, 6)."""
+    log = copy / "run.toml"
+    _rechain(log, lambda t: t.replace("echo building", "echo BUILDING", 1)
+             if "echo building" in t else t.replace('exit_code = 3', 'exit_code = 0', 1))
+    starts = [e["seq"] for e in read_log(log).events if e["type"] == "run_resumed"]
+    last = read_log(log).events[-1]["seq"]
+    _resign(log, keys / "bob", [last] if merged else [starts[0] - 1, last])
+    v = verify_log(log, allowed_signers=keys / "allowed_signers")
+    assert v.status == "tampered", v.line()
+    text = " | ".join(t for _, t in v.problems)
+    assert ("re-signed by someone else" in text) if not merged else \
+        ("carries no signature by its key" in text), text
+
+
+def test_verify_names_the_allowed_signers_file_it_trusted(signed: Path, keys: Path) -> None:
+    import hashlib
+
+    trust = keys / "allowed_signers"
+    digest = hashlib.sha256(trust.read_bytes()).hexdigest()
+    v = verify_log(signed / "run.toml", allowed_signers=trust)
+    assert v.ok and v.line().endswith(f" [keys from {trust}, SHA-256 {digest[:16]}…]")
+    out = cli(["verify", "run.toml", "--allowed-signers", str(trust), "--json"], signed)
+    data = json.loads(out.stdout)[0]
+    assert data["allowed_signers"] == str(trust) and data["allowed_signers_sha256"] == digest
+
+
+def test_allowed_signers_is_read_as_ssh_keygen_reads_it(tmp_path: Path, keys: Path) -> None:
+    """Quoted principals keep their spaces; options and comments are not principals."""
+    from swrun.evidence.keys import allowed_signers, identity
+
+    alice = " ".join((keys / "alice.pub").read_text().split()[:2])
+    bob = " ".join((keys / "bob.pub").read_text().split()[:2])
+    path = tmp_path / "allowed_signers"
+    path.write_text(f'# ops\n"alice example",alice@x namespaces="swrun,git" {alice} a comment\n'
+                    f'bob@y valid-after="20200101",valid-before="20990101Z" {bob}\n\n')
+    got = allowed_signers(path)
+    assert [(s.principals, s.namespaces, s.valid_before) for s in got] == [
+        (("alice example", "alice@x"), ("swrun", "git"), None),
+        (("bob@y",), (), "20990101Z")]
+    fp = SigningKey.load(str(keys / "alice")).fingerprint
+    assert identity(fp, got) == ("alice example", "alice@x")
+
+
+def test_a_signature_made_while_the_key_was_valid_stays_trusted(tmp_path: Path,
+                                                                keys: Path) -> None:
+    """valid-before passing after the log was signed does not make the log untrusted: the
+    key is checked at the signature's signed_at, as git does (issue 23, 9)."""
+    import time
+
+    write_runbook(tmp_path, RUNBOOK.replace("exit 3", "exit 0"))
+    assert run(tmp_path, str(keys / "alice")) == ExitCode.OK
+    from swrun.evidence.sign import read_blocks, sig_path
+
+    block = read_blocks(sig_path(tmp_path / "run.toml").read_text())[0]
+    signed_at = datetime.strptime(block.claims["signed_at"][:19], "%Y-%m-%dT%H:%M:%S")
+    until_ = (signed_at + timedelta(seconds=2)).strftime("%Y%m%d%H%M%S") + "Z"
+    alice = " ".join((keys / "alice.pub").read_text().split()[:2])
+    trust = tmp_path / "allowed_signers"
+    trust.write_text(f'alice@example.com valid-before="{until_}" {alice}\n')
+    while datetime.now(UTC).replace(tzinfo=None) <= signed_at + timedelta(seconds=3):
+        time.sleep(0.2)
+    v = verify_log(tmp_path / "run.toml", allowed_signers=trust)
+    assert v.ok, v.line()
+    # a key that was not yet valid when it signed is not trusted
+    trust.write_text(f'alice@example.com valid-after="20990101" {alice}\n')
+    assert verify_log(tmp_path / "run.toml", allowed_signers=trust).status == "untrusted"

@@ -56,7 +56,8 @@ def make_bundle(log: Path, out: Path, verdict: Verdict, *, runbook: Path | None,
                 "files": {name: _sha256(path) for name, path in files}}
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        with tarfile.open(tmp, "w") as tar:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w") as tar:
             for name, path in files:
                 tar.add(path, arcname=name, recursive=False)
             data = tomli_w.dumps(manifest).encode()

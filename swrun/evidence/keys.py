@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from swrun.errors import EvidenceError
@@ -23,6 +24,7 @@ from swrun.errors import EvidenceError
 _GOOD = re.compile(r'Good "[^"]*" signature (?:for (?P<who>.+?) )?with (?P<type>\S+) key '
                    r"(?P<fp>SHA256:\S+)")
 _TIMEOUT = 30.0
+_OPTION = re.compile(r'([A-Za-z-]+)(?:="([^"]*)")?,?')
 
 
 def _ssh_keygen() -> str:
@@ -167,9 +169,11 @@ class BadSignature(Exception):
 
 
 def check(message: bytes, signature: str, namespace: str,
-          allowed_signers: Path | None) -> Checked:
+          allowed_signers: Path | None, at: datetime | None = None) -> Checked:
     """Verify `signature` over `message`. With `allowed_signers`, the key must be listed
-    there (for `namespace`, at this time): BadSignature(untrusted=True) otherwise."""
+    there (for `namespace`, at time `at` — when the signature says it was made, as git checks
+    a commit's — else now): BadSignature(untrusted=True) otherwise."""
+    when = ["-O", "verify-time=" + at.astimezone(UTC).strftime("%Y%m%d%H%M%SZ")] if at else []
     with tempfile.TemporaryDirectory(prefix="swrun-sig-") as tmp:
         sig = Path(tmp) / "message.sig"
         sig.write_text(signature)
@@ -183,14 +187,14 @@ def check(message: bytes, signature: str, namespace: str,
         if not allowed_signers.is_file():
             raise EvidenceError(f"{allowed_signers}: no such allowed_signers file")
         found = _run(["-Y", "find-principals", "-s", str(sig), "-f", str(allowed_signers),
-                      "-n", namespace])
+                      "-n", namespace, *when])
         principals = tuple(p for p in found.stdout.decode("utf-8", "replace").split() if p)
         if found.returncode != 0 or not principals:
             raise BadSignature(f"signed by {key_type} key {fingerprint}, which "
                                f"{allowed_signers} does not list", untrusted=True,
                                fingerprint=fingerprint)
         proc = _run(["-Y", "verify", "-f", str(allowed_signers), "-I", principals[0], "-n",
-                     namespace, "-s", str(sig)], message)
+                     namespace, "-s", str(sig), *when], message)
         if proc.returncode != 0:
             raise BadSignature(f"the signature does not verify for {principals[0]} "
                                f"({_said(proc)})", untrusted=True, fingerprint=fingerprint)
@@ -205,6 +209,9 @@ class Signer:
     key: PublicKey
     namespaces: tuple[str, ...] = ()
     """From `namespaces="…"`; empty: any."""
+    valid_after: str | None = None
+    valid_before: str | None = None
+    """`valid-after=`/`valid-before=` as written (`YYYYMMDD[HHMM[SS]][Z]`)."""
 
     def allows(self, namespace: str) -> bool:
         """The line's `namespaces="…"` patterns let this key sign in `namespace`."""
@@ -215,22 +222,69 @@ class Signer:
 
 
 def allowed_signers(path: Path) -> list[Signer]:
-    """The entries of an allowed_signers file (ssh-keygen(1) ALLOWED SIGNERS), for naming
-    who may approve and who the operator is; checking signatures is ssh-keygen's job."""
+    """The entries of an allowed_signers file, read as ssh-keygen(1) ALLOWED SIGNERS does:
+    principals (a comma-separated list, optionally in double quotes, spaces and all), then
+    options (`namespaces="…"`, `valid-after=…`, `cert-authority`…), the key and a comment.
+    Used for naming who may approve and who the operator is; checking signatures stays
+    ssh-keygen's job."""
     out = []
     for line in _read(path).splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        principals, _, rest = line.partition(" ")
-        key = PublicKey.parse(rest)
-        if key is None:
-            continue
-        spaces = re.search(r'namespaces="([^"]*)"', rest)
-        out.append(Signer(tuple(p for p in principals.split(",") if p), key,
-                          tuple(s.strip() for s in spaces.group(1).split(","))
-                          if spaces else ()))
+        entry = signer_line(line)
+        if entry is not None:
+            out.append(entry)
     return out
+
+
+def _token(line: str, pos: int) -> tuple[str, int]:
+    """One whitespace-delimited token starting at `pos`; double quotes may hold spaces (and
+    are kept, as ssh-keygen keeps them inside option values)."""
+    out = []
+    quoted = False
+    while pos < len(line):
+        ch = line[pos]
+        if ch == '"':
+            quoted = not quoted
+        elif ch in " \t" and not quoted:
+            break
+        out.append(ch)
+        pos += 1
+    while pos < len(line) and line[pos] in " \t":
+        pos += 1
+    return "".join(out), pos
+
+
+def _options(text: str) -> dict[str, str]:
+    """`namespaces="a,b",valid-after="2026…",cert-authority` → {name: value}."""
+    out: dict[str, str] = {}
+    pos = 0
+    while pos < len(text):
+        m = _OPTION.match(text, pos)
+        if m is None or m.end() == pos:
+            break
+        out[m.group(1).lower()] = m.group(2) or ""
+        pos = m.end()
+    return out
+
+
+def signer_line(line: str) -> Signer | None:
+    """One allowed_signers line, or None for a blank line, a comment or one with no key."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return None
+    first, pos = _token(line, 0)
+    principals = first.replace('"', "")  # a comma-separated list, quoted to hold spaces
+    rest = line[pos:]
+    key = PublicKey.parse(rest)
+    if key is None:
+        return None
+    opts: dict[str, str] = {}
+    word, _ = _token(rest, 0)
+    if not word.startswith(key.type):  # options stand between the principals and the key
+        opts = _options(word)
+    spaces = opts.get("namespaces")
+    return Signer(tuple(p.strip() for p in principals.split(",") if p.strip()), key,
+                  tuple(x.strip() for x in spaces.split(",")) if spaces else (),
+                  valid_after=opts.get("valid-after"), valid_before=opts.get("valid-before"))
 
 
 def principals_of(key: PublicKey, signers: list[Signer], namespace: str) -> tuple[str, ...]:

@@ -74,7 +74,7 @@ def sign_log(log_path: str | Path, key: SigningKey, *, run_id: str, head: tuple[
     block = msg + key.sign(msg, LOG_NAMESPACE).encode("ascii")
     path = sig_path(log_path)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise EvidenceError(f"{path}: cannot write the log's signature: {exc.strerror}") from None
     try:

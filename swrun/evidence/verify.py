@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from swrun.evidence.chain import CHAIN, Table, normalize, tables
 from swrun.evidence.chain import check as check_chain
 from swrun.evidence.keys import BadSignature, check
 from swrun.evidence.sign import read_blocks, sig_path
+from swrun.runlog import parse_at
 
 VERIFIED = "verified"
 TAMPERED = "tampered"
@@ -46,6 +48,10 @@ class Verdict:
     approvals: int = 0
     runbook: str | None = None
     run_id: str = ""
+    trust: str | None = None
+    """The allowed_signers file that said whose keys count, and its SHA-256 (a file beside a
+    copied runbook could list anyone as alice: the verdict names the one it trusted)."""
+    trust_sha256: str | None = None
 
     def fail(self, status: str, text: str) -> None:
         self.problems.append((status, text))
@@ -61,6 +67,11 @@ class Verdict:
     def ok(self) -> bool:
         return not self.problems
 
+    def _trusted(self) -> str:
+        if self.trust is None:
+            return ""
+        return f" [keys from {self.trust}, SHA-256 {(self.trust_sha256 or '?')[:16]}…]"
+
     def line(self) -> str:
         if self.problems:
             status = self.status
@@ -68,7 +79,7 @@ class Verdict:
             more = len(self.problems) - 1
             return f"{self.log}: {status}: {first}" + (
                 f" (and {more} more problem{'s' if more > 1 else ''}; --json lists them)"
-                if more else "")
+                if more else "") + self._trusted()
         who = ", ".join(dict.fromkeys(s["principal"] or s["key"] for s in self.signers))
         parts = [f"{self.events} events chained", f"signed by {who}"]
         if self.sidecars:
@@ -77,12 +88,13 @@ class Verdict:
             parts.append(f"{self.approvals} approval(s) logged")
         if self.runbook:
             parts.append(f"runbook {self.runbook} is the one that ran")
-        return f"{self.log}: {VERIFIED}: " + ", ".join(parts)
+        return f"{self.log}: {VERIFIED}: " + ", ".join(parts) + self._trusted()
 
     def to_json(self) -> dict[str, Any]:
         return {"log": self.log, "status": self.status, "ok": self.ok, "run_id": self.run_id,
                 "events": self.events, "signers": self.signers, "sidecars": self.sidecars,
                 "approvals": self.approvals, "runbook": self.runbook,
+                "allowed_signers": self.trust, "allowed_signers_sha256": self.trust_sha256,
                 "problems": [{"status": s, "message": t} for s, t in self.problems],
                 "notes": self.notes}
 
@@ -94,6 +106,13 @@ def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
 
     path = Path(path)
     v = Verdict(shown or str(path))
+    if allowed_signers is not None:
+        v.trust = str(allowed_signers)
+        try:
+            v.trust_sha256 = hashlib.sha256(allowed_signers.read_bytes()).hexdigest()
+        except OSError as exc:
+            v.fail(UNREADABLE, f"cannot read {allowed_signers}: {exc.strerror}")
+            return v
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -118,7 +137,8 @@ def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
     if not result.problem and not result.chained:
         v.fail(UNCHAINED, "unchained (written before swrun kept a hash chain in its logs): "
                           f"its {v.events} events cannot be checked")
-    _signatures(v, path, found, end, v.run_id, allowed_signers, chained=result.chained)
+    _signatures(v, path, found, end, v.run_id, allowed_signers, chained=result.chained,
+                total=len(norm), parts=_parts(data.run, data.events))
     _sidecars(v, path, data.events)
     if runbook is not None:
         _runbook(v, Path(runbook), data.run, data.events)
@@ -147,8 +167,40 @@ def local_problems(path: Path, events: list[dict[str, Any]]) -> list[str]:
     return [text for status, text in v.problems if status == TAMPERED]
 
 
+@dataclass(frozen=True)
+class _Part:
+    start: int
+    """seq of its run_started / run_resumed."""
+    end: int
+    """seq of its last event."""
+    key: str | None
+    """The fingerprint the log says signs it (`operator_key`)."""
+    who: str
+    finished: bool
+    """It ended with run_finished (and so was signed, if it had a key), not in a crash."""
+
+
+def _parts(run: dict[str, Any], events: list[dict[str, Any]]) -> list[_Part]:
+    """The parts of the run (its start and each resume), with the key each is signed with."""
+    out: list[_Part] = []
+    for e in events:
+        seq = int(e.get("seq") or 0)
+        kind = e.get("type")
+        if kind in ("run_started", "run_resumed"):
+            key = run.get("operator_key") if kind == "run_started" else e.get("operator_key")
+            out.append(_Part(seq, seq, key if isinstance(key, str) else None,
+                             str((run if kind == "run_started" else e).get("operator", "")),
+                             False))
+        elif out:
+            last = out[-1]
+            out[-1] = _Part(last.start, seq, last.key, last.who,
+                            last.finished or kind == "run_finished")
+    return out
+
+
 def _signatures(v: Verdict, path: Path, found: list[Table], end: int, run_id: str,
-                allowed: Path | None, *, chained: bool) -> None:
+                allowed: Path | None, *, chained: bool, total: int | None = None,
+                parts: list[_Part] | None = None) -> None:
     sig = sig_path(path)
     try:
         text = sig.read_text(encoding="utf-8", errors="replace")
@@ -164,15 +216,25 @@ def _signatures(v: Verdict, path: Path, found: list[Table], end: int, run_id: st
         v.fail(TAMPERED, f"{sig.name} holds no signature block")
         return
     ends = {t.end: t for t in found}
+    by_part: dict[int, list[str]] = {}
     for n, block in enumerate(blocks, 1):
         where = f"signature {n} ({sig.name} line {block.line})"
-        try:
-            got = check(block.message, block.signature, LOG_NAMESPACE, allowed)
+        signed_at = parse_at(block.claims.get("signed_at"))
+        if signed_at is not None and signed_at > datetime.now(UTC) + timedelta(minutes=5):
+            v.fail(TAMPERED, f"{where} says it was made at {block.claims.get('signed_at')}, "
+                             "in the future")
+            signed_at = None
+        try:  # the key must have been valid when it signed (valid-before may have passed)
+            got = check(block.message, block.signature, LOG_NAMESPACE, allowed, at=signed_at)
         except BadSignature as exc:
             if exc.untrusted:
                 v.fail(UNTRUSTED, f"{where} is {exc.reason}")
                 v.signers.append({"principal": "", "key": exc.fingerprint or "",
                                   "seq": block.number("seq")})
+                seq = block.number("seq")
+                for part in parts or ():  # a key not listed is untrusted, not missing
+                    if seq is not None and part.start <= seq <= part.end and exc.fingerprint:
+                        by_part.setdefault(part.start, []).append(exc.fingerprint)
             else:
                 v.fail(TAMPERED, f"{where}: {exc.reason}")
             continue
@@ -184,14 +246,34 @@ def _signatures(v: Verdict, path: Path, found: list[Table], end: int, run_id: st
                           "operator": block.claims.get("operator", ""),
                           "signed_at": block.claims.get("signed_at", "")})
         size, seq, head = block.number("bytes"), block.number("seq"), block.claims.get("head")
+        part = next((p for p in parts or () if seq is not None and p.start <= seq <= p.end),
+                    None)
+        if part is not None and part.key and part.key != got.fingerprint:
+            v.fail(TAMPERED, f"{where} is by {got.principal or 'key'} {got.fingerprint}, but "
+                             f"the part of the run it ends (from seq {part.start}, run by "
+                             f"{part.who}) is signed with {part.key}: re-signed by someone "
+                             "else")
+        if part is not None:
+            by_part.setdefault(part.start, []).append(got.fingerprint)
         if block.claims.get("run") != run_id:
             v.fail(TAMPERED, f"{where} is of run {block.claims.get('run')}, not of this log's "
                              f"run {run_id}")
         elif size is None or head is None:
             v.fail(TAMPERED, f"{where} does not say what it covers")
         elif size > end:
-            v.fail(TAMPERED, f"signed events were removed from the end: {where} covers "
-                             f"{size} bytes up to event seq {seq}, the log has {end}")
+            last = found[-1] if found else None
+            if last is not None and seq is not None and last.seq == seq:
+                v.fail(TAMPERED, f"{last.name()}, the last event {where} covers, was changed "
+                                 f"since it was signed (it is {size - end} bytes shorter)")
+            elif last is not None and last.seq is not None and seq is not None and \
+                    last.seq > seq:
+                v.fail(TAMPERED, f"the events {where} covers (up to seq {seq}, {size} bytes) "
+                                 f"were changed: the log now has {end} bytes up to seq "
+                                 f"{last.seq}")
+            else:
+                v.fail(TAMPERED, f"signed events were removed from the end: {where} covers "
+                                 f"{size} bytes up to event seq {seq}, the log has {end} "
+                                 f"up to {last.name() if last else 'nothing'}")
         elif size not in ends:
             v.fail(TAMPERED, f"{where} covers the log up to byte {size}, where no event ends "
                              "now: events before it were changed, added or removed")
@@ -202,7 +284,16 @@ def _signatures(v: Verdict, path: Path, found: list[Table], end: int, run_id: st
         keys = ", ".join(dict.fromkeys(s["key"] for s in v.signers))
         v.fail(UNTRUSTED, f"the signature holds, but no allowed_signers file says whose key "
                           f"{keys} is (--allowed-signers FILE)")
+    for part in parts or ():  # a part that ended normally was signed by its own key
+        if part.finished and part.key and part.key not in by_part.get(part.start, ()):
+            v.fail(TAMPERED, f"the part of the run from seq {part.start} to {part.end} (run by "
+                             f"{part.who}) carries no signature by its key {part.key}: its "
+                             "signature was removed or replaced")
     last = blocks[-1].number("bytes")
+    if total is not None and last == end and total > end:
+        v.fail(TAMPERED, f"{total - end} bytes follow the last signed event with no blank "
+                         "line to end them: swrun reads them as a torn tail, but another TOML "
+                         "reader (tomllib) may read them as an event nobody signed")
     if last is not None and last < end and last in ends:
         after = [t for t in found if t.start >= last]
         if after:
