@@ -842,3 +842,81 @@ def test_a_signature_made_while_the_key_was_valid_stays_trusted(tmp_path: Path,
     # a key that was not yet valid when it signed is not trusted
     trust.write_text(f'alice@example.com valid-after="20990101" {alice}\n')
     assert verify_log(tmp_path / "run.toml", allowed_signers=trust).status == "untrusted"
+
+
+# -- refusals docs/evidence.md promises, each pinned (issue 23, 17) ---------------------------
+
+
+def test_only_the_runbook_s_approvers_may_approve(tmp_path: Path, keys: Path) -> None:
+    write_runbook(tmp_path, GATED.format(signers=keys / "allowed_signers", n=1).replace(
+        "[vars]", '[approvals]\n    approvers = ["bob@example.com"]\n    [vars]'))
+    assert run(tmp_path, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = tmp_path / "run.toml"
+    assert outcomes(log, "approval_needed")[0]["waiting_for"] == ["bob@example.com"]
+    carol = approval_file(tmp_path / "c.approval", log, keys / "carol")
+    assert run(tmp_path, str(keys / "alice"), resume="run.toml", approvals=(carol,)) == \
+        ExitCode.OPERATOR_NEEDED
+    assert outcomes(log, "approval_refused")[-1]["error"] == (
+        "carol@example.com is not one of the runbook's approvers (bob@example.com)")
+    assert not outcomes(log, "approval")
+
+
+def test_an_approval_dated_ahead_is_refused(tmp_path: Path, keys: Path) -> None:
+    work = gated(tmp_path, keys)
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+    ahead = approval_file(work / "ahead.approval", log, keys / "carol", valid_for=600,
+                          now=datetime.now(UTC) + timedelta(minutes=6))
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(ahead,)) == \
+        ExitCode.OPERATOR_NEEDED
+    assert outcomes(log, "approval_refused")[-1]["error"].startswith(
+        "it is dated in the future (")
+    assert not outcomes(log, "approval")
+
+
+def test_an_approval_that_expires_while_the_step_waits_for_more_stops_counting(
+        tmp_path: Path, keys: Path) -> None:
+    """Two approvals needed; carol's comes with a few seconds left, nobody else approves:
+    when it expires the run logs so and waits for two again (the console's case)."""
+    import threading
+
+    from swrun.engine import Settings
+    from swrun.events import ApprovalGiven, ApprovalNeeded, ApprovalRefused
+    from swrun.evidence.approve import approvals_dir, evidence_for
+    from swrun.parser import load_runbook
+
+    from helpers import ScriptedOperator, make_engine
+
+    class Waiting(ScriptedOperator):
+        interactive = True
+
+    rb = load_runbook(write_runbook(tmp_path, GATED.format(signers=keys / "allowed_signers",
+                                                           n=2)))
+    log = tmp_path / "run.toml"
+    settings = Settings(kill_grace=1.0, log_path=str(log),
+                        evidence=evidence_for(rb, sign_with=str(keys / "alice")))
+    engine = make_engine(rb, Waiting("alice@bastion"), {"TAG": "v1"}, settings=settings)
+    seen: list[Any] = []
+    timer = threading.Timer(60, engine.abort)  # a bound on the test, never reached when fine
+    timer.start()
+    try:
+        for event in engine.run():
+            seen.append(event)
+            if isinstance(event, ApprovalNeeded):
+                rec = event.to_record()
+                data = make_approval(rec, settings.run_id, SigningKey.load(str(keys / "carol")),
+                                     approver="carol@laptop", valid_for=4)
+                folder = approvals_dir(log)
+                folder.mkdir()
+                (folder / "carol.approval").write_bytes(data)
+            if isinstance(event, ApprovalRefused):
+                engine.abort("seen")
+    finally:
+        timer.cancel()
+    given = [e for e in seen if isinstance(e, ApprovalGiven)]
+    refused = [e for e in seen if isinstance(e, ApprovalRefused)]
+    assert [e.by for e in given] == ["carol@example.com"]
+    assert len(refused) == 1 and refused[0].error.endswith(
+        "while the step waited for more approvals"), refused[0].error
+    assert not any(getattr(e, "step", None) == "migrate" and e.type == "step_started"
+                   for e in seen)
