@@ -390,8 +390,7 @@ def test_bytes_after_the_last_signed_event_are_tampering(copy: Path, keys: Path)
     v = verify_log(log, allowed_signers=keys / "allowed_signers")
     assert v.status == "tampered" and "29 bytes follow the last signed event" in v.line()
     forged = b'[[event]]\nseq = 99\ntype = "note_added"\nnote = "approved by bob"'
-    log.write_bytes((copy.parent / "case" / "run.toml").read_bytes().split(b'[[event]]\nseq = 50')[0]
-                    + forged)
+    log.write_bytes(log.read_bytes().split(b"[[event]]\nseq = 50")[0] + forged)
     assert tomllib.loads(log.read_text())["event"][-1]["note"] == "approved by bob"
     res = cli(["verify", "run.toml", "--allowed-signers", str(keys / "allowed_signers")], copy)
     assert res.returncode == ExitCode.NOT_VERIFIED
