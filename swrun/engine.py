@@ -506,6 +506,19 @@ class Engine:
         return (yield from self._attempts(step))
 
     # -- four-eyes approval ------------------------------------------------------------------
+    def _logged_events(self) -> list[dict[str, Any]]:
+        """The events of this run's log as written so far (earlier parts included), for what
+        earlier executions of a step used; empty without a log."""
+        if not self.settings.log_path:
+            return []
+        from swrun.errors import RunLogError
+        from swrun.runlog import read_log
+
+        try:
+            return read_log(self.settings.log_path).events
+        except (RunLogError, OSError):
+            return []
+
     def _signing_key(self) -> str | None:
         """The fingerprint of the key this part of the run is signed with, if any."""
         key = self.settings.evidence.signing_key if self.settings.evidence else None
@@ -535,17 +548,21 @@ class Engine:
             Refused,
             Request,
             approvals_dir,
+            keep,
+            used_approvals,
             waiting_text,
         )
+        from swrun.evidence.chain import digest
 
         ev = self._evidence()
         needed = ev.needed(step, self.runbook.environment)
         command = self.describe(step, lines=10_000) if step.runnable else step.body
         request = Request(self.settings.run_id, step.id, step.number, step.title,
                           step.content_hash, command)
-        checker = Checker(ev, request, self.operator.name, ev.operator_principals())
-        common = self._common(step)
         log_path = self.settings.log_path
+        checker = Checker(ev, request, self.operator.name, ev.operator_principals(),
+                          used=used_approvals(self._logged_events(), step.id))
+        common = self._common(step)
         folder = approvals_dir(log_path) if log_path else None
         where = f"`swrun approve {log_path} {step.number or step.id}`" if log_path else \
             "`swrun approve LOG STEP`"
@@ -588,10 +605,16 @@ class Engine:
                     yield self._event(ApprovalRefused, **common, error=no.reason,
                                       by=no.principal, key=no.fingerprint, file=rel(path))
                     continue
+                kept = path
+                if folder is not None:  # verify and bundles find it beside the log
+                    try:
+                        kept = keep(folder, path, raw, step.number, step.id, got.fingerprint)
+                    except OSError:
+                        kept = path
                 yield self._event(
                     ApprovalGiven, **common, by=got.principal, key=got.fingerprint,
                     approvals=needed, count=len(checker.counted), approved_at=got.approved_at,
-                    expires_at=got.expires_at, file=rel(path),
+                    expires_at=got.expires_at, file=rel(kept), file_sha256=digest(raw),
                     waiting_for=checker.waiting_for()
                     if len(checker.counted) < needed else ())
             for gone in checker.expired():

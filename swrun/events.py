@@ -259,7 +259,9 @@ class ApprovalGiven(StepEvent):
     approved_at: str | None = None
     expires_at: str | None = None
     file: str | None = None
-    """The signed approval file (relative to the log's folder when under it)."""
+    """The signed approval file, kept under `<log>.approvals/` (relative to the log's folder)."""
+    file_sha256: str | None = None
+    """The SHA-256 of that file as the run accepted it (verify checks the file against it)."""
     waiting_for: tuple[str, ...] = ()
 
 

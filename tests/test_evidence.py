@@ -919,3 +919,77 @@ def test_an_approval_that_expires_while_the_step_waits_for_more_stops_counting(
         "while the step waited for more approvals"), refused[0].error
     assert not any(getattr(e, "step", None) == "migrate" and e.type == "step_started"
                    for e in seen)
+
+
+# -- verify checks each approval from its signed file (issue 23, 3) ---------------------------
+
+
+@pytest.fixture
+def approved(tmp_path: Path, keys: Path) -> Path:
+    """alice's gated run, stopped for approval, carol's approval carried in, completed."""
+    work = gated(tmp_path, keys)
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    carol = approval_file(work / "carol.approval", work / "run.toml", keys / "carol")
+    assert run(work, str(keys / "alice"), resume="run.toml", approvals=(carol,)) == \
+        ExitCode.OK
+    (work / "carol.approval").unlink()  # the run kept its own copy beside the log
+    return work
+
+
+def test_verify_checks_each_approval_against_its_signed_file(approved: Path,
+                                                             keys: Path) -> None:
+    log = approved / "run.toml"
+    (event,) = outcomes(log, "approval")
+    assert event["file"].startswith("run.approvals/0002-migrate-")
+    assert len(event["file_sha256"]) == 64
+    v = verify_log(log, allowed_signers=keys / "allowed_signers")
+    assert v.ok and v.approvals == 1 and "1 approval(s)" in v.line(), v.line()
+    # the kept file is evidence: removing it, or swapping in another file, is tampering
+    kept = approved / event["file"]
+    saved = kept.read_bytes()
+    kept.unlink()
+    v = verify_log(log, allowed_signers=keys / "allowed_signers")
+    assert v.status == "tampered" and "is missing" in v.line()
+    kept.write_bytes(saved.replace(b"approver", b"approver "))
+    v = verify_log(log, allowed_signers=keys / "allowed_signers")
+    assert v.status == "tampered" and "not the file the run accepted" in v.line()
+
+
+def test_an_approval_event_rewritten_and_re_signed_by_the_operator_is_caught(
+        approved: Path, keys: Path) -> None:
+    """alice edits the approval to say bob approved, recomputes the chain and signs it all
+    herself: the approval file says carol, so verify says tampered."""
+    log = approved / "run.toml"
+    starts = [e["seq"] for e in read_log(log).events if e["type"] == "run_resumed"]
+    _rechain(log, lambda t: t.replace('by = "carol@example.com"', 'by = "bob@example.com"'))
+    assert outcomes(log, "approval")[0]["by"] == "bob@example.com"
+    last = read_log(log).events[-1]["seq"]
+    _resign(log, keys / "alice", [starts[0] - 1, last])
+    v = verify_log(log, allowed_signers=keys / "allowed_signers")
+    assert v.status == "tampered", v.line()
+    assert "not by who the log says" in " ".join(t for _, t in v.problems)
+
+
+def test_an_approval_counts_for_one_execution_of_the_step(tmp_path: Path, keys: Path) -> None:
+    """The approved step fails and is run again: the approval it used does not cover the
+    re-run (issue 23, 15); `[approvals] reuse = true` says it may."""
+    work = gated(tmp_path, keys)
+    book = work / "rb.md"
+    book.write_text(book.read_text().replace(
+        "echo migrating to $TAG", "echo migrating to $TAG; [ -f again ] || { touch again; "
+        "exit 5; }"))
+    assert run(work, str(keys / "alice")) == ExitCode.OPERATOR_NEEDED
+    log = work / "run.toml"
+    approve_command(str(log), "2", sign_with=str(keys / "carol"), allowed_signers=None,
+                    valid_for=None, output=None, yes=True)
+    assert run(work, str(keys / "alice"), resume="run.toml") == ExitCode.STEP_FAILED
+    assert [e["exit_code"] for e in outcomes(log, "step_finished")][-1] == 5
+    # resumed: the step runs again, and carol's approval (still in the folder) was used
+    assert run(work, str(keys / "alice"), resume="run.toml") == ExitCode.OPERATOR_NEEDED
+    assert "it was used by the execution of step 2" in \
+        outcomes(log, "approval_refused")[-1]["error"]
+    assert len(outcomes(log, "step_started")) == 2  # prepare, migrate once
+    book.write_text(book.read_text().replace("[vars]", "[approvals]\n    reuse = true\n    [vars]"
+                                             if "    [vars]" in book.read_text() else
+                                             "[approvals]\nreuse = true\n[vars]"))
+    assert run(work, str(keys / "alice"), resume="run.toml") == ExitCode.OK

@@ -76,6 +76,9 @@ class Evidence:
     valid_for: float = DEFAULT_VALID_FOR
     approval_files: tuple[Path, ...] = ()
     """`--approval FILE`s (headless)."""
+    reuse: bool = False
+    """The front matter's `[approvals] reuse = true`: an approval also covers a re-run of
+    the step in the same run (by default each execution needs its own)."""
 
     def needed(self, step: Step, environment: str) -> int:
         default = self.destructive if step.flag("destructive") and is_production(
@@ -169,6 +172,10 @@ def evidence_for(runbook: Runbook, *, sign_with: str | None = None,
     if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
         raise EvidenceError(f"{runbook.path}: front matter approvals.approvers must be a list "
                             "of allowed_signers principals")
+    reuse = table.get("reuse", False)
+    if not isinstance(reuse, bool):
+        raise EvidenceError(f"{runbook.path}: front matter approvals.reuse must be true or "
+                            "false")
     files = []
     for name in approval_files:
         path = Path(name)
@@ -176,7 +183,7 @@ def evidence_for(runbook: Runbook, *, sign_with: str | None = None,
             raise EvidenceError(f"--approval {name}: no such file")
         files.append(path)
     return Evidence(key, problem, signers, tuple(approvers), destructive, valid_for,
-                    tuple(files))
+                    tuple(files), reuse)
 
 
 def _text(value: Any) -> str | None:
@@ -315,6 +322,9 @@ class Checker:
     """The operator's name (`user@host`); a principal equal to it is the operator."""
     operator_principals: tuple[str, ...] = ()
     counted: list[Approval] = field(default_factory=list)
+    used: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """(key fingerprint, approved_at) of approvals an earlier execution of this step already
+    used → the seq of that execution's step_started (`used_approvals`)."""
 
     def check(self, raw: bytes, now: datetime | None = None) -> Approval:
         now = now or datetime.now(UTC)
@@ -372,6 +382,11 @@ class Checker:
         for earlier in self.counted:
             if earlier.principal in got.principals or earlier.fingerprint == fp:
                 raise no(f"{who} already approved this step")
+        used = self.used.get((fp, table["approved_at"]))
+        if used is not None and not ev.reuse:
+            raise no(f"it was used by the execution of step {r.number} that started at seq "
+                     f"{used}: an approval counts for one execution; a re-run needs a new "
+                     "one")
         approval = Approval(who, fp, table["approved_at"], table["expires_at"], expires)
         self.counted.append(approval)
         return approval
@@ -414,6 +429,39 @@ def waiting_text(missing: int, who: tuple[str, ...]) -> str:
     s = "" if missing == 1 else "s"
     return f"waiting for {missing} more approval{s}" + (
         f" from: {', '.join(who)}" if who else "")
+
+
+def used_approvals(events: list[dict[str, Any]], step: str) -> dict[tuple[str, str], int]:
+    """Approvals of `step` that an execution of it already used: each `approval` event of
+    the step followed by a `step_started` of it → (key, approved_at): that start's seq."""
+    pending: list[tuple[str, str]] = []
+    used: dict[tuple[str, str], int] = {}
+    for event in events:
+        if event.get("step") != step:
+            continue
+        kind = event.get("type")
+        if kind == "approval":
+            pending.append((str(event.get("key")), str(event.get("approved_at"))))
+        elif kind == "step_started":
+            for item in pending:
+                used.setdefault(item, int(event.get("seq") or 0))
+            pending = []
+    return used
+
+
+def keep(folder: Path, path: Path, raw: bytes, number: int | None, step: str,
+         fingerprint: str) -> Path:
+    """The accepted approval file, kept under `<log>.approvals/` (copied there when it came
+    from elsewhere, `--approval FILE`): verify and bundles read it from there."""
+    if path.parent.resolve() == folder.resolve():
+        return path
+    name = approval_name(number, step, fingerprint)
+    target = folder / name
+    n = 1
+    while target.exists() and target.read_bytes() != raw:
+        n += 1
+        target = folder / name.replace(SUFFIX, f"-{n}{SUFFIX}")
+    return write_approval(folder, target.name, raw)
 
 
 # -- swrun approve ----------------------------------------------------------------------------

@@ -137,8 +137,11 @@ def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
     if not result.problem and not result.chained:
         v.fail(UNCHAINED, "unchained (written before swrun kept a hash chain in its logs): "
                           f"its {v.events} events cannot be checked")
+    parts = _parts(data.run, data.events)
     _signatures(v, path, found, end, v.run_id, allowed_signers, chained=result.chained,
-                total=len(norm), parts=_parts(data.run, data.events))
+                total=len(norm), parts=parts)
+    if v.approvals:
+        v.approvals = _approvals(v, path, data.events, allowed_signers, parts)
     _sidecars(v, path, data.events)
     if runbook is not None:
         _runbook(v, Path(runbook), data.run, data.events)
@@ -303,6 +306,31 @@ def _signatures(v: Verdict, path: Path, found: list[Table], end: int, run_id: st
             v.fail(TAMPERED, f"events {span} (line {after[0].line} on) come after the last "
                              "signature: appended later, or written by a part of the run "
                              "that ended without signing")
+
+
+def _approvals(v: Verdict, path: Path, events: list[dict[str, Any]], allowed: Path | None,
+               parts: list[_Part]) -> int:
+    """Each logged approval checked again from its signed file (evidence/approved.py)."""
+    from swrun.evidence.approved import check_approvals
+
+    def part_of(seq: int) -> _Part | None:
+        return next((p for p in parts if p.start <= seq <= p.end), None)
+
+    def keys(seq: int) -> list[str]:
+        part = part_of(seq)
+        if part is None:
+            return []
+        out = [part.key] if part.key else []
+        # whoever signed the block that ends this part signed what the approval let run
+        out += [s["key"] for s in v.signers if isinstance(s.get("seq"), int)
+                and part.start <= s["seq"] <= part.end and s.get("key")]
+        return out
+
+    def operator(seq: int) -> str:
+        part = part_of(seq)
+        return part.who if part else ""
+
+    return check_approvals(v.fail, path, v.run_id, events, allowed, keys, operator)
 
 
 def _inside(folder: Path, rel: str) -> Path | None:
