@@ -348,10 +348,15 @@ def lab_env(lab_dir: str, inventory: str) -> None:
 @click.option("--incident", is_flag=True,
               help="The LOGS are one incident: compute key times across them (one log always "
                    "is).")
+@click.option("--allowed-signers", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Whose keys count when each log is verified (default: the runbook's, "
+                   "SWRUN_ALLOWED_SIGNERS, git's gpg.ssh.allowedSignersFile).")
+@click.option("--verified-only", is_flag=True,
+              help="Leave out every log that does not verify (exit 9 when none is left).")
 @_friendly
 def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt: str | None,
              output: str | None, since: str | None, until: str | None, tz: str,
-             incident: bool) -> None:
+             incident: bool, allowed_signers: str | None, verified_only: bool) -> None:
     """Merge run LOGS (or every run of --runbook) into one post-incident timeline (see
     docs/timeline.md)."""
     import os
@@ -392,12 +397,23 @@ def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt
             raise RunLogError(f"no run logs of {runbook_path} under {logs_dir}/")
     given = {os.path.realpath(d.path) for d in data}  # a log named and found: read once
     data += [d for d in found if os.path.realpath(d.path) not in given]
+    trust = _trust(allowed_signers, runbook_path)
+    if verified_only:
+        kept = [d for d in data if not trust(d)]
+        for d in data:
+            if d not in kept:
+                click.echo(f"swrun: warning: {d.path}: {trust(d)[0]}; left out "
+                           "(--verified-only)", err=True)
+        if not kept:
+            click.echo("swrun: no log verifies (--verified-only): nothing to show", err=True)
+            sys.exit(int(ExitCode.NOT_VERIFIED))
+        data = kept
     if fmt == "otlp":  # each log as the trace a live run makes (docs/team.md)
         from swrun.timeline.as_otlp import export
 
         sys.exit(int(export(data)))
     tl = build_timeline(data, since=bounds[0], until=bounds[1], tz=zone, tz_name=tz,
-                        incident=incident)
+                        incident=incident, trust=trust)
     for warning in tl.warnings:
         click.echo(f"swrun: warning: {warning}", err=True)
     text = render(tl, fmt or format_for(output, "md"))
@@ -408,6 +424,24 @@ def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt
                                  param_hint="--output") from None
 
 
+def _trust(allowed_signers: str | None, runbook: str | None) -> Any:
+    """Each log checked as `swrun verify` checks it (once per log): what timeline and history
+    mark as untrusted, or leave out with --verified-only."""
+    from swrun.evidence.commands import allowed_for
+    from swrun.evidence.verify import trust_check
+
+    check = trust_check(allowed_for(allowed_signers, runbook))
+    seen: dict[str, list[str]] = {}
+
+    def trust(data: Any) -> list[str]:
+        key = str(data.path)
+        if key not in seen:
+            seen[key] = check(data)
+        return seen[key]
+
+    return trust
+
+
 @main.command()
 @click.argument("runbook", type=click.Path(), shell_complete=_complete.runbook_files)
 @click.option("--logs", "logs_dir", default="logs", show_default=True,
@@ -415,8 +449,14 @@ def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt
 @click.option("--format", "fmt", type=click.Choice(["table", "md", "json", "html"]),
               help="Output format (default: from the -o suffix, else table).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to FILE, not stdout.")
+@click.option("--allowed-signers", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Whose keys count when each log is verified (default: the runbook's, "
+                   "SWRUN_ALLOWED_SIGNERS, git's gpg.ssh.allowedSignersFile).")
+@click.option("--verified-only", is_flag=True,
+              help="Leave out every run whose log does not verify.")
 @_friendly
-def history(runbook: str, logs_dir: str, fmt: str | None, output: str | None) -> None:
+def history(runbook: str, logs_dir: str, fmt: str | None, output: str | None,
+            allowed_signers: str | None, verified_only: bool) -> None:
     """Every past run of RUNBOOK with step times against target= (see docs/history.md)."""
     from pathlib import Path
 
@@ -425,7 +465,8 @@ def history(runbook: str, logs_dir: str, fmt: str | None, output: str | None) ->
     from swrun.timeline.options import format_for, write_output
 
     book = load_runbook(runbook)
-    hist = build_history(book, Path(logs_dir))
+    hist = build_history(book, Path(logs_dir), trust=_trust(allowed_signers, runbook),
+                         verified_only=verified_only)
     for warning in hist.warnings:
         click.echo(f"swrun: warning: {warning}", err=True)
     if not hist.runs:

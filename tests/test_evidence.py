@@ -370,14 +370,47 @@ def test_timeline_and_history_mark_a_log_that_does_not_hold(copy: Path, keys: Pa
     log.write_bytes(flip(log.read_bytes(), at))
     res = cli(["timeline", "run.toml"], copy)
     assert res.returncode == 0
-    assert f"swrun: warning: run.toml: cannot be trusted: event seq {found[4].seq}" in res.stderr
+    assert f"swrun: warning: run.toml: cannot be trusted: tampered: event seq {found[4].seq}" \
+        in res.stderr
     logs = copy / "logs" / "rb"
     logs.mkdir(parents=True, exist_ok=True)  # the runbook's lock is there already
     shutil.copy(log, logs / "20261122T000000Z-x.toml")
     hist = cli(["history", "rb.md", "--format", "json"], copy)
     assert hist.returncode == 0, hist.stderr
     assert json.loads(hist.stdout)["runs"][0]["trusted"] is False
-    assert "⚠ untrusted" in cli(["history", "rb.md"], copy).stdout
+    assert "⚠ tampered" in cli(["history", "rb.md"], copy).stdout
+
+
+def test_history_and_timeline_count_copies_once_and_can_show_only_verified_runs(
+        signed: Path, keys: Path, tmp_path: Path) -> None:
+    """Unsigned, unchained and copied logs are not silently trusted (issue 23, 8)."""
+    work = tmp_path / "w"
+    shutil.copytree(signed, work)
+    logs = work / "logs" / "rb"
+    logs.mkdir(parents=True, exist_ok=True)
+    for name in ("20261122T000000Z-a.toml", "20261122T000001Z-copy.toml"):
+        shutil.copy(work / "run.toml", logs / name)
+        shutil.copy(work / "run.toml.sig", logs / (name + ".sig"))
+    shutil.copytree(work / "run.output", logs / "run.output")  # where the events say
+    unsigned = logs / "20261123T000000Z-unsigned.toml"
+    text = (work / "run.toml").read_text()
+    rid = read_log(work / "run.toml").run["id"]
+    unsigned.write_text(text.replace(rid, "feedf00d"))
+    trust = ["--allowed-signers", str(keys / "allowed_signers")]
+    hist = cli(["history", "rb.md", "--format", "json", *trust], work)
+    assert hist.returncode == 0, hist.stderr
+    runs = json.loads(hist.stdout)["runs"]
+    assert [(r["run_id"], r["verdict"]) for r in runs] == [(rid, "verified"),
+                                                           ("feedf00d", "tampered")]
+    assert "are copies of run " + rid in hist.stderr
+    only = cli(["history", "rb.md", "--format", "json", "--verified-only", *trust], work)
+    assert [r["run_id"] for r in json.loads(only.stdout)["runs"]] == [rid]
+    assert "left out (--verified-only)" in only.stderr
+    tl = cli(["timeline", str(unsigned), "--verified-only", *trust], work)
+    assert tl.returncode == ExitCode.NOT_VERIFIED and "nothing to show" in tl.stderr
+    (work / "run.toml.sig").unlink()
+    md = cli(["timeline", "run.toml", *trust], work)
+    assert "⚠ unsigned" in md.stdout and "1 of 1 log(s) unsigned" in md.stderr
 
 
 def test_bytes_after_the_last_signed_event_are_tampering(copy: Path, keys: Path) -> None:

@@ -34,7 +34,9 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_golden_scorecard(work: Path, fmt: str) -> None:
     res = run_cli(["history", "failover.md", "--format", fmt], work)
     assert res.returncode == 0, res.stderr
-    assert res.stderr == ""
+    assert res.stderr.splitlines() == [  # the fixtures are unsigned: marked, said once
+        "swrun: warning: 3 of 3 run(s) unsigned: shown, marked, not verified (swrun verify; "
+        "sign runs with --sign-with)"]
     golden(f"history.{'txt' if fmt == 'table' else fmt}", res.stdout)
 
 
@@ -88,7 +90,9 @@ def test_dry_runs_and_unreadable_logs_are_left_out(work: Path) -> None:
     assert res.returncode == 0
     assert res.stderr.splitlines() == [
         "swrun: warning: logs/failover/20261201T000000Z-bad.toml: not a swrun run log "
-        "(no [run] table); left out"]
+        "(no [run] table); left out",
+        "swrun: warning: 3 of 3 run(s) unsigned: shown, marked, not verified (swrun verify; "
+        "sign runs with --sign-with)"]
     data = json.loads(res.stdout)
     assert data["skipped_dry_runs"] == 1 and len(data["runs"]) == 3
 

@@ -135,6 +135,8 @@ def test_torn_log_is_read_with_a_warning_on_stderr(work: Path) -> None:
     assert res.stderr.splitlines() == [
         f"swrun: warning: {TORN}: the event seq 5 was cut off while it was written (144 bytes); "
         "it was dropped",
+        "swrun: warning: 1 of 1 log(s) unsigned: shown, marked, not verified (swrun verify; "
+        "sign runs with --sign-with)",
         f"swrun: warning: {TORN}: the run has no end recorded (it is still running, or it "
         "stopped without finishing); its timeline ends at its last event",
     ]

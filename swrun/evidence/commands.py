@@ -15,7 +15,7 @@ from swrun.errors import EvidenceError, SwrunError, UsageError
 from swrun.exitcodes import ExitCode
 
 
-def _allowed(given: str | None, runbook: str | None) -> Path | None:
+def allowed_for(given: str | None, runbook: str | None) -> Path | None:
     from swrun.evidence.approve import find_allowed_signers
 
     book = None
@@ -38,7 +38,7 @@ def verify_command(logs: tuple[str, ...], *, allowed_signers: str | None,
         raise UsageError(f"--bundle packs one log; {len(logs)} were given")
     if runbook and not Path(runbook).is_file():
         raise UsageError(f"--runbook {runbook}: no such file")
-    allowed = _allowed(allowed_signers, runbook)
+    allowed = allowed_for(allowed_signers, runbook)
     book = Path(runbook) if runbook else None
     verdicts: list[Verdict] = []
     for name in logs:

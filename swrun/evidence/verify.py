@@ -148,6 +148,20 @@ def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
     return v
 
 
+def trust_check(allowed: Path | None) -> Any:
+    """For timeline and history: what `swrun verify` (with `allowed`) finds wrong with a log,
+    as one line per log (empty when it verifies). Unsigned, unchained, re-signed and cut-back
+    logs are not verified, so they are marked too."""
+    def problems(data: Any) -> list[str]:
+        v = verify_log(data.path, allowed_signers=allowed)
+        if v.ok:
+            return []
+        status = v.status
+        text = next(t for s, t in v.problems if s == status)
+        return [text if text.startswith(status) else f"{status}: {text}"]
+    return problems
+
+
 UNTRUSTED_MARK = "cannot be trusted"
 """In a timeline or history warning about a log whose chain or output files do not hold."""
 

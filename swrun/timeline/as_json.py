@@ -63,6 +63,7 @@ def to_data(tl: Timeline) -> dict[str, Any]:
             "ended_at": iso(r.ended_at, tl.tz), "status": r.status, "resumes": r.resumes,
             "dry_run": r.dry_run, "duration_ms": r.duration_ms, "counts": r.counts,
             "rollback_counts": r.rollback_counts, "variables": r.variables,
+            "trusted": r.trusted, "verdict": r.verdict,
         } for r in tl.runs],
         "milestones": [{
             "name": m.name, "at": iso(m.at, tl.tz), "offset_ms": tl.offset_ms(m.at),

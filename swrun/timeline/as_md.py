@@ -39,6 +39,8 @@ def render(tl: Timeline) -> str:
         outcome = r.status + (f", resumed {r.resumes}×" if r.resumes else "")
         if r.dry_run:
             outcome += ", dry run"
+        if not r.trusted:
+            outcome += f" ⚠ {r.verdict}"
         if r.status in ("failed", "aborted", "rolled_back", "rollback_failed", "unfinished"):
             outcome = f"**{outcome}**"
         env = f" ({r.environment})" if r.environment else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
@@ -82,6 +82,8 @@ class _Walk:
     bars: list[Bar] = field(default_factory=list)
     milestones: list[Milestone] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    verdict: str = "verified"
+    """What checking the log found (`_untrusted`)."""
     operator: str = ""
     operators: list[str] = field(default_factory=list)
     titles: dict[str, str] = field(default_factory=dict)
@@ -355,6 +357,7 @@ def _run_info(w: _Walk) -> RunInfo:
         resumes=sum(1 for e in data.events if e.get("type") == "run_resumed"),
         dry_run=first.get("dry_run") is True, duration_ms=w.active_ms, variables=shown,
         warnings=tuple(w.warnings), counts=_counted(w.outcomes),
+        verdict=w.verdict,
         rollback_counts=_counted(w.rollback_outcomes))
 
 
@@ -389,13 +392,29 @@ def _metrics(milestones: Sequence[Milestone], first: datetime) -> Metrics:
     )
 
 
-def _untrusted(data: LogData) -> list[str]:
-    """A log whose hash chain or output files do not hold is marked, not trusted silently
-    (`swrun verify` also checks its signature and signer)."""
+Trust = Callable[[LogData], list[str]]
+"""What does not hold about a log (empty: it holds): `verify.trust_check` for the whole of
+`swrun verify`; by default only the log's own chain and output files."""
+
+
+UNPROVEN = ("unsigned", "unchained")
+"""Verdicts of a log nobody changed as far as anyone can tell, but that proves nothing: the
+run is marked, and one line says how many there are (not one warning per log)."""
+
+
+def _untrusted(data: LogData, trust: Trust | None = None) -> tuple[list[str], str]:
+    """A log that does not hold is marked, not trusted silently: (warnings, verdict), the
+    verdict `verified` or the first problem's status word."""
     from swrun.evidence.verify import UNTRUSTED_MARK, local_problems
 
+    problems = trust(data) if trust is not None else local_problems(data.path, data.events)
+    if not problems:
+        return [], "verified"
+    verdict = problems[0].split()[0].rstrip(":") if trust is not None else "tampered"
+    if verdict in UNPROVEN:
+        return [], verdict
     return [f"{data.path}: {UNTRUSTED_MARK}: {problem} (see swrun verify {data.path})"
-            for problem in local_problems(data.path, data.events)]
+            for problem in problems], verdict
 
 
 def read_logs(paths: Sequence[str | Path]) -> list[LogData]:
@@ -413,7 +432,8 @@ def read_logs(paths: Sequence[str | Path]) -> list[LogData]:
 
 def build_timeline(logs: Sequence[LogData], *, since: datetime | None = None,
                    until: datetime | None = None, tz: tzinfo = UTC,
-                   tz_name: str = "UTC", incident: bool = False) -> Timeline:
+                   tz_name: str = "UTC", incident: bool = False,
+                   trust: Trust | None = None) -> Timeline:
     """Merge read logs into one timeline; since/until choose what is shown, while milestones
     and metrics are computed from the whole logs. Key times are computed from one log (one
     run, resumes included), or from several when `incident` says they are one incident."""
@@ -430,9 +450,15 @@ def build_timeline(logs: Sequence[LogData], *, since: datetime | None = None,
     for index, (data, ann) in enumerate(zip(logs, anns, strict=True)):
         w = _Walk(index, data, ann, masker)
         _walk(w)
-        w.warnings.extend(_untrusted(data))
+        said, w.verdict = _untrusted(data, trust)
+        w.warnings.extend(said)
         walks.append(w)
     runs = tuple(_run_info(w) for w in walks)
+    unproven = [r for r in runs if r.verdict in UNPROVEN]
+    if unproven:
+        words = sorted({r.verdict for r in unproven})
+        warnings.append(f"{len(unproven)} of {len(runs)} log(s) {' or '.join(words)}: shown, "
+                        "marked, not verified (swrun verify; sign runs with --sign-with)")
     for w, info in zip(walks, runs, strict=True):
         warnings.extend(w.warnings)
         if info.status == UNFINISHED:

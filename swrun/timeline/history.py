@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from swrun.errors import RunLogError
 from swrun.model import Runbook
@@ -40,6 +41,12 @@ class HistoryRun:
     """duration / the runbook's window (1.0 = the whole window); None without a window."""
     resumes: int
     steps: dict[str, StepRun]
+    verdict: str = "verified"
+    """What checking its log found (timeline RunInfo.verdict)."""
+
+    @property
+    def trusted(self) -> bool:
+        return self.verdict == "verified"
 
 
 @dataclass(frozen=True)
@@ -87,12 +94,13 @@ def trend(values: list[int]) -> str | None:
     return "steady"
 
 
-def _run(path: Path, window_ms: int | None, warnings: list[str]) -> HistoryRun | None:
+def _run(path: Path, window_ms: int | None, warnings: list[str],
+         trust: Any = None) -> HistoryRun | None:
     data = read_log(path)
     started = next((e for e in data.events if e.get("type") == "run_started"), {})
     if started.get("dry_run") is True:
         return None
-    tl = build_timeline([data])
+    tl = build_timeline([data], trust=trust)
     warnings.extend(w for w in tl.warnings if "has changed since this run" not in w)
     info = tl.runs[0]
     steps: dict[str, StepRun] = {}
@@ -108,7 +116,7 @@ def _run(path: Path, window_ms: int | None, warnings: list[str]) -> HistoryRun |
         log=str(path), run_id=info.run_id, started_at=info.started_at, operator=info.operator,
         operators=info.operators, status=info.status, duration_ms=info.duration_ms,
         window_used=info.duration_ms / window_ms if window_ms else None,
-        resumes=info.resumes, steps=steps)
+        resumes=info.resumes, steps=steps, verdict=info.verdict)
 
 
 def runbook_logs(runbook: Runbook, logs_dir: Path) -> list[Path]:
@@ -118,21 +126,39 @@ def runbook_logs(runbook: Runbook, logs_dir: Path) -> list[Path]:
     return find_logs(runbook.path, logs_dir, sha256=runbook.sha256)
 
 
-def build_history(runbook: Runbook, logs_dir: Path) -> History:
+def build_history(runbook: Runbook, logs_dir: Path, *, trust: Any = None,
+                  verified_only: bool = False) -> History:
+    """Every run of `runbook` under `logs_dir`. `trust` checks each log (verify.trust_check);
+    with `verified_only` a log that does not hold is left out, not just marked. Copies of one
+    run (the same run id in two files) count once."""
+    from swrun.evidence.verify import UNTRUSTED_MARK
+
     window_ms = round(runbook.window * 1000) if runbook.window else None
     runs: list[HistoryRun] = []
     warnings: list[str] = []
     dry = 0
     for path in reversed(runbook_logs(runbook, logs_dir)):
         try:
-            run = _run(path, window_ms, warnings)
+            mine: list[str] = []
+            run = _run(path, window_ms, mine, trust)
         except RunLogError as exc:
             warnings.append(f"{exc}; left out")
             continue
+        if run is not None and not run.trusted and verified_only:
+            warnings.append(f"{path}: {UNTRUSTED_MARK}: {run.verdict}; left out "
+                            "(--verified-only)")
+            continue
+        warnings.extend(w for w in mine if " log(s) unsigned" not in w
+                        and " log(s) unchained" not in w)
         if run is None:
             dry += 1
-        else:
-            runs.append(run)
+            continue
+        twin = next((r for r in runs if r.run_id == run.run_id), None)
+        if twin is not None:  # a copy of a run is not another run
+            warnings.append(f"{run.log} and {twin.log} are copies of run {run.run_id}: "
+                            f"counted once ({twin.log})")
+            continue
+        runs.append(run)
     ran = {s for r in runs for s in r.steps}
     trends = []
     for step in runbook.steps:
@@ -152,6 +178,11 @@ def build_history(runbook: Runbook, logs_dir: Path) -> History:
             best_ms=min(measured) if measured else None,
             median_ms=round(statistics.median(measured)) if measured else None,
             last_ms=measured[-1] if measured else None, trend=trend(measured)))
+    unproven = [r for r in runs if r.verdict in ("unsigned", "unchained")]
+    if unproven:
+        words = sorted({r.verdict for r in unproven})
+        warnings.append(f"{len(unproven)} of {len(runs)} run(s) {' or '.join(words)}: shown, "
+                        "marked, not verified (swrun verify; sign runs with --sign-with)")
     return History(runbook=runbook.path, title=runbook.title, window_ms=window_ms,
                    runs=tuple(runs), steps=tuple(trends),
                    total_trend=trend([r.duration_ms for r in runs]), skipped_dry_runs=dry,

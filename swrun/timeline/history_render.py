@@ -43,15 +43,7 @@ def _window(run: HistoryRun) -> str:
 
 def _outcome(run: HistoryRun, h: History | None = None) -> str:
     text = run.status + (f" (resumed {run.resumes}×)" if run.resumes else "")
-    return text + (" ⚠ untrusted" if h is not None and not _trusted(h, run) else "")
-
-
-def _trusted(h: History, run: HistoryRun) -> bool:
-    """False for a run whose log's hash chain or output files do not hold (the timeline
-    said so in a warning): its times are shown, marked, not silently trusted."""
-    from swrun.evidence.verify import UNTRUSTED_MARK
-
-    return not any(w.startswith(f"{run.log}: {UNTRUSTED_MARK}:") for w in h.warnings)
+    return text + (f" ⚠ {run.verdict}" if h is not None and not run.trusted else "")
 
 
 def _mark(t: StepTrend, value: int | None) -> str:
@@ -139,7 +131,7 @@ def to_data(h: History) -> dict[str, Any]:
             "log": r.log, "run_id": r.run_id, "started_at": iso(r.started_at),
             "operator": r.operator, "operators": list(r.operators), "status": r.status,
             "duration_ms": r.duration_ms, "window_used": r.window_used, "resumes": r.resumes,
-            "trusted": _trusted(h, r),
+            "trusted": r.trusted, "verdict": r.verdict,
             "steps": {k: {"duration_ms": s.duration_ms, "status": s.status,
                           "attempts": s.attempts} for k, s in r.steps.items()},
         } for r in h.runs],

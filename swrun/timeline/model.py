@@ -77,6 +77,14 @@ class RunInfo:
     """Main-pass steps by outcome over the whole run: each step once, its last outcome."""
     rollback_counts: dict[str, int] = field(default_factory=dict)
     """The same for rollback steps."""
+    verdict: str = "verified"
+    """What checking the log found: `verified`, or `swrun verify`'s status word (`tampered`,
+    `untrusted`, `unsigned`, `unchained`…); without a full check only the chain and output
+    files are checked. Anything but `verified` is shown, marked, never silently trusted."""
+
+    @property
+    def trusted(self) -> bool:
+        return self.verdict == "verified"
 
 
 @dataclass(frozen=True)
