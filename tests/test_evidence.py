@@ -479,9 +479,56 @@ def test_a_bundle_holds_everything_and_verifies_again(copy: Path, keys: Path) ->
     assert bad.returncode == 9 and bad.stdout.startswith("bad.tar:run.toml: tampered: ")
 
 
+def _repack(src: Path, dest: Path, change: Any) -> None:
+    """Unpack bundle `src`, let `change(folder)` edit it, pack it again as `dest`."""
+    work = dest.with_suffix(".d")
+    with tarfile.open(src) as tar:
+        tar.extractall(work, filter="data")
+    change(work)
+    with tarfile.open(dest, "w") as tar:
+        for p in sorted(work.rglob("*")):
+            tar.add(p, arcname=str(p.relative_to(work)), recursive=False)
+
+
+def test_a_bundle_is_checked_against_its_manifest(copy: Path, keys: Path) -> None:
+    """Zeroed manifest hashes, junk members, a missing or second runbook and temp paths in
+    the verdict were all let through (issue 23, 13)."""
+    signers = str(keys / "allowed_signers")
+    assert cli(["verify", "run.toml", "--runbook", "rb.md", "--allowed-signers", signers,
+                "--bundle", "ok.tar"], copy).returncode == 0
+    no_book = cli(["verify", "run.toml", "--bundle", "x.tar"], copy)
+    assert no_book.returncode == ExitCode.USAGE and "--bundle needs the runbook" in \
+        no_book.stderr
+
+    def zero(d: Path) -> None:
+        text = (d / "MANIFEST.toml").read_text()
+        (d / "MANIFEST.toml").write_text(re.sub(r'"[0-9a-f]{64}"', '"' + "0" * 64 + '"', text))
+
+    def junk(d: Path) -> None:
+        (d / "run.output" / "extra.log").write_text("added later\n")
+
+    def second(d: Path) -> None:
+        (d / "runbook" / "other.md").write_text("# other\n")
+
+    def none(d: Path) -> None:
+        shutil.rmtree(d / "runbook")
+
+    for change, said in ((zero, "differs from the SHA-256 MANIFEST.toml records"),
+                         (junk, "run.output/extra.log is not in MANIFEST.toml"),
+                         (second, "2 runbooks under runbook/"),
+                         (none, "0 runbooks under runbook/")):
+        _repack(copy / "ok.tar", copy / f"{change.__name__}.tar", change)
+        res = cli(["verify", f"{change.__name__}.tar", "--allowed-signers", signers], copy)
+        assert res.returncode == 9, (change.__name__, res.stdout)
+        assert said in res.stdout + res.stderr or said in cli(
+            ["verify", f"{change.__name__}.tar", "--allowed-signers", signers, "--json"],
+            copy).stdout, (change.__name__, res.stdout)
+        assert "swrun-bundle-" not in res.stdout  # paths are the bundle's, never a temp dir
+
+
 def test_a_log_that_does_not_verify_is_not_bundled(copy: Path, keys: Path) -> None:
     (copy / "run.toml.sig").unlink()
-    res = cli(["verify", "run.toml", "--bundle", "out.tar"], copy)
+    res = cli(["verify", "run.toml", "--runbook", "rb.md", "--bundle", "out.tar"], copy)
     assert res.returncode == 9 and not (copy / "out.tar").exists()
     assert "out.tar not written" in res.stderr
 
@@ -1026,3 +1073,31 @@ def test_an_approval_counts_for_one_execution_of_the_step(tmp_path: Path, keys: 
                                              if "    [vars]" in book.read_text() else
                                              "[approvals]\nreuse = true\n[vars]"))
     assert run(work, str(keys / "alice"), resume="run.toml") == ExitCode.OK
+
+
+def test_a_bundle_holds_and_checks_the_inventory_the_run_used(tmp_path: Path,
+                                                              keys: Path) -> None:
+    (tmp_path / "inv.ini").write_text("[web]\nweb1 ansible_host=127.0.0.1\n")
+    write_runbook(tmp_path, RUNBOOK.replace('environment = "staging"',
+                                            'environment = "staging"\n    inventory = "inv.ini"')
+                  .replace("exit 3", "exit 0"))
+    assert run(tmp_path, str(keys / "alice")) == ExitCode.OK
+    assert read_log(tmp_path / "run.toml").run["inventory_sha256"]
+    signers = str(keys / "allowed_signers")
+    res = cli(["verify", "run.toml", "--runbook", "rb.md", "--allowed-signers", signers,
+               "--bundle", "b.tar"], tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    with tarfile.open(tmp_path / "b.tar") as tar:
+        assert "inventory/inv.ini" in tar.getnames()
+
+    def edit(d: Path) -> None:
+        (d / "inventory" / "inv.ini").write_text("[web]\nweb1 ansible_host=10.9.9.9\n")
+        text = (d / "MANIFEST.toml").read_text()
+        import hashlib
+        new = hashlib.sha256((d / "inventory" / "inv.ini").read_bytes()).hexdigest()
+        (d / "MANIFEST.toml").write_text(re.sub(r'("inventory/inv.ini" = )"[0-9a-f]{64}"',
+                                                rf'\1"{new}"', text))
+
+    _repack(tmp_path / "b.tar", tmp_path / "c.tar", edit)
+    bad = cli(["verify", "c.tar", "--allowed-signers", signers], tmp_path)
+    assert bad.returncode == 9 and "is not the inventory the run used" in bad.stdout, bad.stdout

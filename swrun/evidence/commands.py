@@ -36,6 +36,9 @@ def verify_command(logs: tuple[str, ...], *, allowed_signers: str | None,
 
     if bundle and len(logs) != 1:
         raise UsageError(f"--bundle packs one log; {len(logs)} were given")
+    if bundle and not runbook:
+        raise UsageError("--bundle needs the runbook that ran (--runbook FILE): a bundle is "
+                         "checked against the runbook it holds")
     if runbook and not Path(runbook).is_file():
         raise UsageError(f"--runbook {runbook}: no such file")
     allowed = allowed_for(allowed_signers, runbook)
