@@ -519,6 +519,19 @@ class Engine:
         except (RunLogError, OSError):
             return []
 
+    def _secrets_used(self, step: Step) -> dict[str, str]:
+        """The secret variables a step uses (in its body or attributes) and their values."""
+        import re
+
+        from swrun.variables import secret_names
+
+        texts = [step.body, *(v for v in step.attributes.values() if isinstance(v, str))]
+        placeholders = {p.name for p in step.placeholders}
+        return {n: self.variables[n] for n in sorted(secret_names(self.runbook))
+                if n in self.variables and (n in placeholders or any(
+                    re.search(r"\$\{?" + re.escape(n) + r"(?![A-Za-z0-9_])", t)
+                    for t in texts))}
+
     def _signing_key(self) -> str | None:
         """The fingerprint of the key this part of the run is signed with, if any."""
         key = self.settings.evidence.signing_key if self.settings.evidence else None
@@ -547,8 +560,10 @@ class Engine:
             Checker,
             Refused,
             Request,
+            approval_key,
             approvals_dir,
             keep,
+            secret_hmacs,
             used_approvals,
             waiting_text,
         )
@@ -557,8 +572,10 @@ class Engine:
         ev = self._evidence()
         needed = ev.needed(step, self.runbook.environment)
         command = self.describe(step, lines=10_000) if step.runnable else step.body
+        bound = self._secrets_used(step)
+        hmacs = secret_hmacs(approval_key(self.settings.run_dir), bound) if bound else {}
         request = Request(self.settings.run_id, step.id, step.number, step.title,
-                          step.content_hash, command)
+                          step.content_hash, command, hmacs)
         log_path = self.settings.log_path
         checker = Checker(ev, request, self.operator.name, ev.operator_principals(),
                           used=used_approvals(self._logged_events(), step.id))
@@ -575,7 +592,8 @@ class Engine:
             command=command, command_sha256=request.command_sha256,
             waiting_for=checker.waiting_for(),
             operator_key=ev.signing_key.fingerprint if ev.signing_key else None,
-            allowed_signers=str(ev.allowed_signers), valid_for=int(ev.valid_for))
+            allowed_signers=str(ev.allowed_signers), valid_for=int(ev.valid_for),
+            secrets=hmacs or None)
         seen: dict[Path, tuple[int, int]] = {}
 
         def rel(path: Path) -> str:

@@ -243,6 +243,10 @@ class ApprovalNeeded(StepEvent):
     """The allowed_signers file approvals are checked against."""
     valid_for: int | None = None
     """The longest an approval may be valid for, in seconds."""
+    secrets: dict[str, str] | None = None
+    """Secret variables the step uses → HMAC-SHA256 of the value under a per-run key: the
+    approver saw `****`, so the approval is bound to the values by these keyed hashes (part
+    of `command_sha256`), never by the values or plain hashes of them."""
 
 
 @dataclass(frozen=True, kw_only=True)

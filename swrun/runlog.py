@@ -579,7 +579,7 @@ _EVENT_KEYS: dict[str, tuple[type, ...]] = {
                      "command_sha256", "key", "operator_key", "approved_at", "expires_at",
                      "file", "allowed_signers", "file_sha256"), _STR),
     **dict.fromkeys(("will_retry", "dry_run", "runbook_changed"), (bool,)),
-    **dict.fromkeys(("data", "counts", "rollback_counts"), (dict,)),
+    **dict.fromkeys(("data", "counts", "rollback_counts", "secrets"), (dict,)),
     "hosts": (list, dict), "output": (list,), "changed_steps": (list,),
     "waiting_for": (list,),
 }

@@ -1101,3 +1101,36 @@ def test_a_bundle_holds_and_checks_the_inventory_the_run_used(tmp_path: Path,
     _repack(tmp_path / "b.tar", tmp_path / "c.tar", edit)
     bad = cli(["verify", "c.tar", "--allowed-signers", signers], tmp_path)
     assert bad.returncode == 9 and "is not the inventory the run used" in bad.stdout, bad.stdout
+
+
+def test_an_approval_is_bound_to_secret_values_by_keyed_hash(tmp_path: Path,
+                                                             keys: Path) -> None:
+    """The approver saw `****`; a secret changed after the approval voids it (issue 23, 15),
+    and neither the value nor a plain hash of it is written anywhere."""
+    import hashlib
+
+    text = GATED.format(signers=keys / "allowed_signers", n=1).replace(
+        '[vars]', '[vars.DB_PASSWORD]\n    secret = true\n    [vars]').replace(
+        "echo migrating to $TAG", 'echo migrating to $TAG with "${DB_PASSWORD:0:2}"')
+    write_runbook(tmp_path, text)
+    first = "hunter2-first"
+    assert run(tmp_path, str(keys / "alice"), var=("TAG=v1", f"DB_PASSWORD={first}")) == \
+        ExitCode.OPERATOR_NEEDED
+    log = tmp_path / "run.toml"
+    need = outcomes(log, "approval_needed")[0]
+    assert set(need["secrets"]) == {"DB_PASSWORD"}
+    assert (tmp_path / "run.run" / "approval.key").stat().st_mode & 0o777 == 0o600
+    assert approve_command(str(log), "2", sign_with=str(keys / "carol"), allowed_signers=None,
+                           valid_for=None, output=str(tmp_path / "c.approval"),
+                           yes=True) == ExitCode.OK
+    assert run(tmp_path, str(keys / "alice"), resume="run.toml", approvals=("c.approval",),
+               var=("TAG=v1", "DB_PASSWORD=another-one")) == ExitCode.OPERATOR_NEEDED
+    assert "it approves another command for step 2" in \
+        outcomes(log, "approval_refused")[-1]["error"]
+    assert run(tmp_path, str(keys / "alice"), resume="run.toml", approvals=("c.approval",),
+               var=("TAG=v1", f"DB_PASSWORD={first}")) == ExitCode.OK
+    plain = hashlib.sha256(first.encode()).hexdigest()
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert first.encode() not in data and plain.encode() not in data, path

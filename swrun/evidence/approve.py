@@ -212,6 +212,52 @@ def find_allowed_signers(runbook: Runbook | None, given: str | None,
 # -- the request and the approval file --------------------------------------------------------
 
 
+def request_digest(command: str, secrets: Mapping[str, str] | None = None) -> str:
+    """What an approval binds: the SHA-256 of the command as shown, and of the keyed hashes
+    of the secret values it uses (`secret_hmacs`), so a secret changed after the approval
+    makes it another command even though the approver saw `****` both times."""
+    data = command.encode("utf-8")
+    for name in sorted(secrets or {}):
+        data += f"\n\0secret {name} {(secrets or {})[name]}".encode()
+    return digest(data)
+
+
+def secret_hmacs(key: bytes, values: Mapping[str, str]) -> dict[str, str]:
+    """HMAC-SHA256 of each secret value under the run's approval key (approval_key)."""
+    import hashlib
+    import hmac
+
+    return {n: hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()
+            for n, v in sorted(values.items())}
+
+
+def approval_key(run_dir: Path | None) -> bytes:
+    """The run's key for `secret_hmacs`: 32 random bytes in `<log>.run/approval.key` (0600),
+    made on first use and kept for the run's resumes; in memory for a run without a log."""
+    import secrets as random
+
+    if run_dir is None:
+        return random.token_bytes(32)
+    path = Path(run_dir) / "approval.key"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            key = fh.read(64)
+        if len(key) == 32:
+            return key
+    except OSError:
+        pass
+    key = random.token_bytes(32)
+    Path(run_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".approval.key.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NOFOLLOW,
+                 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
+    os.replace(tmp, path)
+    return key
+
+
 @dataclass(frozen=True)
 class Request:
     """What an approval of one step in one run must match."""
@@ -222,10 +268,12 @@ class Request:
     title: str
     hash: str
     command: str
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    """Secret variable → keyed hash of its value (`secret_hmacs`)."""
 
     @property
     def command_sha256(self) -> str:
-        return digest(self.command.encode("utf-8"))
+        return request_digest(self.command, self.secrets)
 
 
 def make_approval(request: Mapping[str, Any], run_id: str, key: SigningKey, *, approver: str,

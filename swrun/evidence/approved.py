@@ -33,8 +33,7 @@ def check_approvals(fail: Fail, log: Path, run_id: str, events: list[dict[str, A
     """Check every `approval` event of `events`; problems go to `fail`. `part_keys(seq)`: the
     keys that run or signed the part of the run holding that seq; `part_operator(seq)`: its
     operator's name. Returns how many approvals held."""
-    from swrun.evidence.approve import read_approval, same_person
-    from swrun.evidence.chain import digest
+    from swrun.evidence.approve import read_approval, request_digest, same_person
     from swrun.runlog import parse_at
 
     held = 0
@@ -88,9 +87,11 @@ def check_approvals(fail: Fail, log: Path, run_id: str, events: list[dict[str, A
             fail("tampered", f"{where}: {rel} approves step {table.get('step')} of run "
                              f"{table.get('run_id')}, not step {event.get('step')} of this run")
             continue
+        secrets = need.get("secrets") if need is not None else None
         if need is None or table.get("hash") != need.get("hash") or \
                 table.get("command_sha256") != need.get("command_sha256") or \
-                digest(str(need.get("command", "")).encode("utf-8")) != need.get(
+                request_digest(str(need.get("command", "")),
+                               secrets if isinstance(secrets, dict) else None) != need.get(
                     "command_sha256"):
             fail("tampered", f"{where}: {rel} does not approve the request the run logged "
                              "(content hash or command differ)")

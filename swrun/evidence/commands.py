@@ -167,7 +167,7 @@ def request_holds(log: Path, req: dict[str, Any]) -> None:
     """The `approval_needed` an approver is about to be shown is what the run wrote: the
     log's hash chain holds up to it, and its `command` hashes to its `command_sha256` (what
     the approval binds). EvidenceError (exit 10) otherwise: nothing is shown or written."""
-    from swrun.evidence.chain import CHAIN, check, digest, normalize
+    from swrun.evidence.chain import CHAIN, check, normalize
 
     try:
         raw = normalize(log.read_bytes())
@@ -186,8 +186,11 @@ def request_holds(log: Path, req: dict[str, Any]) -> None:
     if not any(t.seq == seq for t in result.events):
         raise EvidenceError(f"{log}: the request (seq {seq}) is not among the log's chained "
                             "events: nothing approved")
-    command = req.get("command")
-    if not isinstance(command, str) or digest(command.encode("utf-8")) != req.get(
+    from swrun.evidence.approve import request_digest
+
+    command, secrets = req.get("command"), req.get("secrets")
+    if not isinstance(command, str) or request_digest(
+            command, secrets if isinstance(secrets, dict) else None) != req.get(
             "command_sha256"):
         raise EvidenceError(f"{log}: the command in the request of step "
                             f"{req.get('number') or req.get('step')} does not match its "
@@ -229,6 +232,9 @@ def _show(run: dict[str, Any], req: dict[str, Any], so_far: list[str], who: str,
         + (f"; so far: {', '.join(so_far)}" if so_far else ""),
         "It will run (variables filled in, secrets masked):",
         *[f"  {line}" for line in str(req.get("command") or "").splitlines()],
+        *([f"Secret values it uses are bound by keyed hash, not shown: "
+           f"{', '.join(sorted(req['secrets']))} (a changed value voids your approval)."]
+          if isinstance(req.get("secrets"), dict) and req["secrets"] else []),
         f"You sign as {who} ({key}); the approval is valid for {int(seconds // 60)} min and "
         "only for this run and this version of the step.",
     ]
