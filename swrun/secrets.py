@@ -41,8 +41,8 @@ _ANSI_C = {"\a": "\\a", "\b": "\\b", "\x1b": "\\E", "\f": "\\f", "\n": "\\n",
 def bash_forms(value: str) -> list[str]:
     """How bash itself quotes a value: `set -x` and `${V@Q}` (`'it'\\''s'`, or `$'a\\tb'`
     with a control character), `printf %q` (`it\\'s\\ a`), `declare -p`/`export -p`
-    (`"a \\"b\\" \\$c"`). Each without its outer quotes: a secret is masked wherever
-    bash puts it."""
+    (`"a \\"b\\" \\$c"`), and each of these as `set -x` quotes it again. Each without its
+    outer quotes: a secret is masked wherever bash puts it."""
     forms = [value.replace("'", "'\\''"),
              "".join("\\" + c if c in "\\\"$`" else c for c in value)]
     if any(ord(c) < 32 or ord(c) == 127 for c in value):
@@ -56,7 +56,8 @@ def bash_forms(value: str) -> list[str]:
                 out.append("\\")
             out.append(c)
         forms.append("".join(out))
-    return forms
+    # `set -x` quotes a traced command's words again: `echo "${V@Q}"` shows `'it'\''\'\''…`
+    return forms + [f.replace("'", "'\\''") for f in forms if "'" in f]
 
 
 class Masker:
