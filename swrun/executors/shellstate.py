@@ -30,15 +30,17 @@ _SKIP_PREFIXES = ("SWRUN_", "BASH_FUNC_")
 _BASH = """
 __swrun_rc=$?
 {{ set +x; }} 2>/dev/null
-{{
+__swrun_state() {{
+local IFS=$'\\n' __swrun_n __swrun_v __swrun_t __swrun_e __swrun_x __swrun_y __swrun_kv
+local -; set +u -f
+local -a __swrun_s=({secrets}) __swrun_e0=()
+local -A __swrun_0=() __swrun_1=()
 if [ -r /proc/$$/environ ]; then
-declare -A __swrun_0=() __swrun_1=()
-while IFS= builtin read -r -d '' __swrun_kv; do
+builtin mapfile -d '' -t __swrun_e0 </proc/$$/environ
+for __swrun_kv in "${{__swrun_e0[@]}}"; do
 __swrun_0[${{__swrun_kv%%=*}}]=${{__swrun_kv#*=}}
-done </proc/$$/environ
-__swrun_s=({secrets})
-while IFS= builtin read -r __swrun_n; do
-[ -n "$__swrun_n" ] || continue
+done
+for __swrun_n in $(builtin compgen -e); do
 __swrun_1[$__swrun_n]=1
 case $__swrun_n in {skip}) continue;; esac
 __swrun_v=${{!__swrun_n}}
@@ -47,7 +49,7 @@ then continue; fi
 __swrun_t=${{__swrun_v//\\$/\\$\\$}}
 __swrun_e=$__swrun_t
 for __swrun_x in "${{__swrun_s[@]}}"; do
-__swrun_y=${{__swrun_0[$__swrun_x]-}}
+__swrun_y=${{__swrun_0[$__swrun_x]}}
 [ "${{#__swrun_y}}" -ge 3 ] || continue
 __swrun_y=${{__swrun_y//\\$/\\$\\$}}
 __swrun_t=${{__swrun_t//"$__swrun_y"/\\$\\{{$__swrun_x\\}}}}
@@ -55,17 +57,19 @@ done
 if [ "$__swrun_t" = "$__swrun_e" ]
 then builtin printf 'E%s=%s\\0' "$__swrun_n" "$__swrun_v"
 else builtin printf 'T%s=%s\\0' "$__swrun_n" "$__swrun_t"; fi
-done <<<"$(builtin compgen -e)"
+done
 for __swrun_n in "${{!__swrun_0[@]}}"; do
 [ -n "${{__swrun_1[$__swrun_n]+x}}" ] || builtin printf 'U%s\\0' "$__swrun_n"
 done
 fi
 builtin printf 'C%s\\0' "$PWD"
-}} >|{file} 2>/dev/null || :
+}}
+__swrun_state >|{file} 2>/dev/null || :
 exit "$__swrun_rc"
 """
-"""For bash: the comparison in the shell itself (no process started). A body that calls
-`exit` carries nothing."""
+"""For bash: the comparison in the shell itself, in a function (its IFS and options local;
+one subshell lists the exported names, no program is started). A body that calls `exit`
+carries nothing."""
 
 _OTHER = """
 __swrun_rc=$?
