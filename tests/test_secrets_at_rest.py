@@ -36,14 +36,19 @@ vars:
 """
 
 
-def _env(**more: str) -> dict[str, str]:
+def _env(folder: Path, **more: str) -> dict[str, str]:
+    """swrun's environment: a cloud key and an operator's setting to look for afterwards,
+    and its temp dir inside the folder `_leaks` searches."""
+    tmp = folder / "tmp"
+    tmp.mkdir(exist_ok=True)
     return {**os.environ, "NO_COLOR": "1", "AWS_SECRET_ACCESS_KEY": CLOUD,
-            "OPERATOR_SETTING": OPERATOR, **more}
+            "OPERATOR_SETTING": OPERATOR, "TMPDIR": str(tmp), **more}
 
 
 def _swrun(folder: Path, *args: str, env: dict[str, str] | None = None
            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*swrun_cmd(), "execute", *args], cwd=folder, env=env or _env(),
+    return subprocess.run([*swrun_cmd(), "execute", *args], cwd=folder,
+                          env=env or _env(folder),
                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
                           timeout=120)
 
@@ -88,7 +93,7 @@ echo "plain=${PLAIN:-none}"
 ```
 """)
     proc = subprocess.Popen([*swrun_cmd(), "execute", "rb.md", "--yes", "--log", "run.toml",
-                             "--var", f"API_TOKEN={TOKEN}"], cwd=tmp_path, env=_env(),
+                             "--var", f"API_TOKEN={TOKEN}"], cwd=tmp_path, env=_env(tmp_path),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -307,7 +312,7 @@ echo done
 ```
 """)
     secret = "app-Qv93-secret"
-    env = _env(ANSIBLE_SSH_ARGS="-o ControlMaster=no")
+    env = _env(tmp_path, ANSIBLE_SSH_ARGS="-o ControlMaster=no")
     proc = subprocess.Popen([*swrun_cmd(), "execute", "rb.md", "--yes", "--log", "run.toml",
                              "--var", f"APP_SECRET={secret}"], cwd=tmp_path, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
