@@ -187,6 +187,9 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
               help="Trust SSH host keys not yet in known_hosts (logged).")
 @click.option("--concurrent", is_flag=True,
               help="Run even while another swrun runs this runbook (default: refuse, exit 5).")
+@click.option("--no-carry", is_flag=True,
+              help="--resume: start without the shell state (exports, folder) the log "
+                   "carries; needed when its hash chain does not verify.")
 @click.option("--stop-leftovers", is_flag=True,
               help="--resume: stop a step the crashed run left running (TERM, then KILL) "
                    "instead of refusing (exit 8).")
@@ -209,7 +212,8 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
             resume: str | None, log_path: str | None, operator: str | None, as_json: bool,
             strict: bool, inventory: str | None, accept_new_host_keys: bool, concurrent: bool,
             stop_leftovers: bool, interleave: bool = False, sign_with: str | None = None,
-            approvals: tuple[str, ...] = (), notify: tuple[str, ...] = ()) -> None:
+            approvals: tuple[str, ...] = (), notify: tuple[str, ...] = (),
+            no_carry: bool = False) -> None:
     """Run FILE headless: for CI, cron and drills. Exit codes are listed in docs/cli.md."""
     _notify_urls(notify)
     if interleave:  # read by the headless renderer (swrun.render.HumanRenderer)
@@ -226,7 +230,7 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
         resume=resume, log=log_path, operator=operator, json=as_json, strict=strict,
         inventory=inventory, accept_new_host_keys=accept_new_host_keys, argv=sys.argv,
         concurrent=concurrent, stop_leftovers=stop_leftovers, sign_with=sign_with,
-        approvals=list(approvals),
+        approvals=list(approvals), no_carry=no_carry,
     )
     sys.exit(int(run(opts)))
 
@@ -244,6 +248,9 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
 @click.option("--operator", help="Who is running this (default user@host).")
 @click.option("--concurrent", is_flag=True,
               help="Run even while another swrun runs this runbook (default: refuse, exit 5).")
+@click.option("--no-carry", is_flag=True,
+              help="--resume: start without the shell state (exports, folder) the log "
+                   "carries; needed when its hash chain does not verify.")
 @click.option("--notify", "notify", multiple=True, metavar="[FORMAT=]URL",
               help="Also send the run's notifications to URL (repeatable; docs/team.md).")
 @click.option("--sign-with", metavar="KEY",
@@ -252,7 +259,7 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
 def run_console(file: str, variables: tuple[str, ...], inventory: str | None,
                 log_path: str | None, resume: str | None, operator: str | None,
                 concurrent: bool, notify: tuple[str, ...] = (),
-                sign_with: str | None = None) -> None:
+                sign_with: str | None = None, no_carry: bool = False) -> None:
     """Run FILE step by step in the terminal console (see docs/tui.md)."""
     _notify_urls(notify)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
@@ -264,7 +271,7 @@ def run_console(file: str, variables: tuple[str, ...], inventory: str | None,
     sys.exit(run_tui(RunOptions(file=file, variables=list(variables), inventory=inventory,
                                 log=log_path, resume=resume, operator=operator,
                                 argv=sys.argv, concurrent=concurrent,
-                                sign_with=sign_with)))
+                                sign_with=sign_with, no_carry=no_carry)))
 
 
 @main.group()

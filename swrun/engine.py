@@ -21,7 +21,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from swrun.attributes import VAR_REF, AttrValue, check_value, substitute
+from swrun import rundir
+from swrun.attributes import VAR_REF, AttrValue, check_value, substitute, variable_refs
+from swrun.carry import ShellState
 from swrun.events import (
     DONE_STATUSES,
     FAILED_STATUSES,
@@ -227,10 +229,15 @@ class Engine:
         self._step_milestones, self._section_milestones = _milestones_of(runbook)
         self._reached: set[tuple[str, tuple[str, ...]]] = set()
         self._cut = CutShort()
-        self._shell_env: dict[str, str] = {}
-        """Variables exported by earlier local shell steps of this run (docs: shared shell
-        state); `_shell_cwd` is where the last of them `cd`-ed to."""
-        self._shell_cwd: str | None = None
+        from swrun.variables import looks_secret, secret_names
+
+        self._shell = ShellState(str(runbook.base_dir), runbook.variables, looks_secret)
+        """Exports and folder of earlier local shell steps of this run (docs: shared shell
+        state)."""
+        self._secret_names = frozenset(secret_names(runbook)) | {
+            n for s in runbook.steps for n in variable_refs(s.text("uri") or "")}
+        """Variables whose values a step's carried state never holds (with, per step, the
+        secret-looking names of its environment)."""
         self.settings.executor_settings.setdefault("cut_short", self._cut)
 
     # -- called from other threads -----------------------------------------------------------
@@ -339,13 +346,14 @@ class Engine:
                 runbook_changed=self.resume.runbook_changed or None,
                 runbook_sha256=rb.sha256, operator_key=self._signing_key(),
             )
-            self._carried_from_log()
+            self._shell.load(self.resume.shell_states, self._environ, self.variables)
             for settled in self.resume.settled:
                 yield self._event(StepFinished, **{
                     **settled, "status": StepStatus(str(settled.get("status")))})
             for name in self.resume.settled_files:  # logged: they have done their job
                 with contextlib.suppress(OSError):
                     os.unlink(name)
+            rundir.clear_stale(self.settings.run_dir)  # what the part that died left there
         else:
             yield self._event(
                 RunStarted, run_id=self.settings.run_id, title=rb.title, runbook=rb.path,
@@ -847,61 +855,37 @@ class Engine:
 
     def _carry(self, step: Step, result: StepResult) -> None:
         """Keep what a local shell step exported and where it `cd`-ed to, for the later local
-        shell steps; the logged copy masks secret-looking names and known secrets."""
+        shell steps (swrun.carry); the logged copy masks secret-looking names, and a value
+        built from a secret is logged as its template."""
         state = result.data.get("shell_state") if result.data else None
         if not isinstance(state, dict) or not self._local_shell(step):
             return
-        from swrun.variables import looks_secret
-
-        declared = set(self.runbook.variables)  # a runbook variable keeps its value
-        env = {k: v for k, v in dict(state.get("env") or {}).items() if k not in declared}
-        gone = [k for k in state.get("unset") or () if k in self._shell_env]
-        self._shell_env.update(env)
-        for name in gone:
-            self._shell_env.pop(name, None)
-        cwd = state.get("cwd")
-        before = self._shell_cwd
-        if isinstance(cwd, str) and cwd and cwd != str(self.runbook.base_dir):
-            self._shell_cwd = cwd
-        elif isinstance(cwd, str) and cwd:
-            self._shell_cwd = None
-        if self._shell_cwd == before:
-            cwd = None  # logged only when it changes
-        fresh = [v for k, v in env.items() if looks_secret(k) and len(v) >= 3]
+        logged, fresh = self._shell.take(state, self._step_env(), self.masker)
         if fresh:
             self.masker = self.masker.with_secrets(fresh)
-        logged = {k: (MASK if looks_secret(k) else v) for k, v in env.items()}
-        if logged or gone or cwd:
-            result.data["shell_state"] = {"env": logged, "unset": gone, "cwd": cwd}
+        if logged is not None:
+            result.data["shell_state"] = logged
         else:
             result.data.pop("shell_state", None)
 
-    def _carried_from_log(self) -> None:
-        """A resumed run starts from the shell state its earlier parts logged: each ok local
-        step's `shell_state`, in order (Resume.shell_states). A masked value (a secret) is
-        taken from the environment when it has that variable, else left out."""
-        for state in self.resume.shell_states if self.resume else ():
-            for name, value in dict(state.get("env") or {}).items():
-                if value == MASK:
-                    if name in self._environ:
-                        self._shell_env[name] = self._environ[name]
-                    else:
-                        self._shell_env.pop(name, None)
-                else:
-                    self._shell_env[name] = str(value)
-            for name in state.get("unset") or ():
-                self._shell_env.pop(name, None)
-            cwd = state.get("cwd")
-            if isinstance(cwd, str) and cwd:
-                self._shell_cwd = None if cwd == str(self.runbook.base_dir) else cwd
+    def _step_env(self, local_shell: bool = True) -> dict[str, str]:
+        """The environment a step starts with, before swrun's own SWRUN_* names."""
+        env = dict(self._environ)
+        if local_shell:
+            env.update(self._shell.env)
+        env.update(self.variables)
+        return env
 
     def _context(self, step: Step) -> StepContext:
-        env = dict(self._environ)
+        local = self._local_shell(step)
+        env = self._step_env(local)
         settings = self.settings.executor_settings
-        if self._local_shell(step):
-            env.update(self._shell_env)
-            settings = {**settings, "carry_shell_state": True, "shell_cwd": self._shell_cwd}
-        env.update(self.variables)
+        if local:
+            from swrun.variables import looks_secret
+
+            settings = {**settings, "carry_shell_state": True, "shell_cwd": self._shell.cwd,
+                        "secret_names": sorted(self._secret_names | {
+                            k for k in env if looks_secret(k)})}
         env.update({
             "SWRUN_RUN_ID": self.settings.run_id,
             "SWRUN_STEP": step.id,

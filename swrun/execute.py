@@ -27,7 +27,7 @@ from swrun.session import drive, operator_name, run_header
 from swrun.variables import parse_assignments, resolve, secret_values, sources_line
 
 if TYPE_CHECKING:
-    from swrun.runlog import LogData, RunbookLock, RunLog
+    from swrun.runlog import LogData, ResumeState, RunbookLock, RunLog
     from swrun.ssh.remote import RemoteHost
 
 
@@ -62,6 +62,9 @@ class ExecuteOptions:
     $SWRUN_SIGNING_KEY; none: the log is unsigned, and the run says so once)."""
     approvals: list[str] = field(default_factory=list)
     """Signed approval files (`--approval FILE`) for steps that need approval."""
+    no_carry: bool = False
+    """--resume: start the later steps without the shell state the log carries (needed
+    when the log's hash chain does not verify)."""
     interactive: bool | None = None
     """Override TTY detection (tests)."""
     argv: list[str] | None = None
@@ -170,18 +173,20 @@ def _key(path: Path) -> str:
     return os.path.realpath(path)
 
 
-def resume_point(runbook: Runbook, log_path: Path, inventory: str | None = None
-                 ) -> ResumePoint:
+def resume_point(runbook: Runbook, log_path: Path, inventory: str | None = None,
+                 carry: bool = True) -> ResumePoint:
     """Lock the log first (repairing a torn tail), then read what is done: a resume that
     waits at a prompt holds the log, and a second one gets LogLockedError, not a run beside
     it. The lock stays held in the returned point until `open_run_log` or `release`.
     `inventory` (else the one the log names, else the front matter's) finds the hosts of a
-    remote step left running."""
+    remote step left running. `carry`: False starts the later steps without the shell state
+    the log carries (--no-carry); True refuses a log whose chain does not verify when it
+    carries one (RunLogError)."""
     from swrun.runlog import RunLog, read_log
 
     log = RunLog.open_append(log_path)
     try:
-        point = _resume_point(runbook, log_path, read_log(log_path), log, inventory)
+        point = _resume_point(runbook, log_path, read_log(log_path), log, inventory, carry)
     except BaseException:
         log.close()
         raise
@@ -190,11 +195,14 @@ def resume_point(runbook: Runbook, log_path: Path, inventory: str | None = None
 
 
 def _resume_point(runbook: Runbook, log_path: Path, data: LogData, log: RunLog,
-                  inventory: str | None = None) -> ResumePoint:
+                  inventory: str | None = None, carry: bool = True) -> ResumePoint:
     from swrun.runlog import resume_state
 
     warnings = [*log.warnings, *data.warnings]
     state = resume_state(data)
+    if state.shell_states:
+        state, said = _carried(state, log_path, carry, runbook)
+        warnings += said
     logged = str(data.run.get("runbook", ""))
     # the log names its runbook as given, relative to where that run started: from another
     # directory, the same file name with the same text is the same runbook
@@ -225,6 +233,35 @@ def _resume_point(runbook: Runbook, log_path: Path, data: LogData, log: RunLog,
     leftovers = find_leftovers(data, inv)
     warnings += [left.unseen for left in leftovers if left.unseen]
     return ResumePoint(resume, state.run_id, previous, warnings, log, tuple(leftovers))
+
+
+def _carried(state: ResumeState, log_path: Path, carry: bool, runbook: Runbook
+             ) -> tuple[ResumeState, list[str]]:
+    """The shell state a resume starts from: none with --no-carry, none (an error) from a
+    log whose chain does not verify, and never a name that makes a shell run code."""
+    from swrun.carry import untrusted
+
+    steps = len(state.shell_states)
+    if not carry:
+        return dataclasses.replace(state, shell_states=()), [
+            f"--no-carry: the later steps start without the exports and folder of the "
+            f"earlier ones ({log_path} carries them from {steps} step(s))"]
+    try:
+        why = untrusted(log_path.read_bytes())
+    except OSError as exc:
+        why = f"it cannot be read again ({exc.strerror})"
+    if why is not None:
+        raise RunLogError(f"{log_path}: {why}: the shell state it carries (exports, folder) "
+                          "is not trusted; resume with --no-carry to run the later steps "
+                          "without it")
+    from swrun.carry import ShellState
+    from swrun.variables import looks_secret
+
+    # what the engine will leave out, said before anything runs (the runbook's variables
+    # all have values by then: any value stands in for them here)
+    said = ShellState(str(runbook.base_dir), runbook.variables, looks_secret).load(
+        state.shell_states, os.environ, dict.fromkeys(runbook.variables, ""))
+    return state, [f"{log_path}: {line}" for line in said]
 
 
 # -- leftovers: a step still running after swrun died ---------------------------------------
@@ -731,7 +768,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
                     raise RunLogError(f"no unfinished run log of {runbook.path} under logs/ "
                                       "to resume (pass --resume LOG)")
             # locks the log before anything is asked; --inventory finds a leftover's hosts
-            point = resume_point(runbook, log_path, opts.inventory)
+            point = resume_point(runbook, log_path, opts.inventory, carry=not opts.no_carry)
             for warning in point.warnings:
                 print(f"swrun: warning: {warning}", file=sys.stderr)
             if point.leftovers:

@@ -28,8 +28,36 @@ def encodings(value: str) -> set[str]:
         urllib.parse.quote(value, safe=""),
         urllib.parse.quote(value),
         urllib.parse.quote_plus(value),
+        *bash_forms(value),
     }
     return {f for f in forms if f != value and len(f) >= MIN_LEN}
+
+
+_BACKSLASHED = frozenset(" \t\n'\"\\|&;()<>!{}*[?]^$`,")
+_ANSI_C = {"\a": "\\a", "\b": "\\b", "\x1b": "\\E", "\f": "\\f", "\n": "\\n",
+           "\r": "\\r", "\t": "\\t", "\v": "\\v", "\\": "\\\\", "'": "\\'"}
+
+
+def bash_forms(value: str) -> list[str]:
+    """How bash itself quotes a value: `set -x` and `${V@Q}` (`'it'\\''s'`, or `$'a\\tb'`
+    with a control character), `printf %q` (`it\\'s\\ a`), `declare -p`/`export -p`
+    (`"a \\"b\\" \\$c"`), and each of these as `set -x` quotes it again. Each without its
+    outer quotes: a secret is masked wherever bash puts it."""
+    forms = [value.replace("'", "'\\''"),
+             "".join("\\" + c if c in "\\\"$`" else c for c in value)]
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        forms.append("".join(_ANSI_C.get(c) or (f"\\{ord(c):03o}" if ord(c) < 32 or
+                                                 ord(c) == 127 else c) for c in value))
+    else:
+        out = []
+        for i, c in enumerate(value):
+            if c in _BACKSLASHED or (c == "~" and (i == 0 or value[i - 1] in "=:")) or (
+                    c == "#" and i == 0):
+                out.append("\\")
+            out.append(c)
+        forms.append("".join(out))
+    # `set -x` quotes a traced command's words again: `echo "${V@Q}"` shows `'it'\''\'\''…`
+    return forms + [f.replace("'", "'\\''") for f in forms if "'" in f]
 
 
 class Masker:
@@ -38,6 +66,7 @@ class Masker:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         found = {s for s in secrets if s}
+        self._raw = frozenset(found)
         for value in list(found):  # output is masked a line at a time: a key or certificate
             if "\n" in value:      # spread over lines is masked line by line too
                 found |= {ln.strip() for ln in value.splitlines() if len(ln.strip()) >= MIN_LEN}
@@ -50,7 +79,7 @@ class Masker:
 
     def with_secrets(self, more: Iterable[str]) -> Masker:
         """A masker that also hides `more` (this one's secrets kept)."""
-        return Masker([*self._secrets, *more])
+        return Masker([*self._raw, *more])
 
     def __bool__(self) -> bool:
         return self._pattern is not None

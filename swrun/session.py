@@ -15,7 +15,7 @@ from swrun import __version__
 from swrun.engine import Engine
 from swrun.events import Event, RunFinished, format_time
 from swrun.model import Runbook
-from swrun.secrets import MASK, Masker
+from swrun.secrets import MASK, MIN_LEN, Masker
 from swrun.variables import is_secret
 
 if TYPE_CHECKING:
@@ -89,8 +89,37 @@ def run_header(
         "variable_sources": {name: source for name, source
                              in getattr(values, "sources", {}).items()
                              if name in runbook.variables} or None,
-        "argv": masker.mask_all(sys.argv if argv is None else argv),
+        "argv": masked_argv(runbook, sys.argv if argv is None else argv, masker),
     }
+
+
+def masked_argv(runbook: Runbook, argv: list[str], masker: Masker) -> list[str]:
+    """The command line for the log: every `--var NAME=VALUE` of a secret variable (each
+    one: a repeated `--var` keeps only the last value, and the others must not show) as
+    `NAME=****`, and any known secret masked wherever else it is."""
+    from swrun.variables import looks_secret, secret_names
+
+    secret = secret_names(runbook)
+    out: list[str] = []
+    given: list[str] = []
+    expect = False
+    for arg in argv:
+        value: str | None = None
+        if expect:
+            value, expect = arg, False
+        elif arg in ("--var", "-v"):
+            expect = True
+        elif arg.startswith("--var="):
+            value = arg[len("--var="):]
+        elif arg.startswith("-v") and not arg.startswith("--") and "=" in arg:
+            value = arg[2:]
+        name, eq, _ = (value or "").partition("=")
+        if value is not None and eq and (name in secret or looks_secret(name)):
+            if len(value) - len(name) - 1 >= MIN_LEN:
+                given.append(value[len(name) + 1:])
+            arg = arg[: len(arg) - len(value)] + f"{name}={MASK}"
+        out.append(arg)
+    return (masker.with_secrets(given) if given else masker).mask_all(out)
 
 
 def drive(

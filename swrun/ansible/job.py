@@ -1,7 +1,8 @@
 """One ansible-playbook run through ansible-runner's `run_async`, streamed as lines, stoppable.
 
-Everything lives in a private directory (the run's own, else a temp dir): artifacts, the
-extra-vars file (0600, removed afterwards), Ansible's local temp and the ssh control sockets.
+Everything lives in a private directory (the run's own, 0700, else a temp dir): artifacts,
+the extra-vars file (0600, removed as soon as the playbook has started: ansible-playbook has
+read it by then), Ansible's local temp and the ssh control sockets.
 ansible-playbook gets /dev/null as stdin, so a prompt can never wait for a person.
 
 No secret stays on disk: ansible-runner writes no `env/` files and no stdout copy (swrun
@@ -102,9 +103,9 @@ class Outcome:
 def private_dir(run_dir: Path | None) -> tuple[Path, bool]:
     """(directory, is_temporary): `<run_dir>/ansible`, else a fresh temp dir."""
     if run_dir is not None:
-        d = Path(run_dir) / "ansible"
-        d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return d, False
+        from swrun.rundir import private
+
+        return private(Path(run_dir), "ansible"), False
     return Path(tempfile.mkdtemp(prefix="swrun-ansible-")), True
 
 
@@ -125,6 +126,8 @@ class Run:
         self._deadline = time.monotonic() + job.timeout if job.timeout else None
         self._guard = work / f"{self.ident}.guard"
         """Written by the swrun_guard callback when the playbook reaches a prompt."""
+        self._vars_file: Path | None = None
+        """The extra vars, until ansible-playbook has read them (see _on_event)."""
 
     # -- files and environment ----------------------------------------------------------------
     def _control_dir(self) -> tuple[Path, bool]:
@@ -158,7 +161,7 @@ class Run:
             env["ANSIBLE_PYTHON_INTERPRETER"] = "auto_silent"
         return env
 
-    def _cmdline(self, vars_file: Path) -> str:
+    def _cmdline(self, vars_file: Path | None) -> str:
         j = self.job
         args: list[str] = []
         if j.inventory is not None:
@@ -171,7 +174,9 @@ class Run:
             args += ["--forks", str(j.forks)]
         if j.check:
             args += ["--check", "--diff"]
-        args += ["-e", f"@{vars_file}", str(j.playbook)]
+        if vars_file is not None:
+            args += ["-e", f"@{vars_file}"]
+        args.append(str(j.playbook))
         return " ".join(shlex.quote(a) for a in args)
 
     # -- the run ---------------------------------------------------------------------------------
@@ -180,10 +185,12 @@ class Run:
 
         binary = find_ansible_playbook()
         (self.work / "tmp").mkdir(mode=0o700, exist_ok=True)
-        vars_file = self.work / f"{self.ident}.vars.yml"
-        fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(dump_vars(self.job.extravars))
+        vars_file: Path | None = None
+        if self.job.extravars:  # none: no file (ansible reads an empty one again, later)
+            vars_file = self._vars_file = self.work / f"{self.ident}.vars.yml"
+            fd = os.open(vars_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(dump_vars(self.job.extravars))
         wrapper = self.work / f"{self.ident}.sh"
         fd = os.open(wrapper, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o700)
         with os.fdopen(fd, "w") as fh:
@@ -235,7 +242,8 @@ class Run:
             if temporary_control:
                 shutil.rmtree(control, ignore_errors=True)
             for path in (vars_file, wrapper, self._guard):
-                path.unlink(missing_ok=True)
+                if path is not None:
+                    path.unlink(missing_ok=True)
             self._scrub_artifacts(final=True)
             self.outcome = Outcome(
                 status=getattr(runner, "status", "failed"), rc=getattr(runner, "rc", None),
@@ -257,6 +265,11 @@ class Run:
             shutil.rmtree(artifacts / "job_events", ignore_errors=True)
 
     def _on_event(self, event: dict[str, Any]) -> bool:
+        if self._vars_file is not None and event.get("event") == "playbook_on_start":
+            # ansible-playbook reads its extra vars once (load_extra_vars caches them),
+            # before the playbook starts: from here on the file is not needed on disk
+            self._vars_file.unlink(missing_ok=True)
+            self._vars_file = None
         for line in self._tracker.feed(event):
             self._queue.put(line)
         return False  # swrun logs the events itself; no per-event JSON files

@@ -12,12 +12,12 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
-from swrun import procs
+from swrun import procs, rundir
 from swrun.events import StepStatus
+from swrun.executors import shellstate
 from swrun.executors.base import IDLE, Idle, Output, Spawned, StepContext, StepResult
 from swrun.model import Step
 
@@ -27,7 +27,7 @@ _DRAIN_AFTER_EXIT = 0.5
 """Seconds to keep reading after the shell exits, for output of children it left behind."""
 _POLL = 0.05
 _GATE = ('trap : TERM INT HUP; IFS= read -r _ || exit 125; exec </dev/null; f=$1; shift; '
-         '"$@"; rc=$?; if [ -n "$f" ]; then echo "$rc" >"$f"; fi; exit "$rc"')
+         '"$@"; rc=$?; umask 077; if [ -n "$f" ]; then echo "$rc" >"$f"; fi; exit "$rc"')
 """The leader of an announced step's process group: it waits until swrun has logged the
 step's start (a newline on stdin; EOF, when swrun died first, runs nothing), runs the
 command, and writes its exit status to $1 when it ends — even when the group was sent TERM,
@@ -35,32 +35,22 @@ which it waits out — so a resume can tell a step that finished after swrun die
 that was cut off. Its TERM handler is not inherited: the command gets TERM as before."""
 
 
-_STATE_TRAILER = """
-__swrun_rc=$?
-{{ set +x; }} 2>/dev/null
-{{ env -0; printf 'SWRUN_CWD=%s\\0' "$PWD"; }} >{file} 2>/dev/null || :
-exit "$__swrun_rc"
-"""
-"""Appended to a local sh-family step when the run carries shell state: after the body (its
-line numbers unchanged) it writes the exported environment and the working directory to a
-file of the run, and exits with the body's status. A body that calls `exit` carries nothing."""
-NOT_CARRIED = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "SWRUN_CWD", "PS1", "PS2", "PS4"})
-
-
 def command_for(step: Step, script_dir: Path | None = None,
-                state_file: Path | None = None) -> tuple[list[str], Path | None]:
+                state_file: Path | None = None,
+                secret_names: Iterable[str] = ()) -> tuple[list[str], Path | None]:
     """argv for the step's interpreter, and a temp script file to delete afterwards (if any).
-    `state_file`: a sh-family step also writes its exports and cwd there (_STATE_TRAILER)."""
+    `state_file`: a sh-family step also writes what it changed there (shellstate.trailer),
+    never the values of `secret_names`."""
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
     name = os.path.basename(interp[0])
     if name in _SH_FAMILY:
         flags = ["-e", "-o", "pipefail"] if name in _PIPEFAIL else ["-e"]
         body = step.body
         if state_file is not None:
-            body += _STATE_TRAILER.format(file=shlex.quote(str(state_file)))
+            body += shellstate.trailer(interp[0], state_file, secret_names)
         return [*interp, *flags, "-c", body, f"swrun:{step.id}"], None
     if script_dir is not None:
-        script_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        script_dir = rundir.private(script_dir)
     fd, script = tempfile.mkstemp(prefix="swrun-step-", suffix=".script", dir=script_dir)
     with os.fdopen(fd, "w") as fh:
         fh.write(step.body)
@@ -78,31 +68,6 @@ def working_dir(step: Step, ctx: StepContext) -> Path:
     return Path(carried) if isinstance(carried, str) and carried else base
 
 
-def state_of(path: Path, env: dict[str, str] | Any) -> dict[str, Any] | None:
-    """What a step's trailer wrote, against the environment it started with: the exported
-    variables it set or changed, those it unset, and its final working directory."""
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    finally:
-        with contextlib.suppress(OSError):
-            path.unlink()
-    after: dict[str, str] = {}
-    for item in raw.decode("utf-8", "replace").split("\0"):
-        key, eq, value = item.partition("=")
-        if eq and key:
-            after[key] = value
-    cwd = after.pop("SWRUN_CWD", None)
-    if not after:
-        return None
-    keep = {k: v for k, v in after.items() if k not in NOT_CARRIED
-            and not k.startswith(("SWRUN_", "BASH_FUNC_")) and env.get(k) != v}
-    gone = sorted(k for k in env if k not in after and k not in NOT_CARRIED
-                  and not k.startswith("SWRUN_"))
-    return {"env": keep, "unset": gone, "cwd": cwd}
-
-
 class ShellExecutor:
     """Runs a shell block with `bash -e -o pipefail` (or `shell=`) on this machine."""
 
@@ -117,13 +82,14 @@ class ShellExecutor:
         state: Path | None = None
         if ctx.settings.get("carry_shell_state") and ctx.run_dir is not None:
             with contextlib.suppress(OSError):
-                (ctx.run_dir / "state").mkdir(mode=0o700, parents=True, exist_ok=True)
-                state = ctx.run_dir / "state" / f"{secrets.token_hex(8)}.env"
-        argv, script = command_for(step, ctx.run_dir, state)
+                state = shellstate.new_state_file(rundir.private(ctx.run_dir, "state"),
+                                                  f"{secrets.token_hex(8)}.env")
+        argv, script = command_for(step, ctx.run_dir, state,
+                                   ctx.settings.get("secret_names") or ())
         try:
             for item in self._run(argv, cwd, ctx, announce=ctx.announce):
                 if isinstance(item, StepResult) and state is not None:
-                    found = state_of(state, ctx.env)
+                    found = shellstate.read_state(state)
                     if found is not None and item.status is StepStatus.OK:
                         item = StepResult(item.status, item.exit_code, item.error,
                                           data={**item.data, "shell_state": found})
@@ -148,8 +114,8 @@ class ShellExecutor:
                 return
             if ctx.run_dir is not None:
                 with contextlib.suppress(OSError):
-                    (ctx.run_dir / "exit").mkdir(mode=0o700, parents=True, exist_ok=True)
-                    exit_file = str(ctx.run_dir / "exit" / f"{secrets.token_hex(8)}.status")
+                    exit_file = str(rundir.private(ctx.run_dir, "exit") /
+                                    f"{secrets.token_hex(8)}.status")
             stdin, gate = os.pipe()
             argv = ["/bin/sh", "-c", _GATE, "swrun-step", exit_file, *argv]
         try:

@@ -78,6 +78,8 @@ class TuiSettings:
     """--concurrent: run even while another swrun runs this runbook (warned, not refused)."""
     sign_with: str | None = None
     """--sign-with: the SSH key that signs the log (else front matter or $SWRUN_SIGNING_KEY)."""
+    no_carry: bool = False
+    """--no-carry: a resume starts without the shell state the log carries."""
 
 
 class SwrunApp(OperatorActions, App[int]):
@@ -211,7 +213,7 @@ class SwrunApp(OperatorActions, App[int]):
                     if await self.push_screen_wait(ResumeScreen(offer)):
                         path = found
             if path is not None:
-                point = resume_point(rb, path, s.inventory)
+                point = resume_point(rb, path, s.inventory, carry=not s.no_carry)
                 for warning in point.warnings:
                     warn(warning)
                 stop = wait = False

@@ -28,6 +28,8 @@ class RunOptions:
     """Run even while another swrun runs the same runbook."""
     sign_with: str | None = None
     """The SSH key that signs the log."""
+    no_carry: bool = False
+    """--resume without the shell state the log carries."""
 
 
 def run_tui(opts: RunOptions) -> int:
@@ -46,7 +48,7 @@ def run_tui(opts: RunOptions) -> int:
         log_path=opts.log, resume=opts.resume, inventory=opts.inventory,
         accept_new_host_keys=opts.accept_new_host_keys,
         argv=list(sys.argv if opts.argv is None else opts.argv),
-        concurrent=opts.concurrent, sign_with=opts.sign_with,
+        concurrent=opts.concurrent, sign_with=opts.sign_with, no_carry=opts.no_carry,
     )
     app = SwrunApp(runbook, settings=settings)
     code = app.run()
