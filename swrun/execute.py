@@ -18,6 +18,7 @@ from swrun import engine as engine_module
 from swrun.engine import Engine, Resume, Selection, Settings
 from swrun.errors import RunLogError, UsageError
 from swrun.events import Event, RunStatus
+from swrun.executors.rawout import STREAMS, RawOutput
 from swrun.exitcodes import ExitCode
 from swrun.model import Runbook
 from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
@@ -313,6 +314,27 @@ class Leftover:
         return (f"{self.name} (pid {self.started.get('pid')}, process group {self.pgid}: "
                 f"{n} process{'es' if n != 1 else ''})")
 
+    def fate(self) -> str:
+        """What became of it, for the resume offer: `step 2 'Migrate' was running when swrun
+        stopped; it finished with exit 0 after swrun died`."""
+        head = f"{self.name} was running when swrun stopped"
+        if self.remote:
+            hosts = ", ".join(g.host for g in self.remote)
+            alive = [g.host for g in self.remote if g.state == "alive"]
+            if alive:
+                return f"{head}; it is still running on {', '.join(alive)}"
+            if all(g.state == "gone" for g in self.remote):
+                return (f"{head}; it has ended on {hosts} (its exit status is not known: it "
+                        "runs again)")
+            return f"{head} on {hosts}; resuming looks for it there"
+        if self.pgid is None:
+            return f"{head}; swrun cannot see whether it still is: it runs again"
+        if self.members:
+            return f"{head}; it is still running (pid {self.started.get('pid')})"
+        if self.exit_code is not None:
+            return f"{head}; it finished with exit {self.exit_code} after swrun died"
+        return f"{head}; it was stopped before it ended (no exit status): it runs again"
+
     def refresh(self) -> Leftover:
         """Looked at again now: which of its processes live, and its exit file."""
         from swrun import procs
@@ -494,6 +516,7 @@ def settle_leftovers(
             "--stop-leftovers to stop it")
     settled: list[dict[str, Any]] = []
     files: list[str] = []
+    late: dict[str, str] = {}
     done = dict(point.resume.done)
     outcomes = dict(point.resume.outcomes)
     main = {s.id for s in runbook.main_steps}
@@ -543,8 +566,15 @@ def settle_leftovers(
             }[how]
         fields.update(status=status, leftover=how)
         settled.append({k: v for k, v in fields.items() if v is not None})
+        if say:
+            say(left.fate())
         if isinstance(rec.get("exit_file"), str) and rec["exit_file"]:
-            files.append(str(left.log_dir / rec["exit_file"]))
+            exit_file = left.log_dir / rec["exit_file"]
+            files.append(str(exit_file))
+            raw = RawOutput.beside(exit_file)  # what it printed after swrun died
+            files += [str(p) for p in raw.paths]
+            if any(raw.path(s).is_file() for s in STREAMS):
+                late[left.step] = str(raw.base)
         if left.step in main:
             outcomes[left.step] = status
             if status == "ok" and isinstance(rec.get("hash"), str):
@@ -552,7 +582,8 @@ def settle_leftovers(
             else:
                 done.pop(left.step, None)
     resume = dataclasses.replace(point.resume, done=done, outcomes=outcomes,
-                                 settled=tuple(settled), settled_files=tuple(files))
+                                 settled=tuple(settled), settled_files=tuple(files),
+                                 late_output=late)
     return dataclasses.replace(point, resume=resume, leftovers=tuple(lefts))
 
 
