@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -42,8 +43,6 @@ from swrun.errors import (  # noqa: E402
 from swrun.exitcodes import ExitCode, exit_code_for  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
-if _BEFORE_IMPORT is not None:  # importing swrun.cli (tests do) leaves ^C as it was
-    _on_sigint(_BEFORE_IMPORT)
 
 
 def _friendly(fn: F) -> F:
@@ -612,3 +611,11 @@ def ps(as_json: bool, logs_dir: str) -> None:
         click.echo(render_table(runs), nl=False)
     else:
         click.echo(f"swrun: no runs in progress under {logs_dir}/", err=True)
+
+
+# The commands above are built at import: start-up too, under the handler. Importing swrun.cli
+# (tests do) then leaves ^C as it was; the swrun command keeps it until _Swrun.main takes over.
+if _BEFORE_IMPORT is not None and not (
+        os.path.basename(sys.argv[0]) == "swrun"
+        or sys.argv[0].endswith(os.path.join("swrun", "__main__.py"))):
+    _on_sigint(_BEFORE_IMPORT)

@@ -85,7 +85,9 @@ _ROLLBACK_ONLY = ("is in the rollback section, which runs only after a failure "
 
 def _unless_closed(sink: Callable[[Event], None], engine: Engine) -> Callable[[Event], None]:
     """The front end, until stdout goes away (`swrun execute … | head`): then the run is
-    aborted like an interrupt and the log, not the closed pipe, gets the rest."""
+    aborted like an interrupt and the log, not the closed pipe, gets the rest. A stdout that
+    fails otherwise (`> /dev/full`, a full disk, an I/O error) is said once on stderr and
+    the run goes on: nobody stopped reading, and its log keeps everything."""
     closed = False
 
     def send(event: Event) -> None:
@@ -97,11 +99,38 @@ def _unless_closed(sink: Callable[[Event], None], engine: Engine) -> Callable[[E
         except BrokenPipeError:
             closed = True
             engine.abort("aborted: standard output was closed")
-            with contextlib.suppress(OSError):  # nothing more reaches the reader, not even
-                devnull = os.open(os.devnull, os.O_WRONLY)  # Python's flush at exit
-                os.dup2(devnull, sys.stdout.fileno())
+            _stdout_to_devnull()
+        except OSError as exc:
+            closed = True
+            _stdout_failed(exc)
 
     return send
+
+
+def _stdout_to_devnull() -> None:
+    """Nothing more reaches stdout, not even what Python's buffer holds at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _stdout_failed(exc: OSError) -> None:
+    _stdout_to_devnull()
+    with contextlib.suppress(OSError):
+        print(f"swrun: warning: cannot write to standard output ({exc.strerror or exc}); "
+              "the run goes on, and its log keeps everything", file=sys.stderr, flush=True)
+
+
+def _flush_stdout() -> None:
+    """What is still buffered for stdout, written now: a failure is the one line above, not
+    Python's "Exception ignored" at exit."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+    except OSError as exc:
+        _stdout_failed(exc)
 
 
 def select(runbook: Runbook, opts: ExecuteOptions) -> Selection:
@@ -841,6 +870,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+    _flush_stdout()
     signed, said = sign_run_log(log, settings, name, runbook)
     print(f"swrun: log: {log_path}", file=sys.stderr)
     print(f"swrun: {said}" if signed else f"swrun: warning: {said}", file=sys.stderr)
