@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from swrun.exitcodes import ExitCode
 from swrun.parser import load_runbook
@@ -157,3 +160,62 @@ def test_a_step_that_fails_after_swrun_died_is_logged_with_its_own_exit(
     fin = next(e for e in read_log(tmp_path / "run.toml").events if e.get("leftover"))
     assert (fin["status"], fin["exit_code"], fin["leftover"]) == ("failed", 7, "finished")
     assert fin["output"] == ["about to fail"]
+
+
+CONSOLE = """
+    # Console drill
+
+    ```bash {{name=migrate}}
+    for i in $(seq 1 12); do echo "tick $i"; sleep 0.25; done
+    echo migrate >> {d}/finished
+    ```
+
+    ```bash {{name=after}}
+    echo after >> {d}/finished
+    ```
+    """
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+def test_the_console_lost_mid_step_the_step_finishes_and_the_offer_says_so(
+        tmp_path: Path) -> None:
+    """`swrun run` in tmux; its terminal goes away mid-step (the tmux server is killed: the
+    console gets SIGHUP, as from a dropped SSH session to the bastion). The step runs on;
+    the console opened again offers to resume, naming the step and how it ended."""
+    from test_tui_e2e import start  # the tmux driver of the console tests
+
+    write_runbook(tmp_path, CONSOLE.format(d=tmp_path), "rb.md")
+    finished = tmp_path / "finished"
+    tmux = start(tmp_path, log=None)
+    try:
+        tmux.wait_for("r runs it")
+        tmux.keys("r")
+        _wait_for(lambda: any("tick 2" in p.read_text()
+                              for p in tmp_path.glob("logs/rb/*.output/*.log")),
+                  "the step's first lines in the sidecar")
+    finally:
+        tmux("kill-server", check=False)
+    assert not finished.exists()
+    _wait_for(finished.exists, "the step's own end (its marker)")
+    tmux = start(tmp_path, log=None, size=(120, 40))
+    try:
+        screen = tmux.wait_for("Resume at step 2")
+        text = " ".join(screen.replace("█", " ").split())
+        assert "step 1 'migrate' was running when swrun stopped; it finished with exit 0 " \
+            "after swrun died" in text, screen
+        assert "1 of 2 steps count as done; resuming continues at step 2 (after)" in text
+        tmux.keys("r")
+        tmux.wait_for("step 2: after — r runs it")
+        tmux.keys("r")
+        tmux.wait_for("Run completed")
+        tmux.keys("q")
+        tmux.wait_gone()
+    finally:
+        tmux("kill-server", check=False)
+    assert finished.read_text().split() == ["migrate", "after"]
+    (log,) = tmp_path.glob("logs/rb/*.toml")
+    settled = [e for e in read_log(log).events if e.get("leftover")]
+    assert [(e["step"], e["status"], e["exit_code"]) for e in settled] == [("migrate", "ok", 0)]
+    (side,) = tmp_path.glob("logs/rb/*.output/0001-migrate.log")
+    assert all(f" stdout tick {i}\n" in side.read_text() for i in range(1, 13))
