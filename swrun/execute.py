@@ -603,6 +603,7 @@ def settle_leftovers(
             raw = RawOutput.beside(exit_file)  # what it printed after swrun died
             files += [str(p) for p in raw.paths]
             if any(raw.path(s).is_file() for s in STREAMS):
+                raw.quiesce()
                 late[left.step] = str(raw.base)
         if left.step in main:
             outcomes[left.step] = status

@@ -217,3 +217,28 @@ def test_a_body_file_is_private_and_the_command_line_holds_no_body(tmp_path: Pat
             continue
     assert not any(marker.encode() in c for c in seen)
     _collect(items)
+
+
+def test_writing_to_dev_stdout_and_dev_stderr_loses_nothing(tmp_path: Path) -> None:
+    """`> /dev/stderr` reopens the step's stderr: a pipe, as before, never a file it would
+    truncate (the step's output is copied to files by relays, not written to them)."""
+    rb, step = _step(tmp_path, "echo a\necho b >&2\necho c > /dev/stderr\necho d > /dev/stdout\n"
+                     "echo e >&2\necho f | tee /dev/stderr")
+    outs, result = _collect(ShellExecutor().run(step, _ctx(rb)))
+    got = sorted((o.stream, o.line) for o in outs)
+    assert got == [("stderr", "b"), ("stderr", "c"), ("stderr", "e"), ("stderr", "f"),
+                   ("stdout", "a"), ("stdout", "d"), ("stdout", "f")]
+    assert result.status is StepStatus.OK
+
+
+def test_a_chatty_process_left_behind_does_not_hold_the_step(tmp_path: Path) -> None:
+    pidfile = tmp_path / "bg.pid"
+    rb, step = _step(tmp_path, "(while :; do echo bg; sleep 0.02; done) &\n"
+                     f"echo $! > {pidfile}\necho main done")
+    outs, result = _collect(ShellExecutor().run(step, _ctx(rb, timeout=20)))
+    assert result.status is StepStatus.OK and "main done" in [o.line for o in outs]
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5  # nothing reads its output now: SIGPIPE at its next line
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(child)

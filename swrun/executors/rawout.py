@@ -1,6 +1,7 @@
 """A local step's raw output: the files its processes write, which swrun follows line by line.
 
-A step's stdout and stderr are files, not pipes to swrun: when swrun dies (`kill -9`, a
+A step's stdout and stderr are pipes to two relays (`cat`, in sessions of their own), not
+to swrun; the relays copy them into files that swrun follows. When swrun dies (`kill -9`, a
 dropped SSH session to the bastion) the step writes on and runs to its end instead of dying
 of SIGPIPE at its next line. The files are `<run dir>/out/<token>.stdout` and `.stderr`
 (0600, in a 0700 folder; the token is the one of the step's exit file,
@@ -14,12 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 STREAMS = ("stdout", "stderr")
 _POS_WIDTH = 20
+_READ = 1 << 20
+"""Bytes of each stream one look hands on: a step printing faster than that is read in
+turns, never all into memory at once."""
 LATE_LIMIT = 64 << 20
 """Bytes of each stream a resume reads after the last logged position; the rest is cut."""
 
@@ -63,6 +69,30 @@ class RawOutput:
         for path in self.paths:
             with contextlib.suppress(OSError):
                 path.unlink()
+
+    def writers(self) -> list[int]:
+        """Pids of the processes that have one of the stream files open (the step's relays)."""
+        wanted = {str(self.path(s)) for s in STREAMS}
+        found = []
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            with contextlib.suppress(OSError):
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    with contextlib.suppress(OSError):
+                        if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                            found.append(int(pid))
+                            break
+        return found
+
+    def quiesce(self, wait: float = 2.0) -> None:
+        """Before a resume reads what arrived after swrun died: the relays that copy the
+        step's pipes into the files are given `wait` seconds to copy what is left once the
+        step ended, then stopped (a process the step left running keeps them alive)."""
+        deadline = time.monotonic() + wait
+        while (left := self.writers()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
     def logged(self) -> dict[str, int]:
         """How many bytes of each stream swrun handed on before it stopped (0 when unknown)."""
@@ -120,10 +150,13 @@ class Follower:
                             0o600)
 
     def read(self) -> list[tuple[str, bytes]]:
-        """The lines completed since the last call, stdout's first."""
+        """The lines completed since the last call (at most _READ bytes of each stream),
+        stdout's first."""
         out: list[tuple[str, bytes]] = []
         for stream, fd in self._fds.items():
-            while chunk := os.read(fd, 1 << 16):
+            got = 0
+            while got < _READ and (chunk := os.read(fd, 1 << 16)):
+                got += len(chunk)
                 *lines, self._partial[stream] = (self._partial[stream] + chunk).split(b"\n")
                 for line in lines:
                     self._done[stream] += len(line) + 1

@@ -27,7 +27,7 @@ _SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
 _PIPEFAIL = {"bash", "zsh", "ksh", "mksh"}
 _DRAIN_AFTER_EXIT = 0.5
 """Seconds to keep reading after the shell exits, while children it left behind still hold
-its output files."""
+its output pipes."""
 _POLL = 0.05
 """Seconds between looks at a quiet step's output files."""
 _FAST = 0.01
@@ -179,14 +179,23 @@ class ShellExecutor:
         if announce:
             stdin, gate = os.pipe()
             argv = ["/bin/sh", "-c", _GATE, "swrun-step", exit_file, *argv]
+        pipes = {stream: os.pipe() for stream in STREAMS}
+        relays: list[subprocess.Popen[bytes]] = []
+        proc: subprocess.Popen[bytes] | None = None
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=dict(ctx.env), stdin=stdin,
-                stdout=writers["stdout"], stderr=writers["stderr"], start_new_session=True,
+                stdout=pipes["stdout"][1], stderr=pipes["stderr"][1], start_new_session=True,
             )
+            for stream in STREAMS:
+                relays.append(_relay(pipes[stream][0], writers[stream]))
         except OSError as exc:
             if gate is not None:
                 os.close(gate)
+            if proc is not None:  # at its gate, or not announced: stopped before it ran on
+                stop_group(proc, 0.0)
+                proc.wait()
+            _end_relays(relays)
             follow.close()
             _discard(raw, scratch)
             yield StepResult(StepStatus.FAILED, exit_code=127,
@@ -195,7 +204,8 @@ class ShellExecutor:
         finally:
             if gate is not None:
                 os.close(stdin)
-            for fd in writers.values():  # the step holds them now; swrun only reads
+            # the step and the relays hold them now; swrun only reads the files
+            for fd in [*writers.values(), *(fd for pair in pipes.values() for fd in pair)]:
                 os.close(fd)
         pidfd = _pidfd(proc.pid)
         deadline = time.monotonic() + ctx.timeout if ctx.timeout else None
@@ -210,7 +220,6 @@ class ShellExecutor:
                 gate = None
             heard = time.monotonic()
             quiet = 0.0
-            drain_until: float | None = None
             while True:
                 if ctx.cancel.is_set():
                     stopped = StepStatus.ABORTED
@@ -219,7 +228,6 @@ class ShellExecutor:
                 if deadline is not None and now >= deadline:
                     stopped = StepStatus.TIMED_OUT
                     break
-                exited = proc.poll() is not None  # before the read: nothing it wrote is missed
                 lines = follow.read()
                 if lines:
                     heard = now
@@ -227,28 +235,34 @@ class ShellExecutor:
                     for stream, line in lines:
                         yield _line(line, stream)
                     follow.commit()  # the engine logged them before it asked for more
-                if exited and drain_until is None:
-                    # children the shell left running may still write: listen while one of
-                    # them holds the files, for at most _DRAIN_AFTER_EXIT
-                    drain_until = now + _DRAIN_AFTER_EXIT
-                if drain_until is not None and not lines and (
-                        now >= drain_until or not _writing(proc.pid, raw)):
+                    continue
+                if proc.poll() is not None:
                     break
                 # output shows within _FAST of being written while the step talks
-                wait = _FAST if now - heard < 1.0 or drain_until is not None else _POLL
+                wait = _FAST if now - heard < 1.0 else _POLL
                 if deadline is not None:
                     wait = max(0.0, min(wait, deadline - now))
-                if not exited and pidfd is not None:
+                if pidfd is not None:
                     _wait_fd(pidfd, wait)  # wakes the moment the shell exits
                 else:
                     time.sleep(wait)
-                if not lines:
-                    quiet += wait
-                    if quiet >= _POLL:
-                        quiet = 0.0
-                        yield IDLE
+                quiet += wait
+                if quiet >= _POLL:
+                    quiet = 0.0
+                    yield IDLE
             if stopped is not None and proc.poll() is None:
                 yield from _stopping(proc, follow, ctx.kill_grace)
+            if stopped is not None or proc.poll() is None:
+                stop_group(proc, ctx.kill_grace)
+            # what is still in the pipes, and what children the shell left running print:
+            # listen until the relays see end of file, for at most _DRAIN_AFTER_EXIT
+            until = time.monotonic() + _DRAIN_AFTER_EXIT
+            while any(r.poll() is None for r in relays) and time.monotonic() < until:
+                for stream, line in follow.read():
+                    yield _line(line, stream)
+                follow.commit()
+                time.sleep(_FAST)
+            _end_relays(relays)  # a daemon the step left gets SIGPIPE at its next line
             for stream, line in [*follow.read(), *follow.rest()]:
                 yield _line(line, stream)
             follow.commit()
@@ -257,6 +271,7 @@ class ShellExecutor:
                 os.close(gate)
             if stopped is not None or proc.poll() is None:
                 stop_group(proc, ctx.kill_grace)
+            _end_relays(relays)
             if pidfd is not None:
                 os.close(pidfd)
             follow.close()
@@ -274,22 +289,32 @@ class ShellExecutor:
             yield StepResult(StepStatus.FAILED, exit_code=code)
 
 
+_CAT = shutil.which("cat", path=os.defpath) or "cat"
+
+
+def _relay(read_end: int, raw_fd: int) -> subprocess.Popen[bytes]:
+    """`cat` from the step's pipe into its output file, in a session of its own: the step
+    writes to a pipe as always (`> /dev/stderr` reopens a pipe, where it would truncate a
+    file), and the relay, not swrun, reads it, so swrun's death (`kill -9`, a lost
+    terminal) does not end the step at its next line; the relay ends when the step's last
+    writer closes the pipe."""
+    return subprocess.Popen([_CAT], stdin=read_end, stdout=raw_fd, stderr=subprocess.DEVNULL,
+                            env={"PATH": os.defpath}, start_new_session=True)
+
+
+def _end_relays(relays: list[subprocess.Popen[bytes]]) -> None:
+    for relay in relays:
+        if relay.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                relay.kill()
+        relay.wait()
+    relays.clear()
+
+
 def _discard(raw: RawOutput, scratch: str | None) -> None:
     raw.remove()
     if scratch is not None:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _writing(pgid: int, raw: RawOutput) -> bool:
-    """Some live process of the step's group still has one of its output files open."""
-    wanted = {str(raw.path(s)) for s in STREAMS}
-    for pid in procs.group_members(pgid):
-        with contextlib.suppress(OSError):
-            for fd in os.listdir(f"/proc/{pid}/fd"):
-                with contextlib.suppress(OSError):
-                    if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
-                        return True
-    return False
 
 
 def _wait_fd(fd: int, timeout: float) -> None:
