@@ -18,7 +18,7 @@ from swrun import engine as engine_module
 from swrun.engine import Engine, Resume, Selection, Settings
 from swrun.errors import RunLogError, UsageError
 from swrun.events import Event, RunStatus
-from swrun.executors.rawout import STREAMS, RawOutput
+from swrun.executors.rawout import STREAMS, RawOutput, sweep
 from swrun.exitcodes import ExitCode
 from swrun.model import Runbook
 from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
@@ -254,6 +254,9 @@ def _resume_point(runbook: Runbook, log_path: Path, data: LogData, log: RunLog,
     inv = inventory_file(runbook, inventory or (str(logged_inv) if logged_inv else None))
     leftovers = find_leftovers(data, inv)
     warnings += [left.unseen for left in leftovers if left.unseen]
+    sweep(log_path.absolute().with_suffix(".run"), {
+        Path(str(left.started["exit_file"])).stem for left in leftovers
+        if isinstance(left.started.get("exit_file"), str)})
     return ResumePoint(resume, state.run_id, previous, warnings, log, tuple(leftovers))
 
 

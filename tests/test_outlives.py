@@ -219,3 +219,27 @@ def test_the_console_lost_mid_step_the_step_finishes_and_the_offer_says_so(
     assert [(e["step"], e["status"], e["exit_code"]) for e in settled] == [("migrate", "ok", 0)]
     (side,) = tmp_path.glob("logs/rb/*.output/0001-migrate.log")
     assert all(f" stdout tick {i}\n" in side.read_text() for i in range(1, 13))
+
+
+def test_a_resume_removes_stale_raw_output_and_block_files(tmp_path: Path) -> None:
+    """A swrun killed between starting a step and logging it leaves the step at its gate
+    (it then runs nothing) with its raw output files and its block file behind."""
+    write_runbook(tmp_path, """
+        # Stale
+
+        ```bash {name=one}
+        test -e go
+        ```
+        """, "rb.md")
+    res = _cli(["execute", "rb.md", "--yes", "--log", "run.toml"], tmp_path)
+    assert res.returncode == 1
+    run = tmp_path / "run.run"
+    stale = [run / "out" / "0123456789abcdef.stdout", run / "out" / "0123456789abcdef.pos",
+             run / "swrun-body-x1y2z3.step"]
+    for path in stale:
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+        path.write_text("echo unmasked-output\n")
+    (tmp_path / "go").touch()
+    res = _cli(["execute", "rb.md", "--yes", "--resume", "run.toml"], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert [p for p in stale if p.exists()] == []

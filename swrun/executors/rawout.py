@@ -189,3 +189,19 @@ class Follower:
                 os.close(fd)
         self._fds.clear()
         self._pos = None
+
+
+def sweep(run_dir: Path, keep: set[str]) -> None:
+    """At a resume, under the log's lock (no step of the run is starting): the raw output
+    files of steps that never got past their gate (swrun died between starting one and
+    logging it), and block files no shell read, are left over: removed. `keep`: the tokens
+    of the steps still to be settled."""
+    with contextlib.suppress(OSError):
+        for path in (run_dir / "out").iterdir():
+            if path.name.partition(".")[0] not in keep:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+    with contextlib.suppress(OSError):
+        for path in run_dir.glob("swrun-body-*.step"):
+            with contextlib.suppress(OSError):
+                path.unlink()
