@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -42,8 +43,6 @@ from swrun.errors import (  # noqa: E402
 from swrun.exitcodes import ExitCode, exit_code_for  # noqa: E402
 
 F = TypeVar("F", bound=Callable[..., Any])
-if _BEFORE_IMPORT is not None:  # importing swrun.cli (tests do) leaves ^C as it was
-    _on_sigint(_BEFORE_IMPORT)
 
 
 def _friendly(fn: F) -> F:
@@ -60,11 +59,30 @@ def _friendly(fn: F) -> F:
         except SwrunError as exc:
             click.echo(f"swrun: {exc}", err=True)
             sys.exit(int(exit_code_for(exc)))
+        except Exception as exc:
+            if not _interrupt_behind(exc):
+                raise
+            click.echo("swrun: interrupted", err=True)
+            sys.exit(int(ExitCode.INTERRUPTED))
         finally:
             if previous is not None:
                 _on_sigint(previous)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _interrupt_behind(exc: BaseException) -> bool:
+    """A ^C that Python re-raised as another error: a class made while a module is imported
+    turns what its `__set_name__` raised into `RuntimeError: Error calling __set_name__`."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, KeyboardInterrupt) or (
+                isinstance(cause, SystemExit) and cause.code == 130):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 class _Swrun(click.Group):
@@ -73,6 +91,11 @@ class _Swrun(click.Group):
         previous = _on_sigint(_interrupted_at_start)
         try:
             return super().main(*args, **kwargs)
+        except Exception as exc:
+            if not _interrupt_behind(exc):
+                raise
+            print("swrun: interrupted", file=sys.stderr)
+            raise SystemExit(130) from None
         finally:
             if previous is not None:
                 _on_sigint(previous)
@@ -660,3 +683,11 @@ def ps(as_json: bool, logs_dir: str) -> None:
         click.echo(render_table(runs), nl=False)
     else:
         click.echo(f"swrun: no runs in progress under {logs_dir}/", err=True)
+
+
+# The commands above are built at import: start-up too, under the handler. Importing swrun.cli
+# (tests do) then leaves ^C as it was; the swrun command keeps it until _Swrun.main takes over.
+if _BEFORE_IMPORT is not None and not (
+        os.path.basename(sys.argv[0]) == "swrun"
+        or sys.argv[0].endswith(os.path.join("swrun", "__main__.py"))):
+    _on_sigint(_BEFORE_IMPORT)

@@ -59,6 +59,7 @@ from swrun.executors.base import (
     StepContext,
     StepResult,
 )
+from swrun.executors.rawout import RawOutput
 from swrun.model import Runbook, Step, StepKind, Variable
 from swrun.secrets import MASK, Masker
 
@@ -168,7 +169,11 @@ class Resume:
     """`step_finished` fields for the steps the part that died left running, logged right
     after `run_resumed` (execute.settle_leftovers; `done`/`outcomes` already count them)."""
     settled_files: tuple[str, ...] = ()
-    """Their exit files, removed once those events are logged."""
+    """Their exit and raw output files, removed once those events are logged."""
+    late_output: Mapping[str, str] = field(default_factory=dict)
+    """Step id (of `settled`) → its raw output files (executors.rawout, their base path):
+    what the step printed after swrun died is logged from them, masked, to its sidecar
+    before its `step_finished`."""
     shell_states: tuple[Mapping[str, Any], ...] = ()
     """The `shell_state` of each ok step the earlier parts logged, in order."""
 
@@ -348,8 +353,10 @@ class Engine:
             )
             self._shell.load(self.resume.shell_states, self._environ, self.variables)
             for settled in self.resume.settled:
+                tail = yield from self._late_output(settled)
                 yield self._event(StepFinished, **{
-                    **settled, "status": StepStatus(str(settled.get("status")))})
+                    **settled, "status": StepStatus(str(settled.get("status"))),
+                    **({"output": tail} if tail else {})})
             for name in self.resume.settled_files:  # logged: they have done their job
                 with contextlib.suppress(OSError):
                     os.unlink(name)
@@ -374,6 +381,25 @@ class Engine:
             note=note, duration_ms=duration, active_ms=active, wall_ms=wall, counts=self.counts,
             rollback_counts=self.rollback_counts,
         )
+
+    def _late_output(self, settled: Mapping[str, Any]) -> Generator[Event, None, tuple[str, ...]]:
+        """The lines the step the dead run left running printed after swrun died (read from
+        its raw output files, masked): logged to its sidecar, the last ones returned for its
+        `step_finished`."""
+        base = self.resume.late_output.get(str(settled.get("step"))) if self.resume else None
+        if not base:
+            return ()
+        lines, when = RawOutput(Path(base)).late()
+        tail: deque[str] = deque(maxlen=OUTPUT_TAIL)
+        attempt = settled.get("attempt")
+        for stream, text in lines:
+            line = self.masker.mask(text)
+            tail.append(line)
+            yield self._event(StepOutput, **{k: settled.get(k) for k in
+                                             ("step", "number", "title", "kind")},
+                              line=line, stream=stream, attempt=attempt if isinstance(
+                                  attempt, int) else None, **({"at": when} if when else {}))
+        return tuple(tail)
 
     def _rollback(self, failed: str | None, note: str | None) -> Iterator[Event]:
         steps = self.runbook.rollback_steps

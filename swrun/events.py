@@ -149,6 +149,9 @@ class StepOutput(StepEvent):
     line: str
     stream: str = "stdout"
     host: str | None = None
+    attempt: int | None = None
+    """Set only on the lines a resume logs for the step the dead run left running: the
+    attempt they belong to (otherwise the attempt that started last)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,6 +18,7 @@ from swrun import engine as engine_module
 from swrun.engine import Engine, Resume, Selection, Settings
 from swrun.errors import RunLogError, UsageError
 from swrun.events import Event, RunStatus
+from swrun.executors.rawout import STREAMS, RawOutput, sweep
 from swrun.exitcodes import ExitCode
 from swrun.model import Runbook
 from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
@@ -87,7 +88,9 @@ _ROLLBACK_ONLY = ("is in the rollback section, which runs only after a failure "
 
 def _unless_closed(sink: Callable[[Event], None], engine: Engine) -> Callable[[Event], None]:
     """The front end, until stdout goes away (`swrun execute … | head`): then the run is
-    aborted like an interrupt and the log, not the closed pipe, gets the rest."""
+    aborted like an interrupt and the log, not the closed pipe, gets the rest. A stdout that
+    fails otherwise (`> /dev/full`, a full disk, an I/O error) is said once on stderr and
+    the run goes on: nobody stopped reading, and its log keeps everything."""
     closed = False
 
     def send(event: Event) -> None:
@@ -99,11 +102,38 @@ def _unless_closed(sink: Callable[[Event], None], engine: Engine) -> Callable[[E
         except BrokenPipeError:
             closed = True
             engine.abort("aborted: standard output was closed")
-            with contextlib.suppress(OSError):  # nothing more reaches the reader, not even
-                devnull = os.open(os.devnull, os.O_WRONLY)  # Python's flush at exit
-                os.dup2(devnull, sys.stdout.fileno())
+            _stdout_to_devnull()
+        except OSError as exc:
+            closed = True
+            _stdout_failed(exc)
 
     return send
+
+
+def _stdout_to_devnull() -> None:
+    """Nothing more reaches stdout, not even what Python's buffer holds at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _stdout_failed(exc: OSError) -> None:
+    _stdout_to_devnull()
+    with contextlib.suppress(OSError):
+        print(f"swrun: warning: cannot write to standard output ({exc.strerror or exc}); "
+              "the run goes on, and its log keeps everything", file=sys.stderr, flush=True)
+
+
+def _flush_stdout() -> None:
+    """What is still buffered for stdout, written now: a failure is the one line above, not
+    Python's "Exception ignored" at exit."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+    except OSError as exc:
+        _stdout_failed(exc)
 
 
 def select(runbook: Runbook, opts: ExecuteOptions) -> Selection:
@@ -232,6 +262,9 @@ def _resume_point(runbook: Runbook, log_path: Path, data: LogData, log: RunLog,
     inv = inventory_file(runbook, inventory or (str(logged_inv) if logged_inv else None))
     leftovers = find_leftovers(data, inv)
     warnings += [left.unseen for left in leftovers if left.unseen]
+    sweep(log_path.absolute().with_suffix(".run"), {
+        Path(str(left.started["exit_file"])).stem for left in leftovers
+        if isinstance(left.started.get("exit_file"), str)})
     return ResumePoint(resume, state.run_id, previous, warnings, log, tuple(leftovers))
 
 
@@ -349,6 +382,27 @@ class Leftover:
         n = len(self.members)
         return (f"{self.name} (pid {self.started.get('pid')}, process group {self.pgid}: "
                 f"{n} process{'es' if n != 1 else ''})")
+
+    def fate(self) -> str:
+        """What became of it, for the resume offer: `step 2 'Migrate' was running when swrun
+        stopped; it finished with exit 0 after swrun died`."""
+        head = f"{self.name} was running when swrun stopped"
+        if self.remote:
+            hosts = ", ".join(g.host for g in self.remote)
+            alive = [g.host for g in self.remote if g.state == "alive"]
+            if alive:
+                return f"{head}; it is still running on {', '.join(alive)}"
+            if all(g.state == "gone" for g in self.remote):
+                return (f"{head}; it has ended on {hosts} (its exit status is not known: it "
+                        "runs again)")
+            return f"{head} on {hosts}; resuming looks for it there"
+        if self.pgid is None:
+            return f"{head}; swrun cannot see whether it still is: it runs again"
+        if self.members:
+            return f"{head}; it is still running (pid {self.started.get('pid')})"
+        if self.exit_code is not None:
+            return f"{head}; it finished with exit {self.exit_code} after swrun died"
+        return f"{head}; it was stopped before it ended (no exit status): it runs again"
 
     def refresh(self) -> Leftover:
         """Looked at again now: which of its processes live, and its exit file."""
@@ -531,6 +585,7 @@ def settle_leftovers(
             "--stop-leftovers to stop it")
     settled: list[dict[str, Any]] = []
     files: list[str] = []
+    late: dict[str, str] = {}
     done = dict(point.resume.done)
     outcomes = dict(point.resume.outcomes)
     main = {s.id for s in runbook.main_steps}
@@ -580,8 +635,16 @@ def settle_leftovers(
             }[how]
         fields.update(status=status, leftover=how)
         settled.append({k: v for k, v in fields.items() if v is not None})
+        if say:
+            say(left.fate())
         if isinstance(rec.get("exit_file"), str) and rec["exit_file"]:
-            files.append(str(left.log_dir / rec["exit_file"]))
+            exit_file = left.log_dir / rec["exit_file"]
+            files.append(str(exit_file))
+            raw = RawOutput.beside(exit_file)  # what it printed after swrun died
+            files += [str(p) for p in raw.paths]
+            if any(raw.path(s).is_file() for s in STREAMS):
+                raw.quiesce()
+                late[left.step] = str(raw.base)
         if left.step in main:
             outcomes[left.step] = status
             if status == "ok" and isinstance(rec.get("hash"), str):
@@ -589,7 +652,8 @@ def settle_leftovers(
             else:
                 done.pop(left.step, None)
     resume = dataclasses.replace(point.resume, done=done, outcomes=outcomes,
-                                 settled=tuple(settled), settled_files=tuple(files))
+                                 settled=tuple(settled), settled_files=tuple(files),
+                                 late_output=late)
     return dataclasses.replace(point, resume=resume, leftovers=tuple(lefts))
 
 
@@ -856,6 +920,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+    _flush_stdout()
     signed, said = sign_run_log(log, settings, name, runbook)
     print(f"swrun: log: {log_path}", file=sys.stderr)
     print(f"swrun: {said}" if signed else f"swrun: warning: {said}", file=sys.stderr)

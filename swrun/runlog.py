@@ -418,7 +418,7 @@ class RunLog:
         self._size += len(data)
 
     def _output(self, event: StepOutput) -> None:
-        attempt = self._attempts.get(event.step, 1)
+        attempt = event.attempt or self._attempts.get(event.step, 1)
         key = (event.step, attempt, event.host)
         try:
             if key not in self._sidecars:

@@ -213,9 +213,11 @@ def test_a_step_still_running_after_swrun_died_is_not_started_again(tmp_path: Pa
     assert (tmp_path / "runs").read_text().split() == ["first", "long", "last"]
     ends = [e for e in read_log(tmp_path / "run.toml").events
             if e["type"] == "step_finished" and e["step"] == "long"]
-    assert [(e["status"], e.get("leftover")) for e in ends] == [("aborted", "stopped"),
-                                                                ("ok", None)]
-    assert "stopped (TERM, then KILL)" in ends[0]["error"]
+    # its leader outlived the TERM and wrote the command's own end: 143 (killed by TERM);
+    # (it used to die of SIGPIPE with swrun's pipe, leaving no exit status: "aborted")
+    assert [(e["status"], e.get("leftover"), e.get("exit_code")) for e in ends] == [
+        ("failed", "stopped", 143), ("ok", None, 0)]
+    assert "ended as the resume stopped it" in ends[0]["note"]
 
 
 def test_a_step_that_ended_after_swrun_died_counts_once(tmp_path: Path) -> None:

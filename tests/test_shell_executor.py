@@ -174,3 +174,71 @@ def test_missing_interpreter_is_a_clear_failure(tmp_path: Path) -> None:
     _, result = _collect(ShellExecutor().run(step, _ctx(rb)))
     assert result.status is StepStatus.FAILED
     assert result.error and "no-such-shell-xyz" in result.error
+
+
+def _big_body(kib: int) -> str:
+    """A block of `kib` KiB: a first line, filler, a last line naming $0 and $#, and a
+    failing command whose line number the error must name."""
+    filler = "".join(f": filler {i:06d} {'x' * 100}\n" for i in range(kib * 1024 // 116))
+    return f"echo first\n{filler}echo \"last $0 $#\"\nnot_a_command_xyz"
+
+
+def test_a_body_over_128_kib_runs_from_a_file_not_argv(tmp_path: Path) -> None:
+    """One argument holds at most 128 KiB (MAX_ARG_STRLEN): `bash -c BODY` of a 300 KiB block
+    failed with "Argument list too long". The body goes by a 0600 file the shell removes."""
+    body = _big_body(300)
+    assert len(body.encode()) > 300 * 1000
+    rb, step = _step(tmp_path, body)
+    run_dir = tmp_path / "run"
+    ctx = _ctx(rb)
+    ctx.run_dir = run_dir
+    outs, result = _collect(ShellExecutor().run(step, ctx))
+    lines = [o.line for o in outs]
+    assert lines[0] == "first" and f"last swrun:{step.id} 0" in lines, lines[:3]
+    err = [o.line for o in outs if o.stream == "stderr"]
+    n = body.count("\n") + 1
+    assert err == [f"swrun:{step.id}: line {n}: not_a_command_xyz: command not found"]
+    assert result.status is StepStatus.FAILED and result.exit_code == 127
+    assert [p for p in run_dir.rglob("*") if p.is_file()] == []  # nothing left behind
+
+
+def test_a_body_file_is_private_and_the_command_line_holds_no_body(tmp_path: Path) -> None:
+    marker = "body-marker-7f3a"
+    rb, step = _step(tmp_path, f"echo {marker}\nsleep 0.3\necho done")
+    items = ShellExecutor().run(step, _ctx(rb))
+    first = next(items)
+    assert isinstance(first, Output) and first.line == marker
+    mine = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    seen = []
+    for pid in mine:
+        try:
+            seen.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+        except OSError:
+            continue
+    assert not any(marker.encode() in c for c in seen)
+    _collect(items)
+
+
+def test_writing_to_dev_stdout_and_dev_stderr_loses_nothing(tmp_path: Path) -> None:
+    """`> /dev/stderr` reopens the step's stderr: a pipe, as before, never a file it would
+    truncate (the step's output is copied to files by relays, not written to them)."""
+    rb, step = _step(tmp_path, "echo a\necho b >&2\necho c > /dev/stderr\necho d > /dev/stdout\n"
+                     "echo e >&2\necho f | tee /dev/stderr")
+    outs, result = _collect(ShellExecutor().run(step, _ctx(rb)))
+    got = sorted((o.stream, o.line) for o in outs)
+    assert got == [("stderr", "b"), ("stderr", "c"), ("stderr", "e"), ("stderr", "f"),
+                   ("stdout", "a"), ("stdout", "d"), ("stdout", "f")]
+    assert result.status is StepStatus.OK
+
+
+def test_a_chatty_process_left_behind_does_not_hold_the_step(tmp_path: Path) -> None:
+    pidfile = tmp_path / "bg.pid"
+    rb, step = _step(tmp_path, "(while :; do echo bg; sleep 0.02; done) &\n"
+                     f"echo $! > {pidfile}\necho main done")
+    outs, result = _collect(ShellExecutor().run(step, _ctx(rb, timeout=20)))
+    assert result.status is StepStatus.OK and "main done" in [o.line for o in outs]
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5  # nothing reads its output now: SIGPIPE at its next line
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(child)

@@ -436,3 +436,21 @@ def test_a_file_step_on_hosts_takes_its_path_as_data(tmp_path: Path, inv: Path,
     assert not (home / "swrun-pwned-file").exists()
     assert not Path("/root/swrun-pwned-file").exists()
     assert _out(events, "h1") == [f"wrote {home}/conf/x$(touch swrun-pwned-file).txt"]
+
+
+def test_a_body_over_128_kib_runs_on_a_host(tmp_path: Path, inv: Path) -> None:
+    """The script goes on the channel's stdin into a 0600 file on the host, never in the
+    command sshd runs (one argument there holds at most 128 KiB too)."""
+    filler = "".join(f": filler {i:06d} {'x' * 100}\n" for i in range(300 * 1024 // 116))
+    _, events = _run(tmp_path, f"""
+        # Big
+
+        ```bash {{hosts=h1}}
+        echo first
+        {filler.replace(chr(10), chr(10) + "        ")}echo "last $0 $#"
+        ```
+        """, inv)
+    (fin,) = _finished(events)
+    assert fin.status == "ok", fin.error
+    out = _out(events)
+    assert out == ["first", "last swrun:big 0"], out

@@ -19,13 +19,19 @@ from swrun import procs, rundir
 from swrun.events import StepStatus
 from swrun.executors import shellstate
 from swrun.executors.base import IDLE, Idle, Output, Spawned, StepContext, StepResult
+from swrun.executors.rawout import STREAMS, Follower, RawOutput
 from swrun.model import Step
+from swrun.shellbody import RUN_BODY, write_body
 
 _SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
 _PIPEFAIL = {"bash", "zsh", "ksh", "mksh"}
 _DRAIN_AFTER_EXIT = 0.5
-"""Seconds to keep reading after the shell exits, for output of children it left behind."""
+"""Seconds to keep reading after the shell exits, while children it left behind still hold
+its output pipes."""
 _POLL = 0.05
+"""Seconds between looks at a quiet step's output files."""
+_FAST = 0.01
+"""… and at those of a step that printed within the last second."""
 _GATE = ('trap : TERM INT HUP; IFS= read -r _ || exit 125; exec </dev/null; f=$1; shift; '
          '"$@"; rc=$?; umask 077; if [ -n "$f" ]; then echo "$rc" >"$f"; fi; exit "$rc"')
 """The leader of an announced step's process group: it waits until swrun has logged the
@@ -38,9 +44,10 @@ that was cut off. Its TERM handler is not inherited: the command gets TERM as be
 def command_for(step: Step, script_dir: Path | None = None,
                 state_file: Path | None = None,
                 secret_names: Iterable[str] = ()) -> tuple[list[str], Path | None]:
-    """argv for the step's interpreter, and a temp script file to delete afterwards (if any).
-    `state_file`: a sh-family step also writes what it changed there (shellstate.trailer),
-    never the values of `secret_names`."""
+    """argv for the step's interpreter, and the 0600 file holding the body, to delete
+    afterwards: the body is never an argument (swrun.shellbody: a block over 128 KiB would
+    not start). `state_file`: a sh-family step also writes what it changed there
+    (shellstate.trailer), never the values of `secret_names`."""
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
     name = os.path.basename(interp[0])
     if name in _SH_FAMILY:
@@ -48,13 +55,10 @@ def command_for(step: Step, script_dir: Path | None = None,
         body = step.body
         if state_file is not None:
             body += shellstate.trailer(interp[0], state_file, secret_names)
-        return [*interp, *flags, "-c", body, f"swrun:{step.id}"], None
-    if script_dir is not None:
-        script_dir = rundir.private(script_dir)
-    fd, script = tempfile.mkstemp(prefix="swrun-step-", suffix=".script", dir=script_dir)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(step.body)
-    return [*interp, script], Path(script)
+        script = write_body(body, script_dir)
+        return [*interp, *flags, "-c", RUN_BODY, f"swrun:{step.id}", str(script)], script
+    script = write_body(step.body, script_dir)
+    return [*interp, str(script)], script
 
 
 def working_dir(step: Step, ctx: StepContext) -> Path:
@@ -105,46 +109,71 @@ class ShellExecutor:
         gate: int | None = None
         exit_file = ""
         stdin: int = subprocess.DEVNULL
+        token = secrets.token_hex(8)
+        scratch: str | None = None  # no run folder: the output files go to a temp one
+        if ctx.run_dir is not None:
+            raw = RawOutput(ctx.run_dir / "out" / token)
+        else:
+            scratch = tempfile.mkdtemp(prefix="swrun-out-")
+            raw = RawOutput(Path(scratch) / token)
         if announce:
             found = shutil.which(argv[0], path=ctx.env.get("PATH", os.defpath)) \
                 if os.sep not in argv[0] else argv[0]
             if found is None or not os.access(cwd / found, os.X_OK):
+                _discard(raw, scratch)
                 yield StepResult(StepStatus.FAILED, exit_code=127,
                                  error=f"cannot start {argv[0]}: No such file or directory")
                 return
             if ctx.run_dir is not None:
                 with contextlib.suppress(OSError):
-                    exit_file = str(rundir.private(ctx.run_dir, "exit") /
-                                    f"{secrets.token_hex(8)}.status")
+                    exit_file = str(rundir.private(ctx.run_dir, "exit") / f"{token}.status")
+        follow = Follower(raw)
+        writers: dict[str, int] = {}
+        try:
+            writers = raw.create()
+            follow.open()
+        except OSError as exc:
+            for fd in writers.values():
+                os.close(fd)
+            follow.close()
+            _discard(raw, scratch)
+            yield StepResult(StepStatus.FAILED, error=f"cannot make the step's output files "
+                             f"under {raw.base.parent}: {exc.strerror}")
+            return
+        if announce:
             stdin, gate = os.pipe()
             argv = ["/bin/sh", "-c", _GATE, "swrun-step", exit_file, *argv]
+        pipes = {stream: os.pipe() for stream in STREAMS}
+        relays: list[subprocess.Popen[bytes]] = []
+        proc: subprocess.Popen[bytes] | None = None
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=dict(ctx.env), stdin=stdin,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                bufsize=0,
+                stdout=pipes["stdout"][1], stderr=pipes["stderr"][1], start_new_session=True,
             )
+            for stream in STREAMS:
+                relays.append(_relay(pipes[stream][0], writers[stream]))
         except OSError as exc:
             if gate is not None:
                 os.close(gate)
+            if proc is not None:  # at its gate, or not announced: stopped before it ran on
+                stop_group(proc, 0.0)
+                proc.wait()
+            _end_relays(relays)
+            follow.close()
+            _discard(raw, scratch)
             yield StepResult(StepStatus.FAILED, exit_code=127,
                              error=f"cannot start {argv[0]}: {exc.strerror}")
             return
         finally:
             if gate is not None:
                 os.close(stdin)
-        assert proc.stdout is not None and proc.stderr is not None
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ, "stdout")
-        sel.register(proc.stderr, selectors.EVENT_READ, "stderr")
+            # the step and the relays hold them now; swrun only reads the files
+            for fd in [*writers.values(), *(fd for pair in pipes.values() for fd in pair)]:
+                os.close(fd)
         pidfd = _pidfd(proc.pid)
-        if pidfd is not None:  # wake the moment the shell exits, without polling
-            sel.register(pidfd, selectors.EVENT_READ, "exit")
-        partial = {"stdout": b"", "stderr": b""}
         deadline = time.monotonic() + ctx.timeout if ctx.timeout else None
-        drain_until: float | None = None
         stopped: StepStatus | None = None
-        open_pipes = 2
         try:
             if gate is not None:  # logged in step_started before the gate opens
                 yield Spawned(pid=proc.pid, pgid=proc.pid, start=procs.start_time(proc.pid),
@@ -153,7 +182,9 @@ class ShellExecutor:
                     os.write(gate, b"\n")
                 os.close(gate)
                 gate = None
-            while open_pipes or proc.poll() is None:
+            heard = time.monotonic()
+            quiet = 0.0
+            while True:
                 if ctx.cancel.is_set():
                     stopped = StepStatus.ABORTED
                     break
@@ -161,49 +192,54 @@ class ShellExecutor:
                 if deadline is not None and now >= deadline:
                     stopped = StepStatus.TIMED_OUT
                     break
-                if drain_until is None and proc.returncode is not None:
-                    drain_until = now + _DRAIN_AFTER_EXIT
-                if drain_until is not None and now >= drain_until:
-                    break  # a background child still holds the pipes; stop listening
-                wait = _POLL if deadline is None else max(0.0, min(_POLL, deadline - now))
-                if drain_until is not None:
-                    wait = max(0.0, min(wait, drain_until - now))
-                ready = sel.select(wait)
-                if not ready:
-                    yield IDLE
-                for key, _ in ready:
-                    stream = key.data
-                    if stream == "exit":
-                        sel.unregister(key.fileobj)
-                        proc.poll()
-                        continue
-                    chunk = os.read(key.fd, 65536)
-                    if not chunk:
-                        sel.unregister(key.fileobj)
-                        open_pipes -= 1
-                        if partial[stream]:
-                            yield _line(partial[stream], stream)
-                            partial[stream] = b""
-                        continue
-                    yield from _lines(partial, stream, chunk)
-                if pidfd is None and not open_pipes and stopped is None:
-                    stopped = _wait_exit(proc, ctx, deadline)
+                lines = follow.read()
+                if lines:
+                    heard = now
+                    quiet = 0.0
+                    for stream, line in lines:
+                        yield _line(line, stream)
+                    follow.commit()  # the engine logged them before it asked for more
+                    continue
+                if proc.poll() is not None:
                     break
+                # output shows within _FAST of being written while the step talks
+                wait = _FAST if now - heard < 1.0 else _POLL
+                if deadline is not None:
+                    wait = max(0.0, min(wait, deadline - now))
+                if pidfd is not None:
+                    _wait_fd(pidfd, wait)  # wakes the moment the shell exits
+                else:
+                    time.sleep(wait)
+                quiet += wait
+                if quiet >= _POLL:
+                    quiet = 0.0
+                    yield IDLE
             if stopped is not None and proc.poll() is None:
-                yield from _stopping(proc, sel, partial, ctx.kill_grace)
+                yield from _stopping(proc, follow, ctx.kill_grace)
+            if stopped is not None or proc.poll() is None:
+                stop_group(proc, ctx.kill_grace)
+            # what is still in the pipes, and what children the shell left running print:
+            # listen until the relays see end of file, for at most _DRAIN_AFTER_EXIT
+            until = time.monotonic() + _DRAIN_AFTER_EXIT
+            while any(r.poll() is None for r in relays) and time.monotonic() < until:
+                for stream, line in follow.read():
+                    yield _line(line, stream)
+                follow.commit()
+                time.sleep(_FAST)
+            _end_relays(relays)  # a daemon the step left gets SIGPIPE at its next line
+            for stream, line in [*follow.read(), *follow.rest()]:
+                yield _line(line, stream)
+            follow.commit()
         finally:
             if gate is not None:  # never opened: the gate sees EOF and nothing runs
                 os.close(gate)
             if stopped is not None or proc.poll() is None:
                 stop_group(proc, ctx.kill_grace)
-            sel.close()
+            _end_relays(relays)
             if pidfd is not None:
                 os.close(pidfd)
-            proc.stdout.close()
-            proc.stderr.close()
-        for stream, rest in partial.items():
-            if rest:
-                yield _line(rest, stream)
+            follow.close()
+            _discard(raw, scratch)
         rc = proc.wait()
         code = 128 - rc if rc < 0 else rc
         if stopped is StepStatus.TIMED_OUT:
@@ -217,31 +253,54 @@ class ShellExecutor:
             yield StepResult(StepStatus.FAILED, exit_code=code)
 
 
-def _stopping(proc: subprocess.Popen[bytes], sel: selectors.BaseSelector,
-              partial: dict[str, bytes], grace: float) -> Iterator[Output]:
-    """TERM the group and keep reading what it prints (a cleanup trap, and a trap that
-    prints a lot must not block on a full pipe) until the shell exits or the grace period
-    ends; stop_group then KILLs whatever is left."""
+_CAT = shutil.which("cat", path=os.defpath) or "cat"
+
+
+def _relay(read_end: int, raw_fd: int) -> subprocess.Popen[bytes]:
+    """`cat` from the step's pipe into its output file, in a session of its own: the step
+    writes to a pipe as always (`> /dev/stderr` reopens a pipe, where it would truncate a
+    file), and the relay, not swrun, reads it, so swrun's death (`kill -9`, a lost
+    terminal) does not end the step at its next line; the relay ends when the step's last
+    writer closes the pipe."""
+    return subprocess.Popen([_CAT], stdin=read_end, stdout=raw_fd, stderr=subprocess.DEVNULL,
+                            env={"PATH": os.defpath}, start_new_session=True)
+
+
+def _end_relays(relays: list[subprocess.Popen[bytes]]) -> None:
+    for relay in relays:
+        if relay.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                relay.kill()
+        relay.wait()
+    relays.clear()
+
+
+def _discard(raw: RawOutput, scratch: str | None) -> None:
+    raw.remove()
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _wait_fd(fd: int, timeout: float) -> None:
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        sel.select(timeout)
+
+
+def _stopping(proc: subprocess.Popen[bytes], follow: Follower,
+              grace: float) -> Iterator[Output]:
+    """TERM the group and keep reading what it prints (a cleanup trap's last words) until
+    the shell exits or the grace period ends; stop_group then KILLs whatever is left."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     end = time.monotonic() + grace
-    drain: float | None = None  # once the shell is gone, what it left in the pipes
-    while (left := (drain or end) - time.monotonic()) > 0 and sel.get_map():
-        if drain is None and proc.poll() is not None:
-            drain = min(end, time.monotonic() + _DRAIN_AFTER_EXIT)
-        for key, _ in sel.select(min(_POLL, left)):
-            stream = key.data
-            chunk = b"" if stream == "exit" else os.read(key.fd, 65536)
-            if not chunk:
-                sel.unregister(key.fileobj)
-                continue
-            yield from _lines(partial, stream, chunk)
-
-
-def _lines(partial: dict[str, bytes], stream: str, chunk: bytes) -> list[Output]:
-    """The whole lines `chunk` completes on `stream`; an unfinished one waits in `partial`."""
-    *lines, partial[stream] = (partial[stream] + chunk).split(b"\n")
-    return [_line(raw, stream) for raw in lines]
+    while time.monotonic() < end:
+        for stream, line in follow.read():
+            yield _line(line, stream)
+        follow.commit()
+        if proc.poll() is not None:
+            return
+        time.sleep(_FAST)
 
 
 def _pidfd(pid: int) -> int | None:
@@ -249,22 +308,6 @@ def _pidfd(pid: int) -> int | None:
         return os.pidfd_open(pid)
     except (AttributeError, OSError):  # not Linux >= 5.3
         return None
-
-
-def _wait_exit(
-    proc: subprocess.Popen[bytes], ctx: StepContext, deadline: float | None
-) -> StepStatus | None:
-    """After the pipes closed: wait for the shell itself, still honouring timeout and abort."""
-    while True:
-        try:
-            proc.wait(timeout=_POLL)
-            return None
-        except subprocess.TimeoutExpired:
-            pass
-        if ctx.cancel.is_set():
-            return StepStatus.ABORTED
-        if deadline is not None and time.monotonic() >= deadline:
-            return StepStatus.TIMED_OUT
 
 
 def _line(raw: bytes, stream: str) -> Output:

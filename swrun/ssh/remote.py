@@ -2,16 +2,19 @@
 
 sshd starts every session's login shell in a new session (setsid), so that shell's pid is
 the process group id of everything the step starts. The command it is given prints that pid
-as a marker line, reads the variables from stdin (an `export` line, shlex-quoted, so no value
-is ever on a command line that `ps` shows) and execs `bash -e -o pipefail -c SCRIPT NAME`,
-keeping the pid. On timeout or abort a second channel sends TERM, then KILL
-after the grace period, to the group. The command text itself is never shown or logged.
+as a marker line, reads the variables and the script from stdin (an `export` line,
+shlex-quoted, so no value is ever on a command line that `ps` shows, and a here-document that
+puts the script in a 0600 `mktemp` file, so a script over 128 KiB starts too) and execs
+`bash -e -o pipefail -c RUN_BODY NAME FILE` (swrun.shellbody), keeping the pid. On timeout
+or abort a second channel sends TERM, then KILL after the grace period, to the group. The
+command text itself is never shown or logged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import secrets
 import select
 import shlex
 import threading
@@ -21,6 +24,7 @@ from typing import Any
 
 import paramiko
 
+from swrun.shellbody import RUN_BODY
 from swrun.ssh import ConnectError, Unreachable
 from swrun.ssh.fanout import HostResult
 from swrun.ssh.pool import POOL, Notify, Pool
@@ -34,18 +38,32 @@ _PGID_WAIT = 2.0
 OnLine = Callable[[str, str], None]
 
 
-def remote_command(script: str, env: Mapping[str, str], name: str,
+def remote_command(name: str,
                    shell: tuple[str, ...] = ("bash", "-e", "-o", "pipefail")) -> str:
     """The command line sent to sshd, for a POSIX login shell (sh, bash, dash, zsh, ksh).
 
-    It holds no variable value: sshd runs it as the login shell's argv (`bash -c COMMAND`),
-    which every user of the host can read in /proc. The values come on stdin instead
-    (`remote_stdin`), and reach the script as its environment.
+    It holds neither a variable value nor the script: sshd runs it as the login shell's argv
+    (`bash -c COMMAND`), which every user of the host can read in /proc, and which holds at
+    most 128 KiB. Both come on stdin instead (`remote_input`).
     """
-    read = 'eval "$(cat)"; ' if remote_stdin(env) else ""
     argv = " ".join(shlex.quote(a) for a in shell)
     return (f"{_PROBE}printf '\\036swrun-pgid=%s %s %s\\n' \"$$\" \"${{_s:--}}\" "
-            f"\"${{_b:--}}\"; {read}exec {argv} -c {shlex.quote(script)} {shlex.quote(name)}")
+            f"\"${{_b:--}}\"; eval \"$(cat)\"; "
+            f"exec {argv} -c {shlex.quote(RUN_BODY)} {shlex.quote(name)} \"$__swrun_f\"")
+
+
+def remote_input(script: str, env: Mapping[str, str]) -> bytes:
+    """The stdin of `remote_command`, which evals it: the `export` line (`remote_stdin`), then
+    the script written to a new 0600 file (`mktemp`) by a here-document whose end word the
+    script does not contain; the step's shell removes the file as it starts."""
+    end = "SWRUN_BODY_" + secrets.token_hex(8)
+    while end in script:
+        end = "SWRUN_BODY_" + secrets.token_hex(8)
+    body = script if script.endswith("\n") else script + "\n"
+    return remote_stdin(env) + (
+        "__swrun_f=$(mktemp \"${TMPDIR:-/tmp}/swrun-body.XXXXXXXX\") || exit 126\n"
+        f"cat >\"$__swrun_f\" <<'{end}' || exit 126\n{body}{end}\n").encode(
+            "utf-8", "surrogateescape")
 
 
 # the marker's other two words, read by the same command: the group leader's start time
@@ -117,8 +135,8 @@ class RemoteHost:
             on_process: OnProcess | None = None) -> HostResult:
         t0 = time.monotonic()
         try:
-            transport, chan = self._open(remote_command(script, self.env, name, shell),
-                                         remote_stdin(self.env), timeout)
+            transport, chan = self._open(remote_command(name, shell),
+                                         remote_input(script, self.env), timeout)
         except ConnectError as exc:
             # The command never started, whichever timer fired: `unreachable`, never
             # `timed_out` (which says a command ran and was stopped).

@@ -21,6 +21,7 @@ from swrun.tui.steps import ICONS
 from swrun.variables import is_secret, validate_value
 
 if TYPE_CHECKING:
+    from swrun.execute import Leftover
     from swrun.runlog import LogData
 
 _TERMINAL = ("check_ticked", "step_skipped", "step_finished")
@@ -48,16 +49,25 @@ class ResumeOffer:
     done: frozenset[str] = frozenset()
     changed: tuple[str, ...] = ()
     """Steps done in the log whose text changed since: they run again."""
+    leftovers: tuple[Leftover, ...] = ()
+    """Steps that were running when swrun stopped, as found now (a local one that finished
+    with exit 0 since counts as done, as the resume will log it)."""
 
     @classmethod
     def of(cls, runbook: Runbook, data: LogData) -> ResumeOffer:
+        from swrun.execute import find_leftovers
         from swrun.runlog import resume_state
 
         state = resume_state(data)
         main = runbook.main_steps
-        done = frozenset(s.id for s in main if state.done.get(s.id) == s.content_hash)
+        # a remote step's hosts are not asked here (no inventory): the resume does that
+        lefts = tuple(find_leftovers(data))
+        finished = {left.step: left.started.get("hash") for left in lefts
+                    if not left.alive and left.exit_code == 0}
+        done = frozenset(s.id for s in main if state.done.get(s.id) == s.content_hash
+                         or finished.get(s.id) == s.content_hash)
         changed = tuple(s.id for s in main if s.id in state.done and s.id not in done)
-        return cls(str(data.path), data.run, data.events, main, done, changed)
+        return cls(str(data.path), data.run, data.events, main, done, changed, lefts)
 
     @property
     def ended(self) -> str | None:
@@ -111,6 +121,10 @@ class ResumeOffer:
                               if r.get("type") == "run_finished"), None)
                 head = f"The last run {_ENDED.get(ended, ended)}" + (
                     f" at {self._number(where)}" if where else "") + ". "
+            elif self.leftovers:
+                head = "The last run stopped while a step ran (swrun was killed, or its " \
+                    "terminal was lost): " + "; ".join(
+                        left.fate() for left in self.leftovers) + ". "
             else:
                 head = "The last run stopped while it waited (quit or closed). "
             out = (f"{head}{len(self.done)} of {total} steps count as done; "
@@ -156,6 +170,9 @@ class ResumeOffer:
                 out.append(f"{at} ■ the run ended: {words(rec.get('status'))}")
             elif kind == "run_resumed":
                 out.append(f"{at} ▶ resumed by {rec.get('operator', '?')}")
+        for left in self.leftovers:
+            at = str(left.started.get("at", ""))[11:16]
+            out.append(f"{at} ▶ {left.fate()}")
         return out
 
 
