@@ -58,7 +58,9 @@ def _friendly(fn: F) -> F:
             click.echo("swrun: interrupted", err=True)
             sys.exit(int(ExitCode.INTERRUPTED))
         except SwrunError as exc:
-            click.echo(f"swrun: {exc}", err=True)
+            from swrun.files import safe_text  # a message may quote a file's text
+
+            click.echo(safe_text(f"swrun: {exc}"), err=True)
             sys.exit(int(exit_code_for(exc)))
         finally:
             if previous is not None:
@@ -356,6 +358,7 @@ def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt
     docs/timeline.md)."""
     import os
 
+    from swrun.files import safe_text
     from swrun.timeline import build_timeline, read_logs, render
     from swrun.timeline.options import format_for, parse_when, time_zone, write_output
 
@@ -399,7 +402,7 @@ def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt
     tl = build_timeline(data, since=bounds[0], until=bounds[1], tz=zone, tz_name=tz,
                         incident=incident)
     for warning in tl.warnings:
-        click.echo(f"swrun: warning: {warning}", err=True)
+        click.echo(safe_text(f"swrun: warning: {warning}"), err=True)
     text = render(tl, fmt or format_for(output, "md"))
     try:
         write_output(text, output)

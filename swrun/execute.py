@@ -19,6 +19,7 @@ from swrun.engine import Engine, Resume, Selection, Settings
 from swrun.errors import RunLogError, UsageError
 from swrun.events import Event, RunStatus
 from swrun.exitcodes import ExitCode
+from swrun.files import read_regular
 from swrun.model import Runbook
 from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
 from swrun.render import HumanRenderer, JsonRenderer, use_colour
@@ -336,7 +337,7 @@ class Leftover:
         exit_file = self.started.get("exit_file")
         if isinstance(exit_file, str) and exit_file:
             with contextlib.suppress(OSError, ValueError):
-                code = int((self.log_dir / exit_file).read_text().strip())
+                code = int(read_regular(self.log_dir / exit_file, 64).strip())
         return dataclasses.replace(self, members=tuple(members), exit_code=code)
 
 

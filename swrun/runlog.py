@@ -31,6 +31,14 @@ import tomli_w
 from swrun.errors import LogLockedError, RunLogError
 from swrun.events import DONE_STATUSES, Event, RunStatus, StepOutput, format_time
 from swrun.evidence.chain import CHAIN, digest, last_hash, normalize
+from swrun.files import (
+    MAX_LOG_BYTES,
+    NotRegular,
+    check_fd,
+    check_path,
+    open_regular,
+    read_regular,
+)
 
 SCHEMA_VERSION = 1
 """The `[run].schema` this swrun writes; logs with a higher one are refused."""
@@ -326,18 +334,31 @@ class RunLog:
         The torn bytes are kept in `<log>.torn`."""
         path = Path(path)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            check_path(path)  # a FIFO or a device is refused before it is opened
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NONBLOCK)
+        except NotRegular as exc:
+            raise RunLogError(str(exc)) from None
         except FileNotFoundError:
             raise RunLogError(f"{path}: no such run log") from None
         except OSError as exc:
             raise RunLogError(f"{path}: cannot open the run log: {exc.strerror}") from None
+        try:
+            check_fd(fd, path, MAX_LOG_BYTES)
+        except OSError as exc:
+            os.close(fd)
+            raise RunLogError(str(exc) if isinstance(exc, NotRegular) else
+                              f"{path}: cannot open the run log: {exc.strerror}") from None
         _lock(fd, path)
         log = cls(path, fd, 1)
         try:
             chunks = []
-            while block := os.read(fd, 1 << 20):
+            left = MAX_LOG_BYTES + 1
+            while left > 0 and (block := os.read(fd, min(left, 1 << 20))):
                 chunks.append(block)
+                left -= len(block)
             raw = b"".join(chunks)
+            if len(raw) > MAX_LOG_BYTES:
+                raise NotRegular(path, f"larger than {MAX_LOG_BYTES >> 20} MB")
             data, good = parse_bytes(path, raw)
             if good < len(raw):
                 torn = path.with_name(path.name + ".torn")
@@ -351,6 +372,9 @@ class RunLog:
                 os.fsync(fd)
                 log.warnings.append(f"{path}: moved a torn last event ({len(raw) - good} bytes) "
                                     f"to {torn.name}")
+        except NotRegular as exc:
+            log.close()
+            raise RunLogError(str(exc)) from None
         except OSError as exc:
             log.close()
             raise RunLogError(f"{path}: cannot repair the run log: {exc.strerror}") from None
@@ -426,8 +450,13 @@ class RunLog:
                 if not self.output_dir.is_dir():
                     self.output_dir.mkdir(mode=0o700)
                     os.chmod(self.output_dir, 0o700)
-                fd = os.open(self.output_dir / name,
-                             os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+                fd = os.open(self.output_dir / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                             | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+                try:
+                    check_fd(fd, self.output_dir / name)  # a FIFO put there would block
+                except OSError:
+                    os.close(fd)
+                    raise
                 os.fchmod(fd, 0o600)
                 self._sidecars[key] = (fd, f"{self.output_dir.name}/{name}")
             fd = self._sidecars[key][0]
@@ -473,7 +502,7 @@ class RunLog:
         that runs the step again appends: the later event covers the longer file)."""
         fields: dict[str, Any] = {"output_file": rel}
         try:
-            with open(self.path.parent / rel, "rb") as fh:
+            with open_regular(self.path.parent / rel) as fh:
                 h = hashlib.sha256()
                 size = 0
                 while block := fh.read(1 << 20):
@@ -691,9 +720,11 @@ def read_log(path: str | Path) -> LogData:
     """Load a run log; a torn last event is dropped with a warning, anything else raises."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_LOG_BYTES)
     except FileNotFoundError:
         raise RunLogError(f"{path}: no such run log") from None
+    except NotRegular as exc:
+        raise RunLogError(str(exc)) from None
     except OSError as exc:
         raise RunLogError(f"{path}: cannot read the run log: {exc.strerror}") from None
     return parse_bytes(path, raw)[0]
@@ -702,7 +733,7 @@ def read_log(path: str | Path) -> LogData:
 def peek_header(path: Path) -> dict[str, Any] | None:
     """The `[run]` table alone, read without loading the events; None if it is not there."""
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             head = b""
             while _first_end(head) < 0 and len(head) < _HEADER_PEEK_LIMIT:
                 block = fh.read(65536)

@@ -30,6 +30,7 @@ from swrun.errors import EvidenceError
 from swrun.evidence.approve import approvals_dir
 from swrun.evidence.sign import sig_path
 from swrun.evidence.verify import Verdict, verify_log
+from swrun.files import MAX_BUNDLE_BYTES, open_regular
 
 MANIFEST = "MANIFEST.toml"
 RUNBOOK_DIR = "runbook"
@@ -76,8 +77,12 @@ def make_bundle(log: Path, out: Path, verdict: Verdict, *, runbook: Path | None,
 
 
 def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open_regular(path) as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+        return h.hexdigest()
     except OSError as exc:
         raise EvidenceError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -89,7 +94,8 @@ def opened(bundle: Path) -> Iterator[tuple[Path, Path | None]]:
     with tempfile.TemporaryDirectory(prefix="swrun-bundle-") as tmp:
         root = Path(tmp)
         try:
-            with tarfile.open(bundle, "r") as tar:
+            with open_regular(bundle, MAX_BUNDLE_BYTES) as fh, \
+                    tarfile.open(fileobj=fh, mode="r") as tar:
                 members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
                 tar.extractall(root, members=members, filter="data")
         except (OSError, tarfile.TarError) as exc:

@@ -3,12 +3,14 @@ whether the run is still alive (shared by the console and the `--plain` feed).""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swrun.files import NotRegular
 from swrun.runlog import peek_header as read_header
 from swrun.watch.status import DIED, ENDED, ROTATED, RunState, liveness
 from swrun.watch.tail import (
@@ -74,6 +76,25 @@ class WatchSource:
             self.rotated = f"{self.path} does not exist"
             self._set(update, ROTATED, self.rotated)
             return update
+        except OSError as exc:  # not a regular file (a FIFO, a device), or unreadable
+            self.rotated = str(exc) if isinstance(exc, NotRegular) else \
+                f"{self.path}: {exc.strerror}"
+            self._set(update, ROTATED, self.rotated)
+            return update
+        self._take(records, update)
+        now = self._clock()
+        if records or now - self._looked >= LIVENESS_EVERY or self.liveness is None:
+            self._looked = now
+            self.holder = lock_holder(self.path)
+            if self.holder is None and self.state.finished is None:
+                # the writer may have logged its end and let go since the read: read again
+                # before calling the run dead
+                with contextlib.suppress(LogRotated, OSError):
+                    self._take(self.tail.poll(), update)
+            self._set(update, liveness(self.state, self.holder))
+        return update
+
+    def _take(self, records: list[dict[str, Any]], update: Update) -> None:
         if self.state.run == {} and self.tail.run is not None:
             self.state = RunState.of(self.tail.run, [])
         for rec in records:
@@ -98,12 +119,6 @@ class WatchSource:
             update.items.append(("event", rec))
         for left in by_step.values():
             update.items += [("output", c) for c in left]
-        now = self._clock()
-        if records or now - self._looked >= LIVENESS_EVERY or self.liveness is None:
-            self._looked = now
-            self.holder = lock_holder(self.path)
-            self._set(update, liveness(self.state, self.holder))
-        return update
 
     def _set(self, update: Update, value: str, note: str = "") -> None:
         if value != self.liveness:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from swrun.errors import RunLogError, UsageError
+from swrun.files import NotRegular, check_path
 from swrun.runlog import peek_header as read_header
 from swrun.watch.tail import held_locks, lock_holder
 
@@ -30,6 +32,11 @@ def find_log(target: str | None, base: Path = Path("logs")) -> Path:
                   file=sys.stderr)
         return runs[-1].log
     path = Path(target)
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        try:
+            check_path(path)  # a FIFO or /dev/zero: one line, not a hang
+        except NotRegular as exc:
+            raise RunLogError(str(exc)) from None
     header = read_header(path)
     if path.suffix == ".toml" or header is not None:
         if not path.exists():
