@@ -602,16 +602,19 @@ def watch(target: str | None, plain: bool, logs_dir: str) -> None:
               type=click.Path(file_okay=False), help="Where the run logs are.")
 @_friendly
 def ps(as_json: bool, logs_dir: str) -> None:
-    """The runs in progress on this machine: runbook, run id, operator, start, current step
-    and what it waits for (from the logs' locks; see docs/team.md)."""
+    """The runs in progress on this machine, whoever started them and wherever: runbook,
+    run, operator, user, pid, start, current step, what it waits for and the log (from the
+    machine-wide run registry; see docs/team.md)."""
     from pathlib import Path
 
     from swrun.ps import render_table, runs_in_progress
+    from swrun.registry import registry_dir
 
     runs = runs_in_progress(Path(logs_dir))
     if as_json:
-        click.echo(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=True))
     elif runs:
         click.echo(render_table(runs), nl=False)
     else:
-        click.echo(f"swrun: no runs in progress under {logs_dir}/", err=True)
+        click.echo(f"swrun: no runs in progress on this machine (registry {registry_dir()}, "
+                   f"and no log under {logs_dir}/ held)", err=True)

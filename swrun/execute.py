@@ -28,7 +28,8 @@ from swrun.session import drive, operator_name, run_header
 from swrun.variables import parse_assignments, resolve, secret_values, sources_line
 
 if TYPE_CHECKING:
-    from swrun.runlog import LogData, RunbookLock, RunLog
+    from swrun.registry import RunbookLock
+    from swrun.runlog import LogData, RunLog
     from swrun.ssh.remote import RemoteHost
 
 
@@ -648,14 +649,14 @@ def _approval_lines(sink: Callable[[Event], None], err: Any) -> Callable[[Event]
 def hold_runbook(runbook: Runbook, operator: str, *, concurrent: bool = False,
                  base: Path = Path("logs"), create: bool = True,
                  warn: Callable[[str], None] | None = None) -> RunbookLock | None:
-    """Take the runbook's lock (`<base>/<stem>/.lock-…`) for this run, or LogLockedError
-    naming who holds it; `concurrent` runs anyway (warned, default on stderr). Without
-    `create` nothing is made: a missing lock file is None (front ends call this once before
-    they ask anything, and once more with `create` just before the log is made)."""
+    """Take the runbook's lock in the machine-wide registry (swrun/registry.py) for this
+    run, or LogLockedError naming who holds it; `concurrent` runs anyway (warned, default on
+    stderr). Front ends call this before they ask anything (`base` and `create` are left
+    from the per-folder lock; a second call is made only when the first gave nothing)."""
     import socket
 
     from swrun.events import format_time, utcnow
-    from swrun.runlog import RunbookLock
+    from swrun.registry import RunbookLock
 
     info = {"runbook": runbook.path, "environment": runbook.environment or None,
             "operator": operator, "pid": os.getpid(), "host": socket.gethostname(),

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
@@ -39,6 +39,9 @@ from swrun.files import (
     open_regular,
     read_regular,
 )
+
+if TYPE_CHECKING:
+    from swrun.registry import RunbookLock
 
 SCHEMA_VERSION = 1
 """The `[run].schema` this swrun writes; logs with a higher one are refused."""
@@ -132,119 +135,6 @@ def _lock(fd: int, path: Path) -> None:
         who = f"another swrun (pid {pid})" if pid else "another swrun"
         raise LogLockedError(f"{path} is in use by {who}; wait for it to end or stop it "
                              "before resuming") from None
-
-
-def runbook_lock_path(runbook_path: str | Path, base: Path = Path("logs")) -> Path:
-    """`<base>/<runbook stem>/.lock-<8 hex>`: one per runbook file (the hex is of its real
-    path, so two runbooks with the same name in different folders do not share it)."""
-    import hashlib
-
-    real = os.path.realpath(runbook_path)
-    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return base / Path(runbook_path).stem / f".lock-{digest}"
-
-
-def _holder_text(info: dict[str, Any]) -> str:
-    return tomli_w.dumps(_clean(info))
-
-
-class RunbookLock:
-    """Who runs a runbook now: a flock on `runbook_lock_path`, held for the run's life (the
-    kernel drops it when the process dies, so a stale file never blocks), with the holder's
-    operator, pid, host, start, run id and log written into the file for the next one."""
-
-    def __init__(self, path: Path, fd: int, writable: bool, info: dict[str, Any]) -> None:
-        self.path = path
-        self._fd: int | None = fd
-        self._writable = writable
-        self.info = info
-
-    @classmethod
-    def acquire(cls, runbook_path: str | Path, info: dict[str, Any], *,
-                base: Path = Path("logs"), concurrent: bool = False, create: bool = True,
-                ) -> tuple[RunbookLock | None, str | None]:
-        """The lock and a warning line. Held by another swrun: LogLockedError naming the
-        holder, or with `concurrent` no lock and a warning. A lock file that cannot be made
-        (a read-only folder) is a warning: the run goes on unguarded, and says so. Without
-        `create`, a missing lock file is (None, None): nothing made, nobody holds it."""
-        path = runbook_lock_path(runbook_path, base)
-        writable = True
-        try:
-            if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
-                             | (os.O_CREAT if create else 0), 0o644)
-            except PermissionError:  # another operator's file: hold it read-only
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-                writable = False
-        except FileNotFoundError:
-            if not create:
-                return None, None
-            return None, (f"{path}: cannot make the runbook's lock file; nothing stops a "
-                          "second swrun from running it at the same time")
-        except OSError as exc:
-            return None, (f"{path}: cannot make the runbook's lock file ({exc.strerror}); "
-                          "nothing stops a second swrun from running it at the same time")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            pid = holder.get("pid") if isinstance(holder.get("pid"), int) else None
-            pid = pid or _lock_holder(fd)
-            os.close(fd)
-            who = _describe_holder(holder, pid)
-            if concurrent:
-                return None, (f"{runbook_path} is also being run by {who}; --concurrent: "
-                              "running it anyway")
-            raise LogLockedError(f"{runbook_path} is already being run by {who}; wait for it "
-                                 "to end, or pass --concurrent to run it anyway") from None
-        except OSError as exc:
-            os.close(fd)
-            return None, (f"{path}: cannot lock ({exc.strerror}); nothing stops a second "
-                          "swrun from running it at the same time")
-        lock = cls(path, fd, writable, {})
-        lock.update(**info)
-        return lock, None
-
-    def update(self, **info: Any) -> None:
-        """Add to what the next swrun is told (the run id and log, once they are known)."""
-        self.info.update({k: v for k, v in info.items() if v is not None})
-        if self._fd is None or not self._writable:
-            return
-        with contextlib.suppress(OSError):
-            data = _holder_text(self.info).encode()
-            os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, data, 0)
-
-    def release(self) -> None:
-        """Harmless twice."""
-        if self._fd is None:
-            return
-        if self._writable:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-        os.close(self._fd)
-        self._fd = None
-
-
-def _read_holder(fd: int) -> dict[str, Any]:
-    try:
-        raw = os.pread(fd, 65536, 0)
-        got = tomllib.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-        return {}
-    return got if isinstance(got, dict) else {}
-
-
-def _describe_holder(holder: dict[str, Any], pid: int | None) -> str:
-    """`alice@bastion (pid 4242, run 0badcafe, since …, log …)`, as much as is known."""
-    who = str(holder.get("operator") or "another swrun")
-    parts = [f"pid {pid}"] if pid else []
-    for key, label in (("run_id", "run"), ("since", "since"), ("log", "log")):
-        if isinstance(holder.get(key), str | int) and str(holder[key]):
-            parts.append(f"{label} {holder[key]}")
-    return who + (f" ({', '.join(parts)})" if parts else "")
 
 
 def _fsync_dir(path: Path) -> None:
@@ -424,6 +314,8 @@ class RunLog:
             if isinstance(event.seq, int):
                 self._next_seq = max(self._next_seq, event.seq + 1)
                 self._head_seq = event.seq
+            for held in self._held:  # the registry entry follows the step (swrun ps)
+                held.see(record)
 
     def _write(self, data: bytes, sync: bool = True) -> None:
         assert self._fd is not None

@@ -21,6 +21,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", os.environ.get("HOME", str(tmp_path)))
     # the inventory cache (swrun.inventory) goes to the test's own folder, not ~/.cache
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))
+    # the run registry (swrun/registry.py) is machine-wide: tests keep their own
+    monkeypatch.setenv("SWRUN_REGISTRY", str(tmp_path.parent / "swrun-registry"))
 
 
 def swrun_cmd() -> list[str]:

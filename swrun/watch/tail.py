@@ -21,7 +21,6 @@ from swrun.files import (
     check_fd,
     check_path,
     open_regular,
-    read_regular,
     regular_size,
     safe_text,
 )
@@ -55,27 +54,6 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def runbook_lock_info(log: Path) -> dict[str, Any]:
-    """What the runbook's lock file (`.lock-*` beside the log) says about the run writing
-    `log`: operator, pid, host, since, run id. Empty when no lock file names it."""
-    try:
-        names = [n for n in os.listdir(log.parent) if n.startswith(".lock-")]
-    except OSError:
-        return {}
-    want = os.path.realpath(log)
-    for name in names:
-        try:
-            raw = read_regular(log.parent / name, 65536)
-            info = tomllib.loads(raw.decode("utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-            continue
-        logged = info.get("log")
-        if isinstance(logged, str) and (os.path.realpath(logged) == want or (
-                not os.path.isabs(logged) and Path(logged).name == log.name)):
-            return info
-    return {}
 
 
 class LogRotated(Exception):
