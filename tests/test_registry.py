@@ -74,6 +74,8 @@ def holding(folder: Path, book: str, *extra: str, marks: Path | None = None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        with contextlib.suppress(OSError, ValueError):  # the step has its own group
+            os.killpg(os.getpgid(int((marks / "hold.pid").read_text())), signal.SIGKILL)
 
 
 def test_the_default_registry_is_one_place_for_every_user_and_folder() -> None:
@@ -121,7 +123,7 @@ def test_two_folders_a_symlink_and_a_hard_link_meet_at_one_lock(tmp_path: Path) 
         other = bob / "other.md"
         other.write_text((alice / "blue-green-production.md").read_text()
                          .replace("environment: staging", "environment: qa")
-                         .replace("sleep 60", "true"))
+                         .replace("sleep 60", "true").replace("hold", "other"))
         res = cli(["execute", "other.md", "--yes"], bob)
         assert res.returncode == 0, res.stderr
         # --concurrent runs beside it, and ps lists both
@@ -235,5 +237,5 @@ def test_another_user_is_blocked_but_cannot_remove_or_forge_an_entry(
     finally:
         for pid_file in top.glob("*/hold.pid"):
             with contextlib.suppress(ProcessLookupError, ValueError):
-                os.killpg(int(pid_file.read_text()), signal.SIGKILL)
+                os.killpg(os.getpgid(int(pid_file.read_text())), signal.SIGKILL)
         shutil.rmtree(top, ignore_errors=True)
