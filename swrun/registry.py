@@ -128,10 +128,22 @@ class Entry:
 
 
 def _proc_uid(pid: int) -> int | None:
+    """The uid running `pid`; None when it is not running. Without /proc (not Linux) a
+    live pid is taken to be its entry's user's."""
     try:
         return os.stat(f"/proc/{pid}").st_uid
+    except FileNotFoundError:
+        if os.path.isdir("/proc/self"):
+            return None
     except OSError:
         return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return -1  # alive, someone else's
+    return os.geteuid()
 
 
 def read_entry(path: Path) -> Entry | None:
@@ -148,7 +160,7 @@ def read_entry(path: Path) -> Entry | None:
         info = tomllib.loads(read_regular(path, _MAX_ENTRY).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
-    if info.get("pid") != pid or _proc_uid(pid) != uid:
+    if info.get("pid") != pid or _proc_uid(pid) not in (uid, -1):
         return None
     started = info.get("pid_start")
     if isinstance(started, int) and start_time(pid) not in (None, started):
@@ -182,7 +194,7 @@ def describe(entry: Entry | None, pid: int | None) -> str:
     who = str(info.get("operator") or "another swrun")
     parts = []
     uid = entry.uid if entry is not None else (_proc_uid(pid) if pid else None)
-    if uid is not None:
+    if uid is not None and uid >= 0:
         parts.append(f"user {_user(uid)}")
     if pid:
         parts.append(f"pid {pid}")
