@@ -15,7 +15,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 MiB = 1 << 20
 
@@ -135,6 +135,21 @@ _CONTROL = re.compile(
     r"|\x1b[ -/]*[0-~]?"  # any other escape, and a lone ESC
     r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # other C0/C1 controls (tab and newline stay)
 )
+
+
+def safe_value(value: Any, keep: frozenset[str] = frozenset(), depth: int = 0) -> Any:
+    """A record read from a file with `safe_text` applied to every string in it (but the
+    values of the keys in `keep`, which name files and match other records)."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if depth > 64:
+        return value
+    if isinstance(value, dict):
+        return {k: v if k in keep else safe_value(v, keep, depth + 1)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [safe_value(v, keep, depth + 1) for v in value]
+    return value
 
 
 def safe_text(text: str) -> str:

@@ -151,3 +151,16 @@ def test_watch_plain_on_a_dead_run_says_it_died_and_ends(finished: Path) -> None
     last = res.stdout.strip().splitlines()[-1]
     assert last.startswith("!! the run died: no swrun holds run.toml and it has no end")
     assert "--resume run.toml" in last
+
+
+def test_the_console_watcher_gets_no_escapes_either(finished: Path) -> None:
+    from swrun.watch.source import WatchSource
+
+    source = WatchSource(finished)
+    try:
+        update = source.poll()
+    finally:
+        source.close()
+    shown = [item.lines if kind == "output" else item for kind, item in update.items]
+    assert any("building red" in str(x) for x in shown)
+    assert "\x1b" not in str(shown) + str(source.state.run), shown

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swrun.files import NotRegular
+from swrun.files import NotRegular, safe_value
 from swrun.runlog import peek_header as read_header
 from swrun.watch.status import DIED, ENDED, ROTATED, RunState, liveness
 from swrun.watch.tail import (
@@ -24,6 +24,8 @@ from swrun.watch.tail import (
 LIVENESS_EVERY = 0.25
 """Seconds between two looks at who holds the log (/proc/locks)."""
 _TERMINAL = frozenset({"step_finished", "check_ticked", "step_skipped"})
+_KEEP = frozenset({"step", "output_file"})
+"""Kept as written: they match the runbook's step ids and name files."""
 
 
 @dataclass
@@ -54,7 +56,7 @@ class WatchSource:
         """Step id → its output files' names (for search)."""
         header = read_header(path)
         if header is not None:
-            self.state = RunState.of(header, [])
+            self.state = RunState.of(safe_value(header), [])
 
     @property
     def over(self) -> bool:
@@ -96,7 +98,7 @@ class WatchSource:
 
     def _take(self, records: list[dict[str, Any]], update: Update) -> None:
         if self.state.run == {} and self.tail.run is not None:
-            self.state = RunState.of(self.tail.run, [])
+            self.state = RunState.of(safe_value(self.tail.run), [])
         for rec in records:
             if rec.get("type") == "step_started":
                 self.outputs.started(rec)
@@ -109,6 +111,8 @@ class WatchSource:
             by_step.setdefault(chunk.step, []).append(chunk)
         last_start = {str(r.get("step")): i for i, r in enumerate(records)
                       if r.get("type") == "step_started"}
+        # shown on a terminal (the console and the feed): no escape sequences from the log
+        records = [safe_value(rec, _KEEP) for rec in records]
         for i, rec in enumerate(records):
             step = rec.get("step")
             # what was read belongs to the step's latest attempt: shown before its end
