@@ -208,6 +208,13 @@ def _entry_text(info: dict[str, Any]) -> bytes:
     return tomli_w.dumps({k: v for k, v in info.items() if v is not None}).encode("utf-8")
 
 
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:  # the folder was removed under us
+        return None
+
+
 class RunbookLock:
     """This run's place in the registry: the flock on `<key>.lock` (None with --concurrent
     beside a holder) and its entry, kept up to date as the run moves (`see`)."""
@@ -248,7 +255,7 @@ class RunbookLock:
         except OSError as exc:
             return None, f"{runbook_path}: cannot name the runbook's lock ({exc.strerror})"
         info = {**info, "user": _user(os.geteuid()), "uid": os.geteuid(),
-                "pid_start": start_time(os.getpid()), "cwd": os.getcwd(),
+                "pid_start": start_time(os.getpid()), "cwd": _cwd(),
                 "runbook_file": os.path.realpath(runbook_path)}
         try:
             fd = _take(folder / f"{key}.lock")

@@ -164,3 +164,20 @@ def test_the_console_watcher_gets_no_escapes_either(finished: Path) -> None:
     shown = [item.lines if kind == "output" else item for kind, item in update.items]
     assert any("building red" in str(x) for x in shown)
     assert "\x1b" not in str(shown) + str(source.state.run), shown
+
+
+def test_a_fifo_where_the_signature_goes_does_not_hang_the_end_of_a_run(tmp_path: Path
+                                                                        ) -> None:
+    import shutil
+
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("needs ssh-keygen")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")],
+                   check=True, timeout=30)
+    write_runbook(tmp_path, RUNBOOK)
+    os.mkfifo(tmp_path / "run.toml.sig")
+    res = cli(["execute", "rb.md", "--yes", "--log", "run.toml", "--sign-with",
+               str(tmp_path / "k")], tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "swrun: warning: run.toml is unsigned: run.toml.sig: cannot write the log's " \
+           "signature: " in res.stderr
