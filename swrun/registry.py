@@ -9,6 +9,9 @@ path from another folder all meet: `<dev>-<inode>-<hash of the environment>`. Pe
     <key>.lock                        flock'ed for the run's life; never written. The kernel
                                       drops the lock when the holder dies, so a lock file
                                       left behind never blocks.
+    p-<path hash>-<env hash>.lock     the same for the runbook's real path: a runbook an
+                                      editor replaced (a new inode) while it runs is still
+                                      taken.
     <key>.<uid>.<pid>.<token>.toml    who runs it (user, operator, pid, run, log, the step
                                       it is at and what it waits for): written by its run
                                       only, replaced whole by rename as the run moves, and
@@ -108,8 +111,17 @@ def open_registry(environ: Mapping[str, str] | None = None) -> tuple[Path, str |
 def runbook_key(runbook_path: str | Path, environment: str | None) -> str:
     """`<dev>-<inode>-<8 hex of the environment>` of the runbook's real file."""
     st = os.stat(runbook_path)  # follows symlinks: the file, not the name
-    env = hashlib.sha256((environment or "").encode("utf-8", "surrogateescape")).hexdigest()
-    return f"{st.st_dev:x}-{st.st_ino:x}-{env[:8]}"
+    return f"{st.st_dev:x}-{st.st_ino:x}-{_hex(environment or '')[:8]}"
+
+
+def path_key(runbook_path: str | Path, environment: str | None) -> str:
+    """`p-<16 hex of the real path>-<8 hex of the environment>`: the second lock, for a
+    runbook an editor saved as a new file (a new inode) while it runs."""
+    return f"p-{_hex(os.path.realpath(runbook_path))[:16]}-{_hex(environment or '')[:8]}"
+
+
+def _hex(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 @dataclass
@@ -216,13 +228,15 @@ def _cwd() -> str | None:
 
 
 class RunbookLock:
-    """This run's place in the registry: the flock on `<key>.lock` (None with --concurrent
-    beside a holder) and its entry, kept up to date as the run moves (`see`)."""
+    """This run's place in the registry: the flocks on `<key>.lock` and on the lock of
+    the runbook's real path (none with --concurrent beside a holder), and its entry, kept
+    up to date as the run moves (`see`)."""
 
-    def __init__(self, folder: Path, key: str, fd: int | None, info: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, key: str, fds: list[tuple[Path, int]],
+                 info: dict[str, Any]) -> None:
         self.folder = folder
         self.key = key
-        self._fd = fd
+        self._fds = fds
         self.info = info
         self.entry = folder / (f"{key}.{os.geteuid()}.{os.getpid()}."
                                f"{secrets.token_hex(4)}.toml")
@@ -235,7 +249,7 @@ class RunbookLock:
 
     @property
     def locked(self) -> bool:
-        return self._fd is not None
+        return bool(self._fds)
 
     @classmethod
     def acquire(cls, runbook_path: str | Path, info: dict[str, Any], *,
@@ -257,23 +271,27 @@ class RunbookLock:
         info = {**info, "user": _user(os.geteuid()), "uid": os.geteuid(),
                 "pid_start": start_time(os.getpid()), "cwd": _cwd(),
                 "runbook_file": os.path.realpath(runbook_path)}
-        try:
-            fd = _take(folder / f"{key}.lock")
+        fds: list[tuple[Path, int]] = []
+        try:  # the file's lock, then its path's (an editor may have made a new file)
+            for name in (key, path_key(runbook_path, info.get("environment"))):
+                fds.append((folder / f"{name}.lock", _take(folder / f"{name}.lock")))
         except _Held as held:
-            pid = held.pid or lock_holder(folder, key)
+            _let_go(fds)
+            pid = held.pid
             who = held.who or describe(_holder_entry(folder, key, pid), pid)
             if not concurrent:
                 raise LogLockedError(f"{runbook_path} is already being run by {who}; wait for "
                                      "it to end, or pass --concurrent to run it anyway"
                                      ) from None
-            lock = cls(folder, key, None, {})
+            lock = cls(folder, key, [], {})
             lock.update(**info, locked=False)
             return lock, (f"{runbook_path} is also being run by {who}; --concurrent: running "
                           "it anyway")
         except OSError as exc:
-            return None, (f"{folder}/{key}.lock: cannot lock ({exc.strerror}); nothing stops "
-                          f"a second swrun from running {runbook_path} at the same time")
-        lock = cls(folder, key, fd, {})
+            _let_go(fds)
+            return None, (f"{folder}/{key}.lock: cannot lock ({exc.strerror or exc}); nothing "
+                          f"stops a second swrun from running {runbook_path} at the same time")
+        lock = cls(folder, key, fds, {})
         lock.update(**info, locked=True)
         _clean_own(folder)
         return lock, warning
@@ -327,13 +345,19 @@ class RunbookLock:
         """The entry removed and the lock given up; harmless twice."""
         with contextlib.suppress(OSError):
             os.unlink(self.entry)
-        if self._fd is None:
-            return
-        with contextlib.suppress(OSError):  # still held: a waiter that opened it sees it go
-            if os.fstat(self._fd).st_uid == os.geteuid():
-                os.unlink(self.path)
-        os.close(self._fd)
-        self._fd = None
+        _let_go(self._fds)
+        self._fds = []
+
+
+def _let_go(fds: list[tuple[Path, int]]) -> None:
+    """Our lock files removed while still held (a waiter that opened one sees it go and
+    opens the next), then the locks given up."""
+    for path, fd in fds:
+        with contextlib.suppress(OSError):
+            if os.fstat(fd).st_uid == os.geteuid():
+                os.unlink(path)
+        os.close(fd)
+    fds.clear()
 
 
 class _Held(Exception):
@@ -382,9 +406,9 @@ def _take(path: Path) -> int:
 
 
 def _holder_entry(folder: Path, key: str, pid: int | None) -> Entry | None:
-    runs = [e for e in entries(folder) if e.key == key and e.info.get("locked")]
-    if pid:
-        runs = [e for e in runs if e.pid == pid] or runs
+    found = entries(folder)
+    runs = [e for e in found if e.pid == pid] if pid else []  # under any key: an edited file
+    runs = runs or [e for e in found if e.key == key and e.info.get("locked")]
     return runs[0] if runs else None
 
 

@@ -119,6 +119,16 @@ def test_two_folders_a_symlink_and_a_hard_link_meet_at_one_lock(tmp_path: Path) 
         row = next(line for line in table if f"  {first.pid}  " in line)
         assert "2. hold" in row and "step 2 'hold' to finish" in row and str(log) in row
 
+        # an editor that saves by writing a new file and renaming it (a new inode) does
+        # not free the runbook: its path is locked too
+        book = alice / "blue-green-production.md"
+        new = alice / ".blue-green-production.md.swp"
+        new.write_text(book.read_text() + "\n<!-- edited -->\n")
+        os.replace(new, book)
+        res = cli(["execute", "link.md", "--yes"], bob)
+        assert res.returncode == ExitCode.LOG_LOCKED, res.stdout + res.stderr
+        assert f"pid {first.pid}, run " in res.stderr
+
         # another environment of the same file is another lock
         other = bob / "other.md"
         other.write_text((alice / "blue-green-production.md").read_text()
@@ -204,7 +214,8 @@ def test_another_user_is_blocked_but_cannot_remove_or_forge_an_entry(
         with holding(alice, "rb.md", "--operator", "alice@bastion") as first:
             assert registry.stat().st_mode & 0o7777 == 0o1777
             (entry,) = registry.glob(f"*.{os.getuid()}.{first.pid}.*.toml")
-            (lock,) = registry.glob("*.lock")
+            locks = sorted(registry.glob("*.lock"))  # the file's and its path's
+            assert len(locks) == 2
 
             res = other_user(["execute", str(alice / "rb.md"), "--yes"], bob, registry)
             assert res.returncode == ExitCode.LOG_LOCKED, res.stdout + res.stderr
@@ -216,7 +227,7 @@ def test_another_user_is_blocked_but_cannot_remove_or_forge_an_entry(
             assert run["pid"] == first.pid and run["user"] == "root"
             assert run["step"] == "hold"
             # the sticky bit: bob can neither remove nor replace alice's files
-            for victim in (entry, lock):
+            for victim in (entry, *locks):
                 gone = subprocess.run(["runuser", "-u", USER, "--", "rm", "-f", str(victim)],
                                       capture_output=True, timeout=30)
                 assert gone.returncode != 0 and victim.exists()
@@ -230,7 +241,7 @@ def test_another_user_is_blocked_but_cannot_remove_or_forge_an_entry(
                 (first.pid, "alice@bastion")]
         # the holder is gone (kill -9): its lock file, root's, does not block bob, who runs
         # the runbook (its step cannot write alice's folder: exit 9, a failed step)
-        assert lock.exists() and lock.stat().st_uid == 0
+        assert all(lock.exists() and lock.stat().st_uid == 0 for lock in locks)
         res = other_user(["execute", str(alice / "rb.md"), "--yes"], bob, registry)
         assert res.returncode == ExitCode.STEP_FAILED, res.stdout + res.stderr
         assert "exit 9" in res.stdout + res.stderr
