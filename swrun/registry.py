@@ -14,8 +14,11 @@ path from another folder all meet: `<dev>-<inode>-<hash of the environment>`. Pe
                                       taken.
     <key>.<uid>.<pid>.<token>.toml    who runs it (user, operator, pid, run, log, the step
                                       it is at and what it waits for): written by its run
-                                      only, replaced whole by rename as the run moves, and
-                                      removed at its end. One per run, `--concurrent` too.
+                                      only, whole, renamed to a fresh token as the run moves
+                                      (the last version removed after: renaming over an
+                                      existing file costs ext4 a flush, ~2 ms), removed at
+                                      its end. One per run, `--concurrent` too; a reader
+                                      seeing two of one run keeps the higher `version`.
 
 Other users: in a sticky folder only a file's owner (or root, or the folder's owner)
 removes or renames it, so nobody can unlink a lock someone holds and take a fresh one, or
@@ -187,8 +190,20 @@ def entries(folder: Path | None = None) -> list[Entry]:
         names = os.listdir(folder)
     except OSError:
         return []
-    found = [read_entry(folder / name) for name in names if name.endswith(".toml")]
-    return [e for e in found if e is not None]
+    latest: dict[tuple[int, int, str], Entry] = {}
+    for name in names:
+        entry = read_entry(folder / name) if name.endswith(".toml") else None
+        if entry is None:
+            continue
+        seen = latest.get((entry.uid, entry.pid, entry.key))
+        if seen is None or _version(entry) > _version(seen):  # caught mid-move: the newer
+            latest[(entry.uid, entry.pid, entry.key)] = entry
+    return list(latest.values())
+
+
+def _version(entry: Entry) -> int:
+    got = entry.info.get("version")
+    return got if isinstance(got, int) else 0
 
 
 def lock_holder(folder: Path, key: str, locks: dict[tuple[int, int, int], int] | None = None
@@ -238,8 +253,9 @@ class RunbookLock:
         self.key = key
         self._fds = fds
         self.info = info
-        self.entry = folder / (f"{key}.{os.geteuid()}.{os.getpid()}."
-                               f"{secrets.token_hex(4)}.toml")
+        self.entry: Path | None = None
+        """The entry's current name (a new one at every write)."""
+        self._version = 0
         self._state = RunState()
         self._shown: tuple[str, str] = ("", "")
 
@@ -329,22 +345,29 @@ class RunbookLock:
             return
 
     def _write(self) -> None:
-        """Whole, then renamed over the last version (no fsync: it says where a live run
-        is, and a reboot ends every run)."""
-        tmp = self.folder / f".{self.entry.name}.tmp"
+        """Whole into a temporary file, renamed to a fresh name, then the last version
+        removed (no fsync: it says where a live run is, and a reboot ends every run)."""
+        self._version += 1
+        name = f"{self.key}.{os.geteuid()}.{os.getpid()}.{secrets.token_hex(4)}.toml"
+        tmp = self.folder / f".{name}.tmp"
         with contextlib.suppress(OSError):
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_CLOEXEC, 0o644)
             try:
-                os.write(fd, _entry_text(self.info))
+                os.write(fd, _entry_text({**self.info, "version": self._version}))
             finally:
                 os.close(fd)
-            os.rename(tmp, self.entry)
+            os.rename(tmp, self.folder / name)
+            old, self.entry = self.entry, self.folder / name
+            if old is not None:
+                os.unlink(old)
 
     def release(self) -> None:
         """The entry removed and the lock given up; harmless twice."""
-        with contextlib.suppress(OSError):
-            os.unlink(self.entry)
+        if self.entry is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.entry)
+            self.entry = None
         _let_go(self._fds)
         self._fds = []
 

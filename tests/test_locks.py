@@ -311,11 +311,12 @@ def test_concurrent_runs_anyway_and_a_dead_holder_never_blocks(tmp_path: Path) -
         _wait_for(tmp_path / "holding")  # the stale lock did not block
         (entry,) = registry.glob(f"*.{os.getuid()}.{second.pid}.*.toml")
         assert f"pid = {second.pid}" in entry.read_text()
+        assert 'step = "hold"' in entry.read_text()
         assert not stale[0].exists()  # the dead run's entry was cleaned up
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(15) == ExitCode.INTERRUPTED
-    assert not entry.exists()  # released: the entry goes with the run
+    assert not list(registry.glob(f"*.{second.pid}.*"))  # released: it goes with the run
     # --concurrent runs beside a holder, and says so
     holder = subprocess.Popen([*swrun_cmd(), "execute", "rb.md", "--yes", "--log", "h.toml"],
                               cwd=tmp_path, stdin=subprocess.DEVNULL)
