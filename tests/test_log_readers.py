@@ -181,3 +181,16 @@ def test_a_fifo_where_the_signature_goes_does_not_hang_the_end_of_a_run(tmp_path
     assert res.returncode == 0, res.stderr
     assert "swrun: warning: run.toml is unsigned: run.toml.sig: cannot write the log's " \
            "signature: " in res.stderr
+
+
+def test_ps_shows_a_run_without_the_escapes_its_log_holds() -> None:
+    from swrun.ps import Running, render_table
+    from swrun.watch.status import RunState
+
+    state = RunState.of({"runbook": "rb.md", "id": "abc", "operator": f"eve{ESCAPES}",
+                         "started_at": "2026-01-01T00:00:00Z"},
+                        [{"type": "step_started", "step": "s", "number": 1,
+                          "title": f"Migrate{ESCAPES}"}])
+    table = render_table([Running(Path("/x/run.toml"), 42, state, {})])
+    assert "\x1b" not in table and "\x07" not in table
+    assert "1. Migrate" in table and "eve" in table
