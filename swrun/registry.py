@@ -1,10 +1,10 @@
 """The machine-wide run registry: one run per runbook and environment on this machine, and
-what `swrun ps` lists from any directory, for any user (docs/team.md#one-run-per-runbook).
+what `swrun ps` lists from any directory, for any user (docs/run-log.md#the-run-registry).
 
 Where: `$SWRUN_REGISTRY`, else `/var/tmp/swrun` — one fixed folder for every user and
 working directory, made on first use with mode 1777 (world-writable, sticky, like /tmp).
-A runbook is named by its real file's identity, so a symlink, a hard link, a copy of the
-path from another folder all meet: `<dev>-<inode>-<hash of the environment>`. Per key:
+A runbook is named by its real file's identity, so a symlink, a hard link and the same
+file reached from another folder all meet: `<dev>-<inode>-<hash of the environment>`:
 
     <key>.lock                        flock'ed for the run's life; never written. The kernel
                                       drops the lock when the holder dies, so a lock file
