@@ -47,7 +47,7 @@ from typing import Any
 import tomli_w
 
 from swrun.errors import LogLockedError
-from swrun.files import read_regular
+from swrun.files import kind_of, read_regular
 from swrun.procs import file_key, held_locks, start_time
 from swrun.watch.status import RunState
 
@@ -397,7 +397,13 @@ def _take(path: Path) -> int:
             fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
         except FileExistsError:
-            try:  # another user's file in a sticky folder: open it without O_CREAT
+            try:
+                there = os.lstat(path)
+                if not stat.S_ISREG(there.st_mode):  # a symlink or a FIFO put in the way
+                    kind = "a symlink" if stat.S_ISLNK(there.st_mode) else kind_of(there.st_mode)
+                    raise _Held(None, f"{_user(there.st_uid)}, who put {kind} where the lock "
+                                f"file {path} goes (ask them or root to remove it)")
+                # another user's file in a sticky folder: open it without O_CREAT
                 fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
             except FileNotFoundError:
                 continue

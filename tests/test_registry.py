@@ -250,3 +250,24 @@ def test_another_user_is_blocked_but_cannot_remove_or_forge_an_entry(
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.killpg(os.getpgid(int(pid_file.read_text())), signal.SIGKILL)
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_a_symlink_where_the_lock_goes_refuses_the_run_it_does_not_unguard_it(
+        tmp_path: Path) -> None:
+    from swrun.errors import LogLockedError
+    from swrun.registry import RunbookLock, open_registry, runbook_key
+
+    book = write_runbook(tmp_path, "# Book\n", "rb.md")
+    folder, _ = open_registry()
+    lock_file = folder / f"{runbook_key(book, None)}.lock"
+    lock_file.symlink_to(tmp_path / "elsewhere")
+    try:
+        with pytest.raises(LogLockedError, match="who put a symlink where the lock file"):
+            RunbookLock.acquire(book, {"operator": "a", "pid": os.getpid()})
+        lock, said = RunbookLock.acquire(book, {"operator": "a", "pid": os.getpid()},
+                                         concurrent=True)
+        assert lock is not None and not lock.locked and "--concurrent" in (said or "")
+        lock.release()
+        assert not (tmp_path / "elsewhere").exists()  # nothing followed the link
+    finally:
+        lock_file.unlink()
