@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_run_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The run registry (swrun/registry.py) is machine-wide: the tests keep their own, set
+    before any fixture (module-scoped ones run swrun too)."""
+    old = os.environ.get("SWRUN_REGISTRY")
+    os.environ["SWRUN_REGISTRY"] = str(tmp_path_factory.getbasetemp() / "swrun-registry")
+    yield
+    if old is None:
+        os.environ.pop("SWRUN_REGISTRY", None)
+    else:
+        os.environ["SWRUN_REGISTRY"] = old
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
@@ -21,8 +35,6 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", os.environ.get("HOME", str(tmp_path)))
     # the inventory cache (swrun.inventory) goes to the test's own folder, not ~/.cache
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / ".cache"))
-    # the run registry (swrun/registry.py) is machine-wide: tests keep their own
-    monkeypatch.setenv("SWRUN_REGISTRY", str(tmp_path.parent / "swrun-registry"))
 
 
 def swrun_cmd() -> list[str]:
