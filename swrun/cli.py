@@ -57,7 +57,9 @@ def _friendly(fn: F) -> F:
             click.echo("swrun: interrupted", err=True)
             sys.exit(int(ExitCode.INTERRUPTED))
         except SwrunError as exc:
-            click.echo(f"swrun: {exc}", err=True)
+            from swrun.files import safe_text  # a message may quote a file's text
+
+            click.echo(safe_text(f"swrun: {exc}"), err=True)
             sys.exit(int(exit_code_for(exc)))
         except Exception as exc:
             if not _interrupt_behind(exc):
@@ -391,6 +393,7 @@ def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt
     docs/timeline.md)."""
     import os
 
+    from swrun.files import safe_text
     from swrun.timeline import build_timeline, read_logs, render
     from swrun.timeline.options import format_for, parse_when, time_zone, write_output
 
@@ -445,7 +448,7 @@ def timeline(logs: tuple[str, ...], runbook_path: str | None, logs_dir: str, fmt
     tl = build_timeline(data, since=bounds[0], until=bounds[1], tz=zone, tz_name=tz,
                         incident=incident, trust=trust)
     for warning in tl.warnings:
-        click.echo(f"swrun: warning: {warning}", err=True)
+        click.echo(safe_text(f"swrun: warning: {warning}"), err=True)
     text = render(tl, fmt or format_for(output, "md"))
     try:
         write_output(text, output)
@@ -670,19 +673,22 @@ def watch(target: str | None, plain: bool, logs_dir: str) -> None:
               type=click.Path(file_okay=False), help="Where the run logs are.")
 @_friendly
 def ps(as_json: bool, logs_dir: str) -> None:
-    """The runs in progress on this machine: runbook, run id, operator, start, current step
-    and what it waits for (from the logs' locks; see docs/team.md)."""
+    """The runs in progress on this machine, whoever started them and wherever: runbook,
+    run, operator, user, pid, start, current step, what it waits for and the log (from the
+    machine-wide run registry; see docs/team.md)."""
     from pathlib import Path
 
     from swrun.ps import render_table, runs_in_progress
+    from swrun.registry import registry_dir
 
     runs = runs_in_progress(Path(logs_dir))
     if as_json:
-        click.echo(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=False))
+        click.echo(json.dumps([r.as_json() for r in runs], indent=2, ensure_ascii=True))
     elif runs:
         click.echo(render_table(runs), nl=False)
     else:
-        click.echo(f"swrun: no runs in progress under {logs_dir}/", err=True)
+        click.echo(f"swrun: no runs in progress on this machine (registry {registry_dir()}, "
+                   f"and no log under {logs_dir}/ held)", err=True)
 
 
 # The commands above are built at import: start-up too, under the handler. Importing swrun.cli

@@ -60,6 +60,7 @@ from swrun.executors.base import (
     StepResult,
 )
 from swrun.executors.rawout import RawOutput
+from swrun.files import MAX_APPROVAL_BYTES, read_regular
 from swrun.model import Runbook, Step, StepKind, Variable
 from swrun.secrets import MASK, Masker
 
@@ -648,7 +649,7 @@ class Engine:
                     if seen.get(path) == stamp:
                         continue
                     seen[path] = stamp
-                    raw = path.read_bytes()
+                    raw = read_regular(path, MAX_APPROVAL_BYTES)  # a FIFO would hang the run
                 except OSError:
                     continue
                 try:

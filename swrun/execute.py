@@ -20,6 +20,7 @@ from swrun.errors import RunLogError, UsageError
 from swrun.events import Event, RunStatus
 from swrun.executors.rawout import STREAMS, RawOutput, sweep
 from swrun.exitcodes import ExitCode
+from swrun.files import read_regular
 from swrun.model import Runbook
 from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
 from swrun.render import HumanRenderer, JsonRenderer, use_colour
@@ -28,7 +29,8 @@ from swrun.session import drive, operator_name, run_header
 from swrun.variables import parse_assignments, resolve, secret_values, sources_line
 
 if TYPE_CHECKING:
-    from swrun.runlog import LogData, ResumeState, RunbookLock, RunLog
+    from swrun.registry import RunbookLock
+    from swrun.runlog import LogData, ResumeState, RunLog
     from swrun.ssh.remote import RemoteHost
 
 
@@ -427,7 +429,7 @@ class Leftover:
         exit_file = self.started.get("exit_file")
         if isinstance(exit_file, str) and exit_file:
             with contextlib.suppress(OSError, ValueError):
-                code = int((self.log_dir / exit_file).read_text().strip())
+                code = int(read_regular(self.log_dir / exit_file, 64).strip())
         return dataclasses.replace(self, members=tuple(members), exit_code=code)
 
 
@@ -762,14 +764,14 @@ def _approval_lines(sink: Callable[[Event], None], err: Any) -> Callable[[Event]
 def hold_runbook(runbook: Runbook, operator: str, *, concurrent: bool = False,
                  base: Path = Path("logs"), create: bool = True,
                  warn: Callable[[str], None] | None = None) -> RunbookLock | None:
-    """Take the runbook's lock (`<base>/<stem>/.lock-…`) for this run, or LogLockedError
-    naming who holds it; `concurrent` runs anyway (warned, default on stderr). Without
-    `create` nothing is made: a missing lock file is None (front ends call this once before
-    they ask anything, and once more with `create` just before the log is made)."""
+    """Take the runbook's lock in the machine-wide registry (swrun/registry.py) for this
+    run, or LogLockedError naming who holds it; `concurrent` runs anyway (warned, default on
+    stderr). Front ends call this before they ask anything (`base` and `create` are left
+    from the per-folder lock; a second call is made only when the first gave nothing)."""
     import socket
 
     from swrun.events import format_time, utcnow
-    from swrun.runlog import RunbookLock
+    from swrun.registry import RunbookLock
 
     info = {"runbook": runbook.path, "environment": runbook.environment or None,
             "operator": operator, "pid": os.getpid(), "host": socket.gethostname(),

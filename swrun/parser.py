@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import threading
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
@@ -32,6 +31,7 @@ from swrun.attributes import (
     parse_attributes,
 )
 from swrun.errors import Diagnostic, RunbookError, Severity
+from swrun.files import MAX_RUNBOOK_BYTES, NotRegular, read_regular
 from swrun.frontmatter import load_front_matter, read_variables, toml_front_matter_plugin
 from swrun.model import (
     SHELL_LANGUAGES,
@@ -79,15 +79,13 @@ _CREATE = re.compile(
 _PATHLIKE = re.compile(r"(?:[\w.~-]*/)*[\w-][\w.-]*\.[\w]+|(?:[\w.~-]+/)+[\w.-]+")
 _SH = frozenset({"bash", "sh", "zsh", "dash", "ksh", "mksh"})
 
-MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FILE_BYTES = MAX_RUNBOOK_BYTES
 """A runbook larger than this (10 MB) is refused before it is read."""
 MAX_LINE_CHARS = 1024 * 1024
 """A line longer than this (1 MB of text) is refused at its line."""
 MAX_NESTING = 64
 """Block nesting levels read (a list counts 2, the list and its item; a block quote 1): 32
 nested lists or 64 nested quotes. Deeper content is an error at its line, not read."""
-_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 @dataclass(frozen=True)
@@ -212,7 +210,9 @@ def read_text(path: str | Path) -> str:
     """The runbook's text. Only a regular file (or a link to one) up to MAX_FILE_BYTES is
     read: a FIFO would wait for a writer, /dev/zero never ends, a directory has no text."""
     try:
-        data = _read_regular(Path(path))
+        data = read_regular(path, MAX_FILE_BYTES)
+    except NotRegular as exc:
+        raise RunbookError(exc.why, str(path)) from None
     except FileNotFoundError:
         raise RunbookError("no such file", str(path)) from None
     except IsADirectoryError:
@@ -229,33 +229,6 @@ def read_text(path: str | Path) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise RunbookError("not UTF-8 text", str(path), line) from None
     return text
-
-
-def _read_regular(path: Path) -> bytes:
-    _regular(os.stat(path).st_mode, path)  # before opening: opening a FIFO blocks
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())  # the file opened, should the path have changed since
-        _regular(info.st_mode, path)
-        if info.st_size > MAX_FILE_BYTES:
-            raise _too_large(path, info.st_size)
-        data = f.read(MAX_FILE_BYTES + 1)  # a file may grow, or (in /proc) report size 0
-    if len(data) > MAX_FILE_BYTES:
-        raise _too_large(path, None)
-    return data
-
-
-def _regular(mode: int, path: Path) -> None:
-    if stat.S_ISDIR(mode):
-        raise IsADirectoryError
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a file")
-        raise RunbookError(f"not a regular file ({kind})", str(path))
-
-
-def _too_large(path: Path, size: int | None) -> RunbookError:
-    shown = f" ({size} bytes)" if size is not None else ""
-    return RunbookError(f"larger than {MAX_FILE_BYTES // 2**20} MB{shown}", str(path))
 
 
 def parse_file(path: str | Path, *, strict: bool = False) -> ParseResult:

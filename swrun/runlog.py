@@ -24,13 +24,24 @@ from datetime import UTC, date, datetime, time
 from enum import Enum
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
 from swrun.errors import LogLockedError, RunLogError
 from swrun.events import DONE_STATUSES, Event, RunStatus, StepOutput, format_time
 from swrun.evidence.chain import CHAIN, digest, last_hash, normalize
+from swrun.files import (
+    MAX_LOG_BYTES,
+    NotRegular,
+    check_fd,
+    check_path,
+    open_regular,
+    read_regular,
+)
+
+if TYPE_CHECKING:
+    from swrun.registry import RunbookLock
 
 SCHEMA_VERSION = 1
 """The `[run].schema` this swrun writes; logs with a higher one are refused."""
@@ -126,119 +137,6 @@ def _lock(fd: int, path: Path) -> None:
                              "before resuming") from None
 
 
-def runbook_lock_path(runbook_path: str | Path, base: Path = Path("logs")) -> Path:
-    """`<base>/<runbook stem>/.lock-<8 hex>`: one per runbook file (the hex is of its real
-    path, so two runbooks with the same name in different folders do not share it)."""
-    import hashlib
-
-    real = os.path.realpath(runbook_path)
-    digest = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:8]
-    return base / Path(runbook_path).stem / f".lock-{digest}"
-
-
-def _holder_text(info: dict[str, Any]) -> str:
-    return tomli_w.dumps(_clean(info))
-
-
-class RunbookLock:
-    """Who runs a runbook now: a flock on `runbook_lock_path`, held for the run's life (the
-    kernel drops it when the process dies, so a stale file never blocks), with the holder's
-    operator, pid, host, start, run id and log written into the file for the next one."""
-
-    def __init__(self, path: Path, fd: int, writable: bool, info: dict[str, Any]) -> None:
-        self.path = path
-        self._fd: int | None = fd
-        self._writable = writable
-        self.info = info
-
-    @classmethod
-    def acquire(cls, runbook_path: str | Path, info: dict[str, Any], *,
-                base: Path = Path("logs"), concurrent: bool = False, create: bool = True,
-                ) -> tuple[RunbookLock | None, str | None]:
-        """The lock and a warning line. Held by another swrun: LogLockedError naming the
-        holder, or with `concurrent` no lock and a warning. A lock file that cannot be made
-        (a read-only folder) is a warning: the run goes on unguarded, and says so. Without
-        `create`, a missing lock file is (None, None): nothing made, nobody holds it."""
-        path = runbook_lock_path(runbook_path, base)
-        writable = True
-        try:
-            if create:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW
-                             | (os.O_CREAT if create else 0), 0o644)
-            except PermissionError:  # another operator's file: hold it read-only
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-                writable = False
-        except FileNotFoundError:
-            if not create:
-                return None, None
-            return None, (f"{path}: cannot make the runbook's lock file; nothing stops a "
-                          "second swrun from running it at the same time")
-        except OSError as exc:
-            return None, (f"{path}: cannot make the runbook's lock file ({exc.strerror}); "
-                          "nothing stops a second swrun from running it at the same time")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            pid = holder.get("pid") if isinstance(holder.get("pid"), int) else None
-            pid = pid or _lock_holder(fd)
-            os.close(fd)
-            who = _describe_holder(holder, pid)
-            if concurrent:
-                return None, (f"{runbook_path} is also being run by {who}; --concurrent: "
-                              "running it anyway")
-            raise LogLockedError(f"{runbook_path} is already being run by {who}; wait for it "
-                                 "to end, or pass --concurrent to run it anyway") from None
-        except OSError as exc:
-            os.close(fd)
-            return None, (f"{path}: cannot lock ({exc.strerror}); nothing stops a second "
-                          "swrun from running it at the same time")
-        lock = cls(path, fd, writable, {})
-        lock.update(**info)
-        return lock, None
-
-    def update(self, **info: Any) -> None:
-        """Add to what the next swrun is told (the run id and log, once they are known)."""
-        self.info.update({k: v for k, v in info.items() if v is not None})
-        if self._fd is None or not self._writable:
-            return
-        with contextlib.suppress(OSError):
-            data = _holder_text(self.info).encode()
-            os.ftruncate(self._fd, 0)
-            os.pwrite(self._fd, data, 0)
-
-    def release(self) -> None:
-        """Harmless twice."""
-        if self._fd is None:
-            return
-        if self._writable:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, 0)
-        os.close(self._fd)
-        self._fd = None
-
-
-def _read_holder(fd: int) -> dict[str, Any]:
-    try:
-        raw = os.pread(fd, 65536, 0)
-        got = tomllib.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-        return {}
-    return got if isinstance(got, dict) else {}
-
-
-def _describe_holder(holder: dict[str, Any], pid: int | None) -> str:
-    """`alice@bastion (pid 4242, run 0badcafe, since …, log …)`, as much as is known."""
-    who = str(holder.get("operator") or "another swrun")
-    parts = [f"pid {pid}"] if pid else []
-    for key, label in (("run_id", "run"), ("since", "since"), ("log", "log")):
-        if isinstance(holder.get(key), str | int) and str(holder[key]):
-            parts.append(f"{label} {holder[key]}")
-    return who + (f" ({', '.join(parts)})" if parts else "")
-
-
 def _fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -326,18 +224,31 @@ class RunLog:
         The torn bytes are kept in `<log>.torn`."""
         path = Path(path)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            check_path(path)  # a FIFO or a device is refused before it is opened
+            fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | os.O_NONBLOCK)
+        except NotRegular as exc:
+            raise RunLogError(str(exc)) from None
         except FileNotFoundError:
             raise RunLogError(f"{path}: no such run log") from None
         except OSError as exc:
             raise RunLogError(f"{path}: cannot open the run log: {exc.strerror}") from None
+        try:
+            check_fd(fd, path, MAX_LOG_BYTES)
+        except OSError as exc:
+            os.close(fd)
+            raise RunLogError(str(exc) if isinstance(exc, NotRegular) else
+                              f"{path}: cannot open the run log: {exc.strerror}") from None
         _lock(fd, path)
         log = cls(path, fd, 1)
         try:
             chunks = []
-            while block := os.read(fd, 1 << 20):
+            left = MAX_LOG_BYTES + 1
+            while left > 0 and (block := os.read(fd, min(left, 1 << 20))):
                 chunks.append(block)
+                left -= len(block)
             raw = b"".join(chunks)
+            if len(raw) > MAX_LOG_BYTES:
+                raise NotRegular(path, f"larger than {MAX_LOG_BYTES >> 20} MB")
             data, good = parse_bytes(path, raw)
             if good < len(raw):
                 torn = path.with_name(path.name + ".torn")
@@ -351,6 +262,9 @@ class RunLog:
                 os.fsync(fd)
                 log.warnings.append(f"{path}: moved a torn last event ({len(raw) - good} bytes) "
                                     f"to {torn.name}")
+        except NotRegular as exc:
+            log.close()
+            raise RunLogError(str(exc)) from None
         except OSError as exc:
             log.close()
             raise RunLogError(f"{path}: cannot repair the run log: {exc.strerror}") from None
@@ -400,6 +314,8 @@ class RunLog:
             if isinstance(event.seq, int):
                 self._next_seq = max(self._next_seq, event.seq + 1)
                 self._head_seq = event.seq
+            for held in self._held:  # the registry entry follows the step (swrun ps)
+                held.see(record)
 
     def _write(self, data: bytes, sync: bool = True) -> None:
         assert self._fd is not None
@@ -426,8 +342,13 @@ class RunLog:
                 if not self.output_dir.is_dir():
                     self.output_dir.mkdir(mode=0o700)
                     os.chmod(self.output_dir, 0o700)
-                fd = os.open(self.output_dir / name,
-                             os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+                fd = os.open(self.output_dir / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                             | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+                try:
+                    check_fd(fd, self.output_dir / name)  # a FIFO put there would block
+                except OSError:
+                    os.close(fd)
+                    raise
                 os.fchmod(fd, 0o600)
                 self._sidecars[key] = (fd, f"{self.output_dir.name}/{name}")
             fd = self._sidecars[key][0]
@@ -473,7 +394,7 @@ class RunLog:
         that runs the step again appends: the later event covers the longer file)."""
         fields: dict[str, Any] = {"output_file": rel}
         try:
-            with open(self.path.parent / rel, "rb") as fh:
+            with open_regular(self.path.parent / rel) as fh:
                 h = hashlib.sha256()
                 size = 0
                 while block := fh.read(1 << 20):
@@ -691,9 +612,11 @@ def read_log(path: str | Path) -> LogData:
     """Load a run log; a torn last event is dropped with a warning, anything else raises."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_LOG_BYTES)
     except FileNotFoundError:
         raise RunLogError(f"{path}: no such run log") from None
+    except NotRegular as exc:
+        raise RunLogError(str(exc)) from None
     except OSError as exc:
         raise RunLogError(f"{path}: cannot read the run log: {exc.strerror}") from None
     return parse_bytes(path, raw)[0]
@@ -702,7 +625,7 @@ def read_log(path: str | Path) -> LogData:
 def peek_header(path: Path) -> dict[str, Any] | None:
     """The `[run]` table alone, read without loading the events; None if it is not there."""
     try:
-        with path.open("rb") as fh:
+        with open_regular(path) as fh:
             head = b""
             while _first_end(head) < 0 and len(head) < _HEADER_PEEK_LIMIT:
                 block = fh.read(65536)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,19 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_run_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The run registry (swrun/registry.py) is machine-wide: the tests keep their own, set
+    before any fixture (module-scoped ones run swrun too)."""
+    old = os.environ.get("SWRUN_REGISTRY")
+    os.environ["SWRUN_REGISTRY"] = str(tmp_path_factory.getbasetemp() / "swrun-registry")
+    yield
+    if old is None:
+        os.environ.pop("SWRUN_REGISTRY", None)
+    else:
+        os.environ["SWRUN_REGISTRY"] = old
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,7 @@ timing windows."""
 from __future__ import annotations
 
 import fcntl
+import getpass
 import os
 import pty
 import select
@@ -266,9 +267,10 @@ def test_a_second_run_of_the_same_runbook_is_refused_with_who_holds_it(tmp_path:
         said = res.stderr.strip().splitlines()
         assert len(said) == 1, said
         run_id = read_log(log).run["id"]
-        assert said[0].startswith(f"swrun: rb.md is already being run by alice@bastion (pid "
-                                  f"{first.pid}, run {run_id}, since 20")
-        assert f"log {log.relative_to(tmp_path)})" in said[0] and "--concurrent" in said[0]
+        assert said[0].startswith(f"swrun: rb.md is already being run by alice@bastion (user "
+                                  f"{getpass.getuser()}, pid {first.pid}, run {run_id}, "
+                                  "since 20")
+        assert f"log {log})" in said[0] and "--concurrent" in said[0]
         assert not (tmp_path / "holding").exists()  # nothing ran
         # a resume of another log of the runbook is refused the same way
         res = run_cli(["execute", "rb.md", "--yes", "--resume", str(log)], tmp_path)
@@ -287,7 +289,7 @@ def test_concurrent_runs_anyway_and_a_dead_holder_never_blocks(tmp_path: Path) -
         ```
         """, "rb.md")
     write_runbook(tmp_path, HOLD.format(d=tmp_path), "hold.md")
-    # the holder is SIGKILLed: its lock file stays, with its details, but the lock is gone
+    # the holder is SIGKILLed: its registry files stay, but the lock is gone
     first = subprocess.Popen([*swrun_cmd(), "execute", "hold.md", "--yes"], cwd=tmp_path,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
@@ -298,8 +300,9 @@ def test_concurrent_runs_anyway_and_a_dead_holder_never_blocks(tmp_path: Path) -
         first.wait(10)
     step = int((tmp_path / "hold.pid").read_text())  # left running: not this test's subject
     os.killpg(os.getpgid(step), signal.SIGKILL)
-    locks = list((tmp_path / "logs" / "hold").glob(".lock-*"))
-    assert len(locks) == 1 and f"pid = {first.pid}" in locks[0].read_text()
+    registry = Path(os.environ["SWRUN_REGISTRY"])
+    stale = list(registry.glob(f"*.{os.getuid()}.{first.pid}.*.toml"))
+    assert len(stale) == 1 and f"pid = {first.pid}" in stale[0].read_text()
     res = run_cli(["execute", "hold.md", "--yes", "--dry-run"], tmp_path)
     assert res.returncode == 0, res.stderr  # a dry run takes no lock either way
     (tmp_path / "holding").unlink()
@@ -308,20 +311,22 @@ def test_concurrent_runs_anyway_and_a_dead_holder_never_blocks(tmp_path: Path) -
                               stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(tmp_path / "holding")  # the stale lock did not block
-        assert f"pid = {second.pid}" in locks[0].read_text()
+        (entry,) = registry.glob(f"*.{os.getuid()}.{second.pid}.*.toml")
+        assert f"pid = {second.pid}" in entry.read_text()
+        assert 'step = "hold"' in entry.read_text()
+        assert not stale[0].exists()  # the dead run's entry was cleaned up
     finally:
         second.send_signal(signal.SIGTERM)
         assert second.wait(15) == ExitCode.INTERRUPTED
-    assert locks[0].read_text() == ""  # released: nobody holds it
+    assert not list(registry.glob(f"*.{second.pid}.*"))  # released: it goes with the run
     # --concurrent runs beside a holder, and says so
     holder = subprocess.Popen([*swrun_cmd(), "execute", "rb.md", "--yes", "--log", "h.toml"],
                               cwd=tmp_path, stdin=subprocess.DEVNULL)
     holder.wait(30)
-    from swrun.runlog import RunbookLock
+    from swrun.registry import RunbookLock
 
     lock, warning = RunbookLock.acquire(tmp_path / "rb.md", {"operator": "carol@x",
-                                                             "pid": os.getpid()},
-                                        base=tmp_path / "logs")
+                                                             "pid": os.getpid()})
     assert lock is not None and warning is None
     try:
         res = run_cli(["execute", "rb.md", "--yes"], tmp_path)

@@ -30,6 +30,7 @@ from swrun.errors import EvidenceError
 from swrun.evidence.approve import approvals_dir
 from swrun.evidence.sign import sig_path
 from swrun.evidence.verify import MISMATCH, TAMPERED, Verdict, verify_log
+from swrun.files import MAX_BUNDLE_BYTES, open_regular
 
 MANIFEST = "MANIFEST.toml"
 RUNBOOK_DIR = "runbook"
@@ -98,8 +99,12 @@ def _used_inventory(log: Path) -> Path | None:
 
 
 def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open_regular(path) as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+        return h.hexdigest()
     except OSError as exc:
         raise EvidenceError(f"{path}: cannot read: {exc.strerror}") from None
 
@@ -119,7 +124,8 @@ def opened(bundle: Path) -> Iterator[tuple[Path, Path, Path | None, list[str]]]:
         root = Path(tmp)
         problems: list[str] = []
         try:
-            with tarfile.open(bundle, "r") as tar:
+            with open_regular(bundle, MAX_BUNDLE_BYTES) as fh, \
+                    tarfile.open(fileobj=fh, mode="r") as tar:
                 members = tar.getmembers()
                 if len(members) > MAX_MEMBERS:
                     raise EvidenceError(f"{bundle}: not a swrun bundle ({len(members)} members)")

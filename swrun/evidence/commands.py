@@ -13,6 +13,7 @@ import click
 
 from swrun.errors import EvidenceError, SwrunError, UsageError
 from swrun.exitcodes import ExitCode
+from swrun.files import safe_text
 
 
 def allowed_for(given: str | None, runbook: str | None) -> Path | None:
@@ -55,7 +56,7 @@ def verify_command(logs: tuple[str, ...], *, allowed_signers: str | None,
             verdict = verify_log(name, allowed_signers=allowed, runbook=book)
         verdicts.append(verdict)
         if not as_json:
-            click.echo(verdict.line())
+            click.echo(safe_text(verdict.line()))
     if as_json:
         click.echo(json.dumps([v.to_json() for v in verdicts], indent=2, ensure_ascii=False))
     ok = all(v.ok for v in verdicts)
@@ -65,7 +66,8 @@ def verify_command(logs: tuple[str, ...], *, allowed_signers: str | None,
         else:
             again = make_bundle(Path(logs[0]), Path(bundle), verdicts[0], runbook=book,
                                 allowed_signers=allowed)
-            click.echo(f"swrun: wrote {bundle}; read back: {again.line()}", err=True)
+            click.echo(safe_text(f"swrun: wrote {bundle}; read back: {again.line()}"),
+                       err=True)
     return ExitCode.OK if ok else ExitCode.NOT_VERIFIED
 
 
@@ -200,10 +202,11 @@ def request_holds(log: Path, req: dict[str, Any]) -> None:
 def _still_good(path: Path, run_id: str, req: dict[str, Any]) -> bool:
     """An approval file already there for this run and this version of the step, unexpired."""
     from swrun.evidence.approve import read_approval
+    from swrun.files import MAX_APPROVAL_BYTES, read_regular
     from swrun.runlog import parse_at  # a time without a zone is UTC, as everywhere
 
     try:
-        table, _, _ = read_approval(path.read_bytes())
+        table, _, _ = read_approval(read_regular(path, MAX_APPROVAL_BYTES))
     except (EvidenceError, OSError):
         return False
     expires = parse_at(table.get("expires_at"))
@@ -238,4 +241,4 @@ def _show(run: dict[str, Any], req: dict[str, Any], so_far: list[str], who: str,
         f"You sign as {who} ({key}); the approval is valid for {int(seconds // 60)} min and "
         "only for this run and this version of the step.",
     ]
-    click.echo("\n".join(lines), err=True)
+    click.echo(safe_text("\n".join(lines)), err=True)  # from the log: no escape sequences

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from swrun.errors import EvidenceError
+from swrun.files import MAX_SIG_BYTES, read_regular
 
 _GOOD = re.compile(r'Good "[^"]*" signature (?:for (?P<who>.+?) )?with (?P<type>\S+) key '
                    r"(?P<fp>SHA256:\S+)")
@@ -136,7 +137,7 @@ class SigningKey:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        return read_regular(path, MAX_SIG_BYTES).decode("utf-8", "replace")
     except OSError as exc:
         raise EvidenceError(f"{path}: cannot read: {exc.strerror}") from None
 

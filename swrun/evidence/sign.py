@@ -29,6 +29,7 @@ from swrun.errors import EvidenceError
 from swrun.events import format_time, utcnow
 from swrun.evidence import LOG_NAMESPACE
 from swrun.evidence.keys import SigningKey
+from swrun.files import check_fd
 
 MAGIC = "swrun log signature"
 _BLOCK = re.compile(r"(?ms)^swrun log signature\n(?P<claims>.*?)"
@@ -73,11 +74,13 @@ def sign_log(log_path: str | Path, key: SigningKey, *, run_id: str, head: tuple[
     msg = message(run_id, size, seq, digest, operator, format_time(utcnow()))
     block = msg + key.sign(msg, LOG_NAMESPACE).encode("ascii")
     path = sig_path(log_path)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:  # a FIFO there would block the end of the run: refused (ENXIO or not regular)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+                     | os.O_NONBLOCK, 0o600)
     except OSError as exc:
         raise EvidenceError(f"{path}: cannot write the log's signature: {exc.strerror}") from None
     try:
+        check_fd(fd, path)
         os.write(fd, block)
         os.fsync(fd)
     except OSError as exc:

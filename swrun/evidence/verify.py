@@ -22,6 +22,14 @@ from swrun.evidence.chain import CHAIN, Table, normalize, tables
 from swrun.evidence.chain import check as check_chain
 from swrun.evidence.keys import BadSignature, check
 from swrun.evidence.sign import read_blocks, sig_path
+from swrun.files import (
+    MAX_LOG_BYTES,
+    MAX_RUNBOOK_BYTES,
+    MAX_SIG_BYTES,
+    NotRegular,
+    open_regular,
+    read_regular,
+)
 from swrun.runlog import parse_at
 
 VERIFIED = "verified"
@@ -114,7 +122,10 @@ def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
             v.fail(UNREADABLE, f"cannot read {allowed_signers}: {exc.strerror}")
             return v
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_LOG_BYTES)
+    except NotRegular as exc:
+        v.fail(UNREADABLE, f"cannot read it: {exc.why}")
+        return v
     except OSError as exc:
         v.fail(UNREADABLE, f"cannot read it: {exc.strerror}")
         return v
@@ -171,7 +182,7 @@ def local_problems(path: Path, events: list[dict[str, Any]]) -> list[str]:
     the checks `timeline` and `history` make on every log they read, without ssh-keygen. An
     unchained (older) or unsigned log is not a problem here; `swrun verify` says so."""
     try:
-        raw = path.read_bytes()
+        raw = read_regular(path, MAX_LOG_BYTES)
     except OSError:
         return []
     norm = normalize(raw)
@@ -220,7 +231,7 @@ def _signatures(v: Verdict, path: Path, found: list[Table], end: int, run_id: st
                 parts: list[_Part] | None = None) -> None:
     sig = sig_path(path)
     try:
-        text = sig.read_text(encoding="utf-8", errors="replace")
+        text = read_regular(sig, MAX_SIG_BYTES).decode("utf-8", "replace")
     except FileNotFoundError:
         if chained:
             v.fail(UNSIGNED, f"unsigned (no {sig.name} beside it)")
@@ -373,7 +384,7 @@ def _sidecars(v: Verdict, path: Path, events: list[dict[str, Any]]) -> None:
             v.fail(TAMPERED, f"output file {rel} is outside the log's folder")
             continue
         try:
-            body = file.read_bytes()
+            length, digests = _prefix_digests(file, {size for _, _, size in records})
         except FileNotFoundError:
             v.fail(TAMPERED, f"output file {rel} (event seq {records[-1][0]}) is missing")
             continue
@@ -381,12 +392,12 @@ def _sidecars(v: Verdict, path: Path, events: list[dict[str, Any]]) -> None:
             v.fail(UNREADABLE, f"cannot read output file {rel}: {exc.strerror}")
             continue
         for seq, digest, size in records:
-            if len(body) < size or hashlib.sha256(body[:size]).hexdigest() != digest:
+            if digests.get(size) != digest:
                 v.fail(TAMPERED, f"output file {rel} differs from what event seq {seq} "
                                  "recorded (SHA-256)")
                 break
         else:
-            extra = len(body) - max(size for _, _, size in records)
+            extra = length - max(size for _, _, size in records)
             if extra > 0:
                 v.fail(TAMPERED, f"output file {rel} has {extra} bytes after what its last "
                                  f"event (seq {records[-1][0]}) recorded")
@@ -394,10 +405,31 @@ def _sidecars(v: Verdict, path: Path, events: list[dict[str, Any]]) -> None:
                 v.sidecars.append(rel)
 
 
+def _prefix_digests(file: Path, sizes: set[int]) -> tuple[int, dict[int, str]]:
+    """The file's length and the SHA-256 of its first `size` bytes for each size it has,
+    read once in blocks (an output file may be far larger than memory)."""
+    h = hashlib.sha256()
+    done = 0
+    out: dict[int, str] = {}
+    marks = sorted(sizes)
+    with open_regular(file) as fh:
+        if 0 in sizes:
+            out[0] = h.hexdigest()
+        while True:
+            nxt = next((m for m in marks if m > done), None)
+            block = fh.read(min(1 << 20, nxt - done) if nxt is not None else 1 << 20)
+            if not block:
+                return done, out
+            h.update(block)
+            done += len(block)
+            if done in sizes:
+                out[done] = h.hexdigest()
+
+
 def _runbook(v: Verdict, runbook: Path, run: dict[str, Any],
              events: list[dict[str, Any]]) -> None:
     try:
-        digest = hashlib.sha256(runbook.read_bytes()).hexdigest()
+        digest = hashlib.sha256(read_regular(runbook, MAX_RUNBOOK_BYTES)).hexdigest()
     except OSError as exc:
         v.fail(UNREADABLE, f"cannot read the runbook {runbook}: {exc.strerror}")
         return

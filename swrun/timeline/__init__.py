@@ -14,9 +14,10 @@ FORMATS = ("md", "json", "csv", "html")
 
 def render(timeline: Timeline, fmt: str) -> str:
     """The timeline in one of FORMATS."""
-    if fmt == "md":
+    if fmt == "md":  # read on a terminal: no escape sequence from a log reaches it
+        from swrun.files import safe_text
         from swrun.timeline.as_md import render as md
-        return md(timeline)
+        return safe_text(md(timeline))
     if fmt == "json":
         from swrun.timeline.as_json import render as js
         return js(timeline)

@@ -190,6 +190,8 @@ def build_history(runbook: Runbook, logs_dir: Path, *, trust: Any = None,
 
 
 def render_history(history: History, fmt: str) -> str:
+    from swrun.files import safe_text
     from swrun.timeline import history_render
 
-    return history_render.RENDERERS[fmt](history)
+    text = history_render.RENDERERS[fmt](history)
+    return safe_text(text) if fmt in ("table", "md") else text  # shown on a terminal

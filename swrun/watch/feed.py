@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from swrun.files import safe_text
 from swrun.watch.source import Update, WatchSource
 from swrun.watch.status import DIED, ENDED, FINISHING, LIVE, ROTATED
 from swrun.watch.tail import OutputChunk
@@ -93,14 +94,21 @@ def header_line(source: WatchSource) -> str:
             f"{run.get('operator', '?')} (read-only; ^C stops watching, not the run)")
 
 
+DIED_EXIT = 1
+"""`watch --plain` on a run that died (no swrun holds its log, no `run_finished`)."""
+
+
 def feed(source: WatchSource, out: TextIO, *, poll: float = POLL,
          sleep: Callable[[float], None] = time.sleep) -> int:
-    """Follow until the run is over: 0 when it ended, 7 when the log was rotated away."""
+    """Follow until the run is over: 0 when it ended, 7 when the log was rotated away, 1
+    when it died (nobody holds its log and it has no end: nothing more will come until a
+    resume, which `swrun watch` follows when started again). Everything shown came from
+    files, so it is printed without their terminal escapes."""
     said_header = False
     while True:
         update: Update = source.poll()
         if not said_header and source.state.run:
-            print(header_line(source), file=out, flush=True)
+            print(safe_text(header_line(source)), file=out, flush=True)
             said_header = True
         lines: list[str] = []
         for kind, item in update.items:
@@ -111,15 +119,17 @@ def feed(source: WatchSource, out: TextIO, *, poll: float = POLL,
                 if line is not None:
                     lines.append(line)
         if update.liveness == DIED:
-            lines.append(f"!! {source.ended_text()}; still watching for a resume")
+            lines.append(f"!! {source.ended_text()}")
         elif update.liveness in (LIVE, FINISHING) and source.state.events:
             lines.append(f"·· driven by {source.driver_text()}")
         elif update.liveness in (ENDED, ROTATED):
             lines.append(f"■■ {source.ended_text()}")
         if lines:
-            out.write("\n".join(lines) + "\n")
+            out.write(safe_text("\n".join(lines)) + "\n")
             out.flush()
         if source.over:
             return 7 if source.liveness == ROTATED else 0
+        if source.liveness == DIED:
+            return DIED_EXIT
         if not update.items:
             sleep(poll)

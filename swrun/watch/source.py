@@ -3,12 +3,14 @@ whether the run is still alive (shared by the console and the `--plain` feed).""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swrun.files import NotRegular, safe_value
 from swrun.runlog import peek_header as read_header
 from swrun.watch.status import DIED, ENDED, ROTATED, RunState, liveness
 from swrun.watch.tail import (
@@ -22,6 +24,8 @@ from swrun.watch.tail import (
 LIVENESS_EVERY = 0.25
 """Seconds between two looks at who holds the log (/proc/locks)."""
 _TERMINAL = frozenset({"step_finished", "check_ticked", "step_skipped"})
+_KEEP = frozenset({"step", "output_file"})
+"""Kept as written: they match the runbook's step ids and name files."""
 
 
 @dataclass
@@ -52,7 +56,7 @@ class WatchSource:
         """Step id → its output files' names (for search)."""
         header = read_header(path)
         if header is not None:
-            self.state = RunState.of(header, [])
+            self.state = RunState.of(safe_value(header), [])
 
     @property
     def over(self) -> bool:
@@ -74,8 +78,27 @@ class WatchSource:
             self.rotated = f"{self.path} does not exist"
             self._set(update, ROTATED, self.rotated)
             return update
+        except OSError as exc:  # not a regular file (a FIFO, a device), or unreadable
+            self.rotated = str(exc) if isinstance(exc, NotRegular) else \
+                f"{self.path}: {exc.strerror}"
+            self._set(update, ROTATED, self.rotated)
+            return update
+        self._take(records, update)
+        now = self._clock()
+        if records or now - self._looked >= LIVENESS_EVERY or self.liveness is None:
+            self._looked = now
+            self.holder = lock_holder(self.path)
+            if self.holder is None and self.state.finished is None:
+                # the writer may have logged its end and let go since the read: read again
+                # before calling the run dead
+                with contextlib.suppress(LogRotated, OSError):
+                    self._take(self.tail.poll(), update)
+            self._set(update, liveness(self.state, self.holder))
+        return update
+
+    def _take(self, records: list[dict[str, Any]], update: Update) -> None:
         if self.state.run == {} and self.tail.run is not None:
-            self.state = RunState.of(self.tail.run, [])
+            self.state = RunState.of(safe_value(self.tail.run), [])
         for rec in records:
             if rec.get("type") == "step_started":
                 self.outputs.started(rec)
@@ -88,6 +111,8 @@ class WatchSource:
             by_step.setdefault(chunk.step, []).append(chunk)
         last_start = {str(r.get("step")): i for i, r in enumerate(records)
                       if r.get("type") == "step_started"}
+        # shown on a terminal (the console and the feed): no escape sequences from the log
+        records = [safe_value(rec, _KEEP) for rec in records]
         for i, rec in enumerate(records):
             step = rec.get("step")
             # what was read belongs to the step's latest attempt: shown before its end
@@ -98,12 +123,6 @@ class WatchSource:
             update.items.append(("event", rec))
         for left in by_step.values():
             update.items += [("output", c) for c in left]
-        now = self._clock()
-        if records or now - self._looked >= LIVENESS_EVERY or self.liveness is None:
-            self._looked = now
-            self.holder = lock_holder(self.path)
-            self._set(update, liveness(self.state, self.holder))
-        return update
 
     def _set(self, update: Update, value: str, note: str = "") -> None:
         if value != self.liveness:

@@ -17,6 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swrun.files import (
+    check_fd,
+    check_path,
+    open_regular,
+    regular_size,
+    safe_text,
+)
 from swrun.procs import file_key, held_locks
 from swrun.runlog import complete_length
 
@@ -49,27 +56,6 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def runbook_lock_info(log: Path) -> dict[str, Any]:
-    """What the runbook's lock file (`.lock-*` beside the log) says about the run writing
-    `log`: operator, pid, host, since, run id. Empty when no lock file names it."""
-    try:
-        names = [n for n in os.listdir(log.parent) if n.startswith(".lock-")]
-    except OSError:
-        return {}
-    want = os.path.realpath(log)
-    for name in names:
-        try:
-            raw = (log.parent / name).read_bytes()[:65536]
-            info = tomllib.loads(raw.decode("utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-            continue
-        logged = info.get("log")
-        if isinstance(logged, str) and (os.path.realpath(logged) == want or (
-                not os.path.isabs(logged) and Path(logged).name == log.name)):
-            return info
-    return {}
-
-
 class LogRotated(Exception):
     """The file at the log's path is not the one being followed any more."""
 
@@ -88,9 +74,15 @@ class LogTail:
     _ino: tuple[int, int, int] | None = None
 
     def open(self) -> None:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-            self._ino = file_key(os.fstat(self._fd))
+        if self._fd is None:  # a FIFO or a device: NotRegular, never a hang or an endless read
+            check_path(self.path)
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+            try:
+                self._ino = file_key(check_fd(fd, self.path))
+            except OSError:
+                os.close(fd)
+                raise
+            self._fd = fd
 
     def close(self) -> None:
         if self._fd is not None:
@@ -218,11 +210,8 @@ class OutputTail:
     def poll(self) -> list[OutputChunk]:
         out: list[OutputChunk] = []
         for name, side in self._files.items():
-            try:
-                size = os.stat(self.folder / name).st_size
-            except OSError:
-                continue
-            if size <= side.offset:
+            size = regular_size(self.folder / name)  # a FIFO is never opened
+            if size is None or size <= side.offset:
                 continue
             chunk = self._read(name, side, size)
             if chunk is not None:
@@ -233,7 +222,7 @@ class OutputTail:
         kept: deque[bytes] = deque(maxlen=TAIL_LINES)
         count = 0
         try:
-            with open(self.folder / name, "rb") as fh:
+            with open_regular(self.folder / name) as fh:
                 fh.seek(side.offset)
                 left = size - side.offset
                 rest = b""
@@ -263,9 +252,10 @@ class OutputTail:
 
 
 def _text(raw: bytes, host: str | None) -> str:
-    """`2026-…Z stdout compiling` → `compiling` (`web1: compiling` for a host's output)."""
+    """`2026-…Z stdout compiling` → `compiling` (`web1: compiling` for a host's output),
+    without terminal escape sequences."""
     parts = raw.decode("utf-8", "replace").split(" ", 2)
-    line = parts[2] if len(parts) == 3 else ""
+    line = safe_text(parts[2]) if len(parts) == 3 else ""  # shown: no terminal escapes
     return f"{host}: {line}" if host else line
 
 
@@ -274,6 +264,6 @@ def read_sidecar_lines(folder: Path, names: list[str]) -> list[str]:
     out: list[str] = []
     for name in names:
         host = name.rsplit("@", 1)[1].removesuffix(".log") if "@" in name else None
-        with contextlib.suppress(OSError), open(folder / name, "rb") as fh:
+        with contextlib.suppress(OSError), open_regular(folder / name) as fh:
             out += [_text(raw.rstrip(b"\n"), host) for raw in fh]
     return out

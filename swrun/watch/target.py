@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 from swrun.errors import RunLogError, UsageError
+from swrun.files import NotRegular, check_path
 from swrun.runlog import peek_header as read_header
 from swrun.watch.tail import held_locks, lock_holder
 
@@ -20,16 +22,23 @@ def find_log(target: str | None, base: Path = Path("logs")) -> Path:
     if target is None:
         from swrun.ps import runs_in_progress
 
-        runs = runs_in_progress(base)
+        runs = [r for r in runs_in_progress(base) if r.log is not None]
         if not runs:
-            raise UsageError(f"watch: no run in progress under {base}/; name a LOG or a "
+            raise UsageError("watch: no run in progress on this machine; name a LOG or a "
                              "RUNBOOK (`swrun ps` lists the runs in progress)")
         if len(runs) > 1:
             others = ", ".join(f"{r.state.runbook} ({r.state.run_id})" for r in runs[:-1])
             print(f"swrun: {len(runs)} runs in progress; watching the newest (also: {others})",
                   file=sys.stderr)
-        return runs[-1].log
+        last = runs[-1].log
+        assert last is not None
+        return last
     path = Path(target)
+    with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+        try:
+            check_path(path)  # a FIFO or /dev/zero: one line, not a hang
+        except NotRegular as exc:
+            raise RunLogError(str(exc)) from None
     header = read_header(path)
     if path.suffix == ".toml" or header is not None:
         if not path.exists():
