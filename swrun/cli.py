@@ -578,15 +578,19 @@ def completion(shell: str) -> None:
 @click.option("--bundle", type=click.Path(dir_okay=False), metavar="OUT.tar",
               help="Pack the log, its signature, output, approvals and the runbook into "
                    "OUT.tar (one LOG; verified again as it is read back).")
+@click.option("--witness", "witnesses", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="Also check the log reaches the chain heads FILE "
+                                   "witnessed (lines `run=… seq=… bytes=… head=…`); the "
+                                   "registry's witness is always read.")
 @_friendly
 def verify(logs: tuple[str, ...], allowed_signers: str | None, runbook: str | None,
-           as_json: bool, bundle: str | None) -> None:
+           as_json: bool, bundle: str | None, witnesses: tuple[str, ...]) -> None:
     """Check that each run log (or bundle) is what its run wrote: hash chain, signature and
     signer, output files, runbook. One line per log; exit 0 only when all hold, else 9."""
     from swrun.evidence.commands import verify_command
 
     sys.exit(int(verify_command(logs, allowed_signers=allowed_signers, runbook=runbook,
-                                as_json=as_json, bundle=bundle)))
+                                as_json=as_json, bundle=bundle, witnesses=witnesses)))
 
 
 @main.command()

@@ -703,11 +703,22 @@ def sign_run_log(log: RunLog, settings: Settings, operator: str, runbook: Runboo
     if ev.signing_key is None:
         why = ev.key_problem or "no SSH key"
         return None, f"{log.path} is unsigned: {why}"
+    head = log.head
     try:
-        path = sign_log(log.path, ev.signing_key, run_id=settings.run_id, head=log.head,
+        path = sign_log(log.path, ev.signing_key, run_id=settings.run_id, head=head,
                         operator=operator)
     except EvidenceError as exc:
         return None, f"{log.path} is unsigned: {exc}"
+    from swrun.events import format_time, utcnow
+    from swrun.evidence import witness
+
+    digest, size, seq = head  # a witness outside the log: a cut-back log cannot hide
+    try:
+        start = witness.header_hash(Path(log.path))
+    except OSError:
+        start = ""
+    witness.record(witness.Head(settings.run_id, seq, size, digest, start),
+                   log=str(Path(log.path).absolute()), signed_at=format_time(utcnow()))
     return path, f"signed {log.path} with {ev.signing_key.fingerprint} ({path.name})"
 
 

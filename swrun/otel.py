@@ -288,6 +288,7 @@ class RunTracer:
                 "swrun.status": status, "swrun.stopped_at": rec.get("step"),
                 "swrun.note": rec.get("note"), "swrun.duration_ms": rec.get("duration_ms"),
                 "swrun.active_ms": rec.get("active_ms"), "swrun.wall_ms": rec.get("wall_ms"),
+                **{f"swrun.chain.{k}": v for k, v in (rec.get("chain") or {}).items()},
                 **{f"swrun.counts.{k}": v for k, v in (rec.get("counts") or {}).items()}}))
             self.part.set_status(Status(StatusCode.OK) if status == "completed" else
                                  Status(StatusCode.ERROR, status))

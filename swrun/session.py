@@ -142,7 +142,8 @@ def drive(
             sink(event)
             if isinstance(event, RunFinished):
                 finished = event
-            for extra in hooks.see(event) if hooks is not None else ():
+            head = log.head if log is not None else None  # a witness of the chain head
+            for extra in hooks.see(event, head) if hooks is not None else ():
                 if log is not None:
                     log.append(extra)
                 sink(extra)

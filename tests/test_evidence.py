@@ -354,7 +354,9 @@ def test_an_old_log_is_unchained_not_tampered(copy: Path, keys: Path) -> None:
     log = copy / "run.toml"
     text = log.read_text()
     text = re.sub(r'(?m)^prev = "[0-9a-f]{64}"\n', "", text).replace('chain = "sha256"\n', "")
-    log.write_text(text)
+    # an old log is another run: the registry witnessed this run's signed heads, and a log of
+    # it stripped of its chain would be called tampered (test_a_cut_back_log…)
+    log.write_text(text.replace(read_log(log).run["id"], "01d10900"))
     (copy / "run.toml.sig").unlink()
     status, line = verdict(copy, keys)
     assert status == "unchained"
@@ -1134,3 +1136,85 @@ def test_an_approval_is_bound_to_secret_values_by_keyed_hash(tmp_path: Path,
         if path.is_file():
             data = path.read_bytes()
             assert first.encode() not in data and plain.encode() not in data, path
+
+
+# -- witnesses outside the log (issue 23, 5) -------------------------------------------------
+
+
+def _cut_back_to_first_part(log: Path) -> None:
+    from swrun.evidence.sign import read_blocks, sig_path
+
+    sig = sig_path(log)
+    first = read_blocks(sig.read_text())[0]
+    log.write_bytes(log.read_bytes()[:first.number("bytes")])
+    text = sig.read_text()
+    second = text.index("swrun log signature", 1)
+    sig.write_text(text[:second])
+    kept: dict[str, int] = {}  # and the output files back to what the first part recorded
+    for e in read_log(log).events:
+        if e.get("type") == "step_finished" and e.get("output_file"):
+            kept[e["output_file"]] = e["output_bytes"]
+    for path in (log.parent / "run.output").iterdir():
+        rel = f"run.output/{path.name}"
+        if rel in kept:
+            path.write_bytes(path.read_bytes()[:kept[rel]])
+        else:
+            path.unlink()
+
+
+def test_a_log_cut_back_to_an_earlier_signed_part_is_caught_by_the_witness(
+        copy: Path, keys: Path, tmp_path: Path) -> None:
+    """Cut a resumed run back to its first signed part and drop the later .sig block: the
+    log alone verifies, but the registry witnessed the second part's head."""
+    from swrun.evidence import witness
+
+    log = copy / "run.toml"
+    rid = read_log(log).run["id"]
+    heads = witness.registry_heads(rid)
+    assert len(heads) == 2 and heads[0].start == heads[1].start  # one line per signed part
+    _cut_back_to_first_part(log)
+    alone = verify_log(log, allowed_signers=keys / "allowed_signers", registry=False)
+    assert alone.ok, alone.line()  # what nothing inside one file can prove
+    v = verify_log(log, allowed_signers=keys / "allowed_signers")
+    assert v.status == "tampered" and "it was cut back" in v.line(), v.line()
+    # a witness kept elsewhere (a notification's line, a copy of the registry's) works too
+    kept = tmp_path / "from-slack.witness"
+    kept.write_text(heads[-1].line() + "\n")
+    v = verify_log(log, allowed_signers=keys / "allowed_signers", registry=False,
+                   witnesses=[kept])
+    assert v.status == "tampered" and "from-slack.witness" in v.line()
+    res = cli(["verify", "run.toml", "--allowed-signers", str(keys / "allowed_signers"),
+               "--witness", str(kept)], copy)
+    assert res.returncode == ExitCode.NOT_VERIFIED and "cut back" in res.stdout
+
+
+def test_the_whole_log_is_witnessed_and_a_bundle_carries_its_witness(copy: Path,
+                                                                     keys: Path) -> None:
+    signers = str(keys / "allowed_signers")
+    v = verify_log(copy / "run.toml", allowed_signers=keys / "allowed_signers")
+    last = read_log(copy / "run.toml").events[-1]["seq"]
+    assert v.ok and v.witnessed is not None and v.witnessed <= last
+    assert f"witnessed up to seq {v.witnessed}" in v.line()
+    assert cli(["verify", "run.toml", "--runbook", "rb.md", "--allowed-signers", signers,
+                "--bundle", "b.tar"], copy).returncode == 0
+    with tarfile.open(copy / "b.tar") as tar:
+        assert any(n.startswith("witness/") for n in tar.getnames())
+    _cut_back_to_first_part(copy / "run.toml")
+    packed = tmp = copy / "cut.tar"
+
+    def cut(d: Path) -> None:
+        shutil.copy(copy / "run.toml", d / "run.toml")
+        shutil.copy(copy / "run.toml.sig", d / "run.toml.sig")
+        import hashlib
+        text = (d / "MANIFEST.toml").read_text()
+        for name in ("run.toml", "run.toml.sig"):
+            new = hashlib.sha256((d / name).read_bytes()).hexdigest()
+            text = re.sub(rf'("{re.escape(name)}" = )"[0-9a-f]{{64}}"', rf'\1"{new}"', text)
+        (d / "MANIFEST.toml").write_text(text)
+
+    _repack(copy / "b.tar", packed, cut)
+    env = {**os.environ, "SWRUN_REGISTRY": str(tmp.parent / "empty-registry")}
+    res = subprocess.run([*swrun_cmd(), "verify", "cut.tar", "--allowed-signers", signers],
+                         cwd=copy, capture_output=True, text=True, timeout=60, env=env,
+                         stdin=subprocess.DEVNULL)
+    assert res.returncode == ExitCode.NOT_VERIFIED and "cut back" in res.stdout, res.stdout

@@ -180,6 +180,15 @@ def test_each_target_gets_its_shape_in_order_with_secrets_masked(
     generic = recorder.at("/json/token-in-path")[2].body
     assert generic["source"] == "swrun" and generic["event"] == "step_failed"
     assert generic["record"]["exit_code"] == 4 and generic["record"]["step"] == "migrate"
+    # run_finished carries the chain head out of the machine: a witness verify can read
+    end = recorder.at("/json/token-in-path")[-1].body["record"]["chain"]
+    from swrun.evidence.chain import normalize, tables
+
+    found, _ = tables(normalize((tmp_path / "run.toml").read_bytes()))
+    at = next(t for t in found if t.seq == end["seq"])
+    assert (at.hash, at.end) == (end["head"], end["bytes"])
+    fact = recorder.at("/hooks/abc123")[-1].body["attachments"][0]["fields"]
+    assert any(f["title"] == "witness" and f["value"].endswith(at.hash) for f in fact)
 
     logged = notifications(tmp_path)
     assert len(logged) == 4 * len(ORDER)

@@ -129,6 +129,13 @@ def test_a_run_is_one_trace(tmp_path: Path, receiver: tuple[Receiver, str]) -> N
     assert root["attrs"]["swrun.operator"] == "alice"
     assert root["attrs"]["swrun.status"] == "failed" and root["status"] == 2  # ERROR
     assert root["attrs"]["swrun.counts.failed"] == 1
+    # the chain head as the log had it at run_finished: a witness outside the machine
+    from swrun.evidence.chain import digest, normalize, tables
+
+    found, _ = tables(normalize((tmp_path / "run.toml").read_bytes()))
+    at = next(t for t in found if t.seq == root["attrs"]["swrun.chain.seq"])
+    assert root["attrs"]["swrun.chain.head"] == at.hash == digest(at.data)
+    assert root["attrs"]["swrun.chain.bytes"] == at.end
     names = [name for name, _ in root["events"]]
     assert "tick" in names and "milestone" in names
     (milestone,) = [a for n, a in root["events"] if n == "milestone"]

@@ -35,6 +35,7 @@ from swrun.files import MAX_BUNDLE_BYTES, open_regular
 MANIFEST = "MANIFEST.toml"
 RUNBOOK_DIR = "runbook"
 INVENTORY_DIR = "inventory"
+WITNESS_DIR = "witness"
 
 
 def make_bundle(log: Path, out: Path, verdict: Verdict, *, runbook: Path | None,
@@ -56,15 +57,27 @@ def make_bundle(log: Path, out: Path, verdict: Verdict, *, runbook: Path | None,
     inventory = _used_inventory(log)
     if inventory is not None:
         files.append((f"{INVENTORY_DIR}/{inventory.name}", inventory))
+    from swrun.evidence import witness
+
+    heads = witness.mine(witness.registry_heads(verdict.run_id), verdict.run_id,
+                         witness.header_hash(log)) if verdict.run_id else []
+    extra = {f"{WITNESS_DIR}/{verdict.run_id}.witness":
+             "".join(h.line() + "\n" for h in heads).encode()} if heads else {}
     manifest = {"bundle": {"log": log.name, "verdict": verdict.line(),
                            "packed_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
-                "files": {name: _sha256(path) for name, path in files}}
+                "files": {**{name: _sha256(path) for name, path in files},
+                          **{name: hashlib.sha256(data).hexdigest()
+                             for name, data in extra.items()}}}
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w") as tar:
             for name, path in files:
                 tar.add(path, arcname=name, recursive=False)
+            for name, blob in extra.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(blob), int(time.time()), 0o600
+                tar.addfile(info, io.BytesIO(blob))
             data = tomli_w.dumps(manifest).encode()
             info = tarfile.TarInfo(MANIFEST)
             info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
@@ -174,13 +187,15 @@ def _against_manifest(root: Path) -> list[str]:
 
 
 def verify_bundle(bundle: Path, *, allowed_signers: Path | None, runbook: Path | None = None,
-                  shown: str | None = None) -> Verdict:
+                  shown: str | None = None, witnesses: list[Path] | None = None) -> Verdict:
     """Verify the log a bundle holds, against its own runbook unless `runbook` is given, and
     the bundle itself against its MANIFEST.toml. Paths in the verdict are the bundle's."""
     with opened(bundle) as (root, log, packed, problems):
         name = f"{shown or bundle}:{log.name}"
+        packed_heads = sorted((root / WITNESS_DIR).glob("*.witness")) \
+            if (root / WITNESS_DIR).is_dir() else []
         verdict = verify_log(log, allowed_signers=allowed_signers, runbook=runbook or packed,
-                             shown=name)
+                             shown=name, witnesses=[*packed_heads, *(witnesses or [])])
         for problem in problems:
             verdict.fail(TAMPERED, f"bundle: {problem}")
         _inventory(verdict, root, log)

@@ -31,7 +31,8 @@ def allowed_for(given: str | None, runbook: str | None) -> Path | None:
 
 
 def verify_command(logs: tuple[str, ...], *, allowed_signers: str | None,
-                   runbook: str | None, as_json: bool, bundle: str | None) -> ExitCode:
+                   runbook: str | None, as_json: bool, bundle: str | None,
+                   witnesses: tuple[str, ...] = ()) -> ExitCode:
     from swrun.evidence.bundle import make_bundle, verify_bundle
     from swrun.evidence.verify import UNREADABLE, Verdict, verify_log
 
@@ -48,12 +49,14 @@ def verify_command(logs: tuple[str, ...], *, allowed_signers: str | None,
     for name in logs:
         if name.endswith(".tar"):
             try:
-                verdict = verify_bundle(Path(name), allowed_signers=allowed, runbook=book)
+                verdict = verify_bundle(Path(name), allowed_signers=allowed, runbook=book,
+                                        witnesses=[Path(w) for w in witnesses])
             except EvidenceError as exc:
                 verdict = Verdict(name)
                 verdict.fail(UNREADABLE, str(exc).removeprefix(f"{name}: "))
         else:
-            verdict = verify_log(name, allowed_signers=allowed, runbook=book)
+            verdict = verify_log(name, allowed_signers=allowed, runbook=book,
+                                 witnesses=[Path(w) for w in witnesses])
         verdicts.append(verdict)
         if not as_json:
             click.echo(safe_text(verdict.line()))

@@ -60,6 +60,8 @@ class Verdict:
     """The allowed_signers file that said whose keys count, and its SHA-256 (a file beside a
     copied runbook could list anyone as alice: the verdict names the one it trusted)."""
     trust_sha256: str | None = None
+    witnessed: int | None = None
+    """The highest seq a witness saw signed (the log reaches it), if any witness was found."""
 
     def fail(self, status: str, text: str) -> None:
         self.problems.append((status, text))
@@ -94,6 +96,8 @@ class Verdict:
             parts.append(f"{len(self.sidecars)} output file(s) match")
         if self.approvals:
             parts.append(f"{self.approvals} approval(s) logged")
+        if self.witnessed is not None:
+            parts.append(f"witnessed up to seq {self.witnessed}")
         if self.runbook:
             parts.append(f"runbook {self.runbook} is the one that ran")
         return f"{self.log}: {VERIFIED}: " + ", ".join(parts) + self._trusted()
@@ -103,12 +107,14 @@ class Verdict:
                 "events": self.events, "signers": self.signers, "sidecars": self.sidecars,
                 "approvals": self.approvals, "runbook": self.runbook,
                 "allowed_signers": self.trust, "allowed_signers_sha256": self.trust_sha256,
+                "witnessed_seq": self.witnessed,
                 "problems": [{"status": s, "message": t} for s, t in self.problems],
                 "notes": self.notes}
 
 
 def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
-               runbook: str | Path | None = None, shown: str | None = None) -> Verdict:
+               runbook: str | Path | None = None, shown: str | None = None,
+               witnesses: list[Path] | None = None, registry: bool = True) -> Verdict:
     """Everything `swrun verify` checks about one log; never raises for what a log holds."""
     from swrun.runlog import parse_bytes
 
@@ -153,6 +159,7 @@ def verify_log(path: str | Path, *, allowed_signers: Path | None = None,
                 total=len(norm), parts=parts)
     if v.approvals:
         v.approvals = _approvals(v, path, data.events, allowed_signers, parts)
+    _witnessed(v, found, witnesses or [], registry)
     _sidecars(v, path, data.events)
     if runbook is not None:
         _runbook(v, Path(runbook), data.run, data.events)
@@ -331,6 +338,28 @@ def _signatures(v: Verdict, path: Path, found: list[Table], end: int, run_id: st
             v.fail(TAMPERED, f"events {span} (line {after[0].line} on) come after the last "
                              "signature: appended later, or written by a part of the run "
                              "that ended without signing")
+
+
+def _witnessed(v: Verdict, found: list[Table], given: list[Path], registry: bool) -> None:
+    """The log reaches every chain head a witness saw (evidence/witness.py): the registry's
+    for this run, and `--witness` files."""
+    from swrun.evidence import witness
+
+    heads = witness.registry_heads(v.run_id) if registry and v.run_id else []
+    for path in given:
+        try:
+            heads += witness.read(path)
+        except Exception as exc:  # NotRegular, OSError: one line
+            v.fail(UNREADABLE, f"cannot read the witness {path}: {exc}")
+    mine = witness.mine(heads, v.run_id, found[0].hash if found else "")
+    if not mine:
+        if given:
+            v.fail(MISMATCH, f"the witness file(s) {', '.join(map(str, given))} say nothing "
+                             f"of run {v.run_id}")
+        return
+    for problem in witness.check(mine, v.run_id, {t.end: t for t in found}):
+        v.fail(TAMPERED, problem)
+    v.witnessed = max(h.seq for h in mine)
 
 
 def _approvals(v: Verdict, path: Path, events: list[dict[str, Any]], allowed: Path | None,

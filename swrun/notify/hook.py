@@ -91,13 +91,19 @@ class TeamHooks:
         return cls(engine, targets, tracer)
 
     # -- the event stream -------------------------------------------------------------------
-    def see(self, event: Event) -> list[Event]:
+    def see(self, event: Event, head: tuple[str, int, int] | None = None) -> list[Event]:
+        """`head`: the log's chain head once it has `event` (RunLog.head); a `run_finished`
+        carries it out of the machine as `chain` (evidence/witness.py)."""
         if isinstance(event, StepOutput):
             return self._logged() if self.notifier is not None and \
                 self.notifier.results else []
         if isinstance(event, NotificationLogged):
             return []
         rec = event.to_record()
+        if rec.get("type") == "run_finished" and head is not None:
+            from swrun.evidence.witness import chain_facts
+
+            rec = {**rec, "chain": chain_facts(head)}
         if self.tracer is not None:
             self.tracer.feed(rec)
         if self.notifier is not None:
@@ -175,6 +181,10 @@ class TeamHooks:
                  "environment": self.environment or "", "operator": self.engine.operator.name}
         if rec.get("step"):
             facts["step"] = _what(rec)
+        chain = rec.get("chain")
+        if isinstance(chain, dict) and chain.get("head"):  # a witness line, as verify reads it
+            facts["witness"] = (f"run={s.run_id} seq={chain.get('seq')} "
+                                f"bytes={chain.get('bytes')} head={chain['head']}")
         return Message(
             event=event, title=mask(title), text=mask(text), severity=severity,
             facts={k: mask(str(v)) for k, v in facts.items() if v},
