@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -172,7 +173,7 @@ def _syntax(step: Step, add: _Add) -> None:
 
 
 _DOWNLOAD = re.compile(r"\b(?:curl|wget)\b")
-_PIPE_SH = re.compile(r"\b(?:curl|wget)\b[^|]*\|\s*(?:sudo\s+(?:-\S+\s+)*)?(?:ba|z|da)?sh\b")
+_INTO_SH = re.compile(r"\|\s*+(?:sudo\s++(?:-\S++\s++)*+)?+(?:ba|z|da)?sh\b")
 _HTTP = re.compile(r"\bhttp://(?!localhost\b|127\.|0\.0\.0\.0|\[::1\]|\$|\{)[^\s'\"]+")
 _RM = re.compile(r"\brm\s+(?:-\w*[rR]\w*f\w*|-\w*f\w*[rR]\w*|-r\s+-f|-f\s+-r|--recursive\s+"
                  r"--force|--force\s+--recursive)\s+(.*)")
@@ -180,6 +181,16 @@ _UNGUARDED = re.compile(r"\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*))")
 _DESTRUCTIVE = re.compile(r"\brm\s+-\w*[rf]|\bkubectl\s+delete\b|\boc\s+delete\b|\bdrop\s+"
                           r"(?:table|database)\b|\bterraform\s+destroy\b|\bdd\s+if=|\bmkfs\b|"
                           r"\btruncate\b|\bhelm\s+(?:uninstall|delete)\b", re.I)
+
+
+def _piped_to_shell(code: str) -> bool:
+    """`curl … | sh`: a `| sh` whose command (the text since the previous `|`) downloads.
+    Each `|` is looked at once (a pattern from each `curl` to its `|` was quadratic)."""
+    for pipe in _INTO_SH.finditer(code):
+        start = code.rfind("|", 0, pipe.start()) + 1
+        if _DOWNLOAD.search(code, start, pipe.start()):
+            return True
+    return False
 
 
 def _never_empty(rb: Runbook, name: str) -> bool:
@@ -194,10 +205,11 @@ def _never_empty(rb: Runbook, name: str) -> bool:
 
 def _risky(rb: Runbook, step: Step, add: _Add) -> None:
     assigned_here = assigned(step.body)
+    set_here: dict[str, bool] = {}  # name → the block gives it a value (looked up once)
     for offset, text in logical_lines(step.body):
         code = strip_comment(text)
         line = step.body_line(offset)
-        if _PIPE_SH.search(code):
+        if _piped_to_shell(code):
             add("SW201", line, "a download piped into a shell runs whatever the server sends",
                 "download to a file, check its checksum or signature, then run it")
         elif _DOWNLOAD.search(code) and _HTTP.search(code):
@@ -211,9 +223,10 @@ def _risky(rb: Runbook, step: Step, add: _Add) -> None:
                 bare = word.strip("'\"")
                 for ref in _UNGUARDED.finditer(bare):
                     name = ref.group(1) or ref.group(2)
+                    if name in assigned_here and name not in set_here:
+                        set_here[name] = re.search(rf"\b{name}=[^\s;]", step.body) is not None
                     if ref.group(0) == bare or name in ("HOME", "PWD") or _never_empty(
-                            rb, name) or (name in assigned_here and re.search(
-                            rf"\b{name}=[^\s;]", step.body)):
+                            rb, name) or set_here.get(name):
                         continue  # `rm -rf "$X"` with X empty removes nothing
                     add("SW203", line, f"rm -rf {bare}: if ${name} is empty or unset this "
                         "removes the wrong tree", f"write ${{{name}:?}} (stops when empty), "
@@ -233,15 +246,20 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
     out: list[Finding] = []
     runs = [s for s in rb.steps if s.kind is StepKind.SHELL and not s.targets
             and not s.attributes.get("file")]
-    sets_of = {id(s): assigned(s.body) for s in rb.steps
-               if s.kind in (StepKind.SHELL, StepKind.CHECK, StepKind.REFERENCE)}
+    setters: dict[str, list[tuple[int, Step]]] = {}  # name → the steps that set it, in order
+    for k, other in enumerate(rb.steps):
+        if other.kind in (StepKind.SHELL, StepKind.CHECK, StepKind.REFERENCE):
+            for name in assigned(other.body):
+                setters.setdefault(name, []).append((k, other))
+    where_of = {id(s): k for k, s in enumerate(rb.steps)}
     exported_before: set[str] = set()
     set_before: set[str] = set()
     for step in runs:
-        sets = sets_of[id(step)]
+        sets = assigned(step.body)
         silenced = allowed(step)
         seen: set[str] = set()  # each name once: the answer is the same at every use
         body = strip_comments(step.body)
+        starts = [0] + [m.end() for m in re.finditer("\n", body)]  # line of an offset: bisect
         for m in list(BRACED.finditer(body)) + list(re.finditer(
                 r"\$([A-Za-z_][A-Za-z0-9_]*)", body)):
             name = m.group(1)
@@ -250,7 +268,7 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
                     or not name.isupper()):
                 continue
             seen.add(name)
-            line = step.body_line(body.count("\n", 0, m.start()))
+            line = step.body_line(bisect_right(starts, m.start()) - 1)
             if name in set_before:
                 if "SW108" not in silenced:
                     out.append(Finding(Severity.WARNING, f"${name} is set by an earlier step "
@@ -259,7 +277,7 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
                                        step.span.path, line, 0, "SW108",
                                        f"write `export {name}=…` in the step that sets it"))
                 continue
-            where = _setter(rb, step, name, sets_of)
+            where = _setter(where_of[id(step)], setters.get(name, []))
             if where is None:
                 continue
             if "SW107" not in silenced:
@@ -272,20 +290,15 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
     return out
 
 
-def _setter(rb: Runbook, step: Step, name: str, sets_of: dict[int, set[str]]) -> str | None:
-    """Where `name` is set, when only a later step or one that does not run sets it.
-    `sets_of`: the names each step sets (`assigned`), by id."""
-    seen = False
-    for other in rb.steps:
-        if other is step:
-            seen = True
+def _setter(at: int, setters: list[tuple[int, Step]]) -> str | None:
+    """Where a name is set, when only a later step or one that does not run sets it: the step
+    at index `at` uses it, `setters` are the steps that set it (index, step), in order."""
+    for k, other in setters:
+        if k == at:
             continue
-        if other.kind not in (StepKind.SHELL, StepKind.CHECK, StepKind.REFERENCE):
-            continue
+        seen = k > at
         if other.kind is StepKind.REFERENCE and other.language.lower() not in (
                 "bash", "sh", "shell", "zsh", "console", "") and not other.optional:
-            continue
-        if name not in sets_of[id(other)]:
             continue
         if other.kind is StepKind.SHELL and not other.in_rollback and not seen:
             return None  # an earlier step sets it (without export: SW108 says so)

@@ -217,19 +217,36 @@ class Interactive:
 _CLIENTS = r"(?:kubectl|oc|docker|podman|crictl|nerdctl)"
 _IT = r"(?:-it|-ti|-i\s+-t|-t\s+-i|--stdin\s+--tty|--tty\s+--stdin|-i\s+--tty|--stdin\s+-t)\b"
 _SHELLS = r"(?:/bin/)?(?:ba|z|a|c|k)?sh\b"
+
+
+def _after(command: str) -> str:
+    """`^` then `command` and its spaces at their first place, kept (an atomic group): the
+    words any later `command` is followed by follow the first one too, so a pattern that
+    goes on from there (`(?:\\S+\\s+)*?edit`) is tried from one place only — linear in
+    the line, where a plain search tried it again after each of 10,000 `kubectl`s."""
+    return rf"^(?>.*?\b{command}\s+)"
+
+
+def _then(word: str) -> str:
+    """The first `word` among the words that follow, kept (atomic): a later one could only
+    leave less of the line for what comes after it."""
+    return rf"(?>(?:\S+\s+)*?{word})"
+
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
     (re.compile(p), what, session) for p, what, session in (
-        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:edit)\b", "opens an editor", False),
+        (_after(_CLIENTS) + _then(r"edit\b"), "opens an editor", False),
         (r"(?:^|[\s;&|])(?:\$EDITOR|\$\{EDITOR\}|\$VISUAL|vi|vim|nvim|nano|emacs|visudo|vipw)"
          r"(?:\s|$)", "opens an editor", False),
         (r"\bcrontab\s+(?:-\w\s+)*-e\b", "opens an editor", False),
-        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:exec|run|attach|debug)\s+(?:.*\s)?{_IT}(?!.*--\s+\S)",
-         "opens an interactive session", True),
-        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:exec|run|debug)\s+(?:.*\s)?{_IT}.*--\s+{_SHELLS}\s*$",
-         "opens an interactive session", True),
-        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:exec|run)\s+(?:.*\s)?{_IT}", "needs a terminal",
+        # the last -it after `exec` (atomic): when `-- cmd` follows it, it follows every one
+        (_after(_CLIENTS) + _then(r"(?:exec|run|attach|debug)\s+") + rf"(?>(?:.*\s)?{_IT})"
+         r"(?!.*--\s+\S)", "opens an interactive session", True),
+        (_after(_CLIENTS) + _then(r"(?:exec|run|debug)\s+") + rf"(?>(?:.*?\s)??{_IT})"
+         rf".*--\s+{_SHELLS}\s*$", "opens an interactive session", True),
+        (_after(_CLIENTS) + _then(r"(?:exec|run)\s+") + rf"(?:.*\s)?{_IT}", "needs a terminal",
          False),
-        (r"\boc\s+debug\s+(?!.*\s--\s)\S+\s*$", "opens an interactive session", True),
+        (r"\boc\s+debug\s+\S+\s*$", "opens an interactive session", True),  # no `-- cmd`
         (r"\boc\s+(?:rsh|rsh\s+\S+)\s*$", "opens an interactive session", True),
         (r"(?:^|[;&|]\s*)(?:sudo\s+)?ssh\s+(?:-\w+(?:\s+[^-\s]\S*)?\s+)*[^-\s]\S*\s*$",
          "opens a session on another host", True),
@@ -237,15 +254,16 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
          True),
         (r"(?:^|[;&|]\s*)su\s*(?:-\s*)?(?:\w+\s*)?$", "opens a shell as another user", True),
         (r"(?:^|[;&|]\s*)(?:sudo\s+)?chroot\s+\S+\s*$", "opens a shell in a chroot", True),
-        (r"\btail\s+(?:\S+\s+)*?(?:-f|-F|--follow\S*)\b", "never ends (follows a file)", False),
-        (r"\b(?:logs|log)\s+(?:\S+\s+)*?(?:-f|--follow)\b", "never ends (follows the logs)",
+        (_after("tail") + _then(r"(?:-f|-F|--follow\S*)\b"), "never ends (follows a file)",
          False),
-        (r"\bjournalctl\s+(?:\S+\s+)*?(?:-f|--follow)\b", "never ends (follows the journal)",
+        (_after("(?:logs|log)") + _then(r"(?:-f|--follow)\b"), "never ends (follows the logs)",
+         False),
+        (_after("journalctl") + _then(r"(?:-f|--follow)\b"), "never ends (follows the journal)",
          False),
         (r"(?:^|[;&|]\s*)(?:sudo\s+)?watch\s", "never ends (watch)", False),
-        (r"\b(?:kubectl|oc)\s+(?:\S+\s+)*?(?:get|rollout\s+status)\b.*\s(?:-w|--watch)\b",
-         "never ends (--watch)", False),
-        (r"\b(?:kubectl|oc)\s+(?:\S+\s+)*?(?:port-forward|proxy)\b", "never ends (a proxy)",
+        (_after("(?:kubectl|oc)") + _then(r"(?:get|rollout\s+status)\b")
+         + r".*\s(?:-w|--watch)\b", "never ends (--watch)", False),
+        (_after("(?:kubectl|oc)") + _then(r"(?:port-forward|proxy)\b"), "never ends (a proxy)",
          False),
         (r"(?:^|[;&|]\s*)(?:top|htop|less|more|k9s|tmux|screen)\s*(?:$|[|;&])",
          "needs a terminal", False),
@@ -354,6 +372,7 @@ _GO_WORDS = frozenset({"end", "else", "range", "if", "with", "define", "template
 ANGLE = re.compile(r"<([A-Za-z][A-Za-z0-9_.-]*(?: [A-Za-z0-9_.-]+){0,7})>")
 _YOUR = re.compile(r"(?<![\w$/{.-])YOUR_[A-Z0-9_]*[A-Z0-9]\b")
 _MUSTACHE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+_CLOSING = re.compile(r"</([A-Za-z][A-Za-z0-9_.-]*+(?: [A-Za-z0-9_.-]++){0,7})>")
 _ELLIPSIS = re.compile(r"(?<==)(?:\.\.\.|…)(?=$|[\s'\";|&)])", re.MULTILINE)
 BRACED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KEY_BEFORE = re.compile(r"(?:^|[\s;(])(?:export\s+|local\s+|readonly\s+)?([A-Za-z_]\w*)=['\"]?$")
@@ -387,6 +406,9 @@ def var_name(text: str) -> str:
     return name
 
 
+_HEREDOC = re.compile(r"<<-?\s*+(['\"]?)([A-Za-z_][\w.-]*+)\1")
+
+
 def _contexts(text: str) -> bytearray:
     """Per character: 0 plain, 1 'single', 2 "double", 3 comment, 4 unquoted here-doc body,
     5 quoted here-doc body. Good enough for the runbooks people write, not a shell parser."""
@@ -409,7 +431,7 @@ def _contexts(text: str) -> bytearray:
                 i += 2
                 continue
             elif ch == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
-                m = re.match(r"<<-?\s*(['\"]?)([A-Za-z_][\w.-]*)\1", text[i:])
+                m = _HEREDOC.match(text, i)
                 if m:
                     pending.append((m.group(2), bool(m.group(1))))
             ctx[i] = 0
@@ -466,9 +488,10 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
         taken[start:end] = b"\1" * (end - start)
         found.append((start, end, text, name))
 
+    closed = set(_CLOSING.findall(body))  # `<b>…</b>`: markup
     for m in ANGLE.finditer(body):
         inner = m.group(1)
-        if f"</{inner}>" in body or inner.lower() in _HTML:
+        if inner in closed or inner.lower() in _HTML:
             continue
         before = body[max(0, m.start() - 80):m.start()]
         key = _KEY_BEFORE.search(before)
@@ -497,11 +520,13 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
     out: list[str] = []
     places: list[Placeholder] = []
     last = 0
+    offset = counted = 0
     for start, end, text, name in found:
         if name in skip_names:
             continue
         c = ctx[start] if start < len(ctx) else 0
-        offset = body.count("\n", 0, start)
+        offset += body.count("\n", counted, start)  # counted once: 100,000 placeholders
+        counted = start
         if c == 5:
             places.append(Placeholder(text, name, offset, fillable=False))
             continue
@@ -523,25 +548,65 @@ _HTML = frozenset({
 """Tags read as markup, not placeholders (`<path>`, `<source>`, `<title>` stay placeholders
 unless their closing tag is in the block too)."""
 
-_ASSIGN = re.compile(
-    r"(?:^|[\s;(])(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)*)?([A-Za-z_]\w*)=|"
-    r"\bread\s+(?:-\w+\s+(?:\S+\s+)?)*([A-Za-z_]\w*)|\bfor\s+([A-Za-z_]\w*)\s+in\b|"
-    r"\bexport[ \t]+((?:[A-Za-z_]\w*[ \t]*)+)(?:$|;|&)",
-    re.MULTILINE,
-)
+# Each pattern below runs in linear time: possessive quantifiers where a name or a list of
+# names could be split more than one way (`export ABC…=1` once took minutes), and `read`'s
+# words are read by hand (its options and names cannot be told apart by a pattern).
+_ASSIGN = re.compile(r"(?:^|[\s;(])([A-Za-z_]\w*+)=|\bfor\s++([A-Za-z_]\w*+)\s++in\b",
+                     re.MULTILINE)
+_EXPORT_AT = re.compile(r"\bexport[ \t]++")
+_NAME_LIST = re.compile(r"(?:[A-Za-z_]\w*+[ \t]*+)++")
+_READ = re.compile(r"\bread[ \t]++([^\n;&|]*+)")
+_SHELL_WORD = re.compile(r"(?:[^\s\"']|\"[^\"]*+\"|'[^']*+')++")
+_READ_ARG = frozenset("dinNptu")
+"""`read` options that take an argument (`-p PROMPT`); `-a NAME` names an array it sets."""
+_NAME = re.compile(r"[A-Za-z_]\w*+")
 _EXPORTED = re.compile(
-    r"\bexport[ \t]+(?:-\w+[ \t]+)?((?:[A-Za-z_]\w*(?:=(?:\"[^\"]*\"|'[^']*'|\S*))?[ \t]*)+)",
+    r"\bexport[ \t]++(?:-\w++[ \t]++)?+"
+    r"((?:[A-Za-z_]\w*+(?:=(?:\"[^\"]*+\"|'[^']*+'|\S*+))?+[ \t]*+)++)",
     re.MULTILINE)
+_EXPORTED_WORD = re.compile(r"([A-Za-z_]\w*+)(?:=(?:\"[^\"]*+\"|'[^']*+'|\S*+))?+")
+
+
+def _read_names(words: list[str]) -> list[str]:
+    """The names `read OPTIONS NAME…` sets."""
+    names: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--") and not names:
+            i += 1
+            continue
+        if word.startswith("-") and len(word) > 1 and not names:
+            for k, flag in enumerate(word[1:], 1):
+                if flag == "a" or flag in _READ_ARG:
+                    rest = word[k + 1:]
+                    arg = rest if rest else (words[i + 1] if i + 1 < len(words) else "")
+                    if flag == "a" and _NAME.fullmatch(arg):
+                        names.append(arg)
+                    i += 0 if rest else 1
+                    break
+            i += 1
+            continue
+        if not _NAME.fullmatch(word):
+            break
+        names.append(word)
+        i += 1
+    return names
 
 
 def assigned(body: str) -> set[str]:
     """Names the block sets (assignment, `read`, `for`, `export NAME`)."""
     names: set[str] = set()
     for m in _ASSIGN.finditer(body):
-        for g in m.groups():
-            if g:
-                names.update(re.findall(r"[A-Za-z_]\w*", g) if " " in g.strip() or
-                             m.group(4) == g else [g])
+        names.add(m.group(1) or m.group(2))
+    pos = 0
+    while (at := _EXPORT_AT.search(body, pos)) is not None:  # `export A B`
+        listed = _NAME_LIST.match(body, at.end())
+        pos = listed.end() if listed else at.end()  # a later `export` in the list ends alike
+        if listed and (pos == len(body) or body[pos] in ";&\n"):
+            names.update(_NAME.findall(listed.group(0)))
+    for m in _READ.finditer(body):
+        names.update(_read_names(_SHELL_WORD.findall(m.group(1))))
     return names
 
 
@@ -552,8 +617,7 @@ def exported(body: str) -> set[str]:
         return assigned(body)
     names: set[str] = set()
     for m in _EXPORTED.finditer(strip_comments(body)):
-        for word in re.findall(r"([A-Za-z_]\w*)(?:=(?:\"[^\"]*\"|'[^']*'|\S*))?", m.group(1)):
-            names.add(word)
+        names.update(_EXPORTED_WORD.findall(m.group(1)))
     return names
 
 
