@@ -29,6 +29,7 @@ from swrun.attributes import (
     AttrValue,
     check_value,
     parse_attributes,
+    repeated,
 )
 from swrun.errors import Diagnostic, RunbookError, Severity
 from swrun.frontmatter import load_front_matter, read_variables, toml_front_matter_plugin
@@ -304,6 +305,8 @@ class _SectionBuilder:
     prose: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     children: list[_SectionBuilder] = field(default_factory=list)
+    commented: dict[str, AttrValue] = field(default_factory=dict)
+    """Keys its swrun comments set (a second comment may not set one again)."""
     end_line: int = 0
     rollback: bool = False
     optional: bool = False
@@ -508,9 +511,10 @@ class _Builder:
         line = tok.map[0] + 1 if tok.map else 0
         attrs: dict[str, AttrValue] = {}
         for text in _swrun_comments(tok.content):
-            attrs.update(self.checked(self.attributes(text, line), line, swrun=True))
+            self.merge(attrs, self.checked(self.attributes(text, line), line, swrun=True), line)
         sec = self.stack[-1]
         if self.after_heading and sec is not self.root:
+            self.merge(sec.commented, attrs, line)
             for key, value in attrs.items():
                 spec = KNOWN.get(key)
                 if spec is not None and not spec.section:
@@ -528,8 +532,19 @@ class _Builder:
             self.after_heading = True  # more section comments may follow
         else:
             if self.pending is not None:
-                attrs = {**self.pending[0], **attrs}
+                attrs = self.merge(dict(self.pending[0]), attrs, line)
             self.pending = (attrs, line)
+
+    def merge(self, into: dict[str, AttrValue], attrs: Mapping[str, AttrValue], line: int
+              ) -> dict[str, AttrValue]:
+        """`attrs` added to `into`; a key both give is an error (the comments of one step or
+        section in a row: the last would win without a word), and the first value stays."""
+        for key, value in attrs.items():
+            if key in into:
+                self.error(repeated(key, _written(key, into[key]), _written(key, value)), line)
+            else:
+                into[key] = value
+        return into
 
     def attributes(self, text: str, line: int) -> dict[str, AttrValue]:
         """The attributes written in `text`, unchecked; a syntax error is reported."""
@@ -940,6 +955,10 @@ def _lead(tok: Token | None) -> str:
     m = re.match(r"(.+?[.!?:])(?:\s|$)", text)
     first = m.group(1) if m else text
     return first.rstrip(":").rstrip(".").strip() if first.endswith((".", ":")) else first
+
+
+def _written(key: str, value: AttrValue) -> str:
+    return key if value is True else f"{key}={str(value).lower() if value is False else value}"
 
 
 def _swrun_comments(text: str) -> list[str]:
