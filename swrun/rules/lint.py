@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
+from swrun.rules import bashsyntax
 from swrun.rules.shelltext import (
     BRACED,
     RESERVED,
@@ -75,6 +76,8 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     out: list[Finding] = []
     declared = set(rb.variables)
     steps = [s for s in rb.steps if s.kind is StepKind.SHELL or s.manual]
+    bash = _bash_syntax([s for s in steps if s.kind is StepKind.SHELL
+                         and not s.attributes.get("file") and _checker(s) == "bash"])
     for step in steps:
         found: list[Finding] = []
 
@@ -86,7 +89,7 @@ def lint(rb: Runbook) -> list[Diagnostic]:
         _placeholders(step, add)
         _manual(step, add)
         if step.kind is StepKind.SHELL and not step.attributes.get("file"):
-            _syntax(step, add)
+            _syntax(step, add, bash)
             _risky(rb, step, add)
         silenced = allowed(step)
         out.extend(f for f in found if f.rule not in silenced)
@@ -139,37 +142,69 @@ def _manual(step: Step, add: _Add) -> None:
             "(`logs --tail=100`, `exec POD -- cmd`, `ssh host 'cmd'`), or add `run` to run it")
 
 
-def _syntax(step: Step, add: _Add) -> None:
+def _checker(step: Step) -> str:
+    """The program that checks the step's syntax: python3, bash, dash, zsh or none."""
     shell = (step.text("shell") or "bash").split()
     name = os.path.basename(shell[0]) if shell else "bash"
     if name in ("python3", "python"):
+        return "python3"
+    if name not in ("bash", "sh", "dash", "ksh", "zsh"):
+        return ""
+    return "bash" if name in ("bash", "sh", "ksh") else name
+
+
+def _bash_syntax(steps: list[Step]) -> dict[int, bashsyntax.Problem | None]:
+    """bash's verdict on each step (by id), from one bash process for all of them; {} when
+    bash is missing or cannot (each step is then checked alone)."""
+    exe = shutil.which("bash")
+    if exe is None or not steps:
+        return {}
+    try:
+        found = bashsyntax.check(exe, [s.body for s in steps])
+    except (OSError, bashsyntax.Unsupported):
+        return {}
+    return {id(s): problem for s, problem in zip(steps, found, strict=True)}
+
+
+def _syntax(step: Step, add: _Add, checked: dict[int, bashsyntax.Problem | None]) -> None:
+    checker = _checker(step)
+    if checker == "python3":
         try:
             compile(step.body, step.id, "exec")
         except SyntaxError as exc:
             add("SW101", step.body_line((exc.lineno or 1) - 1), f"python: {exc.msg}",
                 "fix the code (it does not compile)")
         return
-    if name not in ("bash", "sh", "dash", "ksh", "zsh"):
+    if id(step) in checked:
+        problem = checked[id(step)]
+    elif checker:
+        problem = _alone(checker, step.body)
+    else:
         return
-    checker = "bash" if name in ("bash", "sh", "ksh") else name
-    exe = shutil.which(checker)
-    if exe is None:
+    if problem is None:
         return
-    try:
-        proc = subprocess.run([exe, "-n"], input=step.body, capture_output=True, text=True,
-                              timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return
-    if proc.returncode == 0:
-        return
-    message = proc.stderr.strip().split("\n")[0]
-    m = re.search(r"line (\d+): (.*)", message)
-    offset = int(m.group(1)) - 1 if m else 0
-    text = m.group(2) if m else message
+    offset, text = problem
     offset = min(offset, max(0, step.body.count("\n") - 1))
     add("SW101", step.body_line(offset), f"{checker} -n: {text}",
         "fix the shell syntax (an unclosed quote, `if` without `fi`, a here-document "
         "without its end line)")
+
+
+def _alone(checker: str, body: str) -> bashsyntax.Problem | None:
+    """`checker -n` on one body (dash, zsh, or bash when it cannot do them all at once)."""
+    exe = shutil.which(checker)
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run([exe, "-n"], input=body, capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode == 0:
+        return None
+    message = proc.stderr.strip().split("\n")[0]
+    m = re.search(r"line (\d+): (.*)", message)
+    return (int(m.group(1)) - 1, m.group(2)) if m else (0, message)
 
 
 _DOWNLOAD = re.compile(r"\b(?:curl|wget)\b")
