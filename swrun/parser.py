@@ -46,7 +46,6 @@ from swrun.model import (
 )
 from swrun.rules.shelltext import (
     BRACED,
-    RESERVED,
     assigned,
     exported,
     find_placeholders,
@@ -54,6 +53,7 @@ from swrun.rules.shelltext import (
     looks_like_command,
     mostly_commands,
     read_prompts,
+    shell_owned,
     strip_comments,
 )
 
@@ -817,7 +817,7 @@ class _Builder:
             offset = counted = 0
             for m in BRACED.finditer(code):
                 name = m.group(1)
-                if (not name.isupper() or name in sets or name in carried or name in RESERVED
+                if (not name.isupper() or name in sets or name in carried or shell_owned(name)
                         or name in self.variables or name in self.placeholder_vars
                         or name.startswith("SWRUN_") or name in taken):
                     continue

@@ -18,11 +18,11 @@ from swrun.model import Runbook, Step, StepKind
 from swrun.rules import bashsyntax
 from swrun.rules.shelltext import (
     BRACED,
-    RESERVED,
     assigned,
     exported,
     interactive,
     logical_lines,
+    shell_owned,
     split_commands,
     strip_comment,
     strip_comments,
@@ -298,7 +298,7 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
         for m in list(BRACED.finditer(body)) + list(re.finditer(
                 r"\$([A-Za-z_][A-Za-z0-9_]*)", body)):
             name = m.group(1)
-            if (name in seen or name in sets or name in declared or name in RESERVED
+            if (name in seen or name in sets or name in declared or shell_owned(name)
                     or name.startswith("SWRUN_") or name in exported_before
                     or not name.isupper()):
                 continue

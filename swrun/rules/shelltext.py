@@ -355,15 +355,40 @@ def strip_comment(line: str) -> str:
 
 
 # -- placeholders ----------------------------------------------------------------------------
-RESERVED = frozenset(
-    {"HOME", "PATH", "USER", "PWD", "SHELL", "HOSTNAME", "LANG", "TERM", "TMPDIR", "OLDPWD",
-     "RANDOM", "SECONDS", "LINENO", "PPID", "UID", "EUID", "IFS", "REPLY", "LOGNAME", "MAIL",
-     "EDITOR", "VISUAL", "DISPLAY", "PS1", "PS2", "PS4", "SHLVL", "OPTARG", "OPTIND",
-     "GROUPS", "BASH", "BASH_ENV", "ENV", "CDPATH", "LD_PRELOAD", "LD_LIBRARY_PATH",
-     "PYTHONPATH", "NODE_OPTIONS", "KUBECONFIG_PATH", "LC_ALL", "PAGER", "_"}
-)
+RESERVED = frozenset({
+    # bash's own (bash(1), "Shell Variables"): set by it, or read by it to change what it does
+    "BASH", "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_ARGV0",
+    "BASH_CMDS", "BASH_COMMAND", "BASH_COMPAT", "BASH_ENV", "BASH_EXECUTION_STRING",
+    "BASH_LINENO", "BASH_LOADABLES_PATH", "BASH_REMATCH", "BASH_SOURCE", "BASH_SUBSHELL",
+    "BASH_VERSINFO", "BASH_VERSION", "BASH_XTRACEFD", "CDPATH", "CHILD_MAX", "COLUMNS",
+    "COMPREPLY", "COPROC", "DIRSTACK", "EMACS", "ENV", "EPOCHREALTIME", "EPOCHSECONDS", "EUID",
+    "EXECIGNORE", "FCEDIT", "FIGNORE", "FUNCNAME", "FUNCNEST", "GLOBIGNORE", "GLOBSORT",
+    "GROUPS", "HISTCHARS", "HISTCMD", "HISTCONTROL", "HISTFILE", "HISTFILESIZE",
+    "HISTIGNORE", "HISTSIZE", "HISTTIMEFORMAT", "HOME", "HOSTFILE", "HOSTNAME", "HOSTTYPE",
+    "IFS", "IGNOREEOF", "INPUTRC", "INSIDE_EMACS", "LANG", "LANGUAGE", "LINENO", "LINES",
+    "MACHTYPE", "MAIL", "MAILCHECK", "MAILPATH", "MAPFILE", "OLDPWD", "OPTARG", "OPTERR",
+    "OPTIND", "OSTYPE", "PATH", "PIPESTATUS", "POSIXLY_CORRECT", "PPID", "PROMPT_COMMAND",
+    "PROMPT_DIRTRIM", "PS0", "PS1", "PS2", "PS3", "PS4", "PWD", "RANDOM", "REPLY", "SECONDS",
+    "SHELL", "SHELLOPTS", "SHLVL", "SRANDOM", "TIMEFORMAT", "TMOUT", "TMPDIR", "UID",
+    # read by the system, the dynamic loader and the interpreters a step starts
+    "USER", "LOGNAME", "TERM", "TZ", "NLSPATH", "EDITOR", "VISUAL", "PAGER", "DISPLAY",
+    "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "NODE_OPTIONS", "NODE_PATH", "PERL5OPT",
+    "PERL5LIB", "RUBYOPT", "RUBYLIB", "GCONV_PATH", "LOCPATH", "HOSTALIASES", "RES_OPTIONS",
+    "KUBECONFIG_PATH", "_",
+})
 """Names a placeholder must not take: the shell or the system owns them (`<path>` must not
-replace $PATH). Such a placeholder's variable gets `_VALUE` added: `<path>` → PATH_VALUE."""
+replace $PATH, `<shellopts>` must not turn on `xtrace`). Such a placeholder's variable gets
+`_VALUE` added: `<path>` → PATH_VALUE. So do names with a prefix in `OWNED_PREFIXES`."""
+OWNED_PREFIXES = ("SWRUN_", "BASH_", "LC_", "LD_", "COMP_", "READLINE_", "MALLOC_",
+                  "GLIBC_", "DYLD_")
+
+
+def shell_owned(name: str) -> bool:
+    """The shell, the system or swrun owns `name` (case as bash sees it: upper)."""
+    upper = name.upper()
+    return upper == name and (name in RESERVED or name.startswith(OWNED_PREFIXES))
+
+
 _STOP = frozenset({"value", "of", "the", "from", "a", "an", "your", "my", "for", "to", "in",
                    "with", "enter", "insert", "put", "here", "replace", "this"})
 _GO_WORDS = frozenset({"end", "else", "range", "if", "with", "define", "template", "block",
@@ -401,58 +426,100 @@ def var_name(text: str) -> str:
         name = name[5:]
     if not re.match(r"[A-Z_]", name):
         name = "V_" + name
-    if name in RESERVED or name.startswith(("SWRUN_", "BASH_", "LC_")):
-        name += "_VALUE"
-    return name
+    return owned_renamed(name)
+
+
+def owned_renamed(name: str) -> str:
+    """`name`, with `_VALUE` added when the shell or the system owns it."""
+    return name + "_VALUE" if shell_owned(name) else name
 
 
 _HEREDOC = re.compile(r"<<-?\s*+(['\"]?)([A-Za-z_][\w.-]*+)\1")
 
 
+PLAIN, SINGLE, DOUBLE, COMMENT, HEREDOC, QUOTED_HEREDOC = range(6)
+"""What quotes a character of shell text: how a placeholder there is written as a variable."""
+
+
 def _contexts(text: str) -> bytearray:
-    """Per character: 0 plain, 1 'single', 2 "double", 3 comment, 4 unquoted here-doc body,
-    5 quoted here-doc body. Good enough for the runbooks people write, not a shell parser."""
+    """Per character, by the shell's grammar: PLAIN (a command's words), SINGLE ('…' or
+    $'…'), DOUBLE ("…"), COMMENT, HEREDOC (an unquoted here-document's body: expanded) or
+    QUOTED_HEREDOC (<<'EOF': nothing expanded).
+
+    A command substitution — `$(…)` or `…` — starts a new command wherever it is, in
+    double quotes too: `"$(kubectl get "<pod>")"` has <pod> inside quotes of its own, and
+    `"$(echo '<pod>')"` has it in single quotes. One pass, a stack of what is open."""
     ctx = bytearray(len(text))
-    i = 0
     n = len(text)
-    state = 0
+    # what is open, innermost last: "cmd" (the script), "sub" (a `$(`), "tick" (a backtick),
+    # "'", "$'", '"', "#" (a comment); `depth`: the parentheses open in each
+    stack = ["cmd"]
+    depth = [0]
     pending: list[tuple[str, bool]] = []  # here-docs opened on this line: (delimiter, quoted)
+    i = 0
     while i < n:
         ch = text[i]
-        if state == 0:
-            if ch == "'":
-                state = 1
-            elif ch == '"':
-                state = 2
-            elif ch == "#" and (i == 0 or text[i - 1] in " \t\n;|&("):
-                state = 3
-            elif ch == "\\" and i + 1 < n:
-                ctx[i] = 0
+        kind = stack[-1]
+        if kind in ("cmd", "sub", "tick"):
+            ctx[i] = PLAIN
+            if ch == "\\" and i + 1 < n:
                 i += 2
                 continue
+            opens = ""
+            if ch in "'\"":
+                opens = ch
+            elif ch == "$" and text.startswith(("$'", "$("), i):
+                ctx[i + 1] = SINGLE if text[i + 1] == "'" else PLAIN
+                opens = "$'" if text[i + 1] == "'" else "sub"
+                i += 1
+            elif ch == "#" and (i == 0 or text[i - 1] in " \t\n;|&(`"):
+                opens = "#"
+                ctx[i] = COMMENT
+            elif ch == "`" and kind != "tick":
+                opens = "tick"
+            elif (ch == "`" and kind == "tick") or (ch == ")" and kind == "sub" and not depth[-1]):
+                stack.pop()
+                depth.pop()
+            elif ch in "()" and kind == "sub":
+                depth[-1] += 1 if ch == "(" else -1
             elif ch == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
                 m = _HEREDOC.match(text, i)
                 if m:
                     pending.append((m.group(2), bool(m.group(1))))
-            ctx[i] = 0
-        elif state == 1:
-            ctx[i] = 1
+            if opens:
+                stack.append(opens)
+                depth.append(0)
+        elif kind in ("'", "$'"):
+            ctx[i] = SINGLE
+            if ch == "\\" and kind == "$'" and i + 1 < n:
+                ctx[i + 1] = SINGLE
+                i += 2
+                continue
             if ch == "'":
-                state = 0
-        elif state == 2:
-            ctx[i] = 2
+                stack.pop()
+                depth.pop()
+        elif kind == '"':
+            ctx[i] = DOUBLE
             if ch == "\\" and i + 1 < n:
-                ctx[i + 1] = 2
+                ctx[i + 1] = DOUBLE
                 i += 2
                 continue
             if ch == '"':
-                state = 0
-        elif state == 3:
-            ctx[i] = 3
+                stack.pop()
+                depth.pop()
+            elif ch == "`" or text.startswith("$(", i):
+                stack.append("tick" if ch == "`" else "sub")
+                depth.append(0)
+                if ch == "$":
+                    ctx[i + 1] = DOUBLE
+                    i += 1
+        else:  # a comment, to the end of its line
             if ch == "\n":
-                state = 0
-        if ch == "\n" and state in (0, 3) and pending:
-            state = 0
+                stack.pop()
+                depth.pop()
+                continue  # the newline itself ends a command: read it in what is open
+            ctx[i] = COMMENT
+        if ch == "\n" and pending and stack[-1] in ("cmd", "sub", "tick"):
             j = i + 1
             for delim, quoted in pending:
                 while j < n:
@@ -462,7 +529,8 @@ def _contexts(text: str) -> bytearray:
                     if line.strip() == delim:
                         j = end + 1
                         break
-                    ctx[j:end + 1] = bytes([5 if quoted else 4]) * (end + 1 - j)
+                    ctx[j:end + 1] = bytes([QUOTED_HEREDOC if quoted else HEREDOC]) * (
+                        end + 1 - j)
                     j = end + 1
             pending = []
             i = j
@@ -483,7 +551,7 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
     taken = bytearray(len(body))
 
     def add(start: int, end: int, text: str, name: str) -> None:
-        if any(taken[start:end]) or (start < len(ctx) and ctx[start] == 3):
+        if any(taken[start:end]) or (start < len(ctx) and ctx[start] == COMMENT):
             return
         taken[start:end] = b"\1" * (end - start)
         found.append((start, end, text, name))
@@ -497,7 +565,8 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
         key = _KEY_BEFORE.search(before)
         flag_before = _FLAG_BEFORE.search(before)
         if " " in inner and key is not None:
-            name = key.group(1).upper() if key.group(1).isupper() else var_name(key.group(1))
+            name = owned_renamed(key.group(1)) if key.group(1).isupper() else \
+                var_name(key.group(1))
         else:
             name = var_name(inner)
         if flag_before is not None and inner.lower() in ("value", "val", "x"):
@@ -527,12 +596,12 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
         c = ctx[start] if start < len(ctx) else 0
         offset += body.count("\n", counted, start)  # counted once: 100,000 placeholders
         counted = start
-        if c == 5:
+        if c == QUOTED_HEREDOC:
             places.append(Placeholder(text, name, offset, fillable=False))
             continue
         out.append(body[last:start])
-        out.append({0: f'"${{{name}}}"', 1: f"'\"${{{name}}}\"'", 2: f"${{{name}}}",
-                    4: f"${{{name}}}"}.get(c, f'"${{{name}}}"'))
+        out.append({PLAIN: f'"${{{name}}}"', SINGLE: f"'\"${{{name}}}\"'",
+                    DOUBLE: f"${{{name}}}", HEREDOC: f"${{{name}}}"}.get(c, f'"${{{name}}}"'))
         last = end
         places.append(Placeholder(text, name, offset))
     out.append(body[last:])
