@@ -449,94 +449,123 @@ def _contexts(text: str) -> bytearray:
     A command substitution — `$(…)` or `…` — starts a new command wherever it is, in
     double quotes too: `"$(kubectl get "<pod>")"` has <pod> inside quotes of its own, and
     `"$(echo '<pod>')"` has it in single quotes. One pass, a stack of what is open."""
-    ctx = bytearray(len(text))
+    ctx = bytearray(len(text))  # PLAIN (0) unless set
     n = len(text)
     # what is open, innermost last: "cmd" (the script), "sub" (a `$(`), "tick" (a backtick),
-    # "'", "$'", '"', "#" (a comment); `depth`: the parentheses open in each
+    # "'", "$'", '"', "#" (a comment); `depth`: the parentheses open in each. Characters
+    # that change nothing are skipped a run at a time (a pattern finds the next that may).
     stack = ["cmd"]
     depth = [0]
     pending: list[tuple[str, bool]] = []  # here-docs opened on this line: (delimiter, quoted)
     i = 0
     while i < n:
-        ch = text[i]
         kind = stack[-1]
         if kind in ("cmd", "sub", "tick"):
-            ctx[i] = PLAIN
-            if ch == "\\" and i + 1 < n:
+            m = _CODE_STOP.search(text, i)
+            if m is None:
+                break
+            i = m.start()
+            ch = text[i]
+            if ch == "\\":
                 i += 2
                 continue
             opens = ""
             if ch in "'\"":
                 opens = ch
-            elif ch == "$" and text.startswith(("$'", "$("), i):
-                ctx[i + 1] = SINGLE if text[i + 1] == "'" else PLAIN
-                opens = "$'" if text[i + 1] == "'" else "sub"
-                i += 1
-            elif ch == "#" and (i == 0 or text[i - 1] in " \t\n;|&(`"):
-                opens = "#"
-                ctx[i] = COMMENT
-            elif ch == "`" and kind != "tick":
-                opens = "tick"
-            elif (ch == "`" and kind == "tick") or (ch == ")" and kind == "sub" and not depth[-1]):
-                stack.pop()
-                depth.pop()
-            elif ch in "()" and kind == "sub":
-                depth[-1] += 1 if ch == "(" else -1
-            elif ch == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
-                m = _HEREDOC.match(text, i)
-                if m:
-                    pending.append((m.group(2), bool(m.group(1))))
+            elif ch == "$":
+                if text.startswith(("$'", "$("), i):
+                    ctx[i + 1] = SINGLE if text[i + 1] == "'" else PLAIN
+                    opens = "$'" if text[i + 1] == "'" else "sub"
+                    i += 1
+            elif ch == "#":
+                if i == 0 or text[i - 1] in " \t\n;|&(`":
+                    opens = "#"
+                    ctx[i] = COMMENT
+            elif ch == "`":
+                if kind == "tick":
+                    stack.pop()
+                    depth.pop()
+                else:
+                    opens = "tick"
+            elif ch in "()":
+                if kind == "sub" and ch == ")" and not depth[-1]:
+                    stack.pop()
+                    depth.pop()
+                elif kind == "sub":
+                    depth[-1] += 1 if ch == "(" else -1
+            elif ch == "<":
+                if text.startswith("<<", i) and not text.startswith("<<<", i):
+                    m = _HEREDOC.match(text, i)
+                    if m:
+                        pending.append((m.group(2), bool(m.group(1))))
+            elif pending:  # a newline ends the line the here-documents were opened on
+                i = _heredoc_bodies(text, i + 1, pending, ctx)
+                pending = []
+                continue
             if opens:
                 stack.append(opens)
                 depth.append(0)
-        elif kind in ("'", "$'"):
-            ctx[i] = SINGLE
-            if ch == "\\" and kind == "$'" and i + 1 < n:
-                ctx[i + 1] = SINGLE
+            i += 1
+        elif kind == "'":
+            end = text.find("'", i)
+            end = n - 1 if end == -1 else end
+            ctx[i:end + 1] = bytes([SINGLE]) * (end + 1 - i)
+            stack.pop()
+            depth.pop()
+            i = end + 1
+        elif kind in ('"', "$'"):
+            m = (_DOUBLE_STOP if kind == '"' else _ANSI_STOP).search(text, i)
+            end = n if m is None else m.start()
+            mark = DOUBLE if kind == '"' else SINGLE
+            ctx[i:end + 1] = bytes([mark]) * (min(end + 1, n) - i)
+            if m is None:
+                break
+            i = end
+            ch = text[i]
+            if ch == "\\":
+                if i + 1 < n:
+                    ctx[i + 1] = mark
                 i += 2
-                continue
-            if ch == "'":
+            elif ch in "\"'":
                 stack.pop()
                 depth.pop()
-        elif kind == '"':
-            ctx[i] = DOUBLE
-            if ch == "\\" and i + 1 < n:
-                ctx[i + 1] = DOUBLE
-                i += 2
-                continue
-            if ch == '"':
-                stack.pop()
-                depth.pop()
-            elif ch == "`" or text.startswith("$(", i):
+                i += 1
+            else:  # "`" or "$(" in double quotes: a new command
                 stack.append("tick" if ch == "`" else "sub")
                 depth.append(0)
                 if ch == "$":
                     ctx[i + 1] = DOUBLE
                     i += 1
-        else:  # a comment, to the end of its line
-            if ch == "\n":
-                stack.pop()
-                depth.pop()
-                continue  # the newline itself ends a command: read it in what is open
-            ctx[i] = COMMENT
-        if ch == "\n" and pending and stack[-1] in ("cmd", "sub", "tick"):
-            j = i + 1
-            for delim, quoted in pending:
-                while j < n:
-                    end = text.find("\n", j)
-                    end = n if end == -1 else end
-                    line = text[j:end]
-                    if line.strip() == delim:
-                        j = end + 1
-                        break
-                    ctx[j:end + 1] = bytes([QUOTED_HEREDOC if quoted else HEREDOC]) * (
-                        end + 1 - j)
-                    j = end + 1
-            pending = []
-            i = j
-            continue
-        i += 1
+                i += 1
+        else:  # a comment, to the end of its line; the newline is read in what is open
+            end = text.find("\n", i)
+            end = n if end == -1 else end
+            ctx[i:end] = bytes([COMMENT]) * (end - i)
+            stack.pop()
+            depth.pop()
+            i = end
     return ctx
+
+
+_CODE_STOP = re.compile(r"[\\'\"#$`()<\n]")
+_DOUBLE_STOP = re.compile(r'[\\"`]|\$\(')
+_ANSI_STOP = re.compile(r"[\\']")
+
+
+def _heredoc_bodies(text: str, j: int, pending: list[tuple[str, bool]], ctx: bytearray) -> int:
+    """Mark the bodies of the here-documents opened on the line ending at `j`; returns
+    where the script goes on."""
+    n = len(text)
+    for delim, quoted in pending:
+        while j < n:
+            end = text.find("\n", j)
+            end = n if end == -1 else end
+            if text[j:end].strip() == delim:
+                j = end + 1
+                break
+            ctx[j:end + 1] = bytes([QUOTED_HEREDOC if quoted else HEREDOC]) * (end + 1 - j)
+            j = end + 1
+    return j
 
 
 def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
