@@ -278,8 +278,18 @@ _DB_BATCH = re.compile(r"\s(?:-c|-e|--eval|-f|--file|--command|--execute|--quiet
                        r"(?:\s|=|$)|[<|]")
 
 
+_WORDS_NEEDED = re.compile(
+    r"kubectl|oc|docker|podman|crictl|nerdctl|EDITOR|VISUAL|vi|nano|emacs|vipw|crontab|ssh|su"
+    r"|chroot|tail|log|journalctl|watch|top|less|more|k9s|tmux|screen|read|psql|mysql|mongo"
+    r"|redis-cli|sqlite3")
+"""A word every pattern of `interactive` needs (as part of a word: `vi` for `vim`, `su` for
+`sudo`): a block without any is not looked at further."""
+
+
 def interactive(body: str) -> Interactive | None:
     """The first command in `body` that needs a person at a terminal, or never ends."""
+    if _WORDS_NEEDED.search(body) is None:
+        return None
     for offset, text in logical_lines(body):
         code = strip_comment(text)
         if not code.strip():
