@@ -350,17 +350,26 @@ def split_commands(line: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+_QUOTE_OR_HASH = re.compile(r"['\"#]")
+
+
 def strip_comment(line: str) -> str:
     """`line` without a trailing `# comment` (outside quotes)."""
-    quote = ""
-    for i, ch in enumerate(line):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1] in " \t;"):
-            return line[:i]
+    if "#" not in line:
+        return line
+    i = 0
+    while (m := _QUOTE_OR_HASH.search(line, i)) is not None:
+        i = m.start()
+        ch = line[i]
+        if ch == "#":
+            if i == 0 or line[i - 1] in " \t;":
+                return line[:i]
+            i += 1
+            continue
+        end = line.find(ch, i + 1)  # the quote's end: nothing inside it counts
+        if end == -1:
+            return line
+        i = end + 1
     return line
 
 
