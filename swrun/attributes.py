@@ -131,16 +131,21 @@ def parse_attributes(text: str) -> dict[str, AttrValue]:
 
     Separators may be spaces or commas (quote a value to keep its commas: `hosts="h1,h4"`);
     `flag=true/false/yes/no` set a flag explicitly.
-    Raises AttributeSyntaxError for unbalanced quotes or malformed keys.
+    Raises AttributeSyntaxError for unbalanced quotes, malformed keys or a key given twice
+    (`hosts=h1 hosts=h2`: which one was meant?).
     """
     words = split_words(text)
     out: dict[str, AttrValue] = {}
+    written: dict[str, str] = {}
     for word in words:
         key, eq, value = word.partition("=")
         key = key.strip().replace("-", "_")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key):
             shown = word if len(word) <= 60 else word[:59] + "…"
             raise AttributeSyntaxError(f"bad attribute {shown!r}: expected key=value or a flag")
+        if key in written:
+            raise AttributeSyntaxError(repeated(key, written[key], word))
+        written[key] = word
         if not eq or (value.lower() in ("true", "yes", "on") and _is_flag(key)):
             out[key] = True
         elif value.lower() in ("false", "no", "off") and _is_flag(key):
@@ -148,6 +153,14 @@ def parse_attributes(text: str) -> dict[str, AttrValue]:
         else:
             out[key] = value
     return out
+
+
+def repeated(key: str, first: str, second: str) -> str:
+    """The message for a key given twice, `first` and `second` as written."""
+    def show(word: str) -> str:
+        return word if len(word) <= 40 else word[:39] + "…"
+    return (f"attribute {key!r} is given twice ({show(first)}, then {show(second)}): "
+            "write it once")
 
 
 def _is_flag(key: str) -> bool:

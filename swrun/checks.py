@@ -11,6 +11,7 @@ from swrun.attributes import variable_refs
 from swrun.errors import Diagnostic, InventoryError, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.parser import ParseResult, parse_file, refuse
+from swrun.rules.shelltext import assigned
 
 if TYPE_CHECKING:
     from swrun.inventory import Inventory
@@ -21,13 +22,6 @@ _AMBIENT = frozenset(
      "RANDOM", "SECONDS", "LINENO", "BASH_SOURCE", "PPID", "UID", "EUID", "IFS", "REPLY",
      "SWRUN_RUN_ID", "SWRUN_STEP", "SWRUN_RUNBOOK_DIR", "SWRUN_HOST", "SWRUN_LOG"}
 )
-_ASSIGN = re.compile(
-    r"(?:^|[\s;(])(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)*)?([A-Za-z_]\w*)=|"
-    r"\bread\s+(?:-\w+\s+(?:\S+\s+)?)*([A-Za-z_]\w*)|\bfor\s+([A-Za-z_]\w*)\s+in\b",
-    re.MULTILINE,
-)
-
-
 _JSON_KEY = re.compile(r'"\$[A-Za-z_][A-Za-z0-9_]*"\s*:')
 
 
@@ -133,9 +127,9 @@ def _variables(rb: Runbook, out: list[Diagnostic]) -> None:
 
 def _shell_refs(step: Step, declared: set[str], out: list[Diagnostic]) -> None:
     """Warn about `$UPPER` names that nothing declares or assigns (likely typos)."""
-    assigned = {next(g for g in m.groups() if g) for m in _ASSIGN.finditer(step.body)}
+    sets = assigned(step.body)
     for name in dict.fromkeys(variable_refs(step.body)):
-        if (name.isupper() and name not in declared and name not in assigned
+        if (name.isupper() and name not in declared and name not in sets
                 and name not in _AMBIENT):
             out.append(_diag(Severity.WARNING, step, f"${name} is neither declared nor set in "
                              "the block; it will come from the environment if at all"))

@@ -29,6 +29,7 @@ from swrun.attributes import (
     check_value,
     escapes,
     parse_attributes,
+    repeated,
 )
 from swrun.errors import Diagnostic, RunbookError, Severity
 from swrun.files import MAX_RUNBOOK_BYTES, NotRegular, read_regular
@@ -46,7 +47,6 @@ from swrun.model import (
 )
 from swrun.rules.shelltext import (
     BRACED,
-    RESERVED,
     assigned,
     exported,
     find_placeholders,
@@ -54,10 +54,11 @@ from swrun.rules.shelltext import (
     looks_like_command,
     mostly_commands,
     read_prompts,
+    shell_owned,
     strip_comments,
 )
 
-_SWRUN_COMMENT = re.compile(r"<!--\s*swrun:(.*?)-->", re.DOTALL)
+_SWRUN_OPEN = re.compile(r"<!--\s*+swrun:")
 _NOT_INHERITED = frozenset({"rollback", "milestone"})
 _INHERITED = frozenset(k for k, s in KNOWN.items() if s.section) - _NOT_INHERITED
 _INTERPRETERS = {
@@ -76,7 +77,9 @@ _OPTIONAL_TITLE = re.compile(
     r"appendix)", re.I)
 _CREATE = re.compile(
     r"(?:create|add|write|save|put)\b[^`]{0,40}?`(?P<path>[^`\s]+)`[^`]{0,30}?:\s*$", re.I)
-_PATHLIKE = re.compile(r"(?:[\w.~-]*/)*[\w-][\w.-]*\.[\w]+|(?:[\w.~-]+/)+[\w.-]+")
+_PATHLIKE = re.compile(r"(?:[\w.~-]*+/)*+[\w-](?>[\w.-]*\.)\w+|(?:[\w.~-]++/)++[\w.-]++")
+"""A path with a folder or an extension. The extension is after the name's last dot (kept, an
+atomic group): trying every dot of `a.a.a…-` was quadratic."""
 _SH = frozenset({"bash", "sh", "zsh", "dash", "ksh", "mksh"})
 
 MAX_FILE_BYTES = MAX_RUNBOOK_BYTES
@@ -276,6 +279,8 @@ class _SectionBuilder:
     prose: list[str] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     children: list[_SectionBuilder] = field(default_factory=list)
+    commented: dict[str, AttrValue] = field(default_factory=dict)
+    """Keys its swrun comments set (a second comment may not set one again)."""
     end_line: int = 0
     rollback: bool = False
     optional: bool = False
@@ -363,7 +368,7 @@ class _Builder:
                 continue
             elif t == "fence":
                 self.fence(tok)
-            elif t == "html_block" and _SWRUN_COMMENT.search(tok.content):
+            elif t == "html_block" and _swrun_comments(tok.content):
                 self.comment(tok)
                 i += 1
                 continue
@@ -479,10 +484,11 @@ class _Builder:
     def comment(self, tok: Token) -> None:
         line = tok.map[0] + 1 if tok.map else 0
         attrs: dict[str, AttrValue] = {}
-        for m in _SWRUN_COMMENT.finditer(tok.content):
-            attrs.update(self.checked(self.attributes(m.group(1), line), line, swrun=True))
+        for text in _swrun_comments(tok.content):
+            self.merge(attrs, self.checked(self.attributes(text, line), line, swrun=True), line)
         sec = self.stack[-1]
         if self.after_heading and sec is not self.root:
+            self.merge(sec.commented, attrs, line)
             for key, value in attrs.items():
                 spec = KNOWN.get(key)
                 if spec is not None and not spec.section:
@@ -500,8 +506,19 @@ class _Builder:
             self.after_heading = True  # more section comments may follow
         else:
             if self.pending is not None:
-                attrs = {**self.pending[0], **attrs}
+                attrs = self.merge(dict(self.pending[0]), attrs, line)
             self.pending = (attrs, line)
+
+    def merge(self, into: dict[str, AttrValue], attrs: Mapping[str, AttrValue], line: int
+              ) -> dict[str, AttrValue]:
+        """`attrs` added to `into`; a key both give is an error (the comments of one step or
+        section in a row: the last would win without a word), and the first value stays."""
+        for key, value in attrs.items():
+            if key in into:
+                self.error(repeated(key, _written(key, into[key]), _written(key, value)), line)
+            else:
+                into[key] = value
+        return into
 
     def attributes(self, text: str, line: int) -> dict[str, AttrValue]:
         """The attributes written in `text`, unchecked; a syntax error is reported."""
@@ -734,7 +751,7 @@ class _Builder:
         self.item_steps += 1
 
     def prose(self, tok: Token, tokens: list[Token], i: int) -> None:
-        if tok.type == "html_block" and _SWRUN_COMMENT.search(tok.content):
+        if tok.type == "html_block" and _swrun_comments(tok.content):
             return
         if tok.type in ("bullet_list_open", "ordered_list_open") and "contains-task-list" in str(
             tok.attrGet("class") or ""
@@ -763,27 +780,33 @@ class _Builder:
         export, nor a declaration sets: a value the operator must supply (asked for, or
         taken from the environment variable of that name)."""
         carried: set[str] = set()
+        sets_of = [assigned(s.body) if s.kind in (StepKind.SHELL, StepKind.CHECK) else set()
+                   for s in self.steps]
+        last_set = {n: k for k, s in enumerate(self.steps) if s.kind is StepKind.SHELL
+                    for n in sets_of[k]}  # the last shell step that sets each name
         for k, step in enumerate(self.steps):
             if step.kind not in (StepKind.SHELL, StepKind.CHECK) or step.optional or (
                     step.kind is StepKind.CHECK and not step.manual) or step.targets or \
                     step.attributes.get("file") or not _sh(step.text("shell")):
                 continue
-            sets = assigned(step.body)
+            sets = sets_of[k]
             uses: list[PlaceholderUse] = []
-            for m in BRACED.finditer(strip_comments(step.body)):
+            taken = {p.name for p in step.placeholders}
+            code = strip_comments(step.body)
+            offset = counted = 0
+            for m in BRACED.finditer(code):
                 name = m.group(1)
-                if (not name.isupper() or name in sets or name in carried or name in RESERVED
+                if (not name.isupper() or name in sets or name in carried or shell_owned(name)
                         or name in self.variables or name in self.placeholder_vars
-                        or name.startswith("SWRUN_") or any(u.name == name for u in uses)
-                        or any(p.name == name for p in step.placeholders)):
+                        or name.startswith("SWRUN_") or name in taken):
                     continue
-                offset = step.body.count("\n", 0, m.start())
+                taken.add(name)
+                offset += code.count("\n", counted, m.start())  # counted once, in order
+                counted = m.start()
                 uses.append(PlaceholderUse(m.group(0), name, step.body_line(offset)))
             carried |= exported(step.body)
-            if uses:  # one a later step sets is left to `check` (set too late)
-                later = {n for s in self.steps[k + 1:] if s.kind is StepKind.SHELL
-                         for n in assigned(s.body)}
-                uses = [u for u in uses if u.name not in later]
+            # one a later step sets is left to `check` (set too late)
+            uses = [u for u in uses if last_set.get(u.name, -1) <= k]
             if uses:
                 for use in uses:
                     self.placeholder_var(use)
@@ -910,6 +933,24 @@ def _lead(tok: Token | None) -> str:
     return first.rstrip(":").rstrip(".").strip() if first.endswith((".", ":")) else first
 
 
+def _written(key: str, value: AttrValue) -> str:
+    return key if value is True else f"{key}={str(value).lower() if value is False else value}"
+
+
+def _swrun_comments(text: str) -> list[str]:
+    """The text of each `<!-- swrun: … -->` in `text`. Once one has no `-->`, none after it
+    has (a lazy pattern looked for it again from each later `<!-- swrun:`: quadratic)."""
+    found: list[str] = []
+    pos = 0
+    while (m := _SWRUN_OPEN.search(text, pos)) is not None:
+        end = text.find("-->", m.end())
+        if end == -1:
+            break
+        found.append(text[m.end():end])
+        pos = end + 3
+    return found
+
+
 def _split_info(info: str) -> tuple[str, str | None]:
     """`bash {name=x}` → ("bash", "name=x"); `{name=x}` → ("", "name=x")."""
     brace = info.find("{")
@@ -960,9 +1001,9 @@ def _count(n: int, what: str) -> str:
 
 _CONTAINERS = frozenset({"bullet_list_open", "ordered_list_open", "list_item_open",
                          "blockquote_open"})
-_MARKERS = r"[ \t>]*(?:(?:[-*+]|[0-9]{1,9}[.)])[ \t]+)"
-_TASK_LINE = re.compile(_MARKERS + r"+\[[ xX]\][ \t]+\S")
-_FENCE_LINE = re.compile(_MARKERS + r"*(`{3,}|~{3,})(.*)")
+_MARKERS = r"[ \t>]*+(?:(?:[-*+]|[0-9]{1,9}+[.)])[ \t]++)"  # possessive: `-  -  -  …` is linear
+_TASK_LINE = re.compile(_MARKERS + r"++\[[ xX]\][ \t]+\S")
+_FENCE_LINE = re.compile(_MARKERS + r"*+(`{3,}|~{3,})(.*)")
 _CLOSER_LINE = re.compile(r"[ \t>]*(`{3,}|~{3,})[ \t]*")
 _CLOSER_LOOKAHEAD = 64
 

@@ -9,18 +9,20 @@ import os
 import re
 import shutil
 import subprocess
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
+from swrun.rules import bashsyntax
 from swrun.rules.shelltext import (
     BRACED,
-    RESERVED,
     assigned,
     exported,
     interactive,
     logical_lines,
+    shell_owned,
     split_commands,
     strip_comment,
     strip_comments,
@@ -74,6 +76,8 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     out: list[Finding] = []
     declared = set(rb.variables)
     steps = [s for s in rb.steps if s.kind is StepKind.SHELL or s.manual]
+    bash = _bash_syntax([s for s in steps if s.kind is StepKind.SHELL
+                         and not s.attributes.get("file") and _checker(s) == "bash"])
     for step in steps:
         found: list[Finding] = []
 
@@ -85,7 +89,7 @@ def lint(rb: Runbook) -> list[Diagnostic]:
         _placeholders(step, add)
         _manual(step, add)
         if step.kind is StepKind.SHELL and not step.attributes.get("file"):
-            _syntax(step, add)
+            _syntax(step, add, bash)
             _risky(rb, step, add)
         silenced = allowed(step)
         out.extend(f for f in found if f.rule not in silenced)
@@ -138,41 +142,73 @@ def _manual(step: Step, add: _Add) -> None:
             "(`logs --tail=100`, `exec POD -- cmd`, `ssh host 'cmd'`), or add `run` to run it")
 
 
-def _syntax(step: Step, add: _Add) -> None:
+def _checker(step: Step) -> str:
+    """The program that checks the step's syntax: python3, bash, dash, zsh or none."""
     shell = (step.text("shell") or "bash").split()
     name = os.path.basename(shell[0]) if shell else "bash"
     if name in ("python3", "python"):
+        return "python3"
+    if name not in ("bash", "sh", "dash", "ksh", "zsh"):
+        return ""
+    return "bash" if name in ("bash", "sh", "ksh") else name
+
+
+def _bash_syntax(steps: list[Step]) -> dict[int, bashsyntax.Problem | None]:
+    """bash's verdict on each step (by id), from one bash process for all of them; {} when
+    bash is missing or cannot (each step is then checked alone)."""
+    exe = shutil.which("bash")
+    if exe is None or not steps:
+        return {}
+    try:
+        found = bashsyntax.check(exe, [s.body for s in steps])
+    except (OSError, bashsyntax.Unsupported):
+        return {}
+    return {id(s): problem for s, problem in zip(steps, found, strict=True)}
+
+
+def _syntax(step: Step, add: _Add, checked: dict[int, bashsyntax.Problem | None]) -> None:
+    checker = _checker(step)
+    if checker == "python3":
         try:
             compile(step.body, step.id, "exec")
         except SyntaxError as exc:
             add("SW101", step.body_line((exc.lineno or 1) - 1), f"python: {exc.msg}",
                 "fix the code (it does not compile)")
         return
-    if name not in ("bash", "sh", "dash", "ksh", "zsh"):
+    if id(step) in checked:
+        problem = checked[id(step)]
+    elif checker:
+        problem = _alone(checker, step.body)
+    else:
         return
-    checker = "bash" if name in ("bash", "sh", "ksh") else name
-    exe = shutil.which(checker)
-    if exe is None:
+    if problem is None:
         return
-    try:
-        proc = subprocess.run([exe, "-n"], input=step.body, capture_output=True, text=True,
-                              timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return
-    if proc.returncode == 0:
-        return
-    message = proc.stderr.strip().split("\n")[0]
-    m = re.search(r"line (\d+): (.*)", message)
-    offset = int(m.group(1)) - 1 if m else 0
-    text = m.group(2) if m else message
+    offset, text = problem
     offset = min(offset, max(0, step.body.count("\n") - 1))
     add("SW101", step.body_line(offset), f"{checker} -n: {text}",
         "fix the shell syntax (an unclosed quote, `if` without `fi`, a here-document "
         "without its end line)")
 
 
+def _alone(checker: str, body: str) -> bashsyntax.Problem | None:
+    """`checker -n` on one body (dash, zsh, or bash when it cannot do them all at once)."""
+    exe = shutil.which(checker)
+    if exe is None:
+        return None
+    try:
+        proc = subprocess.run([exe, "-n"], input=body, capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode == 0:
+        return None
+    message = proc.stderr.strip().split("\n")[0]
+    m = re.search(r"line (\d+): (.*)", message)
+    return (int(m.group(1)) - 1, m.group(2)) if m else (0, message)
+
+
 _DOWNLOAD = re.compile(r"\b(?:curl|wget)\b")
-_PIPE_SH = re.compile(r"\b(?:curl|wget)\b[^|]*\|\s*(?:sudo\s+(?:-\S+\s+)*)?(?:ba|z|da)?sh\b")
+_INTO_SH = re.compile(r"\|\s*+(?:sudo\s++(?:-\S++\s++)*+)?+(?:ba|z|da)?sh\b")
 _HTTP = re.compile(r"\bhttp://(?!localhost\b|127\.|0\.0\.0\.0|\[::1\]|\$|\{)[^\s'\"]+")
 _RM = re.compile(r"\brm\s+(?:-\w*[rR]\w*f\w*|-\w*f\w*[rR]\w*|-r\s+-f|-f\s+-r|--recursive\s+"
                  r"--force|--force\s+--recursive)\s+(.*)")
@@ -180,6 +216,16 @@ _UNGUARDED = re.compile(r"\$(?:\{([A-Za-z_]\w*)\}|([A-Za-z_]\w*))")
 _DESTRUCTIVE = re.compile(r"\brm\s+-\w*[rf]|\bkubectl\s+delete\b|\boc\s+delete\b|\bdrop\s+"
                           r"(?:table|database)\b|\bterraform\s+destroy\b|\bdd\s+if=|\bmkfs\b|"
                           r"\btruncate\b|\bhelm\s+(?:uninstall|delete)\b", re.I)
+
+
+def _piped_to_shell(code: str) -> bool:
+    """`curl … | sh`: a `| sh` whose command (the text since the previous `|`) downloads.
+    Each `|` is looked at once (a pattern from each `curl` to its `|` was quadratic)."""
+    for pipe in _INTO_SH.finditer(code):
+        start = code.rfind("|", 0, pipe.start()) + 1
+        if _DOWNLOAD.search(code, start, pipe.start()):
+            return True
+    return False
 
 
 def _never_empty(rb: Runbook, name: str) -> bool:
@@ -194,10 +240,11 @@ def _never_empty(rb: Runbook, name: str) -> bool:
 
 def _risky(rb: Runbook, step: Step, add: _Add) -> None:
     assigned_here = assigned(step.body)
+    set_here: dict[str, bool] = {}  # name → the block gives it a value (looked up once)
     for offset, text in logical_lines(step.body):
         code = strip_comment(text)
         line = step.body_line(offset)
-        if _PIPE_SH.search(code):
+        if _piped_to_shell(code):
             add("SW201", line, "a download piped into a shell runs whatever the server sends",
                 "download to a file, check its checksum or signature, then run it")
         elif _DOWNLOAD.search(code) and _HTTP.search(code):
@@ -211,9 +258,10 @@ def _risky(rb: Runbook, step: Step, add: _Add) -> None:
                 bare = word.strip("'\"")
                 for ref in _UNGUARDED.finditer(bare):
                     name = ref.group(1) or ref.group(2)
+                    if name in assigned_here and name not in set_here:
+                        set_here[name] = re.search(rf"\b{name}=[^\s;]", step.body) is not None
                     if ref.group(0) == bare or name in ("HOME", "PWD") or _never_empty(
-                            rb, name) or (name in assigned_here and re.search(
-                            rf"\b{name}=[^\s;]", step.body)):
+                            rb, name) or set_here.get(name):
                         continue  # `rm -rf "$X"` with X empty removes nothing
                     add("SW203", line, f"rm -rf {bare}: if ${name} is empty or unset this "
                         "removes the wrong tree", f"write ${{{name}:?}} (stops when empty), "
@@ -233,24 +281,29 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
     out: list[Finding] = []
     runs = [s for s in rb.steps if s.kind is StepKind.SHELL and not s.targets
             and not s.attributes.get("file")]
-    sets_of = {id(s): assigned(s.body) for s in rb.steps
-               if s.kind in (StepKind.SHELL, StepKind.CHECK, StepKind.REFERENCE)}
+    setters: dict[str, list[tuple[int, Step]]] = {}  # name → the steps that set it, in order
+    for k, other in enumerate(rb.steps):
+        if other.kind in (StepKind.SHELL, StepKind.CHECK, StepKind.REFERENCE):
+            for name in assigned(other.body):
+                setters.setdefault(name, []).append((k, other))
+    where_of = {id(s): k for k, s in enumerate(rb.steps)}
     exported_before: set[str] = set()
     set_before: set[str] = set()
     for step in runs:
-        sets = sets_of[id(step)]
+        sets = assigned(step.body)
         silenced = allowed(step)
         seen: set[str] = set()  # each name once: the answer is the same at every use
         body = strip_comments(step.body)
+        starts = [0] + [m.end() for m in re.finditer("\n", body)]  # line of an offset: bisect
         for m in list(BRACED.finditer(body)) + list(re.finditer(
                 r"\$([A-Za-z_][A-Za-z0-9_]*)", body)):
             name = m.group(1)
-            if (name in seen or name in sets or name in declared or name in RESERVED
+            if (name in seen or name in sets or name in declared or shell_owned(name)
                     or name.startswith("SWRUN_") or name in exported_before
                     or not name.isupper()):
                 continue
             seen.add(name)
-            line = step.body_line(body.count("\n", 0, m.start()))
+            line = step.body_line(bisect_right(starts, m.start()) - 1)
             if name in set_before:
                 if "SW108" not in silenced:
                     out.append(Finding(Severity.WARNING, f"${name} is set by an earlier step "
@@ -259,7 +312,7 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
                                        step.span.path, line, 0, "SW108",
                                        f"write `export {name}=…` in the step that sets it"))
                 continue
-            where = _setter(rb, step, name, sets_of)
+            where = _setter(where_of[id(step)], setters.get(name, []))
             if where is None:
                 continue
             if "SW107" not in silenced:
@@ -272,20 +325,15 @@ def _order(rb: Runbook, declared: set[str]) -> list[Finding]:
     return out
 
 
-def _setter(rb: Runbook, step: Step, name: str, sets_of: dict[int, set[str]]) -> str | None:
-    """Where `name` is set, when only a later step or one that does not run sets it.
-    `sets_of`: the names each step sets (`assigned`), by id."""
-    seen = False
-    for other in rb.steps:
-        if other is step:
-            seen = True
+def _setter(at: int, setters: list[tuple[int, Step]]) -> str | None:
+    """Where a name is set, when only a later step or one that does not run sets it: the step
+    at index `at` uses it, `setters` are the steps that set it (index, step), in order."""
+    for k, other in setters:
+        if k == at:
             continue
-        if other.kind not in (StepKind.SHELL, StepKind.CHECK, StepKind.REFERENCE):
-            continue
+        seen = k > at
         if other.kind is StepKind.REFERENCE and other.language.lower() not in (
                 "bash", "sh", "shell", "zsh", "console", "") and not other.optional:
-            continue
-        if name not in sets_of[id(other)]:
             continue
         if other.kind is StepKind.SHELL and not other.in_rollback and not seen:
             return None  # an earlier step sets it (without export: SW108 says so)

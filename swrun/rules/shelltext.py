@@ -217,19 +217,36 @@ class Interactive:
 _CLIENTS = r"(?:kubectl|oc|docker|podman|crictl|nerdctl)"
 _IT = r"(?:-it|-ti|-i\s+-t|-t\s+-i|--stdin\s+--tty|--tty\s+--stdin|-i\s+--tty|--stdin\s+-t)\b"
 _SHELLS = r"(?:/bin/)?(?:ba|z|a|c|k)?sh\b"
+
+
+def _after(command: str) -> str:
+    """`^` then `command` and its spaces at their first place, kept (an atomic group): the
+    words any later `command` is followed by follow the first one too, so a pattern that
+    goes on from there (`(?:\\S+\\s+)*?edit`) is tried from one place only — linear in
+    the line, where a plain search tried it again after each of 10,000 `kubectl`s."""
+    return rf"^(?>.*?\b{command}\s+)"
+
+
+def _then(word: str) -> str:
+    """The first `word` among the words that follow, kept (atomic): a later one could only
+    leave less of the line for what comes after it."""
+    return rf"(?>(?:\S+\s+)*?{word})"
+
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
     (re.compile(p), what, session) for p, what, session in (
-        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:edit)\b", "opens an editor", False),
+        (_after(_CLIENTS) + _then(r"edit\b"), "opens an editor", False),
         (r"(?:^|[\s;&|])(?:\$EDITOR|\$\{EDITOR\}|\$VISUAL|vi|vim|nvim|nano|emacs|visudo|vipw)"
          r"(?:\s|$)", "opens an editor", False),
         (r"\bcrontab\s+(?:-\w\s+)*-e\b", "opens an editor", False),
-        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:exec|run|attach|debug)\s+(?:.*\s)?{_IT}(?!.*--\s+\S)",
-         "opens an interactive session", True),
-        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:exec|run|debug)\s+(?:.*\s)?{_IT}.*--\s+{_SHELLS}\s*$",
-         "opens an interactive session", True),
-        (rf"\b{_CLIENTS}\s+(?:\S+\s+)*?(?:exec|run)\s+(?:.*\s)?{_IT}", "needs a terminal",
+        # the last -it after `exec` (atomic): when `-- cmd` follows it, it follows every one
+        (_after(_CLIENTS) + _then(r"(?:exec|run|attach|debug)\s+") + rf"(?>(?:.*\s)?{_IT})"
+         r"(?!.*--\s+\S)", "opens an interactive session", True),
+        (_after(_CLIENTS) + _then(r"(?:exec|run|debug)\s+") + rf"(?>(?:.*?\s)??{_IT})"
+         rf".*--\s+{_SHELLS}\s*$", "opens an interactive session", True),
+        (_after(_CLIENTS) + _then(r"(?:exec|run)\s+") + rf"(?:.*\s)?{_IT}", "needs a terminal",
          False),
-        (r"\boc\s+debug\s+(?!.*\s--\s)\S+\s*$", "opens an interactive session", True),
+        (r"\boc\s+debug\s+\S+\s*$", "opens an interactive session", True),  # no `-- cmd`
         (r"\boc\s+(?:rsh|rsh\s+\S+)\s*$", "opens an interactive session", True),
         (r"(?:^|[;&|]\s*)(?:sudo\s+)?ssh\s+(?:-\w+(?:\s+[^-\s]\S*)?\s+)*[^-\s]\S*\s*$",
          "opens a session on another host", True),
@@ -237,15 +254,16 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
          True),
         (r"(?:^|[;&|]\s*)su\s*(?:-\s*)?(?:\w+\s*)?$", "opens a shell as another user", True),
         (r"(?:^|[;&|]\s*)(?:sudo\s+)?chroot\s+\S+\s*$", "opens a shell in a chroot", True),
-        (r"\btail\s+(?:\S+\s+)*?(?:-f|-F|--follow\S*)\b", "never ends (follows a file)", False),
-        (r"\b(?:logs|log)\s+(?:\S+\s+)*?(?:-f|--follow)\b", "never ends (follows the logs)",
+        (_after("tail") + _then(r"(?:-f|-F|--follow\S*)\b"), "never ends (follows a file)",
          False),
-        (r"\bjournalctl\s+(?:\S+\s+)*?(?:-f|--follow)\b", "never ends (follows the journal)",
+        (_after("(?:logs|log)") + _then(r"(?:-f|--follow)\b"), "never ends (follows the logs)",
+         False),
+        (_after("journalctl") + _then(r"(?:-f|--follow)\b"), "never ends (follows the journal)",
          False),
         (r"(?:^|[;&|]\s*)(?:sudo\s+)?watch\s", "never ends (watch)", False),
-        (r"\b(?:kubectl|oc)\s+(?:\S+\s+)*?(?:get|rollout\s+status)\b.*\s(?:-w|--watch)\b",
-         "never ends (--watch)", False),
-        (r"\b(?:kubectl|oc)\s+(?:\S+\s+)*?(?:port-forward|proxy)\b", "never ends (a proxy)",
+        (_after("(?:kubectl|oc)") + _then(r"(?:get|rollout\s+status)\b")
+         + r".*\s(?:-w|--watch)\b", "never ends (--watch)", False),
+        (_after("(?:kubectl|oc)") + _then(r"(?:port-forward|proxy)\b"), "never ends (a proxy)",
          False),
         (r"(?:^|[;&|]\s*)(?:top|htop|less|more|k9s|tmux|screen)\s*(?:$|[|;&])",
          "needs a terminal", False),
@@ -260,8 +278,18 @@ _DB_BATCH = re.compile(r"\s(?:-c|-e|--eval|-f|--file|--command|--execute|--quiet
                        r"(?:\s|=|$)|[<|]")
 
 
+_WORDS_NEEDED = re.compile(
+    r"kubectl|oc|docker|podman|crictl|nerdctl|EDITOR|VISUAL|vi|nano|emacs|vipw|crontab|ssh|su"
+    r"|chroot|tail|log|journalctl|watch|top|less|more|k9s|tmux|screen|read|psql|mysql|mongo"
+    r"|redis-cli|sqlite3")
+"""A word every pattern of `interactive` needs (as part of a word: `vi` for `vim`, `su` for
+`sudo`): a block without any is not looked at further."""
+
+
 def interactive(body: str) -> Interactive | None:
     """The first command in `body` that needs a person at a terminal, or never ends."""
+    if _WORDS_NEEDED.search(body) is None:
+        return None
     for offset, text in logical_lines(body):
         code = strip_comment(text)
         if not code.strip():
@@ -322,30 +350,64 @@ def split_commands(line: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
+_QUOTE_OR_HASH = re.compile(r"['\"#]")
+
+
 def strip_comment(line: str) -> str:
     """`line` without a trailing `# comment` (outside quotes)."""
-    quote = ""
-    for i, ch in enumerate(line):
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1] in " \t;"):
-            return line[:i]
+    if "#" not in line:
+        return line
+    i = 0
+    while (m := _QUOTE_OR_HASH.search(line, i)) is not None:
+        i = m.start()
+        ch = line[i]
+        if ch == "#":
+            if i == 0 or line[i - 1] in " \t;":
+                return line[:i]
+            i += 1
+            continue
+        end = line.find(ch, i + 1)  # the quote's end: nothing inside it counts
+        if end == -1:
+            return line
+        i = end + 1
     return line
 
 
 # -- placeholders ----------------------------------------------------------------------------
-RESERVED = frozenset(
-    {"HOME", "PATH", "USER", "PWD", "SHELL", "HOSTNAME", "LANG", "TERM", "TMPDIR", "OLDPWD",
-     "RANDOM", "SECONDS", "LINENO", "PPID", "UID", "EUID", "IFS", "REPLY", "LOGNAME", "MAIL",
-     "EDITOR", "VISUAL", "DISPLAY", "PS1", "PS2", "PS4", "SHLVL", "OPTARG", "OPTIND",
-     "GROUPS", "BASH", "BASH_ENV", "ENV", "CDPATH", "LD_PRELOAD", "LD_LIBRARY_PATH",
-     "PYTHONPATH", "NODE_OPTIONS", "KUBECONFIG_PATH", "LC_ALL", "PAGER", "_"}
-)
+RESERVED = frozenset({
+    # bash's own (bash(1), "Shell Variables"): set by it, or read by it to change what it does
+    "BASH", "BASHOPTS", "BASHPID", "BASH_ALIASES", "BASH_ARGC", "BASH_ARGV", "BASH_ARGV0",
+    "BASH_CMDS", "BASH_COMMAND", "BASH_COMPAT", "BASH_ENV", "BASH_EXECUTION_STRING",
+    "BASH_LINENO", "BASH_LOADABLES_PATH", "BASH_REMATCH", "BASH_SOURCE", "BASH_SUBSHELL",
+    "BASH_VERSINFO", "BASH_VERSION", "BASH_XTRACEFD", "CDPATH", "CHILD_MAX", "COLUMNS",
+    "COMPREPLY", "COPROC", "DIRSTACK", "EMACS", "ENV", "EPOCHREALTIME", "EPOCHSECONDS", "EUID",
+    "EXECIGNORE", "FCEDIT", "FIGNORE", "FUNCNAME", "FUNCNEST", "GLOBIGNORE", "GLOBSORT",
+    "GROUPS", "HISTCHARS", "HISTCMD", "HISTCONTROL", "HISTFILE", "HISTFILESIZE",
+    "HISTIGNORE", "HISTSIZE", "HISTTIMEFORMAT", "HOME", "HOSTFILE", "HOSTNAME", "HOSTTYPE",
+    "IFS", "IGNOREEOF", "INPUTRC", "INSIDE_EMACS", "LANG", "LANGUAGE", "LINENO", "LINES",
+    "MACHTYPE", "MAIL", "MAILCHECK", "MAILPATH", "MAPFILE", "OLDPWD", "OPTARG", "OPTERR",
+    "OPTIND", "OSTYPE", "PATH", "PIPESTATUS", "POSIXLY_CORRECT", "PPID", "PROMPT_COMMAND",
+    "PROMPT_DIRTRIM", "PS0", "PS1", "PS2", "PS3", "PS4", "PWD", "RANDOM", "REPLY", "SECONDS",
+    "SHELL", "SHELLOPTS", "SHLVL", "SRANDOM", "TIMEFORMAT", "TMOUT", "TMPDIR", "UID",
+    # read by the system, the dynamic loader and the interpreters a step starts
+    "USER", "LOGNAME", "TERM", "TZ", "NLSPATH", "EDITOR", "VISUAL", "PAGER", "DISPLAY",
+    "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "NODE_OPTIONS", "NODE_PATH", "PERL5OPT",
+    "PERL5LIB", "RUBYOPT", "RUBYLIB", "GCONV_PATH", "LOCPATH", "HOSTALIASES", "RES_OPTIONS",
+    "KUBECONFIG_PATH", "_",
+})
 """Names a placeholder must not take: the shell or the system owns them (`<path>` must not
-replace $PATH). Such a placeholder's variable gets `_VALUE` added: `<path>` → PATH_VALUE."""
+replace $PATH, `<shellopts>` must not turn on `xtrace`). Such a placeholder's variable gets
+`_VALUE` added: `<path>` → PATH_VALUE. So do names with a prefix in `OWNED_PREFIXES`."""
+OWNED_PREFIXES = ("SWRUN_", "BASH_", "LC_", "LD_", "COMP_", "READLINE_", "MALLOC_",
+                  "GLIBC_", "DYLD_")
+
+
+def shell_owned(name: str) -> bool:
+    """The shell, the system or swrun owns `name` (case as bash sees it: upper)."""
+    upper = name.upper()
+    return upper == name and (name in RESERVED or name.startswith(OWNED_PREFIXES))
+
+
 _STOP = frozenset({"value", "of", "the", "from", "a", "an", "your", "my", "for", "to", "in",
                    "with", "enter", "insert", "put", "here", "replace", "this"})
 _GO_WORDS = frozenset({"end", "else", "range", "if", "with", "define", "template", "block",
@@ -354,6 +416,7 @@ _GO_WORDS = frozenset({"end", "else", "range", "if", "with", "define", "template
 ANGLE = re.compile(r"<([A-Za-z][A-Za-z0-9_.-]*(?: [A-Za-z0-9_.-]+){0,7})>")
 _YOUR = re.compile(r"(?<![\w$/{.-])YOUR_[A-Z0-9_]*[A-Z0-9]\b")
 _MUSTACHE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_-]*)\s*\}\}")
+_CLOSING = re.compile(r"</([A-Za-z][A-Za-z0-9_.-]*+(?: [A-Za-z0-9_.-]++){0,7})>")
 _ELLIPSIS = re.compile(r"(?<==)(?:\.\.\.|…)(?=$|[\s'\";|&)])", re.MULTILINE)
 BRACED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _KEY_BEFORE = re.compile(r"(?:^|[\s;(])(?:export\s+|local\s+|readonly\s+)?([A-Za-z_]\w*)=['\"]?$")
@@ -382,71 +445,146 @@ def var_name(text: str) -> str:
         name = name[5:]
     if not re.match(r"[A-Z_]", name):
         name = "V_" + name
-    if name in RESERVED or name.startswith(("SWRUN_", "BASH_", "LC_")):
-        name += "_VALUE"
-    return name
+    return owned_renamed(name)
+
+
+def owned_renamed(name: str) -> str:
+    """`name`, with `_VALUE` added when the shell or the system owns it."""
+    return name + "_VALUE" if shell_owned(name) else name
+
+
+_HEREDOC = re.compile(r"<<-?\s*+(['\"]?)([A-Za-z_][\w.-]*+)\1")
+
+
+PLAIN, SINGLE, DOUBLE, COMMENT, HEREDOC, QUOTED_HEREDOC = range(6)
+"""What quotes a character of shell text: how a placeholder there is written as a variable."""
 
 
 def _contexts(text: str) -> bytearray:
-    """Per character: 0 plain, 1 'single', 2 "double", 3 comment, 4 unquoted here-doc body,
-    5 quoted here-doc body. Good enough for the runbooks people write, not a shell parser."""
-    ctx = bytearray(len(text))
-    i = 0
+    """Per character, by the shell's grammar: PLAIN (a command's words), SINGLE ('…' or
+    $'…'), DOUBLE ("…"), COMMENT, HEREDOC (an unquoted here-document's body: expanded) or
+    QUOTED_HEREDOC (<<'EOF': nothing expanded).
+
+    A command substitution — `$(…)` or `…` — starts a new command wherever it is, in
+    double quotes too: `"$(kubectl get "<pod>")"` has <pod> inside quotes of its own, and
+    `"$(echo '<pod>')"` has it in single quotes. One pass, a stack of what is open."""
+    ctx = bytearray(len(text))  # PLAIN (0) unless set
     n = len(text)
-    state = 0
+    # what is open, innermost last: "cmd" (the script), "sub" (a `$(`), "tick" (a backtick),
+    # "'", "$'", '"', "#" (a comment); `depth`: the parentheses open in each. Characters
+    # that change nothing are skipped a run at a time (a pattern finds the next that may).
+    stack = ["cmd"]
+    depth = [0]
     pending: list[tuple[str, bool]] = []  # here-docs opened on this line: (delimiter, quoted)
+    i = 0
     while i < n:
-        ch = text[i]
-        if state == 0:
-            if ch == "'":
-                state = 1
-            elif ch == '"':
-                state = 2
-            elif ch == "#" and (i == 0 or text[i - 1] in " \t\n;|&("):
-                state = 3
-            elif ch == "\\" and i + 1 < n:
-                ctx[i] = 0
+        kind = stack[-1]
+        if kind in ("cmd", "sub", "tick"):
+            m = _CODE_STOP.search(text, i)
+            if m is None:
+                break
+            i = m.start()
+            ch = text[i]
+            if ch == "\\":
                 i += 2
                 continue
-            elif ch == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
-                m = re.match(r"<<-?\s*(['\"]?)([A-Za-z_][\w.-]*)\1", text[i:])
-                if m:
-                    pending.append((m.group(2), bool(m.group(1))))
-            ctx[i] = 0
-        elif state == 1:
-            ctx[i] = 1
-            if ch == "'":
-                state = 0
-        elif state == 2:
-            ctx[i] = 2
-            if ch == "\\" and i + 1 < n:
-                ctx[i + 1] = 2
-                i += 2
+            opens = ""
+            if ch in "'\"":
+                opens = ch
+            elif ch == "$":
+                if text.startswith(("$'", "$("), i):
+                    ctx[i + 1] = SINGLE if text[i + 1] == "'" else PLAIN
+                    opens = "$'" if text[i + 1] == "'" else "sub"
+                    i += 1
+            elif ch == "#":
+                if i == 0 or text[i - 1] in " \t\n;|&(`":
+                    opens = "#"
+                    ctx[i] = COMMENT
+            elif ch == "`":
+                if kind == "tick":
+                    stack.pop()
+                    depth.pop()
+                else:
+                    opens = "tick"
+            elif ch in "()":
+                if kind == "sub" and ch == ")" and not depth[-1]:
+                    stack.pop()
+                    depth.pop()
+                elif kind == "sub":
+                    depth[-1] += 1 if ch == "(" else -1
+            elif ch == "<":
+                if text.startswith("<<", i) and not text.startswith("<<<", i):
+                    m = _HEREDOC.match(text, i)
+                    if m:
+                        pending.append((m.group(2), bool(m.group(1))))
+            elif pending:  # a newline ends the line the here-documents were opened on
+                i = _heredoc_bodies(text, i + 1, pending, ctx)
+                pending = []
                 continue
-            if ch == '"':
-                state = 0
-        elif state == 3:
-            ctx[i] = 3
-            if ch == "\n":
-                state = 0
-        if ch == "\n" and state in (0, 3) and pending:
-            state = 0
-            j = i + 1
-            for delim, quoted in pending:
-                while j < n:
-                    end = text.find("\n", j)
-                    end = n if end == -1 else end
-                    line = text[j:end]
-                    if line.strip() == delim:
-                        j = end + 1
-                        break
-                    ctx[j:end + 1] = bytes([5 if quoted else 4]) * (end + 1 - j)
-                    j = end + 1
-            pending = []
-            i = j
-            continue
-        i += 1
+            if opens:
+                stack.append(opens)
+                depth.append(0)
+            i += 1
+        elif kind == "'":
+            end = text.find("'", i)
+            end = n - 1 if end == -1 else end
+            ctx[i:end + 1] = bytes([SINGLE]) * (end + 1 - i)
+            stack.pop()
+            depth.pop()
+            i = end + 1
+        elif kind in ('"', "$'"):
+            m = (_DOUBLE_STOP if kind == '"' else _ANSI_STOP).search(text, i)
+            end = n if m is None else m.start()
+            mark = DOUBLE if kind == '"' else SINGLE
+            ctx[i:end + 1] = bytes([mark]) * (min(end + 1, n) - i)
+            if m is None:
+                break
+            i = end
+            ch = text[i]
+            if ch == "\\":
+                if i + 1 < n:
+                    ctx[i + 1] = mark
+                i += 2
+            elif ch in "\"'":
+                stack.pop()
+                depth.pop()
+                i += 1
+            else:  # "`" or "$(" in double quotes: a new command
+                stack.append("tick" if ch == "`" else "sub")
+                depth.append(0)
+                if ch == "$":
+                    ctx[i + 1] = DOUBLE
+                    i += 1
+                i += 1
+        else:  # a comment, to the end of its line; the newline is read in what is open
+            end = text.find("\n", i)
+            end = n if end == -1 else end
+            ctx[i:end] = bytes([COMMENT]) * (end - i)
+            stack.pop()
+            depth.pop()
+            i = end
     return ctx
+
+
+_CODE_STOP = re.compile(r"[\\'\"#$`()<\n]")
+_DOUBLE_STOP = re.compile(r'[\\"`]|\$\(')
+_ANSI_STOP = re.compile(r"[\\']")
+
+
+def _heredoc_bodies(text: str, j: int, pending: list[tuple[str, bool]], ctx: bytearray) -> int:
+    """Mark the bodies of the here-documents opened on the line ending at `j`; returns
+    where the script goes on."""
+    n = len(text)
+    for delim, quoted in pending:
+        while j < n:
+            end = text.find("\n", j)
+            end = n if end == -1 else end
+            if text[j:end].strip() == delim:
+                j = end + 1
+                break
+            ctx[j:end + 1] = bytes([QUOTED_HEREDOC if quoted else HEREDOC]) * (end + 1 - j)
+            j = end + 1
+    return j
 
 
 def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
@@ -461,20 +599,22 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
     taken = bytearray(len(body))
 
     def add(start: int, end: int, text: str, name: str) -> None:
-        if any(taken[start:end]) or (start < len(ctx) and ctx[start] == 3):
+        if any(taken[start:end]) or (start < len(ctx) and ctx[start] == COMMENT):
             return
         taken[start:end] = b"\1" * (end - start)
         found.append((start, end, text, name))
 
+    closed = set(_CLOSING.findall(body))  # `<b>…</b>`: markup
     for m in ANGLE.finditer(body):
         inner = m.group(1)
-        if f"</{inner}>" in body or inner.lower() in _HTML:
+        if inner in closed or inner.lower() in _HTML:
             continue
         before = body[max(0, m.start() - 80):m.start()]
         key = _KEY_BEFORE.search(before)
         flag_before = _FLAG_BEFORE.search(before)
         if " " in inner and key is not None:
-            name = key.group(1).upper() if key.group(1).isupper() else var_name(key.group(1))
+            name = owned_renamed(key.group(1)) if key.group(1).isupper() else \
+                var_name(key.group(1))
         else:
             name = var_name(inner)
         if flag_before is not None and inner.lower() in ("value", "val", "x"):
@@ -497,17 +637,19 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
     out: list[str] = []
     places: list[Placeholder] = []
     last = 0
+    offset = counted = 0
     for start, end, text, name in found:
         if name in skip_names:
             continue
         c = ctx[start] if start < len(ctx) else 0
-        offset = body.count("\n", 0, start)
-        if c == 5:
+        offset += body.count("\n", counted, start)  # counted once: 100,000 placeholders
+        counted = start
+        if c == QUOTED_HEREDOC:
             places.append(Placeholder(text, name, offset, fillable=False))
             continue
         out.append(body[last:start])
-        out.append({0: f'"${{{name}}}"', 1: f"'\"${{{name}}}\"'", 2: f"${{{name}}}",
-                    4: f"${{{name}}}"}.get(c, f'"${{{name}}}"'))
+        out.append({PLAIN: f'"${{{name}}}"', SINGLE: f"'\"${{{name}}}\"'",
+                    DOUBLE: f"${{{name}}}", HEREDOC: f"${{{name}}}"}.get(c, f'"${{{name}}}"'))
         last = end
         places.append(Placeholder(text, name, offset))
     out.append(body[last:])
@@ -523,25 +665,65 @@ _HTML = frozenset({
 """Tags read as markup, not placeholders (`<path>`, `<source>`, `<title>` stay placeholders
 unless their closing tag is in the block too)."""
 
-_ASSIGN = re.compile(
-    r"(?:^|[\s;(])(?:export\s+|local\s+|readonly\s+|declare\s+(?:-\w+\s+)*)?([A-Za-z_]\w*)=|"
-    r"\bread\s+(?:-\w+\s+(?:\S+\s+)?)*([A-Za-z_]\w*)|\bfor\s+([A-Za-z_]\w*)\s+in\b|"
-    r"\bexport[ \t]+((?:[A-Za-z_]\w*[ \t]*)+)(?:$|;|&)",
-    re.MULTILINE,
-)
+# Each pattern below runs in linear time: possessive quantifiers where a name or a list of
+# names could be split more than one way (`export ABC…=1` once took minutes), and `read`'s
+# words are read by hand (its options and names cannot be told apart by a pattern).
+_ASSIGN = re.compile(r"(?:^|[\s;(])([A-Za-z_]\w*+)=|\bfor\s++([A-Za-z_]\w*+)\s++in\b",
+                     re.MULTILINE)
+_EXPORT_AT = re.compile(r"\bexport[ \t]++")
+_NAME_LIST = re.compile(r"(?:[A-Za-z_]\w*+[ \t]*+)++")
+_READ = re.compile(r"\bread[ \t]++([^\n;&|]*+)")
+_SHELL_WORD = re.compile(r"(?:[^\s\"']|\"[^\"]*+\"|'[^']*+')++")
+_READ_ARG = frozenset("dinNptu")
+"""`read` options that take an argument (`-p PROMPT`); `-a NAME` names an array it sets."""
+_NAME = re.compile(r"[A-Za-z_]\w*+")
 _EXPORTED = re.compile(
-    r"\bexport[ \t]+(?:-\w+[ \t]+)?((?:[A-Za-z_]\w*(?:=(?:\"[^\"]*\"|'[^']*'|\S*))?[ \t]*)+)",
+    r"\bexport[ \t]++(?:-\w++[ \t]++)?+"
+    r"((?:[A-Za-z_]\w*+(?:=(?:\"[^\"]*+\"|'[^']*+'|\S*+))?+[ \t]*+)++)",
     re.MULTILINE)
+_EXPORTED_WORD = re.compile(r"([A-Za-z_]\w*+)(?:=(?:\"[^\"]*+\"|'[^']*+'|\S*+))?+")
+
+
+def _read_names(words: list[str]) -> list[str]:
+    """The names `read OPTIONS NAME…` sets."""
+    names: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word.startswith("--") and not names:
+            i += 1
+            continue
+        if word.startswith("-") and len(word) > 1 and not names:
+            for k, flag in enumerate(word[1:], 1):
+                if flag == "a" or flag in _READ_ARG:
+                    rest = word[k + 1:]
+                    arg = rest if rest else (words[i + 1] if i + 1 < len(words) else "")
+                    if flag == "a" and _NAME.fullmatch(arg):
+                        names.append(arg)
+                    i += 0 if rest else 1
+                    break
+            i += 1
+            continue
+        if not _NAME.fullmatch(word):
+            break
+        names.append(word)
+        i += 1
+    return names
 
 
 def assigned(body: str) -> set[str]:
     """Names the block sets (assignment, `read`, `for`, `export NAME`)."""
     names: set[str] = set()
     for m in _ASSIGN.finditer(body):
-        for g in m.groups():
-            if g:
-                names.update(re.findall(r"[A-Za-z_]\w*", g) if " " in g.strip() or
-                             m.group(4) == g else [g])
+        names.add(m.group(1) or m.group(2))
+    pos = 0
+    while (at := _EXPORT_AT.search(body, pos)) is not None:  # `export A B`
+        listed = _NAME_LIST.match(body, at.end())
+        pos = listed.end() if listed else at.end()  # a later `export` in the list ends alike
+        if listed and (pos == len(body) or body[pos] in ";&\n"):
+            names.update(_NAME.findall(listed.group(0)))
+    for m in _READ.finditer(body):
+        names.update(_read_names(_SHELL_WORD.findall(m.group(1))))
     return names
 
 
@@ -552,8 +734,7 @@ def exported(body: str) -> set[str]:
         return assigned(body)
     names: set[str] = set()
     for m in _EXPORTED.finditer(strip_comments(body)):
-        for word in re.findall(r"([A-Za-z_]\w*)(?:=(?:\"[^\"]*\"|'[^']*'|\S*))?", m.group(1)):
-            names.add(word)
+        names.update(_EXPORTED_WORD.findall(m.group(1)))
     return names
 
 
