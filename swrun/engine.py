@@ -276,9 +276,14 @@ class Engine:
 
     # -- the run -----------------------------------------------------------------------------
     def _event(self, cls: type[Event], **fields: Any) -> Event:
-        """The next event; `at` defaults to now (notes keep the time they were made)."""
+        """The next event; `at` defaults to now (notes keep the time they were made). Every
+        text a person typed (a skip, tick, abort or rollback reason, a note, a milestone's
+        note) and every reason shown while waiting is masked here, the one door to the log."""
         self._seq += 1
         fields.setdefault("at", _now())
+        for key in _TYPED:
+            if isinstance(fields.get(key), str):
+                fields[key] = self.masker.mask(fields[key])
         return cls(seq=self._seq, **fields)
 
     def _inbox_events(self) -> Iterator[Event]:
@@ -291,7 +296,6 @@ class Engine:
 
     def _inbox_event(self, kind: str, fields: dict[str, Any]) -> Event:
         if kind == "note":
-            fields["note"] = self.masker.mask(fields["note"])
             return self._event(NoteAdded, **fields)
         return self._event(MilestoneMarked, **fields)
 
@@ -706,7 +710,7 @@ class Engine:
 
     def _answered(self, step: Step, answer: Answer, *, ticked: bool) -> Iterator[Event]:
         self._last_by = answer.by
-        note = self.masker.mask(answer.note) or None
+        note = answer.note or None
         if answer.decision is Decision.ABORT:
             self.abort(note or f"aborted by {answer.by} at {step.title}")
             return StepStatus.ABORTED
@@ -969,6 +973,8 @@ class Engine:
         return self.masker.mask(VAR_REF.sub(sub, text))
 
 
+_TYPED = ("note", "reason")
+"""Event fields that may hold what a person typed (masked in `Engine._event`)."""
 _REACHED = frozenset({StepStatus.OK.value, StepStatus.TICKED.value})
 _DONE = frozenset(s.value for s in DONE_STATUSES)
 
