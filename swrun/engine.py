@@ -455,6 +455,7 @@ class Engine:
                     break
                 if action == "abort":
                     return RunStatus.FAILED, step.id, f"{step.title} failed (on_failure=abort)"
+                yield from self._wait(step, "failure")  # followers see who must decide
                 try:
                     answer = yield from self._ask(
                         self.operator.after_failure, step, self._last_result,

@@ -51,7 +51,9 @@ def event_line(rec: Mapping[str, Any]) -> str | None:
         status = str(rec.get("status") or ("ticked" if kind == "check_ticked" else "skipped"))
         text = f"{_ICONS.get(status, '?')} {_name(rec)} {status}{by}{note}"
     elif kind == "operator_waiting":
-        text = f"⏸ {_name(rec)} waits for the operator ({rec.get('reason')})"
+        text = (f"⏸ {_name(rec)} failed: the operator decides what now"
+                if rec.get("reason") == "failure" else
+                f"⏸ {_name(rec)} waits for the operator ({rec.get('reason')})")
     elif kind == "approval_needed":
         who = ", ".join(rec.get("waiting_for") or ())
         text = f"🔏 {_name(rec)} needs {rec.get('approvals')} approval(s)" + \
