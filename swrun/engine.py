@@ -99,9 +99,14 @@ class Answer:
 class OperatorNeeded(Exception):
     """Raised by an Operator that cannot ask anyone (headless without a terminal)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, resume_args: tuple[str, ...] = (),
+                 resume_says: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.resume_args = resume_args
+        """What a headless `--resume` adds to get past this point (`--yes`), if anything."""
+        self.resume_says = resume_says
+        """What those arguments do, in words (`ticks it and every later check as auto`)."""
 
 
 class Operator(Protocol):
@@ -222,6 +227,8 @@ class Engine:
         self._environ = dict(os.environ if environ is None else environ)
         self._cancel = threading.Event()
         self._abort_note: str | None = None
+        self.needed: OperatorNeeded | None = None
+        """Why the run stopped for an operator (OPERATOR_NEEDED), for the resume hint."""
         self._inbox: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
         self._seq = resume.next_seq - 1 if resume else 0
         main = {s.id for s in runbook.main_steps}  # a step removed since is no longer counted
@@ -442,6 +449,7 @@ class Engine:
                 try:
                     status = yield from self._step(step)
                 except OperatorNeeded as need:
+                    self.needed = need
                     return RunStatus.OPERATOR_NEEDED, step.id, need.reason
                 if status in DONE_STATUSES or status is StepStatus.DRY_RUN:
                     yield from self._milestones(step)

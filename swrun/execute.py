@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shlex
 import signal
 import sys
 import time
@@ -15,7 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from swrun import engine as engine_module
-from swrun.engine import Engine, Resume, Selection, Settings
+from swrun.engine import Engine, OperatorNeeded, Resume, Selection, Settings
 from swrun.errors import RunLogError, UsageError
 from swrun.events import Event, RunStatus
 from swrun.executors.rawout import STREAMS, RawOutput, sweep
@@ -659,6 +660,26 @@ def settle_leftovers(
     return dataclasses.replace(point, resume=resume, leftovers=tuple(lefts))
 
 
+def resume_hints(path: str | Path, log_path: Path, needed: OperatorNeeded | None,
+                 opts: ExecuteOptions) -> list[str]:
+    """Commands that continue a run stopped for an operator, each one that works when
+    pasted: at a terminal (a person answers), and headless with what gets past the stop."""
+    keep: list[str] = []
+    if opts.inventory:
+        keep += ["--inventory", opts.inventory]
+    if opts.confirm_environment:
+        keep += ["--confirm-environment", opts.confirm_environment]
+    base = ["swrun", "execute", str(path), "--resume", str(log_path), *keep]
+    lines = [f"resume at a terminal to answer it: {shlex.join(base)}"]
+    if needed is not None and needed.resume_args:
+        more = list(needed.resume_args)
+        if opts.confirm_environment and "--confirm-environment" in more:  # given already
+            at = more.index("--confirm-environment")
+            del more[at:at + 2]
+        lines.append(f"or headless ({needed.resume_says}): {shlex.join([*base, *more])}")
+    return lines
+
+
 def open_run_log(
     runbook: Runbook, settings: Settings, log_path: Path | None, resume: Resume | None,
     operator: str, values: dict[str, str], argv: list[str] | None,
@@ -931,6 +952,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
               f"--resume {log_path}", file=sys.stderr)
         return ExitCode.INTERRUPTED
     if finished.status is RunStatus.OPERATOR_NEEDED:
-        print(f"swrun: stopped: {finished.note} — resume with: swrun execute {runbook.path} "
-              f"--resume {log_path}", file=sys.stderr)
+        print(f"swrun: stopped: {finished.note}", file=sys.stderr)
+        for line in resume_hints(runbook.path, log_path, engine.needed, opts):
+            print(f"swrun: {line}", file=sys.stderr)
     return _EXIT[finished.status]
