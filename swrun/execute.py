@@ -23,7 +23,13 @@ from swrun.executors.rawout import STREAMS, RawOutput, sweep
 from swrun.exitcodes import ExitCode
 from swrun.files import read_regular
 from swrun.model import Runbook
-from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
+from swrun.operators import (
+    AutoOperator,
+    NoTtyOperator,
+    TtyOperator,
+    confirm_environment_problem,
+    needs_typed_confirmation,
+)
 from swrun.render import HumanRenderer, JsonRenderer, use_colour
 from swrun.secrets import Masker
 from swrun.session import drive, operator_name, run_header
@@ -119,6 +125,43 @@ def _stdout_to_devnull() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+class _QuietWhenClosed:
+    """stderr that goes quiet when its reader went away (`swrun execute … 2>&1 | head`):
+    a closed stdout aborts the run (exit 130), a closed stderr only silences what is said
+    there; neither may end swrun with a traceback or exit 1 while the log is written."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def quiet_when_closed() -> None:
+    """From here on, a closed stderr silences diagnostics instead of failing (see above)."""
+    if not isinstance(sys.stderr, _QuietWhenClosed) and sys.stderr is not None:
+        sys.stderr = _QuietWhenClosed(sys.stderr)  # type: ignore[assignment]
 
 
 def _stdout_failed(exc: OSError) -> None:
@@ -812,6 +855,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     from swrun.evidence.approve import evidence_for
     from swrun.runlog import find_unfinished
 
+    quiet_when_closed()
     runbook = load_checked(opts.file, strict=opts.strict)
     selection = select(runbook, opts)
     name = operator_name(opts.operator)
@@ -881,9 +925,10 @@ def execute(opts: ExecuteOptions) -> ExitCode:
             if opts.rollback_on_failure:  # a rollback that cannot run headless is no rollback
                 risky += [s for s in runbook.rollback_steps if s.flag("destructive")]
             if risky:
+                problem = confirm_environment_problem(opts.confirm_environment, environment)
                 print(f"swrun: {runbook.path}:{risky[0].span.line}: step {risky[0].number} "
-                      f"'{risky[0].title}' is destructive in {environment}; headless runs "
-                      f"need --confirm-environment {environment}", file=sys.stderr)
+                      f"'{risky[0].title}' is destructive in {environment}; {problem}",
+                      file=sys.stderr)
                 return ExitCode.OPERATOR_NEEDED
 
         settings = Settings(

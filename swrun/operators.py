@@ -48,8 +48,8 @@ class AutoOperator:
             self.confirm_environment != self.environment
         ):
             raise OperatorNeeded(
-                f"destructive step in {self.environment}: pass --confirm-environment "
-                f"{self.environment} to run it headless",
+                f"destructive step {step.number} in {self.environment}: "
+                f"{confirm_environment_problem(self.confirm_environment, self.environment)}",
                 resume_args=("--yes", "--confirm-environment", self.environment),
                 resume_says=f"confirms every destructive step in {self.environment}")
         return Answer(Decision.CONTINUE, AUTO)
@@ -82,6 +82,15 @@ class NoTtyOperator(AutoOperator):
 
     def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
         return _failure_policy(step, can_rollback, self.rollback_on_failure, "swrun")
+
+
+def confirm_environment_problem(given: str | None, environment: str) -> str:
+    """What is wrong with --confirm-environment for a destructive step in `environment`:
+    missing, or another name (said back, so a typo is seen as one)."""
+    if given is None:
+        return f"headless runs need --confirm-environment {environment}"
+    return (f"--confirm-environment: you typed {given}, the runbook's environment is "
+            f"{environment}")
 
 
 def needs_typed_confirmation(environment: str) -> bool:
