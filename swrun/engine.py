@@ -960,6 +960,8 @@ class Engine:
         if not step.runnable:
             return ""
         where = f"on {self.resolve_text(step.targets)}\n" if step.targets else ""
+        if not where and step.kind is StepKind.ANSIBLE and step.text("limit"):
+            where = f"on {self.resolve_text(step.text('limit') or '')} (playbook limit)\n"
         body = [ln for ln in self.render_command(step).rstrip().split("\n") if ln.strip()]
         if len(body) > lines:
             body = [*body[:lines], f"… {len(body) - lines} more line(s)"]
