@@ -51,6 +51,8 @@ def test_the_lab_free_first_run_passes_as_pasted(tmp_path: Path) -> None:
                                    block.splitlines()].index(line)].split("# ", 1)[1]
         if words[1] == "check":
             assert said in done.stdout + done.stderr, said
+        if words[1] == "ls":
+            assert "runbooks/local-smoke.md" in done.stdout and "completed" in done.stdout
         ran += 1
-    assert ran == 2
+    assert ran == 3
     assert list((tmp_path / "logs").rglob("*.toml"))
