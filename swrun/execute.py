@@ -712,6 +712,8 @@ def resume_hints(path: str | Path, log_path: Path, needed: OperatorNeeded | None
         keep += ["--inventory", opts.inventory]
     if opts.confirm_environment:
         keep += ["--confirm-environment", opts.confirm_environment]
+    if opts.sign_with:  # a signed run goes on signed (a step needing approval requires it)
+        keep += ["--sign-with", opts.sign_with]
     base = ["swrun", "execute", str(path), "--resume", str(log_path), *keep]
     lines = [f"resume at a terminal to answer it: {shlex.join(base)}"]
     if needed is not None and needed.resume_args:

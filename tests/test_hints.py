@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from test_evidence import cli, gated, keys, quiet_env
 from test_execute_tty import Terminal
 
 from swrun.runlog import read_log
@@ -17,6 +18,7 @@ from conftest import swrun_cmd
 from helpers import write_runbook
 
 pytestmark = pytest.mark.slow
+__all__ = ["keys", "quiet_env"]
 
 BOOK = """
     +++
@@ -89,3 +91,33 @@ def test_each_resume_hint_gets_past_the_stop_when_pasted(tmp_path: Path, env: st
     events = read_log(tmp_path / "run.toml").events
     assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "completed"
     assert len(_stops(tmp_path / "run.toml")) == 3
+
+
+def test_the_approval_hint_names_the_runbook_and_works_at_a_terminal(
+        tmp_path: Path, keys: Path, quiet_env: None) -> None:
+    """`swrun approve … --output FILE` says how to hand FILE to the run: the command names
+    the runbook (it said `swrun execute … --resume`), and pasted at a terminal it runs the
+    approved step."""
+    work = gated(tmp_path, keys)
+    alice = str(keys / "alice")
+    first = cli(["execute", "rb.md", "--yes", "--confirm-environment", "production",
+                 "--sign-with", alice, "--log", "run.toml"], work)
+    assert first.returncode == 4, first.stderr
+    assert f"--sign-with {alice}" in first.stderr  # the operator's resume hint keeps it
+    res = cli(["approve", "run.toml", "2", "--sign-with", str(keys / "bob"), "--yes",
+               "--output", "bob.approval"], work)
+    assert res.returncode == 0, res.stderr
+    said = res.stderr.split("pass it to the run: ", 1)[1].rsplit(")", 1)[0]
+    assert said == ("swrun execute rb.md --resume run.toml --confirm-environment production "
+                    f"--sign-with {alice} --approval bob.approval"), said
+    term = Terminal([*swrun_cmd(), *shlex.split(said)[1:]], work)
+    try:
+        term.expect("Type the environment name")
+        term.type("production")
+        assert term.close() == 0, term.seen
+    finally:
+        if term.proc.poll() is None:
+            term.proc.kill()
+    events = read_log(work / "run.toml").events
+    assert [e["by"] for e in events if e["type"] == "approval"] == ["bob@example.com"]
+    assert events[-1]["status"] == "completed"
