@@ -703,10 +703,9 @@ def settle_leftovers(
     return dataclasses.replace(point, resume=resume, leftovers=tuple(lefts))
 
 
-def resume_hints(path: str | Path, log_path: Path, needed: OperatorNeeded | None,
-                 opts: ExecuteOptions) -> list[str]:
-    """Commands that continue a run stopped for an operator, each one that works when
-    pasted: at a terminal (a person answers), and headless with what gets past the stop."""
+def resume_command(path: str | Path, log_path: Path, opts: ExecuteOptions) -> list[str]:
+    """`swrun execute FILE --resume LOG` with the options of this run the resume needs again
+    (the log gives the variables and what is done)."""
     keep: list[str] = []
     if opts.inventory:
         keep += ["--inventory", opts.inventory]
@@ -714,7 +713,14 @@ def resume_hints(path: str | Path, log_path: Path, needed: OperatorNeeded | None
         keep += ["--confirm-environment", opts.confirm_environment]
     if opts.sign_with:  # a signed run goes on signed (a step needing approval requires it)
         keep += ["--sign-with", opts.sign_with]
-    base = ["swrun", "execute", str(path), "--resume", str(log_path), *keep]
+    return ["swrun", "execute", str(path), "--resume", str(log_path), *keep]
+
+
+def resume_hints(path: str | Path, log_path: Path, needed: OperatorNeeded | None,
+                 opts: ExecuteOptions) -> list[str]:
+    """Commands that continue a run stopped for an operator, each one that works when
+    pasted: at a terminal (a person answers), and headless with what gets past the stop."""
+    base = resume_command(path, log_path, opts)
     lines = [f"resume at a terminal to answer it: {shlex.join(base)}"]
     if needed is not None and needed.resume_args:
         more = list(needed.resume_args)
@@ -995,8 +1001,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     print(f"swrun: log: {log_path}", file=sys.stderr)
     print(f"swrun: {said}" if signed else f"swrun: warning: {said}", file=sys.stderr)
     if finished is None:  # interrupted at a prompt: nothing was running, the log is unfinished
-        print(f"swrun: interrupted while asking — resume with: swrun execute {runbook.path} "
-              f"--resume {log_path}", file=sys.stderr)
+        print("swrun: interrupted while asking — resume with: "
+              f"{shlex.join(resume_command(runbook.path, log_path, opts))}", file=sys.stderr)
         return ExitCode.INTERRUPTED
     if finished.status is RunStatus.OPERATOR_NEEDED:
         print(f"swrun: stopped: {finished.note}", file=sys.stderr)

@@ -121,3 +121,33 @@ def test_the_approval_hint_names_the_runbook_and_works_at_a_terminal(
     events = read_log(work / "run.toml").events
     assert [e["by"] for e in events if e["type"] == "approval"] == ["bob@example.com"]
     assert events[-1]["status"] == "completed"
+
+
+def test_the_interrupted_hint_keeps_the_run_s_options_and_works_pasted(
+        tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "inv.ini").write_text("[web]\nweb1 ansible_host=127.0.0.1\n")
+    write_runbook(tmp_path, "# Two\n\n- [ ] First\n\n```bash {name=a}\necho a\n```\n")
+    term = Terminal([*swrun_cmd(), "execute", "rb.md", "--log", "run.toml", "--inventory",
+                     "inv.ini"], tmp_path)
+    try:
+        term.expect("First — done")
+        os.write(term.master, b"\x03")
+        assert term.close() == 130, term.seen
+    finally:
+        if term.proc.poll() is None:
+            term.proc.kill()
+    said = term.seen.split("resume with: ", 1)[1].splitlines()[0].strip()
+    assert said == "swrun execute rb.md --resume run.toml --inventory inv.ini", said
+    again = Terminal([*swrun_cmd(), *shlex.split(said)[1:]], tmp_path)
+    try:
+        again.expect("First — done")
+        again.type("y")
+        again.expect("comment (enter for none)")
+        again.type("")
+        assert again.close() == 0, again.seen
+    finally:
+        if again.proc.poll() is None:
+            again.proc.kill()
+    assert read_log(tmp_path / "run.toml").events[-1]["status"] == "completed"
