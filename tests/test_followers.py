@@ -165,3 +165,15 @@ def test_the_feed_follows_a_remote_step_s_per_host_files(tmp_path: Path) -> None
     lines = sorted(line for chunk in out.poll() for line in chunk.lines)
     assert lines == ["web1: restarted on web1", "web2: restarted on web2"]
 
+
+
+def test_a_died_run_s_resume_line_is_quoted_for_pasting(tmp_path: Path) -> None:
+    from swrun.watch.status import DIED
+
+    log = _log(tmp_path, {"type": "run_started", "operator": "alice", "run_id": "r1"})
+    source = WatchSource(log)
+    source.poll()
+    source.state.run["runbook"] = "my books/rb.md"
+    assert source.liveness == DIED
+    assert source.ended_text().endswith(
+        f"resume it with: swrun execute 'my books/rb.md' --resume {log}")
