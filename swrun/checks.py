@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,8 +226,14 @@ def _inventory(rb: Runbook, given: str | None, out: list[Diagnostic],
                          "connect to: pass --inventory or set `inventory` in the front matter"))
     if path is None or not targeted:
         return
-    from swrun.inventory import Inventory
+    from swrun.inventory import Inventory, lab_writes
 
+    how = None if connect else lab_writes(path)
+    if how is not None:  # a clean checkout before the lab ran: not the runbook's fault
+        shown = os.path.normpath(path)
+        out.append(Diagnostic(Severity.WARNING, f"{shown}: no such inventory yet, so its "
+                              f"hosts are not checked; {how}", rb.path, 1))
+        return
     try:
         inv = Inventory(path)
     except InventoryError as exc:

@@ -671,6 +671,34 @@ def watch(target: str | None, plain: bool, logs_dir: str) -> None:
     sys.exit(int(code or 0))
 
 
+@main.command(name="ls")
+@click.argument("folder", required=False, type=click.Path(file_okay=False))
+@click.option("--logs", "logs_dir", default="logs", show_default=True,
+              type=click.Path(file_okay=False), help="Where the run logs are.")
+@click.option("--json", "as_json", is_flag=True, help="Print the runbooks as a JSON list.")
+@_friendly
+def ls_command(folder: str | None, logs_dir: str, as_json: bool) -> None:
+    """List the runbooks under FOLDER (default: runbooks/ if there is one, else .): title,
+    environment, steps, and the last run with its result."""
+    import json
+    from pathlib import Path
+
+    from swrun.errors import UsageError
+    from swrun.listing import as_dicts, listing, render_table
+
+    where = Path(folder) if folder else (Path("runbooks") if Path("runbooks").is_dir()
+                                         else Path("."))
+    if not where.is_dir():
+        raise UsageError(f"{where}: no such folder")
+    rows = listing(where, Path(logs_dir))
+    if as_json:
+        click.echo(json.dumps(as_dicts(rows), indent=2))
+    elif rows:
+        click.echo(render_table(rows), nl=False)
+    else:
+        click.echo(f"swrun: no runbooks under {where}", err=True)
+
+
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON list.")
 @click.option("--logs", "logs_dir", default="logs", show_default=True,

@@ -147,16 +147,21 @@ def sections(ctx: click.Context, param: click.Parameter,
 
 def variables(ctx: click.Context, param: click.Parameter,
               incomplete: str) -> list[CompletionItem]:
-    """For `--var`: `NAME=` for each declared variable; after the `=`, its choices."""
+    """For `--var`: `NAME=` for each declared variable; after the `=`, its choices. Secret
+    variables are never offered: a secret on the command line lands in the shell's history
+    and `ps` (docs/secrets.md); swrun asks for it, or reads its environment variable."""
     book = _runbook(ctx)
     if book is None:
         return []
+    from swrun.variables import secret_names
+
+    secret = secret_names(book)
     name, eq, _ = incomplete.partition("=")
     if eq:
         var = book.variables.get(name)
-        if var is None:
+        if var is None or name in secret:
             return []
         return [CompletionItem(f"{name}={c}") for c in var.choices
                 if f"{name}={c}".startswith(incomplete)]
     return [CompletionItem(f"{n}=", help=v.prompt or v.description or v.type)
-            for n, v in book.variables.items() if n.startswith(incomplete)]
+            for n, v in book.variables.items() if n.startswith(incomplete) and n not in secret]

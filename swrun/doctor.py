@@ -18,7 +18,8 @@ from pathlib import Path
 
 from swrun.model import Runbook, Step, StepKind
 
-OK, BAD, UNKNOWN = "✓", "✗", "?"
+OK, BAD, UNKNOWN, INFO = "✓", "✗", "?", "·"
+"""INFO: worth knowing, never a failure (shell completion not installed)."""
 MIN_FREE_BYTES = 100 * 1024 * 1024
 """Less free space than this where the logs go is a ✗: a run log and its step output
 sidecars need room, and a full disk stops a run (docs/run-log.md)."""
@@ -101,6 +102,7 @@ def diagnose(runbook: Runbook | None, *, inventory: str | None = None, connect: 
     yield log_dir(logs)
     yield clock()
     yield terminal(env)
+    yield completion(env)
 
 
 # -- SSH -------------------------------------------------------------------------------------
@@ -335,3 +337,53 @@ def terminal(env: Mapping[str, str]) -> Finding:
                        f"least {MIN_COLUMNS}x{MIN_LINES}", "enlarge the window (or use swrun "
                        "execute, which needs no terminal)")
     return Finding(OK, "terminal", f"{columns}x{lines}")
+
+
+# -- shell completion ------------------------------------------------------------------------
+
+_RC = {"bash": ".bashrc", "zsh": ".zshrc", "fish": ".config/fish/config.fish"}
+_FILES = {
+    "bash": (".local/share/bash-completion/completions/swrun", "/etc/bash_completion.d/swrun",
+             "/usr/share/bash-completion/completions/swrun"),
+    "zsh": (".zfunc/_swrun", "/usr/local/share/zsh/site-functions/_swrun",
+            "/usr/share/zsh/vendor-completions/_swrun"),
+    "fish": (".config/fish/completions/swrun.fish",
+             "/usr/share/fish/vendor_completions.d/swrun.fish"),
+}
+_EVAL = 'command -v swrun >/dev/null && eval "$(swrun completion {})"'
+INSTALL = {
+    "bash": f"echo '{_EVAL.format('bash')}' >> ~/.bashrc",
+    "zsh": f"echo 'autoload -Uz compinit && compinit; {_EVAL.format('zsh')}' >> ~/.zshrc",
+    "fish": "mkdir -p ~/.config/fish/completions && "
+            "swrun completion fish > ~/.config/fish/completions/swrun.fish",
+}
+"""The line README.md gives for each shell: it works on a fresh home (no folder to exist, no
+bash-completion package needed)."""
+
+
+def completion(env: Mapping[str, str]) -> Finding:
+    """Is swrun's shell completion installed for the login shell ($SHELL)? Only ever ✓ or an
+    info line with the line that installs it: a machine without it runs everything."""
+    shell = Path(env.get("SHELL", "")).name
+    if shell not in _RC:
+        return Finding(INFO, "completion", f"no swrun completion for shell {shell or '?'} "
+                       "(bash, zsh and fish have one: swrun completion SHELL)")
+    home = Path(env.get("HOME") or Path.home())
+    rc = home / _RC[shell]
+    try:
+        if f"swrun completion {shell}" in rc.read_text(errors="replace"):
+            return Finding(OK, "completion", f"{shell}: installed (~/{_RC[shell]})")
+    except OSError:
+        pass
+    for name in _FILES[shell]:
+        path = home / name
+        if path.is_file():
+            shown = f"~/{name}" if not name.startswith("/") else name
+            if shell == "bash" and not any(Path(p).is_file() for p in (
+                    "/usr/share/bash-completion/bash_completion", "/etc/bash_completion")):
+                return Finding(INFO, "completion", f"bash: {shown} is there but the "
+                               "bash-completion package that loads it is not; install it "
+                               f"with: {INSTALL['bash']}")
+            return Finding(OK, "completion", f"{shell}: installed ({shown})")
+    return Finding(INFO, "completion", f"{shell}: not installed (optional); install it "
+                   f"with: {INSTALL[shell]}")

@@ -99,9 +99,14 @@ class Answer:
 class OperatorNeeded(Exception):
     """Raised by an Operator that cannot ask anyone (headless without a terminal)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, resume_args: tuple[str, ...] = (),
+                 resume_says: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
+        self.resume_args = resume_args
+        """What a headless `--resume` adds to get past this point (`--yes`), if anything."""
+        self.resume_says = resume_says
+        """What those arguments do, in words (`ticks it and every later check as auto`)."""
 
 
 class Operator(Protocol):
@@ -222,6 +227,8 @@ class Engine:
         self._environ = dict(os.environ if environ is None else environ)
         self._cancel = threading.Event()
         self._abort_note: str | None = None
+        self.needed: OperatorNeeded | None = None
+        """Why the run stopped for an operator (OPERATOR_NEEDED), for the resume hint."""
         self._inbox: queue.SimpleQueue[tuple[str, dict[str, Any]]] = queue.SimpleQueue()
         self._seq = resume.next_seq - 1 if resume else 0
         main = {s.id for s in runbook.main_steps}  # a step removed since is no longer counted
@@ -276,9 +283,14 @@ class Engine:
 
     # -- the run -----------------------------------------------------------------------------
     def _event(self, cls: type[Event], **fields: Any) -> Event:
-        """The next event; `at` defaults to now (notes keep the time they were made)."""
+        """The next event; `at` defaults to now (notes keep the time they were made). Every
+        text a person typed (a skip, tick, abort or rollback reason, a note, a milestone's
+        note) and every reason shown while waiting is masked here, the one door to the log."""
         self._seq += 1
         fields.setdefault("at", _now())
+        for key in _TYPED:
+            if isinstance(fields.get(key), str):
+                fields[key] = self.masker.mask(fields[key])
         return cls(seq=self._seq, **fields)
 
     def _inbox_events(self) -> Iterator[Event]:
@@ -291,7 +303,6 @@ class Engine:
 
     def _inbox_event(self, kind: str, fields: dict[str, Any]) -> Event:
         if kind == "note":
-            fields["note"] = self.masker.mask(fields["note"])
             return self._event(NoteAdded, **fields)
         return self._event(MilestoneMarked, **fields)
 
@@ -438,6 +449,7 @@ class Engine:
                 try:
                     status = yield from self._step(step)
                 except OperatorNeeded as need:
+                    self.needed = need
                     return RunStatus.OPERATOR_NEEDED, step.id, need.reason
                 if status in DONE_STATUSES or status is StepStatus.DRY_RUN:
                     yield from self._milestones(step)
@@ -451,6 +463,7 @@ class Engine:
                     break
                 if action == "abort":
                     return RunStatus.FAILED, step.id, f"{step.title} failed (on_failure=abort)"
+                yield from self._wait(step, "failure")  # followers see who must decide
                 try:
                     answer = yield from self._ask(
                         self.operator.after_failure, step, self._last_result,
@@ -706,7 +719,7 @@ class Engine:
 
     def _answered(self, step: Step, answer: Answer, *, ticked: bool) -> Iterator[Event]:
         self._last_by = answer.by
-        note = self.masker.mask(answer.note) or None
+        note = answer.note or None
         if answer.decision is Decision.ABORT:
             self.abort(note or f"aborted by {answer.by} at {step.title}")
             return StepStatus.ABORTED
@@ -947,6 +960,8 @@ class Engine:
         if not step.runnable:
             return ""
         where = f"on {self.resolve_text(step.targets)}\n" if step.targets else ""
+        if not where and step.kind is StepKind.ANSIBLE and step.text("limit"):
+            where = f"on {self.resolve_text(step.text('limit') or '')} (playbook limit)\n"
         body = [ln for ln in self.render_command(step).rstrip().split("\n") if ln.strip()]
         if len(body) > lines:
             body = [*body[:lines], f"… {len(body) - lines} more line(s)"]
@@ -969,6 +984,8 @@ class Engine:
         return self.masker.mask(VAR_REF.sub(sub, text))
 
 
+_TYPED = ("note", "reason")
+"""Event fields that may hold what a person typed (masked in `Engine._event`)."""
 _REACHED = frozenset({StepStatus.OK.value, StepStatus.TICKED.value})
 _DONE = frozenset(s.value for s in DONE_STATUSES)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shlex
 import signal
 import sys
 import time
@@ -15,14 +16,20 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from swrun import engine as engine_module
-from swrun.engine import Engine, Resume, Selection, Settings
+from swrun.engine import Engine, OperatorNeeded, Resume, Selection, Settings
 from swrun.errors import RunLogError, UsageError
 from swrun.events import Event, RunStatus
 from swrun.executors.rawout import STREAMS, RawOutput, sweep
 from swrun.exitcodes import ExitCode
 from swrun.files import read_regular
 from swrun.model import Runbook
-from swrun.operators import AutoOperator, NoTtyOperator, TtyOperator, needs_typed_confirmation
+from swrun.operators import (
+    AutoOperator,
+    NoTtyOperator,
+    TtyOperator,
+    confirm_environment_problem,
+    needs_typed_confirmation,
+)
 from swrun.render import HumanRenderer, JsonRenderer, use_colour
 from swrun.secrets import Masker
 from swrun.session import drive, operator_name, run_header
@@ -118,6 +125,43 @@ def _stdout_to_devnull() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+class _QuietWhenClosed:
+    """stderr that goes quiet when its reader went away (`swrun execute … 2>&1 | head`):
+    a closed stdout aborts the run (exit 130), a closed stderr only silences what is said
+    there; neither may end swrun with a traceback or exit 1 while the log is written."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def quiet_when_closed() -> None:
+    """From here on, a closed stderr silences diagnostics instead of failing (see above)."""
+    if not isinstance(sys.stderr, _QuietWhenClosed) and sys.stderr is not None:
+        sys.stderr = _QuietWhenClosed(sys.stderr)  # type: ignore[assignment]
 
 
 def _stdout_failed(exc: OSError) -> None:
@@ -659,6 +703,34 @@ def settle_leftovers(
     return dataclasses.replace(point, resume=resume, leftovers=tuple(lefts))
 
 
+def resume_command(path: str | Path, log_path: Path, opts: ExecuteOptions) -> list[str]:
+    """`swrun execute FILE --resume LOG` with the options of this run the resume needs again
+    (the log gives the variables and what is done)."""
+    keep: list[str] = []
+    if opts.inventory:
+        keep += ["--inventory", opts.inventory]
+    if opts.confirm_environment:
+        keep += ["--confirm-environment", opts.confirm_environment]
+    if opts.sign_with:  # a signed run goes on signed (a step needing approval requires it)
+        keep += ["--sign-with", opts.sign_with]
+    return ["swrun", "execute", str(path), "--resume", str(log_path), *keep]
+
+
+def resume_hints(path: str | Path, log_path: Path, needed: OperatorNeeded | None,
+                 opts: ExecuteOptions) -> list[str]:
+    """Commands that continue a run stopped for an operator, each one that works when
+    pasted: at a terminal (a person answers), and headless with what gets past the stop."""
+    base = resume_command(path, log_path, opts)
+    lines = [f"resume at a terminal to answer it: {shlex.join(base)}"]
+    if needed is not None and needed.resume_args:
+        more = list(needed.resume_args)
+        if opts.confirm_environment and "--confirm-environment" in more:  # given already
+            at = more.index("--confirm-environment")
+            del more[at:at + 2]
+        lines.append(f"or headless ({needed.resume_says}): {shlex.join([*base, *more])}")
+    return lines
+
+
 def open_run_log(
     runbook: Runbook, settings: Settings, log_path: Path | None, resume: Resume | None,
     operator: str, values: dict[str, str], argv: list[str] | None,
@@ -802,6 +874,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     from swrun.evidence.approve import evidence_for
     from swrun.runlog import find_unfinished
 
+    quiet_when_closed()
     runbook = load_checked(opts.file, strict=opts.strict)
     selection = select(runbook, opts)
     name = operator_name(opts.operator)
@@ -871,9 +944,10 @@ def execute(opts: ExecuteOptions) -> ExitCode:
             if opts.rollback_on_failure:  # a rollback that cannot run headless is no rollback
                 risky += [s for s in runbook.rollback_steps if s.flag("destructive")]
             if risky:
+                problem = confirm_environment_problem(opts.confirm_environment, environment)
                 print(f"swrun: {runbook.path}:{risky[0].span.line}: step {risky[0].number} "
-                      f"'{risky[0].title}' is destructive in {environment}; headless runs "
-                      f"need --confirm-environment {environment}", file=sys.stderr)
+                      f"'{risky[0].title}' is destructive in {environment}; {problem}",
+                      file=sys.stderr)
                 return ExitCode.OPERATOR_NEEDED
 
         settings = Settings(
@@ -938,10 +1012,11 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     print(f"swrun: log: {log_path}", file=sys.stderr)
     print(f"swrun: {said}" if signed else f"swrun: warning: {said}", file=sys.stderr)
     if finished is None:  # interrupted at a prompt: nothing was running, the log is unfinished
-        print(f"swrun: interrupted while asking — resume with: swrun execute {runbook.path} "
-              f"--resume {log_path}", file=sys.stderr)
+        print("swrun: interrupted while asking — resume with: "
+              f"{shlex.join(resume_command(runbook.path, log_path, opts))}", file=sys.stderr)
         return ExitCode.INTERRUPTED
     if finished.status is RunStatus.OPERATOR_NEEDED:
-        print(f"swrun: stopped: {finished.note} — resume with: swrun execute {runbook.path} "
-              f"--resume {log_path}", file=sys.stderr)
+        print(f"swrun: stopped: {finished.note}", file=sys.stderr)
+        for line in resume_hints(runbook.path, log_path, engine.needed, opts):
+            print(f"swrun: {line}", file=sys.stderr)
     return _EXIT[finished.status]

@@ -58,13 +58,28 @@ def kept(variables: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(out, default=str))
 
 
+LAB_INVENTORY = ("inventories", "lab.yml")
+"""Where `swrun lab up` writes its inventory (relative to where it runs; not committed)."""
+
+
+def lab_writes(path: str | Path) -> str | None:
+    """For an inventory that does not exist yet and that `swrun lab up` writes (the shipped
+    runbooks' `../inventories/lab.yml`): how to get it. None for any other path."""
+    p = Path(os.path.normpath(Path(path).absolute()))
+    if p.exists() or p.parts[-2:] != LAB_INVENTORY:
+        return None
+    return (f"the local lab writes it: run `swrun lab up` in {p.parent.parent} "
+            "(README.md: A five-minute tour)")
+
+
 class Inventory:
     """Host patterns (`web`, `web:&production`, `web[01:20]`) resolved by ansible-core."""
 
     def __init__(self, path: str | Path, *, cache: bool = True) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            raise InventoryError(f"{path}: no such inventory")
+            how = lab_writes(path)
+            raise InventoryError(f"{path}: no such inventory" + (f"; {how}" if how else ""))
         self._manager: Any = None
         self._vars: Any = None
         self._cache = _Cache.open(self.path) if cache else None

@@ -36,9 +36,11 @@ class AutoOperator:
 
     def tick(self, step: Step) -> Answer:
         if step.manual:  # --yes ticks checks, but nobody ran this command: never say so
+            block = "" if step.manual == "list item" else \
+                ", or mark its block {run} to let swrun run it"
             raise OperatorNeeded(
                 f"step {step.number} is a command for a person ({step.manual}): swrun does not "
-                "run it; run it yourself and resume, or mark the block {run} to let swrun")
+                f"run it; run it yourself, then tick it at a terminal{block}")
         return Answer(Decision.CONTINUE, AUTO)
 
     def confirm(self, step: Step, reason: str) -> Answer:
@@ -46,9 +48,10 @@ class AutoOperator:
             self.confirm_environment != self.environment
         ):
             raise OperatorNeeded(
-                f"destructive step in {self.environment}: pass --confirm-environment "
-                f"{self.environment} to run it headless"
-            )
+                f"destructive step {step.number} in {self.environment}: "
+                f"{confirm_environment_problem(self.confirm_environment, self.environment)}",
+                resume_args=("--yes", "--confirm-environment", self.environment),
+                resume_says=f"confirms every destructive step in {self.environment}")
         return Answer(Decision.CONTINUE, AUTO)
 
     def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
@@ -62,14 +65,32 @@ class NoTtyOperator(AutoOperator):
     """No `--yes` and no terminal: never wait for input; stop where a person is needed."""
 
     def tick(self, step: Step) -> Answer:
-        raise OperatorNeeded(f"check {step.number} needs an operator: {step.title}")
+        if step.manual:  # a command for a person: only a person can say it was run
+            return super().tick(step)
+        raise OperatorNeeded(f"check {step.number} needs an operator: {step.title}",
+                             resume_args=("--yes",),
+                             resume_says="ticks it and every later check as `auto`")
 
     def confirm(self, step: Step, reason: str) -> Answer:
         what = {"step": "step mode asks before"}.get(reason, f"{reason} gate on")
-        raise OperatorNeeded(f"{what} step {step.number} needs an operator: {step.title}")
+        args: tuple[str, ...] = ("--yes",)
+        if reason == "destructive" and needs_typed_confirmation(self.environment):
+            args += ("--confirm-environment", self.environment)
+        raise OperatorNeeded(f"{what} step {step.number} needs an operator: {step.title}",
+                             resume_args=args,
+                             resume_says="passes it and every later gate as `auto`")
 
     def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
         return _failure_policy(step, can_rollback, self.rollback_on_failure, "swrun")
+
+
+def confirm_environment_problem(given: str | None, environment: str) -> str:
+    """What is wrong with --confirm-environment for a destructive step in `environment`:
+    missing, or another name (said back, so a typo is seen as one)."""
+    if given is None:
+        return f"headless runs need --confirm-environment {environment}"
+    return (f"--confirm-environment: you typed {given}, the runbook's environment is "
+            f"{environment}")
 
 
 def needs_typed_confirmation(environment: str) -> bool:

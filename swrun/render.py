@@ -23,6 +23,7 @@ from swrun.events import (
     StepStatus,
 )
 from swrun.ssh.fanout import STATUS, STATUS_MARK, compact
+from swrun.words import plural
 
 ICONS = {
     StepStatus.OK: "✓", StepStatus.FAILED: "✗", StepStatus.TIMED_OUT: "⏱",
@@ -119,7 +120,8 @@ class HumanRenderer:
             self.dry_run = bool(event.dry_run)
             env = f", environment {event.environment}" if event.environment else ""
             mode = " — DRY RUN, nothing will be executed" if self.dry_run else ""
-            self._write(self._c("1", f"{event.title}") + f"  ({event.steps} steps{env}){mode}")
+            steps = plural(event.steps, "step")
+            self._write(self._c("1", f"{event.title}") + f"  ({steps}{env}){mode}")
         elif isinstance(event, RunResumed):
             what = f"resuming run {event.run_id}: {event.done} step(s) already done"
             if event.changed_steps:
@@ -144,7 +146,7 @@ class HumanRenderer:
             self._write(f"⚑ {event.milestone} ({event.by})")
         elif isinstance(event, RollbackStarted):
             self._rollback = event.steps
-            self._write(self._c("33;1", f"↺ rolling back ({event.steps} steps): "
+            self._write(self._c("33;1", f"↺ rolling back ({plural(event.steps, 'step')}): "
                                 f"{event.note or ''}".rstrip()))
         elif isinstance(event, RollbackFinished):
             self._write(self._c("33;1", f"↺ rollback {event.status}"))
@@ -255,6 +257,9 @@ class HumanRenderer:
             self._write(f"({self._resumed_done} step(s) done before this resume are counted "
                         "below, not listed)")
         counts = _counts(event.counts) or "no steps"
+        never = self.total - sum(event.counts.values())
+        if never > 0 and event.counts:  # a run that stopped early: the steps it never reached
+            counts += f", {never} not run"
         if event.rollback_counts:
             counts += f"; rollback: {_counts(event.rollback_counts)}"
         active = event.active_ms if event.active_ms is not None else event.duration_ms

@@ -144,7 +144,11 @@ def resolve(
     secret = secret_names(runbook)
     for name in given:
         if name not in runbook.variables:
-            problems.append(f"--var {name}: the runbook declares no variable {name}")
+            import difflib
+
+            near = difflib.get_close_matches(name, list(runbook.variables), n=1, cutoff=0.6)
+            problems.append(f"--var {name}: the runbook declares no variable {name}"
+                            + (f"; did you mean {near[0]}?" if near else ""))
     later: list[Variable] = []
     for name, var in runbook.variables.items():
         value: str | None = given.get(name)

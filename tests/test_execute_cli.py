@@ -264,7 +264,8 @@ def test_failure_exit_code_and_rollback(tmp_path: Path) -> None:
     end = read_log(newest).events[-1]
     assert end["counts"] == {"failed": 1} and end["rollback_counts"] == {"ok": 1}
     assert res.stdout.rstrip().splitlines()[-1].startswith("run rolled_back in ")
-    assert ": 1 failed; rollback: 1 ok — break failed" in res.stdout.rstrip().splitlines()[-1]
+    assert ": 1 failed, 1 not run; rollback: 1 ok — break failed" in \
+        res.stdout.rstrip().splitlines()[-1]  # `never` never ran
 
 
 def test_from_only_skip_by_number_and_name(tmp_path: Path) -> None:

@@ -280,7 +280,7 @@ def test_doctor_reports_each_check_with_its_fix(tmp_path: Path) -> None:
     assert any(line.startswith(("✓ clock", "✗ clock", "? clock")) for line in lines)
     assert any(line.startswith("✗ terminal: COLUMNS x LINES is 70x20, the console needs at "
                                "least 80x24") for line in lines)
-    assert all(line[:2] in ("✓ ", "✗ ", "? ") for line in lines)
+    assert all(line[:2] in ("✓ ", "✗ ", "? ", "· ") for line in lines)
     assert "Traceback" not in res.stderr
 
 

@@ -50,10 +50,38 @@ def test_runs_steps_and_targets(work: Path) -> None:
     # retries and timed-out attempts count: that is how long the failover took
     assert promote.durations_ms == (42_000, 120_000, 38_000)
     assert promote.statuses == ("ok", "timed_out", "ok")
-    assert (promote.target_ms, promote.within_target, promote.trend) == (30_000, 0, "faster")
+    # best, median and trend from the runs where it ended ok: the timed-out 2m00s is not a
+    # median to be "faster" than (38s against 42s is steady)
+    assert (promote.target_ms, promote.within_target, promote.trend) == (30_000, 0, "steady")
+    assert (promote.best_ms, promote.median_ms, promote.last_ms) == (38_000, 40_000, 38_000)
     assert [t.step for t in h.steps] == ["check-replication", "promote", "repoint-app", "smoke",
                                          "demote"]  # demote: a rollback step that ran once
     assert h.total_trend == "steady"
+
+
+def test_an_aborted_1_ms_run_is_not_faster(work: Path) -> None:
+    """A run aborted at once (its first step stopped after 1 ms) is neither the step's best
+    time nor a faster run of the runbook: trends compare runs that finished."""
+    step = ('step = "check-replication"\nnumber = 1\ntitle = "check-replication"\n'
+            'kind = "shell"\n')
+    (work / "logs" / "failover" / "20261123T090000Z-f1f1f1f1.toml").write_text(
+        '[run]\nschema = 1\nid = "f1f1f1f1"\nrunbook = "failover.md"\n'
+        'title = "Database failover"\noperator = "bob@bastion"\n'
+        'started_at = "2026-11-23T09:00:00.000Z"\n\n'
+        '[[event]]\nseq = 1\nat = "2026-11-23T09:00:00.000Z"\ntype = "run_started"\n'
+        'run_id = "f1f1f1f1"\noperator = "bob@bastion"\nsteps = 5\n\n'
+        f'[[event]]\nseq = 2\nat = "2026-11-23T09:00:00.000Z"\ntype = "step_started"\n{step}\n'
+        f'[[event]]\nseq = 3\nat = "2026-11-23T09:00:00.001Z"\ntype = "step_finished"\n{step}'
+        'status = "aborted"\nduration_ms = 1\n\n'
+        '[[event]]\nseq = 4\nat = "2026-11-23T09:00:00.001Z"\ntype = "run_finished"\n'
+        'status = "aborted"\nstep = "check-replication"\nduration_ms = 1\n\n')
+    h = build_history(load_runbook("failover.md"), Path("logs"))
+    assert [r.status for r in h.runs][-1] == "aborted"
+    check = next(t for t in h.steps if t.step == "check-replication")
+    assert check.durations_ms[-1] == 1 and check.statuses[-1] == "aborted"
+    # 6.5s against the median of 8s and 9.5s before it, as without the aborted run
+    assert (check.best_ms, check.last_ms, check.trend) == (6_500, 6_500, "faster")
+    assert h.total_trend == "steady"  # not "faster" for 1 ms
 
 
 def test_sparkline_and_trend() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -161,11 +162,34 @@ def approve_command(log: str, step: str, *, sign_with: str | None,
             write_approval(target.parent, target.name, data_bytes)
     except OSError as exc:
         raise EvidenceError(f"{target}: cannot write the approval: {exc.strerror}") from None
-    where = (f"pass it to the run: swrun execute … --resume {log} --approval {target}"
-             if output else "the waiting run picks it up within a second")
+    book = str(data.run.get("runbook") or "RUNBOOK")  # as the run was started
+    resume = ["swrun", "execute", book, "--resume", str(log), *_kept(data.run.get("argv")),
+              "--approval", str(target)]
+    where = (f"pass it to the run: {shlex.join(resume)}" if output
+             else "the waiting run picks it up within a second")
     click.echo(f"swrun: approved step {n} of run {run_id} as {mine[0]}: {target} ({where})",
                err=True)
     return ExitCode.OK
+
+
+_KEPT = frozenset({"--sign-with", "--inventory", "-i", "--confirm-environment"})
+"""Options of the run's command line that its resume needs again (the others come from the
+log, or are the operator's to choose)."""
+
+
+def _kept(argv: object) -> list[str]:
+    """From the run's logged command line, the options in _KEPT with their values."""
+    if not isinstance(argv, list):
+        return []
+    words = [str(w) for w in argv]
+    out: list[str] = []
+    for i, word in enumerate(words):
+        name, eq, _ = word.partition("=")
+        if name in _KEPT and eq:
+            out.append(word)
+        elif word in _KEPT and i + 1 < len(words):
+            out += [word, words[i + 1]]
+    return out
 
 
 def request_holds(log: Path, req: dict[str, Any]) -> None:

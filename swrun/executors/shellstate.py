@@ -28,8 +28,7 @@ NOT_CARRIED = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "SWRUN_CWD", "PS1", "PS2
 _SKIP_PREFIXES = ("SWRUN_", "BASH_FUNC_")
 
 _BASH = """
-__swrun_rc=$?
-{{ set +x; }} 2>/dev/null
+{{ __swrun_rc=$?; set +x; }} 2>/dev/null
 __swrun_state() {{
 local IFS=$'\\n' __swrun_n __swrun_v __swrun_t __swrun_e __swrun_x __swrun_y __swrun_kv
 local -; set +u -f
@@ -72,8 +71,7 @@ one subshell lists the exported names, no program is started). A body that calls
 carries nothing."""
 
 _OTHER = """
-__swrun_rc=$?
-{{ set +x; }} 2>/dev/null
+{{ __swrun_rc=$?; set +x; }} 2>/dev/null
 {{ {python} -I -S {helper} "$$" {secrets}; printf 'C%s\\0' "$PWD"; }} >|{file} 2>/dev/null || :
 exit "$__swrun_rc"
 """

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from swrun.events import Event, StepOutput
 from swrun.notify.config import CLI_URLS, Target, targets_for
 from swrun.notify.payload import Message
+from swrun.words import plural
 
 if TYPE_CHECKING:
     from swrun.engine import Engine
@@ -200,7 +201,7 @@ class TeamHooks:
             dry = " — dry run" if rec.get("dry_run") else ""
             return [("run_started", m("run_started", f"▶ {self.title}{env} started by "
                                       f"{rec.get('operator')}{dry}",
-                                      f"{rec.get('steps')} steps", "info", rec))]
+                                      plural(rec.get("steps"), "step"), "info", rec))]
         if kind == "run_resumed":
             return [("run_started", m("run_started", f"▶ {self.title}{env} resumed by "
                                       f"{rec.get('operator')}", f"{rec.get('done')} steps "
@@ -231,7 +232,7 @@ class TeamHooks:
             return out
         if kind == "rollback_started":
             return [("rollback_started", m("rollback_started", f"↺ {self.title}{env}: rolling "
-                                           f"back ({rec.get('steps')} steps)",
+                                           f"back ({plural(rec.get('steps'), 'step')})",
                                            str(rec.get("note") or ""), "warning", rec))]
         if kind == "rollback_finished":
             ok = rec.get("status") == "ok"

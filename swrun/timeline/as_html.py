@@ -19,6 +19,7 @@ from swrun.timeline.text import (
     offset,
     status_text,
     what,
+    words,
     zone_label,
 )
 
@@ -115,7 +116,7 @@ def _runs(tl: Timeline) -> str:
     rows = []
     for r in tl.runs:
         bad = r.status in ("failed", "aborted", "rolled_back", "rollback_failed", "unfinished")
-        outcome = r.status + (f", resumed {r.resumes}×" if r.resumes else "")
+        outcome = words(r.status) + (f", resumed {r.resumes}×" if r.resumes else "")
         if r.dry_run:
             outcome += ", dry run"
         env = f" ({r.environment})" if r.environment else ""

@@ -11,6 +11,7 @@ from swrun.timeline.text import (
     offset,
     status_text,
     what,
+    words,
     zone_label,
 )
 
@@ -36,7 +37,7 @@ def render(tl: Timeline) -> str:
               "| Run | Runbook | Operator | Started | Outcome | Active time |",
               "|---|---|---|---|---|---|"]
     for r in tl.runs:
-        outcome = r.status + (f", resumed {r.resumes}×" if r.resumes else "")
+        outcome = words(r.status) + (f", resumed {r.resumes}×" if r.resumes else "")
         if r.dry_run:
             outcome += ", dry run"
         if not r.trusted:

@@ -83,6 +83,9 @@ class History:
     warnings: tuple[str, ...]
 
 
+_FINISHED = frozenset({"ok", "ticked"})
+
+
 def trend(values: list[int]) -> str | None:
     if len(values) < 2:
         return None
@@ -169,15 +172,19 @@ def build_history(runbook: Runbook, logs_dir: Path, *, trust: Any = None,
         per = [r.steps.get(step.id) for r in runs]
         durations = tuple(p.duration_ms if p else None for p in per)
         measured = [d for d in durations if d is not None]
+        # best, median, last and trend: runs where the step ended ok (an aborted or failed
+        # attempt that lasted 1 ms is not "faster")
+        done = [p.duration_ms for p in per if p and p.status in _FINISHED
+                and p.duration_ms is not None]
         within = sum(1 for p in per if p and p.status == "ok" and p.duration_ms is not None
                      and (target_ms is None or p.duration_ms <= target_ms))
         trends.append(StepTrend(
             step=step.id, number=step.number, title=step.title, target_ms=target_ms,
             durations_ms=durations, statuses=tuple(p.status if p else None for p in per),
             within_target=within, measured=len(measured),
-            best_ms=min(measured) if measured else None,
-            median_ms=round(statistics.median(measured)) if measured else None,
-            last_ms=measured[-1] if measured else None, trend=trend(measured)))
+            best_ms=min(done) if done else None,
+            median_ms=round(statistics.median(done)) if done else None,
+            last_ms=done[-1] if done else None, trend=trend(done)))
     unproven = [r for r in runs if r.verdict in ("unsigned", "unchained")]
     if unproven:
         words = sorted({r.verdict for r in unproven})
@@ -185,7 +192,8 @@ def build_history(runbook: Runbook, logs_dir: Path, *, trust: Any = None,
                         "marked, not verified (swrun verify; sign runs with --sign-with)")
     return History(runbook=runbook.path, title=runbook.title, window_ms=window_ms,
                    runs=tuple(runs), steps=tuple(trends),
-                   total_trend=trend([r.duration_ms for r in runs]), skipped_dry_runs=dry,
+                   total_trend=trend([r.duration_ms for r in runs if r.status == "completed"]),
+                   skipped_dry_runs=dry,
                    warnings=tuple(warnings))
 
 

@@ -54,12 +54,17 @@ def where(entry: Entry) -> str:
     return ""
 
 
+def words(status: str) -> str:
+    """A status as people read it: `rolled back`, `timed out` (JSON and CSV keep the value)."""
+    return status.replace("_", " ")
+
+
 def status_text(entry: Entry) -> str:
     """`✗ failed (exit 1)`, `✓ ok`, `failed, will retry`; empty when the entry has none."""
     if not entry.status:
         return ""
     icon = ICONS.get(entry.status, "")
-    text = f"{icon} {entry.status}".strip()
+    text = f"{icon} {words(entry.status)}".strip()
     if entry.exit_code is not None and entry.status != "ok":
         text += f" (exit {entry.exit_code})"
     if entry.will_retry:

@@ -17,6 +17,7 @@ from swrun.tui.hostgrid import HostGrid
 from swrun.tui.plain import Plain
 from swrun.tui.state import RunView
 from swrun.tui.steps import ICONS, timing
+from swrun.words import plural
 
 VIEW_LINES = 1000
 """Lines the output view keeps; older lines are in the step's sidecar file."""
@@ -30,7 +31,10 @@ def where(step: Step, resolve: Callable[[str], str] | None = None) -> str:
         return f"on {targets}" + (f" ({step.targets})" if targets != step.targets else "")
     if step.kind is StepKind.ANSIBLE:
         limit = step.text("limit")
-        return f"on {limit} (playbook limit)" if limit else "on the playbook's hosts"
+        if not limit:
+            return "on the playbook's hosts"
+        shown = resolve(limit) if resolve is not None else limit
+        return f"on {shown} (playbook limit" + (f" {limit})" if shown != limit else ")")
     if step.kind is StepKind.SHELL:
         return "on this machine"
     return "from this machine"  # API calls: MongoDB, AWS, HTTP, waits
@@ -125,7 +129,7 @@ class StepDetail(Vertical):
         self.step = None
         self.query_one("#step-title", Plain).update(Text(section.title, style="bold"))
         self.query_one("#step-meta", Plain).update(
-            f"{sum(1 for s in section.walk() for st in s.steps if st.actionable)} steps")
+            plural(sum(1 for s in section.walk() for st in s.steps if st.actionable), "step"))
         self._prose(section)
         self.query_one("#code", Plain).display = False
         self._fill_output(None)

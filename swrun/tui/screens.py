@@ -343,6 +343,9 @@ class SummaryScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         f = self.finished
         counts = ", ".join(f"{n} {words(k)}" for k, n in sorted(dict(f.get("counts", {})).items()))
+        never = len(self.run_view.main) - sum(dict(f.get("counts", {})).values())
+        if counts and never > 0:  # a run that stopped early: the steps it never reached
+            counts += f", {never} not run"
         rolled = dict(f.get("rollback_counts") or {})
         if rolled:
             counts += ("; " if counts else "") + "rollback: " + ", ".join(

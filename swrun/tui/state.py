@@ -129,12 +129,15 @@ class RunView:
         if kind == "run_finished":
             self.finished = rec
             self.current = None
+            for st in self.steps.values():  # nothing counts on once the run is over
+                st.started = None
             return None
         if step_id not in self.steps:
             return None
         st = self.steps[step_id]
         if kind == "operator_waiting":
-            st.status = WAITING
+            if rec.get("reason") != "failure":  # a failed step stays drawn as failed
+                st.status = WAITING
             self.current = step_id
         elif kind == "step_started":
             st.status = RUNNING

@@ -102,6 +102,13 @@ class TimelineScreen(ModalScreen[None]):
             yield Plain("escape closes", classes="dialog-hint")
 
 
+class WatchTree(StepTree):
+    """The console's tree, without offering space: a watcher ticks nothing."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("space", "app.tick", "Tick", show=False)]
+
+
 class WatchApp(App[int]):
     """Read-only: nothing here writes to the run's log, its sidecar or its locks."""
 
@@ -130,6 +137,8 @@ class WatchApp(App[int]):
         self.on_applied = on_applied
         """Called with each event record once the screen shows it (bench/watch.py)."""
         self.applied = 0
+        self._counting = False
+        """The status line shows a wait's countdown (cleared when nothing counts down)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -137,7 +146,7 @@ class WatchApp(App[int]):
         run = self.source.state.run
         self.header = RunHeader(self.runbook.title, self.runbook.environment,
                                 str(run.get("operator") or "?"), self.runbook.window)
-        self.step_tree = StepTree(self.view)
+        self.step_tree = WatchTree(self.view)
         self.detail = StepDetail(self.view)
         self.activity = ActivityPane()
         self.watch_line = Plain("", id="watch-line")
@@ -269,13 +278,20 @@ class WatchApp(App[int]):
         elif state.started_at:
             self.header.update_clock(_age(state.started_at))
         running = self.view.current
-        if running and self.view.steps[running].status == "running":
+        left = ""
+        if running and self.view.steps[running].status == "running" and \
+                self.source.liveness not in (ENDED, DIED, ROTATED):
             self.step_tree.refresh_step(running)
             if self.detail.step is not None and self.detail.step.id == running:
                 self.detail.refresh_meta()
             step = self.steps_by_id.get(running)
             left = countdown(step, self.view, self.detail.resolve) if step else ""
-            self._status(f"⏳ step {step.number or '↺'}: {left}" if left and step else "")
+            if left and step:
+                self._status(f"⏳ step {step.number or '↺'}: {left}")
+                self._counting = True
+        if not left and self._counting:  # the wait ended, failed or the run is over
+            self._status("")
+            self._counting = False
 
     @on(StepTree.Selected)
     def _selected(self, message: StepTree.Selected) -> None:

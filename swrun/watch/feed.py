@@ -11,6 +11,7 @@ from swrun.files import safe_text
 from swrun.watch.source import Update, WatchSource
 from swrun.watch.status import DIED, ENDED, FINISHING, LIVE, ROTATED
 from swrun.watch.tail import OutputChunk
+from swrun.words import plural
 
 POLL = 0.05
 _ICONS = {"ok": "✓", "ticked": "☑", "skipped": "↷", "failed": "✗", "timed_out": "⏱",
@@ -32,7 +33,7 @@ def event_line(rec: Mapping[str, Any]) -> str | None:
     text: str | None = None
     if kind == "run_started":
         text = f"▶ run {rec.get('run_id')} started by {rec.get('operator')} " \
-               f"({rec.get('steps')} steps)"
+               f"({plural(rec.get('steps'), 'step')})"
     elif kind == "run_resumed":
         text = f"▶ run resumed by {rec.get('operator')} ({rec.get('done')} steps already done)"
     elif kind == "step_started":
@@ -51,7 +52,9 @@ def event_line(rec: Mapping[str, Any]) -> str | None:
         status = str(rec.get("status") or ("ticked" if kind == "check_ticked" else "skipped"))
         text = f"{_ICONS.get(status, '?')} {_name(rec)} {status}{by}{note}"
     elif kind == "operator_waiting":
-        text = f"⏸ {_name(rec)} waits for the operator ({rec.get('reason')})"
+        text = (f"⏸ {_name(rec)} failed: the operator decides what now"
+                if rec.get("reason") == "failure" else
+                f"⏸ {_name(rec)} waits for the operator ({rec.get('reason')})")
     elif kind == "approval_needed":
         who = ", ".join(rec.get("waiting_for") or ())
         text = f"🔏 {_name(rec)} needs {rec.get('approvals')} approval(s)" + \
@@ -65,7 +68,7 @@ def event_line(rec: Mapping[str, Any]) -> str | None:
     elif kind == "milestone":
         text = f"⚑ {rec.get('milestone')}{by}{note}"
     elif kind == "rollback_started":
-        text = f"↺ rollback started ({rec.get('steps')} steps){note}"
+        text = f"↺ rollback started ({plural(rec.get('steps'), 'step')}){note}"
     elif kind == "rollback_finished":
         text = f"↺ rollback {rec.get('status')}"
     elif kind == "notification":

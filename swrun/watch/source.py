@@ -4,6 +4,7 @@ whether the run is still alive (shared by the console and the `--plain` feed).""
 from __future__ import annotations
 
 import contextlib
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,9 +142,10 @@ class WatchSource:
             where = f" at step {s.finished.get('step')}" if s.finished.get("step") else ""
             return f"the run ended: {status}{where}"
         if self.liveness == DIED:
+            resume = shlex.join(["swrun", "execute", s.runbook or "RUNBOOK", "--resume",
+                                 str(self.path)])
             return (f"the run died: no swrun holds {self.path.name} and it has no end "
-                    f"(last event {s.last_at[11:19] or '?'}); resume it with: swrun execute "
-                    f"{s.runbook or 'RUNBOOK'} --resume {self.path}")
+                    f"(last event {s.last_at[11:19] or '?'}); resume it with: {resume}")
         if self.liveness == ROTATED:
             return f"the log was rotated: {self.rotated}; nothing more will be shown"
         return ""

@@ -11,7 +11,7 @@ LIVE, FINISHING, ENDED, DIED, ROTATED = "live", "finishing", "ended", "died", "r
 
 _REASONS = {
     "check": "a tick", "tick": "a tick", "confirm": "a go-ahead", "destructive": "a go-ahead",
-    "failure": "a decision after a failure", "canary": "a go-ahead after the canary hosts",
+    "canary": "a go-ahead after the canary hosts",
 }
 
 
@@ -71,6 +71,8 @@ class RunState:
         elif kind == "approval" and self.waiting is not None:
             self.waiting = {**self.waiting, "count": rec.get("count"),
                             "waiting_for": rec.get("waiting_for")}
+        elif kind == "rollback_started":
+            self.waiting = None
         elif kind in ("step_finished", "check_ticked", "step_skipped"):
             if self.current is not None and self.current.get("step") == rec.get("step"):
                 self.current = None
@@ -104,8 +106,11 @@ class RunState:
             who = ", ".join(str(x) for x in w.get("waiting_for") or ())
             return (f"{needed - have} approval(s) of {_step_name(w)}"
                     + (f" from {who}" if who else ""))
+        who = self.operator or "the operator"
+        if w.get("reason") == "failure":  # `waiting for alice: failure of step 11 'Deploy'`
+            return f"{who}: failure of {_step_name(w)}"
         what = _REASONS.get(str(w.get("reason")), f"an answer ({w.get('reason')})")
-        return f"{self.operator or 'the operator'}: {what} at {_step_name(w)}"
+        return f"{who}: {what} at {_step_name(w)}"
 
 
 def liveness(state: RunState, holder: int | None, rotated: str | None = None) -> str:

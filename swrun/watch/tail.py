@@ -182,6 +182,9 @@ class OutputTail:
     def __init__(self, log: Path) -> None:
         self.folder = log.with_suffix(".output")
         self._files: dict[str, _Sidecar] = {}
+        self._prefixes: dict[str, str] = {}
+        """File name stem of a started attempt → its step: a remote step's `@host` files are
+        found by it (its step_started names no host, or a group, not the hosts it ran on)."""
 
     def started(self, record: dict[str, Any]) -> None:
         """A `step_started` record: its output files are followed from now on."""
@@ -196,6 +199,7 @@ class OutputTail:
         names: list[str | None] = [str(h) for h in hosts] if isinstance(hosts, list) else []
         if not names:
             names = [record.get("host") if isinstance(record.get("host"), str) else None]
+        self._prefixes[_sidecar_name(number, step, attempt, None)[:-4]] = step
         for host in names:
             name = _sidecar_name(number, step, attempt, host)
             self._files.setdefault(name, _Sidecar(step, host))
@@ -207,8 +211,25 @@ class OutputTail:
         """The output files followed for `step` (all its attempts and hosts)."""
         return [name for name, side in self._files.items() if side.step == step]
 
+    def _discover(self) -> None:
+        """Add the `<stem>@<host>.log` files of started attempts not followed yet."""
+        if not self._prefixes:
+            return
+        try:
+            names = [e.name for e in os.scandir(self.folder)]
+        except OSError:
+            return
+        for name in names:
+            if name in self._files or "@" not in name or not name.endswith(".log"):
+                continue
+            stem, host = name[:-4].rsplit("@", 1)
+            step = self._prefixes.get(stem)
+            if step is not None:
+                self._files[name] = _Sidecar(step, host)
+
     def poll(self) -> list[OutputChunk]:
         out: list[OutputChunk] = []
+        self._discover()
         for name, side in self._files.items():
             size = regular_size(self.folder / name)  # a FIFO is never opened
             if size is None or size <= side.offset:
