@@ -266,8 +266,10 @@ class SwrunApp(OperatorActions, App[int]):
                    and env_source(v, env) is None]
             if ask:
                 answered = await self.push_screen_wait(VariablesScreen(ask, production))
-                if answered is None:
-                    self._fail("no variables given; nothing ran", ExitCode.BAD_VARIABLES)
+                if answered is None:  # left the form: the operator quit (docs/cli.md: 130)
+                    self._fail("not started: the variables form was left; nothing ran"
+                               + ("" if point else " and no log was written"),
+                               ExitCode.INTERRUPTED)
                     return
                 given.update(answered)
                 origins.update(dict.fromkeys(answered, "asked"))
