@@ -270,7 +270,7 @@ class MilestoneScreen(ModalScreen[str | None]):
         *(Binding(key, f"pick('{name}')", name.title())
           for key, name in zip(MILESTONE_KEYS, MILESTONES, strict=True)),
         Binding("escape", "pick('')", "Cancel")]
-    AUTO_FOCUS = None
+    AUTO_FOCUS = ""
     """No button is focused: Enter (or space) right after `m` marks nothing."""
 
     def __init__(self, marked: Mapping[str, str] | None = None) -> None:
