@@ -141,27 +141,32 @@ class SwrunApp(OperatorActions, App[int]):
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
         """Toasts show their text as it is, like every widget here (swrun.tui.plain): screens'
-        and widgets' notify() end up here too, whatever markup they pass."""
+        and widgets' notify() end up here too, whatever markup they pass. While a dialog
+        (or the summary) is open, the message goes on its notice line instead: a toast never
+        covers a dialog (swrun.tcss hides the ones from before it)."""
+        if threading.get_ident() == getattr(self, "_thread_id", None) and \
+                self._dialog_notice(f"{title}: {message}" if title else message):
+            return
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
-        if threading.get_ident() == getattr(self, "_thread_id", None):
-            self._dialog_notice(f"{title}: {message}" if title else message)
 
-    def _dialog_notice(self, text: str) -> None:
-        """A toast is not drawn over a dialog (swrun.tcss): the open dialog says it on its
-        own notice line instead, the newest message only."""
+    def _dialog_notice(self, text: str) -> bool:
+        """Say `text` on the open dialog's notice line (the newest message only); False when
+        no dialog is open."""
         try:
             screen = self.screen
         except Exception:  # no screen yet (starting) or none left (closing)
-            return
+            return False
         if not screen.has_class("dialog-screen"):
-            return
+            return False
         notices = screen.query(".dialog-notice")
         if notices:
             notices.first(Plain).update(text)
-            return
+            return True
         boxes = screen.query(".dialog")
-        if boxes:
-            boxes.first().mount(Plain(text, classes="dialog-notice"))
+        if not boxes:
+            return False
+        boxes.first().mount(Plain(text, classes="dialog-notice"))
+        return True
 
     def on_mount(self) -> None:
         self.header.update_clock(None)
