@@ -42,18 +42,20 @@ ACTIONS = [  # key, shown as, action, footer label, what it does (help screen an
     ("space", "space", "tick", "Tick", "Tick the waiting check"),
     ("c", "c", "comment", "Comment", "Tick the waiting check with a comment"),
     ("s", "s", "skip", "Skip", "Skip the waiting step, with a reason"),
-    ("R", "R", "retry", "Retry", "Retry the failed step"),
+    ("R", "R", "retry", "Retry",
+     "Retry the failed step (asks first unless the step is retry_safe)"),
     ("a", "a", "abort", "Abort", "Abort: stop the running step and end the run"),
     ("b", "b", "rollback", "Rollback", "Roll back after a failure (the rollback section)"),
     ("n", "n", "note", "Note", "Add a timestamped note to the run log"),
     ("w", "w", "cut_wait", "End wait", "End the running wait now (logged with who and why)"),
     ("m", "m", "milestone", "Milestone",
-     "Mark a milestone: detected, acknowledged, mitigated, resolved"),
+     "Mark a milestone: 1 detected, 2 acknowledged, 3 mitigated, 4 resolved"),
     ("y", "y", "copy", "Copy",
      "Copy the selected command, values filled in (secrets stay $NAME)"),
     ("g", "g", "jump", "Jump", "Jump to a step or section"),
     ("question_mark", "?", "help", "Help", "Show the keys"),
-    ("q", "q", "quit_run", "Quit", "Quit (a waiting run stays resumable with --resume)"),
+    ("q", "q", "quit_run", "Quit",
+     "Quit, after asking (ctrl+q and ctrl+c too); a waiting run stays resumable with --resume"),
 ]
 
 
