@@ -487,7 +487,7 @@ class SwrunApp(OperatorActions, App[int]):
         self._shown_at = time.monotonic()
         n = q.step.number or "↺"
         if q.kind == "tick" and q.step.manual:
-            text = (f"☐ step {n} is yours to run ({q.step.manual}): y copies the "
+            text = (f"☐ step {n} is yours to run ({q.step.manual}) — y copies the "
                     "command, space ticks it when done, s skips")
         elif q.kind == "tick":
             text = (f"☐ check {n}: {q.step.title} — space ticks, c ticks with a "
