@@ -6,7 +6,9 @@ event) and real local shell steps (`true`). Each key is posted to the app the wa
 terminal driver posts it; the time is taken until the tree row of the step shows the new
 icon (☑ for a tick, ✓ for a run) or the detail pane shows the newly selected step, and
 until the engine's next question is on screen (when the operator can press again).
-A back-to-back burst (five spaces, then `r`, each 30 ms apart) checks that no key is lost.
+The answer guard (a question takes no key in its first 0.4 s) is off for the latency part:
+it measures drawing, not the guard. A back-to-back burst (five spaces, then `r`, each 30 ms
+apart) with the guard on checks that only the check on screen is ticked (issue 25.1).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ async def measure(total: int, samples: int) -> dict[str, list[float]]:
         rb_path.write_text(runbook(total, samples))
         rb = load_runbook(str(rb_path))
         app = SwrunApp(rb, settings=TuiSettings(
-            operator="bench", log_path=str(Path(tmp) / "run.toml"), offer_resume=False))
+            operator="bench", log_path=str(Path(tmp) / "run.toml"), offer_resume=False,
+            answer_guard=0.0))
         async with app.run_test(size=(120, 40)) as pilot:
             steps = rb.main_steps
 
@@ -96,7 +99,8 @@ async def measure(total: int, samples: int) -> dict[str, list[float]]:
 
 
 async def burst(total: int) -> str:
-    """Five spaces and an `r` 30 ms apart: every key must land on its step."""
+    """Five spaces and an `r` 30 ms apart: only the first lands (the others were pressed
+    before their check was on screen)."""
     with tempfile.TemporaryDirectory() as tmp:
         rb_path = Path(tmp) / "rb.md"
         text = "# Burst\n\n## Checks\n\n" + "\n".join(
@@ -109,17 +113,16 @@ async def burst(total: int) -> str:
         async with app.run_test(size=(120, 40)) as pilot:
             first = rb.main_steps[0].id
             await wait_for(lambda: app.pending is not None and app.pending.step.id == first)
-            await pilot.pause()
+            await pilot.pause(0.5)  # check 1 has been read
             for key, char in [("space", " ")] * 5 + [("r", "r")]:
                 app.post_message(events.Key(key, char))
                 await asyncio.sleep(0.03)
-            try:
-                await wait_for(lambda: app.view.steps["go"].status == "ok", 5.0)
-                got = "all 6 keys applied (5 ticked, step 6 ran)"
-            except TimeoutError:
-                done = sum(1 for s in rb.main_steps[:6] if app.view.steps[s.id].status
-                           in ("ticked", "ok"))
-                got = f"LOST KEYS: only {done} of 6 steps done"
+            await asyncio.sleep(1.0)
+            done = sum(1 for s in rb.main_steps[:6] if app.view.steps[s.id].status
+                       in ("ticked", "ok"))
+            got = ("OK: only check 1 ticked; the 5 keys pressed before their question "
+                   "was shown answered nothing" if done == 1 else
+                   f"WRONG: {done} of 6 steps done by keys pressed ahead of their question")
             app.exit(0)
     return got
 
@@ -146,7 +149,7 @@ def main() -> None:
           f"{TARGET_MS:.0f} ms) {'OK' if worst <= TARGET_MS else 'MISSED'}")
     ratio = statistics.median(big["tick"]) / statistics.median(small["tick"])
     print(f"tick latency 2,000 / 20 steps: {ratio:.2f}x")
-    print(f"burst of 5 spaces + r, 30 ms apart: {asyncio.run(burst(2000))}")
+    print(f"burst of 5 spaces + r, 30 ms apart, guard on: {asyncio.run(burst(2000))}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ KNOWN: Mapping[str, AttrSpec] = {
     "destructive": AttrSpec("flag", "needs the environment name typed in production", section=True),
     "retries": AttrSpec("int", "extra attempts after a failure", section=True),
     "retry_delay": AttrSpec("duration", "pause between attempts (default 2s)", section=True),
+    "retry_safe": AttrSpec(
+        "flag", "the console retries it after a failure without asking", section=True),
     "target": AttrSpec("duration", "expected duration, compared in history"),
     "on_failure": AttrSpec(
         "choice", "what to do when the step fails", ("rollback", "abort", "continue", "ask"),

@@ -182,6 +182,8 @@ class Resume:
     before its `step_finished`."""
     shell_states: tuple[Mapping[str, Any], ...] = ()
     """The `shell_state` of each ok step the earlier parts logged, in order."""
+    milestones: frozenset[str] = frozenset()
+    """The milestones the earlier parts marked: each is logged once per run."""
 
 
 @dataclass
@@ -241,6 +243,9 @@ class Engine:
         self._failed = False
         self._step_milestones, self._section_milestones = _milestones_of(runbook)
         self._reached: set[tuple[str, tuple[str, ...]]] = set()
+        self._marked: set[str] = set(resume.milestones if resume else ())
+        """Milestones marked in this run (by hand or reached): each is logged once."""
+        self._marked_lock = threading.Lock()
         self._cut = CutShort()
         from swrun.variables import looks_secret, secret_names
 
@@ -269,9 +274,21 @@ class Engine:
 
     def mark_milestone(
         self, milestone: str, by: str | None = None, note: str | None = None
-    ) -> None:
+    ) -> bool:
+        """Log `milestone` (False, and nothing logged, when this run has it already)."""
+        if not self._first_mark(milestone):
+            return False
         self._inbox.put(("milestone", {"milestone": milestone, "by": by or self.operator.name,
                                        "note": note, "at": _now()}))
+        return True
+
+    def _first_mark(self, milestone: str) -> bool:
+        """True the first time `milestone` is marked in this run (thread-safe)."""
+        with self._marked_lock:
+            if milestone in self._marked:
+                return False
+            self._marked.add(milestone)
+            return True
 
     @property
     def aborted(self) -> bool:
@@ -506,6 +523,8 @@ class Engine:
                 self._reached.add((name, steps))
                 names.append(name)
         for name in names:
+            if not self._first_mark(name):  # marked by hand (or reached) earlier
+                continue
             yield self._event(MilestoneMarked, milestone=name, by=self._last_by_or_operator(),
                               note=f"reached at step {step.number}: {step.title}")
 

@@ -301,7 +301,7 @@ def _resume_point(runbook: Runbook, log_path: Path, data: LogData, log: RunLog,
     resume = Resume(done=state.done, next_seq=state.next_seq, runbook_changed=changed,
                     outcomes=state.outcomes, rollback_outcomes=state.rollback_outcomes,
                     active_ms=state.active_ms, started_at=state.started_at,
-                    shell_states=state.shell_states)
+                    shell_states=state.shell_states, milestones=state.milestones)
     from swrun.session import inventory_file
 
     logged_inv = data.run.get("inventory")

@@ -748,6 +748,8 @@ class ResumeState:
     """The first run_started's time (else `[run].started_at`)."""
     shell_states: tuple[dict[str, Any], ...] = ()
     """Each ok step's logged `shell_state`, in order (what later local shell steps start from)."""
+    milestones: frozenset[str] = frozenset()
+    """The milestones already marked (a mark is once per run: a later one logs nothing)."""
 
 
 def parse_at(value: Any) -> datetime | None:
@@ -832,4 +834,6 @@ def resume_state(log: LogData) -> ResumeState:
         active_ms=active_ms(log.events),
         started_at=parse_at(first.get("at")) or parse_at(log.run.get("started_at")),
         shell_states=shell_states,
+        milestones=frozenset(str(e.get("milestone")) for e in log.events
+                             if e.get("type") == "milestone"),
     )

@@ -123,7 +123,9 @@ async def test_failed_step_offers_choices_and_retry(frozen: Path) -> None:
         await pilot.press("escape")  # decide later: the run still waits, never continues
         await pilot.pause()
         assert waiting(app, "failure", 1)()
-        await pilot.press("R")
+        await pilot.press("R")  # flaky is not retry_safe: "Run step 1 again?" (y)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the retry question")
+        await pilot.press("y")
         await until(pilot, waiting(app, "tick", 2), "the check after the retry")
     finished = [(e["status"], e.get("exit_code")) for e in events(LOG, "step_finished")]
     assert finished == [("failed", 3), ("ok", 0)]
@@ -277,9 +279,9 @@ async def test_m_marks_a_milestone(frozen: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, waiting(app, "tick", 1))
         await pilot.press("m")
-        await pilot.press("d")
+        await pilot.press("1")
         await pilot.press("m")
-        await pilot.press("a")
+        await pilot.press("2")
         await pilot.press("space")
         await until(pilot, waiting(app, "confirm", 2))
     marks = events(LOG, "milestone")

@@ -448,7 +448,7 @@ async def test_help_and_every_dialog_fit_80x24(frozen: Path) -> None:
         await pilot.press("escape", "m")
         await until(pilot, lambda: isinstance(app.screen, MilestoneScreen))
         text = screen_text(app)
-        for button in ("Detected (d)", "Acknowledged (a)", "Mitigated (m)", "Resolved (r)"):
+        for button in ("Detected (1)", "Acknowledged (2)", "Mitigated (3)", "Resolved (4)"):
             assert button in text, button
         await pilot.press("escape", "r")
         await until(pilot, lambda: isinstance(app.screen, FailureScreen))
@@ -508,12 +508,12 @@ async def test_m_lists_what_is_marked_and_a_second_mark_logs_nothing(frozen: Pat
     app = make_app(frozen, SMALL)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, waiting(app, "tick", 1))
-        await pilot.press("m", "d")
+        await pilot.press("m", "1")
         await until(pilot, lambda: "detected" in app.view.milestones, "the milestone")
         await pilot.press("m")
         await until(pilot, lambda: isinstance(app.screen, MilestoneScreen))
         assert "detected at 06:30" in screen_text(app)
-        await pilot.press("d")
+        await pilot.press("1")
         await until(pilot, lambda: "detected was already marked at 06:30" in toasts(app),
                     "the one-line answer")
         assert not isinstance(app.screen, MilestoneScreen)

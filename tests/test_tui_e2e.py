@@ -319,6 +319,8 @@ def run_blue_green_until_rolled_back(tmux: Tmux, stop_green: Callable[[], None],
             drive.once(f"destructive {step[1] if step else '?'}", "Enter", text="production")
         elif "Run this step?" in dialog:
             step = re.search(r"(\d+)\. ", dialog)
+            if f"confirm {step[1] if step else '?'}" not in drive.answered:
+                time.sleep(0.5)  # a confirmation takes no yes in its first 0.4 s
             drive.once(f"confirm {step[1] if step else '?'}", "y")
         elif (m := re.match(r"☐ check (\d+):", status)) is not None:
             drive.once(f"check {m[1]}", "Space")

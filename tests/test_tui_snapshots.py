@@ -50,6 +50,8 @@ def test_start_screen_of_a_seed(snap_compare: Any, frozen: Path) -> None:
 
     async def ready(pilot: Any) -> None:
         await until(pilot, waiting(app, "confirm", 1), "the first step")
+        # its keys are named once the step has been shown for the answer guard (0.4 s)
+        await until(pilot, lambda: "r runs it" in app._status_text, "the keys")
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 

@@ -129,6 +129,7 @@ def make_app(tmp_path: Path, text: str, *, operator: str = "alice", log: str | N
     rb = load_runbook("rb.md")
     opts = {"offer_resume": False, "run_id": "run00001", "clock": lambda: 0.0,
             "failure_key_guard": 0.0,  # pilot keys come at once; test_tui_keys tests the guard
+            "answer_guard": 0.0,  # the same for checks, gates and confirmations
             "logs_base": Path("logs"), **settings}
     return SwrunApp(rb, executors=executors,
                     settings=TuiSettings(operator=operator, log_path=log, **opts))

@@ -4,7 +4,6 @@ and jumping. A mixin of SwrunApp, kept apart so the app module stays about layou
 from __future__ import annotations
 
 import time
-from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,9 +17,12 @@ from swrun.tui.screens import (
     FailureScreen,
     HelpScreen,
     MilestoneScreen,
+    QuitScreen,
+    RetryScreen,
     TextPrompt,
     TypedConfirmScreen,
     hhmm,
+    out_of_order,
 )
 from swrun.tui.state import DONE, RUNNING, RunView
 
@@ -28,9 +30,11 @@ if TYPE_CHECKING:
     from swrun.tui.app import TuiSettings
     from swrun.tui.steps import StepTree
 
-QUEUE_TTL = 1.5
-"""Seconds a key pressed between two steps waits for the next question before it is dropped."""
-QUEUE_MAX = 8
+ANSWER_GUARD = 0.4
+"""Seconds a check, a step's gate or a confirmation dialog is on screen before a key can
+answer it: a key typed with the one before it (`r` then space) must not sign off a
+question that was not there yet when it was pressed (the failure dialog has its own 0.6 s,
+screens.KEY_GUARD)."""
 
 ACTIONS = [  # key, shown as, action, footer label, what it does (help screen and palette)
     ("r", "r", "run", "Run",
@@ -38,18 +42,20 @@ ACTIONS = [  # key, shown as, action, footer label, what it does (help screen an
     ("space", "space", "tick", "Tick", "Tick the waiting check"),
     ("c", "c", "comment", "Comment", "Tick the waiting check with a comment"),
     ("s", "s", "skip", "Skip", "Skip the waiting step, with a reason"),
-    ("R", "R", "retry", "Retry", "Retry the failed step"),
+    ("R", "R", "retry", "Retry",
+     "Retry the failed step (asks first unless the step is retry_safe)"),
     ("a", "a", "abort", "Abort", "Abort: stop the running step and end the run"),
     ("b", "b", "rollback", "Rollback", "Roll back after a failure (the rollback section)"),
     ("n", "n", "note", "Note", "Add a timestamped note to the run log"),
     ("w", "w", "cut_wait", "End wait", "End the running wait now (logged with who and why)"),
     ("m", "m", "milestone", "Milestone",
-     "Mark a milestone: detected, acknowledged, mitigated, resolved"),
+     "Mark a milestone: 1 detected, 2 acknowledged, 3 mitigated, 4 resolved"),
     ("y", "y", "copy", "Copy",
      "Copy the selected command, values filled in (secrets stay $NAME)"),
     ("g", "g", "jump", "Jump", "Jump to a step or section"),
     ("question_mark", "?", "help", "Help", "Show the keys"),
-    ("q", "q", "quit_run", "Quit", "Quit (a waiting run stays resumable with --resume)"),
+    ("q", "q", "quit_run", "Quit",
+     "Quit, after asking (ctrl+q and ctrl+c too); a waiting run stays resumable with --resume"),
 ]
 
 
@@ -75,10 +81,9 @@ class OperatorActions:
     _quitting: bool
     _exit_code: ExitCode
     settings: TuiSettings
-    _queued: deque[tuple[str, str, float]]
-    """Keys pressed between two questions: (key as shown, action, when)."""
     _answered_step: str | None
-    _answered_time: float
+    _shown_at: float
+    """When the waiting question was put on screen (time.monotonic())."""
     _hold: str | None
 
     # -- answering ---------------------------------------------------------------------------
@@ -87,7 +92,6 @@ class OperatorActions:
             if self.pending is q:
                 self.pending = None
             self._answered_step = q.step.id
-            self._answered_time = time.monotonic()
             if self._hold == q.step.id:
                 self._hold = None  # the operator decided what follows the failure
             self._status("")
@@ -102,6 +106,8 @@ class OperatorActions:
                 self.action_abort()           # by itself, maybe under a typing operator
             elif decision is Decision.ROLLBACK:
                 self.action_rollback()
+            elif decision is Decision.RETRY:
+                self._retry(q)
             else:
                 self._answer(q, decision)
 
@@ -134,7 +140,8 @@ class OperatorActions:
         # on the waiting step; a destructive step or the canary question opens on "Not yet"
         self.push_screen(ConfirmScreen(title, detail, "Run", "Not yet",
                                        danger=q.reason == "destructive",
-                                       default_yes=q.reason == "confirm"), done)
+                                       default_yes=q.reason == "confirm",
+                                       key_guard=self.settings.answer_guard), done)
 
     def _skip(self, q: Question) -> None:
         def done(reason: str | None) -> None:
@@ -152,14 +159,14 @@ class OperatorActions:
 
     def _key_target(self, key: str, action: str, kinds: tuple[str, ...],
                     what: str) -> Question | None:
-        """The question `key` answers: the waiting one, when it is the selected step and of
-        one of `kinds`. Between two steps (just answered, the next not asked yet) the key is
-        queued for the next question; otherwise one line says why nothing happened."""
+        """The question `key` answers: the waiting one, when it is the selected step, of one
+        of `kinds`, and has been on screen for ANSWER_GUARD seconds. A key pressed while no
+        question is shown answers nothing later (it is never kept for the next question:
+        that one was not on screen when it was pressed); one line says why nothing
+        happened."""
         q = self._waiting()
         selected = self.step_tree.selected_step
         if q is None:
-            if self._queue_key(key, action, selected):
-                return None
             running = self._running_step()
             if running is not None:
                 step = self.steps_by_id[running]
@@ -169,7 +176,8 @@ class OperatorActions:
                 self.notify("the run is over" if self._ended else "the run has not started",
                             severity="warning")
             else:
-                self.notify(f"nothing is waiting for {key} yet", severity="warning")
+                self.notify(f"nothing is waiting for {key} yet: the next step is on its way; "
+                            f"{key} was not kept for it", severity="warning")
             return None
         n = q.step.number or "↺"
         if selected is not None and selected.id != q.step.id:
@@ -184,56 +192,16 @@ class OperatorActions:
                      "confirm": f"step {n} is waiting to run (r)"}[q.kind]
             self.notify(f"{key} {what}, but {asked}", severity="warning")
             return None
+        if q.kind != "failure" and self._just_shown():
+            name = f"check {n}" if q.kind == "tick" else f"step {n}"
+            self.notify(f"{name} was shown just now: {key} was not taken; read it, then "
+                        f"press {key}", severity="warning")
+            return None
         return q
 
-    # -- keys pressed while the engine moves to the next step ---------------------------------
-    def _queue_key(self, key: str, action: str, selected: Step | None) -> bool:
-        """Queue a key pressed in the moment between an answer and the next question, for
-        that question. Only then: the selection is still on the step just answered (or on
-        nothing), and the run goes on. A queued key lives QUEUE_TTL seconds."""
-        if self._ended or self.engine is None or self._answered_step is None:
-            return False
-        if self._running_step() is not None and \
-                time.monotonic() - self._answered_time > QUEUE_TTL:
-            return False
-        if selected is not None and selected.id not in (self._answered_step,
-                                                        self.view.current):
-            return False
-        if len(self._queued) >= QUEUE_MAX:
-            self.notify(f"{key} not taken: {QUEUE_MAX} keys are already waiting for the next "
-                        "step", severity="warning")
-            return True
-        self._queued.append((key, action, time.monotonic()))
-        self._status(f"⋯ {key} is queued for the next step")
-        return True
-
-    def _replay_queued(self, q: Question) -> None:
-        """The next question is here: apply the oldest queued key to it (a failure never
-        takes a queued key; a key older than QUEUE_TTL is dropped, and both say so)."""
-        if q.kind == "failure":
-            self._drop_queued(f"step {q.step.number} failed: the queued key(s) {{keys}} were "
-                              "not applied")
-            return
-        now = time.monotonic()
-        stale = []
-        while self._queued and now - self._queued[0][2] > QUEUE_TTL:  # oldest first
-            stale.append(self._queued.popleft()[0])
-        if stale:
-            self.notify(f"queued key(s) {', '.join(stale)} dropped: the next step took "
-                        f"longer than {QUEUE_TTL:g}s to come", severity="warning")
-        if not self._queued:
-            return
-        _, action, _ = self._queued.popleft()
-        getattr(self, f"action_{action}")()
-        if self.pending is q and not q.answered:  # a dialog is open
-            self._drop_queued("queued key(s) {keys} dropped: answer the open dialog first")
-
-    def _drop_queued(self, why: str) -> None:
-        """Forget the queued keys, saying so (`why` names them as {keys})."""
-        if self._queued:
-            keys = ", ".join(k for k, _, _ in self._queued)
-            self._queued.clear()
-            self.notify(why.format(keys=keys), severity="warning")
+    def _just_shown(self) -> bool:
+        """The waiting question has been on screen for less than the answer guard."""
+        return time.monotonic() - self._shown_at < self.settings.answer_guard
 
     # -- actions -----------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -271,7 +239,7 @@ class OperatorActions:
         if q.kind == "tick":
             self._answer(q, Decision.CONTINUE)
         elif q.kind == "failure":
-            self._answer(q, Decision.RETRY)
+            self._retry(q)
         elif q.reason == "step":
             self._answer(q, Decision.CONTINUE)
         else:
@@ -308,7 +276,26 @@ class OperatorActions:
     def action_retry(self) -> None:
         q = self._key_target("R", "retry", ("failure",), "retries a failed step")
         if q is not None:
+            self._retry(q)
+
+    def _retry(self, q: Question) -> None:
+        """Run a failed step again: at once when it is marked `retry_safe`, else after a
+        question whose default is No (a repeated `r` must not run it twice)."""
+        if q.step.flag("retry_safe"):
             self._answer(q, Decision.RETRY)
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok and not q.answered:
+                self._answer(q, Decision.RETRY)
+
+        if isinstance(self.screen, RetryScreen):
+            return  # already asking
+        self.push_screen(RetryScreen(
+            f"Run step {q.step.number or '↺'} again?",
+            f"{q.step.title} failed. Running it again repeats whatever part of it already "
+            "happened; mark the step retry_safe to retry without this question.",
+            "Retry", "No", danger=True, key_guard=self.settings.answer_guard), done)
 
     def action_rollback(self) -> None:
         q = self._waiting("failure")
@@ -406,7 +393,21 @@ class OperatorActions:
             if at is not None:  # marked once is marked: the timeline keeps the first time
                 self.notify(f"{name} was already marked at {hhmm(at)}")
                 return
-            self.engine.mark_milestone(name, by=self.operator_name)
+            before = out_of_order(name, self.view.milestones)
+            if not before:
+                self.engine.mark_milestone(name, by=self.operator_name)
+                return
+
+            def confirmed(ok: bool | None) -> None:
+                if ok and self.engine is not None and name not in self.view.milestones:
+                    self.engine.mark_milestone(name, by=self.operator_name)
+
+            self.push_screen(ConfirmScreen(
+                f"Mark {name} before {', '.join(before)}?",
+                f"{', '.join(before).capitalize()} {'is' if len(before) == 1 else 'are'} "
+                f"not marked yet: the timeline will have {name} first. Each milestone is "
+                "marked once; the first mark stays.", f"Mark {name}", "No",
+                key_guard=self.settings.answer_guard), confirmed)
 
         self.push_screen(MilestoneScreen(self.view.milestones), done)
 
@@ -431,27 +432,39 @@ class OperatorActions:
         self.push_screen(HelpScreen([(shown, what) for _, shown, _, _, what in ACTIONS]))
 
     def action_quit_run(self) -> None:
-        if self.engine is None or self._ended:
+        """`q`, ctrl+q and ctrl+c: once the run is over, leave with its exit code; before
+        that, ask (No focused). Quitting a waiting run leaves it resumable (130); a running
+        step is aborted (the run's code); before the run started nothing ran (130)."""
+        if self._ended:
             self.exit(int(self._exit_code), return_code=int(self._exit_code))
             return
+        if self._quitting or isinstance(self.screen, QuitScreen):
+            return  # asked already, or on its way out
         running = self._running_step()
 
         def done(ok: bool | None) -> None:
-            if not ok:
+            if not ok or self._ended:
+                return
+            if self.engine is None:  # still at the resume offer, the form or the pre-flight
+                self._fail("not started: quit before the run started; nothing ran",
+                           ExitCode.INTERRUPTED)
                 return
             self._quitting = True
-            if running and self.engine is not None:
+            if self._running_step() and self.engine is not None:
                 self.engine.abort(f"aborted by {self.operator_name} (quit)")
             else:
                 self.operator.detach()
             self._status("stopping…")
 
-        if running:
-            self.push_screen(ConfirmScreen("A step is running: abort it and quit?",
-                                           "The run ends as aborted.", "Abort and quit",
-                                           "No", danger=True), done)
+        if self.engine is None:
+            self.push_screen(QuitScreen("Quit?", "Nothing has run yet; no log is changed.",
+                                        "Quit", "No"), done)
+        elif running:
+            self.push_screen(QuitScreen("A step is running: abort it and quit?",
+                                        "The run ends as aborted.", "Abort and quit",
+                                        "No", danger=True), done)
         else:
-            self.push_screen(ConfirmScreen(
+            self.push_screen(QuitScreen(
                 "Quit?", f"The run stays unfinished; continue later with\n"
                 f"swrun run {self.runbook.path} --resume {self.log_path}", "Quit", "No"), done)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -27,7 +27,7 @@ from swrun.model import Runbook
 from swrun.operators import needs_typed_confirmation
 from swrun.secrets import Masker
 from swrun.session import drive
-from swrun.tui.actions import ACTIONS, FOOTER_HIDDEN, OperatorActions
+from swrun.tui.actions import ACTIONS, ANSWER_GUARD, FOOTER_HIDDEN, OperatorActions
 from swrun.tui.activity import ActivityPane
 from swrun.tui.bridge import Detach, OutputBuffer, Question, TuiOperator
 from swrun.tui.commands import JumpProvider
@@ -74,6 +74,8 @@ class TuiSettings:
     tick_interval: float = 1.0
     failure_key_guard: float = 0.6
     """Seconds after a failure dialog opens by itself during which its keys are not taken."""
+    answer_guard: float = ANSWER_GUARD
+    """Seconds a check, gate or confirmation is on screen before a key can answer it."""
     concurrent: bool = False
     """--concurrent: run even while another swrun runs this runbook (warned, not refused)."""
     sign_with: str | None = None
@@ -117,9 +119,8 @@ class SwrunApp(OperatorActions, App[int]):
         self._take_scheduled = False
         self._window_offset = 0.0
         self._exit_code = ExitCode.OK
-        self._queued: deque[tuple[str, str, float]] = deque()
         self._answered_step: str | None = None
-        self._answered_time = 0.0
+        self._shown_at = 0.0
         self._hold: str | None = None
         """A step that just failed: the selection stays on it until the operator moves."""
 
@@ -140,8 +141,32 @@ class SwrunApp(OperatorActions, App[int]):
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
         """Toasts show their text as it is, like every widget here (swrun.tui.plain): screens'
-        and widgets' notify() end up here too, whatever markup they pass."""
+        and widgets' notify() end up here too, whatever markup they pass. While a dialog
+        (or the summary) is open, the message goes on its notice line instead: a toast never
+        covers a dialog (swrun.tcss hides the ones from before it)."""
+        if threading.get_ident() == getattr(self, "_thread_id", None) and \
+                self._dialog_notice(f"{title}: {message}" if title else message):
+            return
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def _dialog_notice(self, text: str) -> bool:
+        """Say `text` on the open dialog's notice line (the newest message only); False when
+        no dialog is open."""
+        try:
+            screen = self.screen
+        except Exception:  # no screen yet (starting) or none left (closing)
+            return False
+        if not screen.has_class("dialog-screen"):
+            return False
+        notices = screen.query(".dialog-notice")
+        if notices:
+            notices.first(Plain).update(text)
+            return True
+        boxes = screen.query(".dialog")
+        if not boxes:
+            return False
+        boxes.first().mount(Plain(text, classes="dialog-notice"))
+        return True
 
     def on_mount(self) -> None:
         self.header.update_clock(None)
@@ -246,8 +271,10 @@ class SwrunApp(OperatorActions, App[int]):
                    and env_source(v, env) is None]
             if ask:
                 answered = await self.push_screen_wait(VariablesScreen(ask, production))
-                if answered is None:
-                    self._fail("no variables given; nothing ran", ExitCode.BAD_VARIABLES)
+                if answered is None:  # left the form: the operator quit (docs/cli.md: 130)
+                    self._fail("not started: the variables form was left; nothing ran"
+                               + ("" if point else " and no log was written"),
+                               ExitCode.INTERRUPTED)
                     return
                 given.update(answered)
                 origins.update(dict.fromkeys(answered, "asked"))
@@ -336,6 +363,14 @@ class SwrunApp(OperatorActions, App[int]):
         nxt = self.view.next_unfinished()
         if nxt is not None:
             self.step_tree.select_step(nxt.id)
+
+    async def action_quit(self) -> None:
+        """ctrl+q (Textual's own binding) asks, as `q` does: never an exit code 0 mid-run."""
+        self.action_quit_run()
+
+    def action_help_quit(self) -> None:
+        """ctrl+c: the same question as `q` (Textual would only show a toast)."""
+        self.action_quit_run()
 
     def _fail(self, message: str, code: ExitCode) -> None:
         self.error = message  # printed once, as `swrun: …`, by swrun.tui.launch after exit
@@ -449,30 +484,48 @@ class SwrunApp(OperatorActions, App[int]):
         self.step_tree.refresh_step(q.step.id)
         if self._following() or self._hold == q.step.id:
             self.step_tree.select_step(q.step.id)
+        self._shown_at = time.monotonic()
         n = q.step.number or "↺"
         if q.kind == "tick" and q.step.manual:
-            self._status(f"☐ step {n} is yours to run ({q.step.manual}): y copies the "
-                         "command, space ticks it when done, s skips")
+            text = (f"☐ step {n} is yours to run ({q.step.manual}) — y copies the "
+                    "command, space ticks it when done, s skips")
         elif q.kind == "tick":
-            self._status(f"☐ check {n}: {q.step.title} — space ticks, c ticks with a "
-                         "comment, s skips")
+            text = (f"☐ check {n}: {q.step.title} — space ticks, c ticks with a "
+                    "comment, s skips")
         elif q.kind == "failure":
             self._status(f"✗ step {n} failed — R retry, s skip, a abort"
                          + (", b roll back" if q.can_rollback else ""))
             self._failure_modal(q)
+            text = ""
         elif q.reason == "canary":
             self._status(f"? step {n}: canary hosts done — continue to the rest?")
             self._confirm_gate(q)
+            text = ""
         else:
             what = {"destructive": "⚠ destructive step", "confirm": "? step"}.get(
                 q.reason, "▶ step")
-            self._status(f"{what} {n}: {q.step.title} — r runs it, s skips")
+            text = f"{what} {n}: {q.step.title} — r runs it, s skips"
+        if text:
+            self._question_status(q, text)
         if self._hold is not None and self._hold != q.step.id:
             held = self.steps_by_id[self._hold]
             self._status(f"✗ step {held.number or '↺'} {self.view.steps[held.id].status} "
                          f"(shown); the run went on to step {n} — select it to answer")
-        if self._queued:
-            self._replay_queued(q)
+
+    def _question_status(self, q: Question, text: str) -> None:
+        """The question on the status line; its keys are named once they can answer it (the
+        answer guard), so what the line offers is what a key does."""
+        guard = self.settings.answer_guard
+        if guard <= 0:
+            self._status(text)
+            return
+        self._status("⋯ " + text.split(" — ")[0].split(" ", 1)[1] + " — just shown")
+
+        def ready() -> None:
+            if self.pending is q and not q.answered and self._hold in (None, q.step.id):
+                self._status(text)
+
+        self.set_timer(guard, ready)
 
     def on_run_ended(self, message: RunEnded) -> None:
         self._take_output()
@@ -494,7 +547,6 @@ class SwrunApp(OperatorActions, App[int]):
                                                str(self.log_path or "")))
         elif not message.error:
             self._exit_code = ExitCode.INTERRUPTED
-        self._drop_queued("queued key(s) {keys} dropped: the run is over")
         if self._quitting:
             self.exit(int(self._exit_code), return_code=int(self._exit_code))
 

@@ -91,7 +91,8 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
 
     def __init__(self, title: str, detail: str = "", yes: str = "Yes", no: str = "No",
-                 *, danger: bool = False, default_yes: bool = False) -> None:
+                 *, danger: bool = False, default_yes: bool = False,
+                 key_guard: float = 0.0) -> None:
         super().__init__(classes="dialog-screen")
         self.title_text = title
         self.detail = detail
@@ -99,6 +100,9 @@ class ConfirmScreen(ModalScreen[bool]):
         self.no = no
         self.danger = danger
         self.default_yes = default_yes
+        self.key_guard = key_guard
+        """Seconds after opening during which yes is not taken (no is, at once)."""
+        self._opened = 0.0
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog -danger" if self.danger else "dialog"):
@@ -111,13 +115,27 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield button(f"{self.no} (n)", "no")
 
     def on_mount(self) -> None:
+        self._opened = time.monotonic()
         self.query_one("#yes" if self.default_yes else "#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        self.action_answer(event.button.id == "yes")
 
     def action_answer(self, value: bool) -> None:
+        if value and time.monotonic() - self._opened < self.key_guard:
+            self.notify("this question was shown just now: nothing was taken; read it, "
+                        "then answer", severity="warning")
+            return
         self.dismiss(value)
+
+
+class QuitScreen(ConfirmScreen):
+    """The one quit question (`q`, ctrl+q, ctrl+c); a second quit key while it is open
+    does not stack another."""
+
+
+class RetryScreen(ConfirmScreen):
+    """Run a failed step again? (No focused); a second `r` while it is open stacks nothing."""
 
 
 class TypedConfirmScreen(ModalScreen[bool]):
@@ -240,14 +258,20 @@ class FailureScreen(ModalScreen[Decision | None]):
         self.dismiss(None)
 
 
+MILESTONE_KEYS = "1234"
+"""The milestone dialog's keys, one per MILESTONES entry: digits, which no run key uses, so
+a run key typed into the dialog (`m`, `r`, `a`) marks nothing."""
+
+
 class MilestoneScreen(ModalScreen[str | None]):
     """Mark an incident milestone for the timeline; it lists what is already marked."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("d", "pick('detected')", "Detected"),
-                Binding("a", "pick('acknowledged')", "Acknowledged"),
-                Binding("m", "pick('mitigated')", "Mitigated"),
-                Binding("r", "pick('resolved')", "Resolved"),
-                Binding("escape", "pick('')", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(key, f"pick('{name}')", name.title())
+          for key, name in zip(MILESTONE_KEYS, MILESTONES, strict=True)),
+        Binding("escape", "pick('')", "Cancel")]
+    AUTO_FOCUS = ""
+    """No button is focused: Enter (or space) right after `m` marks nothing."""
 
     def __init__(self, marked: Mapping[str, str] | None = None) -> None:
         super().__init__(classes="dialog-screen")
@@ -262,16 +286,23 @@ class MilestoneScreen(ModalScreen[str | None]):
             yield Plain("already marked: " + ", ".join(done) if done else
                         "nothing is marked yet", classes="dialog-detail")
             with Horizontal(classes="dialog-buttons"):
-                for name in MILESTONES:
-                    label = f"{name.title()} ({name[0]})"
+                for key, name in zip(MILESTONE_KEYS, MILESTONES, strict=True):
+                    label = f"{name.title()} ({key})"
                     yield button(f"✓ {label}" if name in self.marked else label, name)
-            yield Plain("escape to cancel", classes="dialog-hint")
+            yield Plain("1-4 marks · escape to cancel", classes="dialog-hint")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id)
 
     def action_pick(self, name: str) -> None:
         self.dismiss(name or None)
+
+
+def out_of_order(name: str, marked: Mapping[str, str]) -> list[str]:
+    """The milestones before `name` (in MILESTONES order) that are not marked yet."""
+    if name not in MILESTONES:
+        return []
+    return [m for m in MILESTONES[:MILESTONES.index(name)] if m not in marked]
 
 
 class HelpScreen(ModalScreen[None]):

@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Input, Select
@@ -238,6 +240,25 @@ class VariableValidator(Validator):
         return self.failure(problem) if problem else self.success()
 
 
+class ChoiceSelect(Select[str], inherit_bindings=False):
+    """A `choices` field. Enter opens the list only while nothing is chosen; with a value it
+    does what Enter does in a text field (next field, or start), so Enter never just opens
+    and closes the same list again."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("down,space,up", "show_overlay", "Show menu", show=False),
+        Binding("enter", "enter", "Next", show=False)]
+
+    class Submitted(Message):
+        """Enter on a field that has its value."""
+
+    def action_enter(self) -> None:
+        if isinstance(self.value, str):
+            self.post_message(self.Submitted())
+        else:
+            self.action_show_overlay()
+
+
 class VariablesScreen(ModalScreen[dict[str, str] | None]):
     """Front-matter variables nobody gave: a select for choices, a password input for secrets.
 
@@ -265,10 +286,10 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
                     if var.choices:
                         # the default passed in, not set after: set before mounting, the
                         # value is kept but the widget still shows its prompt
-                        yield Select([(c, c) for c in var.choices], id=f"var-{var.name}",
-                                     prompt=f"choose {var.name}",
-                                     value=var.default if var.default in var.choices
-                                     else Select.NULL)
+                        yield ChoiceSelect([(c, c) for c in var.choices],
+                                           id=f"var-{var.name}", prompt=f"choose {var.name}",
+                                           value=var.default if var.default in var.choices
+                                           else Select.NULL)
                     else:
                         yield Input(var.default or "", id=f"var-{var.name}",
                                     password=is_secret(var), placeholder=var.pattern or var.type,
@@ -308,6 +329,22 @@ class VariablesScreen(ModalScreen[dict[str, str] | None]):
             self.focus_next()
             return
         self._submit()
+
+    def on_choice_select_submitted(self, event: ChoiceSelect.Submitted) -> None:
+        self.on_input_submitted(event)  # type: ignore[arg-type]  # the same: next, or start
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The focused field is scrolled into the form's view (at 100x30 with many fields
+        it was below the fold), its label too."""
+        widget = event.widget
+        if widget.parent is not None and widget.parent.id == "variables-form":
+            def show() -> None:
+                label = widget.parent.children[max(0, widget.parent.children.index(widget)
+                                                   - 1)] if widget.parent else widget
+                label.scroll_visible(animate=False)
+                widget.scroll_visible(animate=False)
+
+            self.call_after_refresh(show)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "vars-ok":
