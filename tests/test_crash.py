@@ -93,7 +93,11 @@ def _check(folder: Path, story: list[str]) -> None:
     stopped = {e.get("number") for e in log.events
                if e.get("leftover") == "stopped" and e.get("status") != "ok"}
     twice = [n for n in set(markers) if markers.count(n) > 1]
-    assert all(n in stopped and markers.count(n) == 2 for n in twice), (story, markers)
+    seen = [(e.get("seq"), e.get("type"), e.get("number"), e.get("status"), e.get("leftover"),
+             e.get("exit_code")) for e in log.events if e.get("number") in twice
+            or e.get("type") in ("run_resumed", "run_finished")]
+    assert all(n in stopped and markers.count(n) == 2 for n in twice), (
+        story, f"ran twice: {twice}", seen, (folder / "run.toml").read_text()[-4000:])
     assert sorted(set(markers)) == list(range(1, STEPS + 1)), (story, markers)
     assert log.finished and log.status == "completed", story
     assert log.events[-1]["counts"] == {"ok": STEPS}, story
