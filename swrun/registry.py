@@ -79,11 +79,10 @@ def _user(uid: int) -> str:
         return str(uid)
 
 
-def open_registry(environ: Mapping[str, str] | None = None) -> tuple[Path, str | None]:
-    """The registry folder, made if missing (1777), and a warning when its owner is another
-    user (who could remove entries in it). RegistryUnusable when it is a symlink, not a
-    folder, or writable by all without the sticky bit."""
-    path = registry_dir(environ)
+def sticky_folder(path: Path) -> os.stat_result:
+    """`path` as a folder every local user can use (made 1777 when missing, like /tmp); its
+    stat. RegistryUnusable when it is a symlink, not a folder, or writable by all without
+    the sticky bit (anyone could remove what others put there)."""
     try:
         os.mkdir(path, 0o1777)
     except FileExistsError:
@@ -104,6 +103,15 @@ def open_registry(environ: Mapping[str, str] | None = None) -> tuple[Path, str |
     if st.st_mode & stat.S_IWOTH and not st.st_mode & stat.S_ISVTX:
         raise RegistryUnusable(f"{path}: the run registry is writable by everyone without the "
                                "sticky bit (chmod 1777 it): anyone could remove a lock")
+    return st
+
+
+def open_registry(environ: Mapping[str, str] | None = None) -> tuple[Path, str | None]:
+    """The registry folder, made if missing (1777), and a warning when its owner is another
+    user (who could remove entries in it). RegistryUnusable when it is a symlink, not a
+    folder, or writable by all without the sticky bit."""
+    path = registry_dir(environ)
+    st = sticky_folder(path)
     warning = None
     if st.st_uid not in (0, os.geteuid()):
         warning = (f"{path}: the run registry belongs to {_user(st.st_uid)}, who can remove "

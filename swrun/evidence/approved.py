@@ -23,8 +23,6 @@ from swrun.evidence.keys import BadSignature, allowed_signers, check, identity
 
 Fail = Callable[[str, str], None]
 """(status, one line): Verdict.fail."""
-MAX_APPROVAL_BYTES = 64 * 1024
-"""An approval is a few hundred bytes; anything larger is not one."""
 
 
 def check_approvals(fail: Fail, log: Path, run_id: str, events: list[dict[str, Any]],
@@ -118,18 +116,9 @@ def check_approvals(fail: Fail, log: Path, run_id: str, events: list[dict[str, A
 
 def _read(path: Path) -> bytes | None:
     """A regular file's bytes (a FIFO or device never hangs or floods the reader)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        import stat
+    from swrun.files import MAX_APPROVAL_BYTES, read_regular
 
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_APPROVAL_BYTES:
-            return None
-        return os.read(fd, MAX_APPROVAL_BYTES + 1)
-    except OSError:
+    try:
+        return read_regular(path, MAX_APPROVAL_BYTES)
+    except OSError:  # NotRegular included
         return None
-    finally:
-        os.close(fd)

@@ -63,19 +63,13 @@ def folder(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def _open_folder(environ: Mapping[str, str] | None = None) -> Path:
-    """The witness folder, made like the registry (1777, sticky); OSError when unusable."""
-    from swrun.registry import open_registry
+    """The witness folder, made and checked as the registry is (registry.sticky_folder);
+    RegistryUnusable when it cannot be used safely."""
+    from swrun.registry import open_registry, sticky_folder
 
     open_registry(environ)
     path = folder(environ)
-    try:
-        os.mkdir(path, 0o1777)
-        os.chmod(path, 0o1777)  # the umask took bits away
-    except FileExistsError:
-        pass
-    st = os.lstat(path)
-    if not stat.S_ISDIR(st.st_mode) or (st.st_mode & 0o002 and not st.st_mode & 0o1000):
-        raise OSError(f"{path} is not a sticky folder")
+    sticky_folder(path)
     return path
 
 

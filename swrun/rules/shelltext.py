@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from swrun.envnames import unsafe
+
 # -- commands --------------------------------------------------------------------------------
 KNOWN_COMMANDS = frozenset({
     "kubectl", "oc", "helm", "docker", "podman", "crictl", "ctr", "nerdctl", "kind",
@@ -403,9 +405,12 @@ OWNED_PREFIXES = ("SWRUN_", "BASH_", "LC_", "LD_", "COMP_", "READLINE_", "MALLOC
 
 
 def shell_owned(name: str) -> bool:
-    """The shell, the system or swrun owns `name` (case as bash sees it: upper)."""
+    """The shell, the system or swrun owns `name` (case as bash sees it: upper), or it makes
+    a shell, the loader or an interpreter run code (`envnames.unsafe`, the one list a
+    carried shell state refuses too)."""
     upper = name.upper()
-    return upper == name and (name in RESERVED or name.startswith(OWNED_PREFIXES))
+    return upper == name and (name in RESERVED or name.startswith(OWNED_PREFIXES)
+                              or unsafe(name))
 
 
 _STOP = frozenset({"value", "of", "the", "from", "a", "an", "your", "my", "for", "to", "in",
