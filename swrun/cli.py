@@ -494,7 +494,8 @@ def history(runbook: str, logs_dir: str, fmt: str | None, output: str | None,
     from pathlib import Path
 
     from swrun.parser import load_runbook
-    from swrun.timeline.history import build_history, render_history
+    from swrun.timeline.history import build_history
+    from swrun.timeline.history_render import render_history
     from swrun.timeline.options import format_for, write_output
 
     book = load_runbook(runbook)
