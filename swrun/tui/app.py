@@ -265,8 +265,8 @@ class SwrunApp(OperatorActions, App[int]):
                         wait=wait, grace=s.kill_grace)
                 self._load_done(path, point.resume.done)
             env = os.environ if s.environ is None else s.environ
-            cluster = await asyncio.to_thread(  # which cluster, before anything is asked
-                kube.ready, rb, env, path if point is not None else None)
+            cluster = await asyncio.to_thread(  # which cluster (the steps' environment's),
+                kube.ready, rb, None, path if point is not None else None)  # before asking
             if cluster is not None and not production:
                 self.notify(cluster.line(), timeout=10)
             given = {**(point.variables if point else {}), **s.variables}
