@@ -132,9 +132,14 @@ def _pins(runbook: Runbook) -> list[tuple[str, int]]:
         out.append((str(pinned(runbook)), _front_matter_line(runbook)))
     for step in runbook.steps:
         value = step.text(KEY)
-        if step.runnable and value and not step.optional:
+        if value and _local(step):
             out.append((value, step.span.line))
     return out
+
+
+def _local(step: Step) -> bool:
+    """A step that runs on this machine (a pin on a `hosts=` step is the host's business)."""
+    return step.runnable and not step.optional and not step.targets
 
 
 def _front_matter_line(runbook: Runbook) -> int:
@@ -147,7 +152,7 @@ def _front_matter_line(runbook: Runbook) -> int:
 def wanted(runbook: Runbook) -> bool:
     """Whether the pre-flight has anything to do (kubectl is spawned only then)."""
     return bool(pinned(runbook)) or any(
-        uses_tool(s) or (s.runnable and s.text(KEY)) for s in runbook.steps)
+        uses_tool(s) or (_local(s) and s.text(KEY)) for s in runbook.steps)
 
 
 def preflight(runbook: Runbook, environ: Mapping[str, str] | None = None,
@@ -165,7 +170,7 @@ def preflight(runbook: Runbook, environ: Mapping[str, str] | None = None,
     counts: dict[str, int] = {}
     for step in runbook.steps:
         own = step.text(KEY)
-        if own and own != pin and step.runnable and not step.optional:
+        if own and own != pin and _local(step):
             counts[own] = counts.get(own, 0) + 1
     tool = shutil.which("kubectl", path=env.get("PATH")) or shutil.which(
         "oc", path=env.get("PATH"))
