@@ -384,3 +384,17 @@ async def test_the_console_refuses_a_missing_pin(frozen: Path, clusters: Cluster
     assert app.return_code == 11
     assert "kube_context 'north' is not a context in" in (app.error or "")
     assert not Path("run.toml").exists() and clusters.east.pod_lists == 0
+
+
+def test_the_functions_keep_line_numbers_and_work_in_sh(tmp_path: Path,
+                                                         clusters: Clusters) -> None:
+    (tmp_path / "rb.md").write_text(
+        "# Lines\n\n```bash {name=one}\nkubectl config current-context >/dev/null\n"
+        "echo \"${NOPE:?is missing}\"\n```\n\n"
+        "```sh {name=two shell=sh}\nkubectl get pods -o name\necho \"$SWRUN_KUBE_CONTEXT\"\n```\n")
+    res = swrun(tmp_path, "execute", "rb.md", "--yes", "--keep-going", "--log", "run.toml",
+                env=clusters.env)
+    assert res.returncode == 1, res.stdout + res.stderr
+    out = outputs(tmp_path / "run.toml")
+    assert out["one"] == ["swrun:one: line 2: NOPE: is missing"]  # the block's own line
+    assert out["two"] == ["pod/served-by-east", "east"]
