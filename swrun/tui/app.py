@@ -267,8 +267,6 @@ class SwrunApp(OperatorActions, App[int]):
             env = os.environ if s.environ is None else s.environ
             cluster = await asyncio.to_thread(  # which cluster (the steps' environment's),
                 kube.ready, rb, None, path if point is not None else None)  # before asking
-            if cluster is not None and not production:
-                self.notify(cluster.line(), timeout=10)
             given = {**(point.variables if point else {}), **s.variables}
             origins = {n: "log" for n in (point.variables if point else {})
                        if n not in s.variables}  # where each value came from (the log)
