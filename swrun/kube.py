@@ -28,6 +28,8 @@ ENV = "SWRUN_KUBE_CONTEXT"
 TIMEOUT = 10.0
 """Seconds kubectl may take to read the kubeconfig (it never connects for `config`)."""
 _TOOL = re.compile(r"(?<![\w.$-])(?:kubectl|oc)(?![\w.-])")
+_VIEW = 'jsonpath={.current-context}{"\\n"}{range .contexts[*]}{.name}{"\\n"}{end}'
+"""The current context on the first line, then every context's name, one per line."""
 _SH_FAMILY = frozenset({"bash", "sh", "zsh", "dash", "ksh", "mksh"})
 
 
@@ -105,24 +107,19 @@ def kubeconfig_name(environ: Mapping[str, str]) -> str:
 
 def read_kubeconfig(tool: str, environ: Mapping[str, str]
                     ) -> tuple[str | None, tuple[str, ...] | None, str]:
-    """(current context, every context name, kubectl's error) as `tool config` reads them
-    with `environ` (KUBECONFIG honoured). The names are None when they cannot be read."""
-
-    def config(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([tool, "config", *args], env=dict(environ), text=True,
-                              capture_output=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL,
-                              check=False)
-
+    """(current context, every context name, kubectl's error) as `tool config view` reads
+    them with `environ` (KUBECONFIG honoured), in one process. The names are None when the
+    kubeconfig cannot be read."""
     try:
-        cur = config("current-context")
-        names = config("get-contexts", "-o", "name")
+        res = subprocess.run([tool, "config", "view", "-o", _VIEW], env=dict(environ),
+                             text=True, capture_output=True, timeout=TIMEOUT,
+                             stdin=subprocess.DEVNULL, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, None, f"{os.path.basename(tool)} could not read the kubeconfig: {exc}"
-    current = cur.stdout.strip() if cur.returncode == 0 else ""
-    if names.returncode != 0:
-        error = (names.stderr.strip().splitlines() or ["failed"])[-1]
-        return current or None, None, error
-    return current or None, tuple(n.strip() for n in names.stdout.splitlines() if n.strip()), ""
+    if res.returncode != 0:
+        return None, None, (res.stderr.strip().splitlines() or ["failed"])[-1]
+    first, _, rest = res.stdout.partition("\n")
+    return first.strip() or None, tuple(n.strip() for n in rest.splitlines() if n.strip()), ""
 
 
 def _pins(runbook: Runbook) -> list[tuple[str, int]]:

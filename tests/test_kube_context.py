@@ -309,7 +309,7 @@ def test_kubectl_is_not_spawned_for_a_runbook_without_kubectl(
     (tmp_path / "rb.md").write_text("# Pods\n\n```bash\nkubectl get pods -o name\n```\n")
     res = swrun(tmp_path, "execute", "rb.md", "--yes", "--log", "run2.toml", env=env)
     assert res.returncode == 0, res.stderr
-    assert "config current-context" in (tmp_path / "spawned").read_text()
+    assert (tmp_path / "spawned").read_text().startswith("config view -o jsonpath=")
 
 
 def test_doctor_reports_kubectl_and_the_context(tmp_path: Path, clusters: Clusters) -> None:
@@ -398,3 +398,29 @@ def test_the_functions_keep_line_numbers_and_work_in_sh(tmp_path: Path,
     out = outputs(tmp_path / "run.toml")
     assert out["one"] == ["swrun:one: line 2: NOPE: is missing"]  # the block's own line
     assert out["two"] == ["pod/served-by-east", "east"]
+
+
+def test_a_pin_that_cannot_be_checked_is_refused(tmp_path: Path, clusters: Clusters) -> None:
+    (tmp_path / "rb.md").write_text(
+        "+++\nkube_context = \"east\"\n+++\n\n# Pods\n\n```bash\ntouch ran\n```\n")
+    broken = tmp_path / "broken"
+    broken.write_text("clusters: [\n")
+    res = swrun(tmp_path, "execute", "rb.md", "--yes", "--log", "run.toml",
+                env={**clusters.env, "KUBECONFIG": str(broken)})
+    assert res.returncode == 11, res.stdout + res.stderr
+    (line,) = res.stderr.splitlines()
+    assert line.startswith("swrun: rb.md:2: kube_context 'east' cannot be checked: ")
+    assert str(broken) in line and line.endswith("; nothing ran")
+    bin_dir = tmp_path / "bin"  # a PATH with a shell and no kubectl or oc
+    bin_dir.mkdir()
+    (bin_dir / "bash").symlink_to(str(shutil.which("bash")))
+    res = swrun(tmp_path, "execute", "rb.md", "--yes", "--log", "run.toml",
+                env={**clusters.env, "PATH": str(bin_dir)})
+    assert res.returncode == 11, res.stdout + res.stderr
+    assert res.stderr.splitlines() == [
+        "swrun: rb.md:2: kube_context 'east' cannot be checked: neither kubectl nor oc is "
+        "installed; nothing ran"]
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "run.toml").exists()
+    doctor = swrun(tmp_path, "doctor", "rb.md", env={**clusters.env, "PATH": str(bin_dir)})
+    assert any(line.startswith("✗ kubectl: not on PATH") and "kubernetes-client" in line
+               for line in doctor.stdout.splitlines())
