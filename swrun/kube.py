@@ -26,7 +26,8 @@ KEY = "kube_context"
 ENV = "SWRUN_KUBE_CONTEXT"
 """The context a step runs with, in its environment (for scripts that call kubectl)."""
 TIMEOUT = 10.0
-"""Seconds kubectl may take to read the kubeconfig (it never connects for `config`)."""
+"""Seconds kubectl may take to read the kubeconfig (kubectl itself does not connect for
+`config`; a dispatching wrapper, like the Cloud SDK's, may ask the server its version)."""
 _TOOL = re.compile(r"(?<![\w.$-])(?:kubectl|oc)(?![\w.-])")
 _VIEW = 'jsonpath={.current-context}{"\\n"}{range .contexts[*]}{.name}{"\\n"}{end}'
 """The current context on the first line, then every context's name, one per line."""
