@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from swrun import rundir
+from swrun import kube, rundir
 from swrun.attributes import VAR_REF, AttrValue, check_value, substitute, variable_refs
 from swrun.carry import ShellState
 from swrun.events import (
@@ -379,6 +379,7 @@ class Engine:
                 next_step=remaining[0].id if remaining else None,
                 runbook_changed=self.resume.runbook_changed or None,
                 runbook_sha256=rb.sha256, operator_key=self._signing_key(),
+                kube_context=self.settings.executor_settings.get(kube.KEY) or None,
             )
             self._shell.load(self.resume.shell_states, self._environ, self.variables)
             for settled in self.resume.settled:
@@ -395,6 +396,7 @@ class Engine:
                 RunStarted, run_id=self.settings.run_id, title=rb.title, runbook=rb.path,
                 operator=self.operator.name, environment=rb.environment or None,
                 steps=len(main), dry_run=self.settings.dry_run or None,
+                kube_context=self.settings.executor_settings.get(kube.KEY) or None,
             )
         status, where, note = yield from self._pass(main, rollback=False)
         if status is RunStatus.ROLLED_BACK:  # the pass asked for a rollback after `where` failed
@@ -952,6 +954,9 @@ class Engine:
         })
         if self.settings.log_path:
             env["SWRUN_LOG"] = self.settings.log_path
+        env.pop(kube.ENV, None)  # never an outer swrun's: this run decided its own
+        if local and (context := kube.context_for(step, self.runbook, settings)):
+            env[kube.ENV] = context
         return StepContext(
             runbook=self.runbook, variables=self.variables, env=env, cancel=self._cancel,
             timeout=step.seconds("timeout"), run_dir=self.settings.run_dir,

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from swrun import engine as engine_module
+from swrun import kube
 from swrun.engine import Engine, OperatorNeeded, Resume, Selection, Settings
 from swrun.errors import RunLogError, UsageError
 from swrun.events import Event, RunStatus
@@ -927,6 +928,10 @@ def execute(opts: ExecuteOptions) -> ExitCode:
                     say=lambda text: print(f"swrun: {text}", file=sys.stderr))
             resume, run_id, previous_vars = point.resume, point.run_id, point.variables
 
+        cluster = kube.ready(runbook, resumed_log=log_path if point is not None else None)
+        if cluster is not None:  # which cluster the kubectl/oc steps hit, before any runs
+            print(f"swrun: {cluster.line()}", file=sys.stderr)
+
         cli_vars = parse_assignments(opts.variables)
         given = {**previous_vars, **cli_vars}
         values = resolve(runbook, given, ask=operator.supply_variable if interactive else None,
@@ -954,7 +959,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
             dry_run=opts.dry_run, keep_going=opts.keep_going, step_mode=opts.step_mode,
             executor_settings={"inventory": opts.inventory,
                                "accept_new_host_keys": opts.accept_new_host_keys,
-                               "keep_going": opts.keep_going},
+                               "keep_going": opts.keep_going,
+                               kube.KEY: cluster.run_context if cluster else None},
             evidence=evidence,
         )
         if run_id:

@@ -33,6 +33,8 @@ def step_flags(step: Step) -> list[str]:
     retries = step.text("retries")
     if retries:
         flags.append(f"retries={retries}")
+    if step.text("kube_context"):
+        flags.append(f"kube_context={step.text('kube_context')}")
     return flags
 
 
@@ -40,11 +42,13 @@ def plan_json(runbook: Runbook) -> dict[str, Any]:
     from swrun.variables import secret_names
 
     secret = secret_names(runbook)  # by declaration, name, source or use (`uri=$DB`)
+    pin = runbook.metadata.get("kube_context")
     return {
         "title": runbook.title,
         "path": runbook.path,
         "environment": runbook.environment or None,
         "window": runbook.metadata.get("window"),
+        **({"kube_context": pin} if isinstance(pin, str) else {}),  # only when pinned
         "variables": {
             name: {"type": v.type, "required": v.required, "secret": name in secret,
                    "default": None if name in secret else v.default,
@@ -85,6 +89,8 @@ def plan_text(runbook: Runbook, *, show_all: bool = False) -> str:
         extra.append(f"environment: {runbook.environment}")
     if runbook.metadata.get("window"):
         extra.append(f"window: {runbook.metadata['window']}")
+    if isinstance(runbook.metadata.get("kube_context"), str):
+        extra.append(f"kube_context: {runbook.metadata['kube_context']}")
     declared = [n for n, v in runbook.variables.items() if not v.placeholder]
     if declared:
         extra.append("vars: " + ", ".join(declared))

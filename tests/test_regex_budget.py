@@ -18,7 +18,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swrun import attributes, checks, parser, plan, runlog, variables
+from swrun import attributes, checks, kube, parser, plan, runlog, variables
 from swrun.rules import lint, shelltext
 from swrun.secrets import Masker
 
@@ -67,7 +67,9 @@ READERS: dict[str, Callable[[str], object]] = {
     "exported": shelltext.exported,
     "split_words": attributes.split_words,
     "substitute": lambda t: attributes.substitute(t, {"A": "1", "X": "y"}),
-    "check_value": lambda t: [attributes.check_value(k, t) for k in ("timeout", "retries")],
+    "check_value": lambda t: [attributes.check_value(k, t)
+                              for k in ("timeout", "retries", "kube_context")],
+    "kube_tool": lambda t: kube._TOOL.search(t),
     "looks_secret": _user_pattern,
     "mask": _masker,
     "swrun_comments": parser._swrun_comments,
@@ -90,6 +92,7 @@ def _runbook(text: str) -> None:
     result = parser.parse_text(text, "adversarial.md")
     plan.plan_text(result.runbook, show_all=True)
     plan.plan_json(result.runbook)
+    kube.wanted(result.runbook)
     checks.check_runbook(result, None, inventory=False, lint=False)
     lint._order(result.runbook, set(result.runbook.variables))
     for step in result.runbook.steps:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from swrun import procs, rundir
+from swrun import kube, procs, rundir
 from swrun.events import StepStatus
 from swrun.executors import shellstate
 from swrun.executors.base import IDLE, Idle, Output, Spawned, StepContext, StepResult
@@ -43,16 +43,18 @@ that was cut off. Its TERM handler is not inherited: the command gets TERM as be
 
 def command_for(step: Step, script_dir: Path | None = None,
                 state_file: Path | None = None,
-                secret_names: Iterable[str] = ()) -> tuple[list[str], Path | None]:
+                secret_names: Iterable[str] = (), kube_context: str | None = None
+                ) -> tuple[list[str], Path | None]:
     """argv for the step's interpreter, and the 0600 file holding the body, to delete
     afterwards: the body is never an argument (swrun.shellbody: a block over 128 KiB would
     not start). `state_file`: a sh-family step also writes what it changed there
-    (shellstate.trailer), never the values of `secret_names`."""
+    (shellstate.trailer), never the values of `secret_names`; its kubectl/oc use
+    `kube_context` (swrun.kube.preamble)."""
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
     name = os.path.basename(interp[0])
     if name in _SH_FAMILY:
         flags = ["-e", "-o", "pipefail"] if name in _PIPEFAIL else ["-e"]
-        body = step.body
+        body = kube.preamble(kube_context) + step.body
         if state_file is not None:
             body += shellstate.trailer(interp[0], state_file, secret_names)
         script = write_body(body, script_dir)
@@ -89,7 +91,8 @@ class ShellExecutor:
                 state = shellstate.new_state_file(rundir.private(ctx.run_dir, "state"),
                                                   f"{secrets.token_hex(8)}.env")
         argv, script = command_for(step, ctx.run_dir, state,
-                                   ctx.settings.get("secret_names") or ())
+                                   ctx.settings.get("secret_names") or (),
+                                   kube.context_for(step, ctx.runbook, ctx.settings))
         try:
             for item in self._run(argv, cwd, ctx, announce=ctx.announce):
                 if isinstance(item, StepResult) and state is not None:

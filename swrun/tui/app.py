@@ -18,6 +18,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from swrun import kube
 from swrun.engine import Engine, Settings
 from swrun.errors import SwrunError
 from swrun.events import Event, RunFinished, StepOutput
@@ -263,10 +264,12 @@ class SwrunApp(OperatorActions, App[int]):
                         settle_leftovers, rb, point, by=self.operator_name, stop=stop,
                         wait=wait, grace=s.kill_grace)
                 self._load_done(path, point.resume.done)
+            env = os.environ if s.environ is None else s.environ
+            cluster = await asyncio.to_thread(  # which cluster (the steps' environment's),
+                kube.ready, rb, None, path if point is not None else None)  # before asking
             given = {**(point.variables if point else {}), **s.variables}
             origins = {n: "log" for n in (point.variables if point else {})
                        if n not in s.variables}  # where each value came from (the log)
-            env = os.environ if s.environ is None else s.environ
             ask = [v for n, v in rb.variables.items() if n not in given
                    and env_source(v, env) is None]
             if ask:
@@ -283,7 +286,8 @@ class SwrunApp(OperatorActions, App[int]):
                 step_mode=True, kill_grace=s.kill_grace,
                 executor_settings={"inventory": s.inventory,
                                    "accept_new_host_keys": s.accept_new_host_keys,
-                                   "keep_going": False},
+                                   "keep_going": False,
+                                   kube.KEY: cluster.run_context if cluster else None},
             )
             if point is not None:
                 settings.run_id = point.run_id
@@ -302,7 +306,7 @@ class SwrunApp(OperatorActions, App[int]):
                             masker=Masker(secret_values(rb, values, environ=env)))
             if production and not await self.push_screen_wait(PreflightScreen(
                     engine, self.operator_name, point.resume.done if point else None,
-                    resuming=point is not None, sources=values.sources)):
+                    resuming=point is not None, sources=values.sources, cluster=cluster)):
                 self._fail("not started: the pre-flight was cancelled; nothing ran and no "
                            "log was written" if point is None else
                            f"not resumed: the pre-flight was cancelled; nothing ran and "
