@@ -92,7 +92,10 @@ class SwrunApp(OperatorActions, App[int]):
     COMMANDS = App.COMMANDS | {JumpProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(key, action, label, key_display=shown, show=action not in FOOTER_HIDDEN)
-        for key, shown, action, label, _ in ACTIONS]
+        for key, shown, action, label, _ in ACTIONS] + [
+        # priority: a modal screen (a text prompt, the form, a dialog) hides the App's own
+        # ctrl+c from its binding chain; a selection is still copied (help_quit does it)
+        Binding("ctrl+c", "help_quit", show=False, system=True, priority=True)]
 
     def __init__(self, runbook: Runbook, executors: Mapping[str, Executor] | None = None,
                  settings: TuiSettings | None = None) -> None:
@@ -369,7 +372,17 @@ class SwrunApp(OperatorActions, App[int]):
         self.action_quit_run()
 
     def action_help_quit(self) -> None:
-        """ctrl+c: the same question as `q` (Textual would only show a toast)."""
+        """ctrl+c: copy the selected text if there is some (in an input or on the screen);
+        otherwise the same question as `q` (Textual would only show a toast), in every
+        screen, a text prompt or the variables form too."""
+        from textual.widgets import Input
+
+        focused = self.focused
+        chosen = focused.selected_text if isinstance(focused, Input) else ""
+        chosen = chosen or self.screen.get_selected_text() or ""
+        if chosen:
+            self.copy_to_clipboard(chosen)
+            return
         self.action_quit_run()
 
     def _fail(self, message: str, code: ExitCode) -> None:
