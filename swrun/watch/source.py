@@ -139,7 +139,8 @@ class WatchSource:
         s = self.state
         if self.liveness == ENDED and s.finished is not None:
             status = str(s.finished.get("status", "?")).replace("_", " ")
-            where = f" at step {s.finished.get('step')}" if s.finished.get("step") else ""
+            at = s.finished.get("step")
+            where = f" at {s.step_name(at)}" if isinstance(at, str) and at else ""
             return f"the run ended: {status}{where}"
         if self.liveness == DIED:
             resume = shlex.join(["swrun", "execute", s.runbook or "RUNBOOK", "--resume",
