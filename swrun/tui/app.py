@@ -385,6 +385,15 @@ class SwrunApp(OperatorActions, App[int]):
             return
         self.action_quit_run()
 
+    def leaving_hints(self) -> list[str]:
+        """What to do next, printed once the console is gone (swrun.tui.hints)."""
+        from swrun.tui.hints import leaving_hints
+
+        finished = self.view.finished
+        return leaving_hints(self.runbook.path, self.settings, self.log_path,
+                             str(finished.get("status")) if finished is not None else None,
+                             self.engine is not None and not self.error)
+
     def _fail(self, message: str, code: ExitCode) -> None:
         self.error = message  # printed once, as `swrun: …`, by swrun.tui.launch after exit
         self.exit(int(code), return_code=int(code))

@@ -63,4 +63,6 @@ def run_tui(opts: RunOptions) -> int:
         print(f"swrun: {app.error}", file=sys.stderr)
     if app.log_path is not None:
         print(f"swrun: log: {app.log_path}", file=sys.stderr)
+    for line in app.leaving_hints():
+        print(f"swrun: {line}", file=sys.stderr)
     return int(ExitCode.OK if code is None else code)
