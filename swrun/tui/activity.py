@@ -35,3 +35,7 @@ class ActivityPane(RichLog):
     def add(self, notes: Iterable[Note]) -> None:
         for note in notes:
             self.write(activity_text(note))
+
+    def divider(self, text: str) -> None:
+        """`— resumed at 06:40 —`: where the earlier part (from the log) ends."""
+        self.write(Text(f"— {text} —", style="dim bold"))

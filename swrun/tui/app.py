@@ -41,7 +41,7 @@ from swrun.tui.screens import (
     SummaryScreen,
 )
 from swrun.tui.start import ResumeOffer, ResumeScreen, VariablesScreen
-from swrun.tui.state import FAILED, RunView
+from swrun.tui.state import FAILED, RunView, earlier_activity
 from swrun.tui.steps import StepTree
 from swrun.variables import env_source, resolve, secret_values
 
@@ -342,6 +342,7 @@ class SwrunApp(OperatorActions, App[int]):
         from swrun.runlog import read_log
 
         data = read_log(path)
+        self._show_earlier(data.events)
         last: dict[str, dict[str, object]] = {}
         for rec in data.events:
             kind = rec.get("type")
@@ -353,12 +354,16 @@ class SwrunApp(OperatorActions, App[int]):
         for step in self.runbook.main_steps:
             if step.id in last and done.get(step.id) == step.content_hash:
                 self.view.apply(last[step.id])
+        self.view.activity = earlier_activity(data.events)  # the pane's, not the applies'
         started = str(data.run.get("started_at", ""))
         try:
             from datetime import UTC, datetime
 
             at = datetime.fromisoformat(started.replace("Z", "+00:00"))
             self._window_offset = max(0.0, (datetime.now(UTC) - at).total_seconds())
+            # the window clock runs from the run's first start, also before it resumes
+            self.view.started = self.settings.clock()
+            self.header.update_clock(self._window_offset)
         except ValueError:
             pass
         self.step_tree.refresh_all()
@@ -366,6 +371,17 @@ class SwrunApp(OperatorActions, App[int]):
         nxt = self.view.next_unfinished()
         if nxt is not None:
             self.step_tree.select_step(nxt.id)
+            self.detail.show_selected(nxt.id, None)  # the resume point, before it resumes
+        self._status(f"resuming {path}" + (f" at step {nxt.number}: {nxt.title}"
+                                           if nxt is not None else ": nothing left to run"))
+
+    def _show_earlier(self, records: Iterable[Mapping[str, object]]) -> None:
+        """The activity pane of a resumed run starts with the earlier part(s), from the log,
+        then a divider where this part begins."""
+        from datetime import UTC, datetime
+
+        self.activity.add(earlier_activity(records))
+        self.activity.divider(f"resumed at {datetime.now(UTC):%H:%M}")
 
     async def action_quit(self) -> None:
         """ctrl+q (Textual's own binding) asks, as `q` does: never an exit code 0 mid-run."""
