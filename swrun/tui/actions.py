@@ -12,6 +12,7 @@ from swrun.exitcodes import ExitCode
 from swrun.model import Runbook, Step, StepKind
 from swrun.operators import needs_typed_confirmation
 from swrun.tui.bridge import Question, TuiOperator
+from swrun.tui.hints import run_command
 from swrun.tui.screens import (
     ConfirmScreen,
     FailureScreen,
@@ -466,7 +467,8 @@ class OperatorActions:
         else:
             self.push_screen(QuitScreen(
                 "Quit?", f"The run stays unfinished; continue later with\n"
-                f"swrun run {self.runbook.path} --resume {self.log_path}", "Quit", "No"), done)
+                f"{run_command(self.runbook.path, self.settings, self.log_path)}", "Quit",
+                "No"), done)
 
     # -- jumping -----------------------------------------------------------------------------
     def jump_to(self, ref: str) -> None:

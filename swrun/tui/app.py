@@ -42,7 +42,7 @@ from swrun.tui.screens import (
     SummaryScreen,
 )
 from swrun.tui.start import ResumeOffer, ResumeScreen, VariablesScreen
-from swrun.tui.state import FAILED, RunView
+from swrun.tui.state import FAILED, RunView, earlier_activity
 from swrun.tui.steps import StepTree
 from swrun.variables import env_source, resolve, secret_values
 
@@ -93,7 +93,10 @@ class SwrunApp(OperatorActions, App[int]):
     COMMANDS = App.COMMANDS | {JumpProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(key, action, label, key_display=shown, show=action not in FOOTER_HIDDEN)
-        for key, shown, action, label, _ in ACTIONS]
+        for key, shown, action, label, _ in ACTIONS] + [
+        # priority: a modal screen (a text prompt, the form, a dialog) hides the App's own
+        # ctrl+c from its binding chain; a selection is still copied (help_quit does it)
+        Binding("ctrl+c", "help_quit", show=False, system=True, priority=True)]
 
     def __init__(self, runbook: Runbook, executors: Mapping[str, Executor] | None = None,
                  settings: TuiSettings | None = None) -> None:
@@ -343,6 +346,7 @@ class SwrunApp(OperatorActions, App[int]):
         from swrun.runlog import read_log
 
         data = read_log(path)
+        self._show_earlier(data.events)
         last: dict[str, dict[str, object]] = {}
         for rec in data.events:
             kind = rec.get("type")
@@ -354,12 +358,16 @@ class SwrunApp(OperatorActions, App[int]):
         for step in self.runbook.main_steps:
             if step.id in last and done.get(step.id) == step.content_hash:
                 self.view.apply(last[step.id])
+        self.view.activity = earlier_activity(data.events)  # the pane's, not the applies'
         started = str(data.run.get("started_at", ""))
         try:
             from datetime import UTC, datetime
 
             at = datetime.fromisoformat(started.replace("Z", "+00:00"))
             self._window_offset = max(0.0, (datetime.now(UTC) - at).total_seconds())
+            # the window clock runs from the run's first start, also before it resumes
+            self.view.started = self.settings.clock()
+            self.header.update_clock(self._window_offset)
         except ValueError:
             pass
         self.step_tree.refresh_all()
@@ -367,14 +375,44 @@ class SwrunApp(OperatorActions, App[int]):
         nxt = self.view.next_unfinished()
         if nxt is not None:
             self.step_tree.select_step(nxt.id)
+            self.detail.show_selected(nxt.id, None)  # the resume point, before it resumes
+        self._status(f"resuming {path}" + (f" at step {nxt.number}: {nxt.title}"
+                                           if nxt is not None else ": nothing left to run"))
+
+    def _show_earlier(self, records: Iterable[Mapping[str, object]]) -> None:
+        """The activity pane of a resumed run starts with the earlier part(s), from the log,
+        then a divider where this part begins."""
+        from datetime import UTC, datetime
+
+        self.activity.add(earlier_activity(records))
+        self.activity.divider(f"resumed at {datetime.now(UTC):%H:%M}")
 
     async def action_quit(self) -> None:
         """ctrl+q (Textual's own binding) asks, as `q` does: never an exit code 0 mid-run."""
         self.action_quit_run()
 
     def action_help_quit(self) -> None:
-        """ctrl+c: the same question as `q` (Textual would only show a toast)."""
+        """ctrl+c: copy the selected text if there is some (in an input or on the screen);
+        otherwise the same question as `q` (Textual would only show a toast), in every
+        screen, a text prompt or the variables form too."""
+        from textual.widgets import Input
+
+        focused = self.focused
+        chosen = focused.selected_text if isinstance(focused, Input) else ""
+        chosen = chosen or self.screen.get_selected_text() or ""
+        if chosen:
+            self.copy_to_clipboard(chosen)
+            return
         self.action_quit_run()
+
+    def leaving_hints(self) -> list[str]:
+        """What to do next, printed once the console is gone (swrun.tui.hints)."""
+        from swrun.tui.hints import leaving_hints
+
+        finished = self.view.finished
+        return leaving_hints(self.runbook.path, self.settings, self.log_path,
+                             str(finished.get("status")) if finished is not None else None,
+                             self.engine is not None and not self.error)
 
     def _fail(self, message: str, code: ExitCode) -> None:
         self.error = message  # printed once, as `swrun: …`, by swrun.tui.launch after exit
