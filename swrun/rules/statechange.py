@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from swrun.model import Step
 from swrun.rules.shelltext import logical_lines, split_commands, strip_comment
 
 LIBRARY: tuple[str, ...] = (
@@ -463,3 +464,15 @@ def state_change(kind: str, body: str, attrs: Mapping[str, Any],
     if kind in TYPED:
         return find_in_typed(kind, body, extra)
     return None
+
+
+# -- `swrun check` (SW205) -------------------------------------------------------------------
+FIX = ("add {confirm} to have it asked every time, or {unattended} (or confirm=false) if it "
+       "may run unattended")
+
+
+def finding(step: Step) -> tuple[str, str, int]:
+    """(message, path, line) of a step whose confirm swrun inferred from its command."""
+    return (f"`{step.confirm_inferred}` changes state and the block does not say whether it "
+            "may run unasked: swrun asks first, and headless --yes stops there",
+            step.span.path, step.span.line)
