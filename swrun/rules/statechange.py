@@ -397,8 +397,8 @@ def _shown(text: str) -> str:
 
 # -- alternatives ----------------------------------------------------------------------------
 _ALT_TITLE = re.compile(
-    r"(?i)(?:\d++[.)]?\s*+)?(?:if\b|option\s++(?:[a-z]|\d++)\b|alternative(?:ly)?\b"
-    r"|workaround)")
+    r"(?i)(?:(?:\d++|[a-z])[.)]\s*+|\d++\s++)?"  # `2. If`, `b) Option B`
+    r"(?:if\b|option\s++(?:[a-z]|\d++)\b|alternative(?:ly)?\b|workaround)")
 _NOT_RECOMMENDED = re.compile(r"(?i)\(not\s++recommended\)|\bwe\s++do\s++not\s++recommend"
                               r"|\bnot\s++recommended\b|\bwe\s++don't\s++recommend")
 _ALT_LEAD = re.compile(r"(?i)(?:if\b|alternatively\b|or,)")
