@@ -162,6 +162,8 @@ def test_typed_blocks_and_the_runbooks_own_patterns(tmp_path: Path) -> None:
     bad = parse_text('+++\nstate_changing = ["--x"]\n+++\n# A\n', "bad.md")
     assert [d.message for d in bad.errors] == [
         "state_changing pattern '--x': it must start with a command"]
+    worse = parse_text('+++\nunattended = "yes"\n+++\n# A\n', "bad.md")
+    assert [d.message for d in worse.errors] == ["front matter unattended must be true or false"]
 
 
 def test_the_author_says_it_may_run_unattended(tmp_path: Path) -> None:

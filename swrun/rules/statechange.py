@@ -437,6 +437,8 @@ def marked(attrs: Mapping[str, Any], metadata: Mapping[str, Any]) -> bool:
 
 def extra_patterns(metadata: Mapping[str, Any]) -> tuple[list[Pattern], str]:
     """The front matter's `state_changing` patterns, and a problem with them ("" if none)."""
+    if not isinstance(metadata.get("unattended", False), bool):
+        return [], "front matter unattended must be true or false"
     value = metadata.get("state_changing")
     if value is None:
         return [], ""
