@@ -893,6 +893,11 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     runbook = load_checked(opts.file, strict=opts.strict)
     selection = select(runbook, opts)
     confirmed = confirmed_steps(runbook, opts.confirm)
+    for ref in opts.confirm:  # a typo that names another step must not pass unseen
+        named = runbook.find(ref)
+        if named is not None and not named.inferred:
+            print(f"swrun: warning: --confirm {ref}: step {named.number} '{named.title}' is "
+                  "not asked by inference; --confirm changes nothing for it", file=sys.stderr)
     name = operator_name(opts.operator)
     evidence = evidence_for(runbook, sign_with=opts.sign_with,
                             approval_files=tuple(opts.approvals))

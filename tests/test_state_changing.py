@@ -116,7 +116,7 @@ def test_mitigation_steps_are_asked_and_quoted_mentions_are_not_commands() -> No
     "ssh db1 'sudo systemctl stop postgresql'", "bash -c 'rm -rf /srv/old'",
     "kubectl exec web-0 -- kill 1", "kubectl get pods -o name | xargs kubectl delete",
     "for n in a b; do kubectl drain $n; done", "timeout 30 kubectl scale deploy/web --replicas=0",
-    "DELETE FROM sessions WHERE created < now();",
+    "DELETE FROM sessions WHERE created < now();", "echo 'DROP TABLE t;' | psql -d app",
 ])
 def test_each_library_command_is_found(line: str) -> None:
     assert statechange.find_in_shell(line) is not None, line
@@ -128,6 +128,7 @@ def test_each_library_command_is_found(line: str) -> None:
     "# kubectl delete pod x", "systemctl status nginx", "terraform plan",
     "psql -c 'SELECT 1'", "helm upgrade web chart", "aws ec2 describe-instances",
     "grep 'DROP TABLE' dump.sql", "cat > x <<EOF", "echo hi > /tmp/delete",
+    "echo 'select 1' | psql", "kubectl exec -it web-0 -- bash",
 ])
 def test_reads_and_mentions_are_not_state_changing(line: str) -> None:
     assert statechange.find_in_shell(line) is None, line
@@ -200,6 +201,12 @@ def test_the_author_says_it_may_run_unattended(tmp_path: Path) -> None:
     everywhere = load_runbook(write_runbook(tmp_path, "+++\nunattended = true\n+++\n"
                                             + text.replace("        ", ""), "all.md"))
     assert [s.inferred for s in everywhere.steps] == ["", "", "", "", ""]
+
+
+def test_remote_steps_are_read_like_local_ones(tmp_path: Path) -> None:
+    rb = load_runbook(write_runbook(tmp_path, "# R\n\n```bash {hosts=web}\nsudo systemctl "
+                                    "restart nginx\n```\n"))
+    assert rb.steps[0].confirm_inferred == "sudo systemctl restart nginx"
 
 
 def test_if_you_use_setup_prose_is_not_an_alternative() -> None:
@@ -279,9 +286,11 @@ def test_headless_yes_stops_and_the_pasted_hint_runs_it(tmp_path: Path) -> None:
 def test_confirm_names_the_step_up_front_and_an_unknown_step_is_a_usage_error(
         tmp_path: Path) -> None:
     write_runbook(tmp_path, WIPE)
-    ran = _run(tmp_path, "--yes", "--confirm", "wipe")
+    ran = _run(tmp_path, "--yes", "--confirm", "wipe", "--confirm", "1")
     assert ran.returncode == 0, ran.stderr
     assert "gone" in ran.stdout
+    assert "--confirm 1: step 1 'make' is not asked by inference" in ran.stderr
+    assert "--confirm wipe" not in ran.stderr
     bad = _run(tmp_path, "--yes", "--confirm", "9")
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1] == \

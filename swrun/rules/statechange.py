@@ -82,7 +82,7 @@ TYPED: Mapping[str, tuple[str, ...]] = {
 }
 """Typed blocks (```pm2, ```mongo, ```aws): each body line is read as `KIND line`."""
 
-_SQL = re.compile(r"(?i)(?:^|[;(\s])(?:drop\s++(?:table|database|schema|index|view|user|role"
+_SQL = re.compile(r"(?i)(?:^|[;(\s'\"])(?:drop\s++(?:table|database|schema|index|view|user|role"
                   r"|collection|extension|materialized)|delete\s++from|truncate)\b")
 _MONGO_JS = re.compile(r"\.(?:drop|dropDatabase|deleteMany|deleteOne|remove)\s*+\(")
 _SQL_CLIENTS = frozenset({"psql", "mysql", "mariadb", "sqlite3", "clickhouse-client", "cqlsh"})
@@ -320,10 +320,14 @@ def find_in_shell(body: str, extra: Sequence[Pattern] = ()) -> Match | None:
         if not code.strip():
             continue
         for part in split_commands(code):
-            for piece in _pieces(part):
-                hit = _check(_command(_words(piece)), pats, 0)
+            commands = [(piece, _command(_words(piece))) for piece in _pieces(part)]
+            for piece, words in commands:
+                hit = _check(words, pats, 0)
                 if hit is not None:
                     return Match(_shown(piece), offset, hit)
+            if len(commands) > 1 and any(w and _tool(w[0]) in _SQL_CLIENTS for _, w in commands) \
+                    and _SQL.search(part):  # `echo "DROP TABLE t" | psql`
+                return Match(_shown(part), offset, "SQL that drops or deletes, piped to a client")
     return None
 
 
