@@ -203,6 +203,11 @@ def test_the_author_says_it_may_run_unattended(tmp_path: Path) -> None:
     assert [s.inferred for s in everywhere.steps] == ["", "", "", "", ""]
 
 
+def test_the_command_shown_has_no_terminal_escapes() -> None:
+    found = statechange.find_in_shell('rm -rf "y\x1b[2J\x1b]0;title\x07"')
+    assert found is not None and found.command == 'rm -rf "y"'
+
+
 def test_remote_steps_are_read_like_local_ones(tmp_path: Path) -> None:
     rb = load_runbook(write_runbook(tmp_path, "# R\n\n```bash {hosts=web}\nsudo systemctl "
                                     "restart nginx\n```\n"))

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from swrun.files import safe_text
 from swrun.model import Step
 from swrun.rules.shelltext import logical_lines, split_commands, strip_comment
 
@@ -395,7 +396,9 @@ def _ssh_command(words: list[str]) -> list[str]:
 
 
 def _shown(text: str) -> str:
-    text = " ".join(text.split())
+    """The command as shown in messages: one line, no terminal control sequences (it is
+    printed in stop messages and dialogs), at most 72 characters."""
+    text = " ".join(safe_text(text).split())
     return text if len(text) <= 72 else text[:71] + "…"
 
 
