@@ -338,6 +338,7 @@ async def test_the_console_asks_and_says_why(frozen: Path) -> None:
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "run this step?")
         assert "inferred: `rm -rf scratch`" in screen_text(app)
+        assert app.focused is not None and app.focused.id == "no"  # Enter does not run it
         await pilot.press("y")
         await until(pilot, lambda: not (frozen / "scratch").exists(), "the step ran")
     assert [e["step"] for e in events(Path("run.toml"), "step_finished")][:2] == ["make",
