@@ -17,7 +17,7 @@ from pathlib import Path
 
 from swrun.checks import check_runbook
 from swrun.errors import RunbookError
-from swrun.model import StepKind
+from swrun.model import Runbook, StepKind
 from swrun.parser import parse_file
 from swrun.plan import kind_of
 from swrun.rules.shelltext import ANGLE, read_prompts
@@ -38,6 +38,7 @@ def main(folder: str) -> int:
     flagged_files: set[Path] = set()
     needing: set[Path] = set()
     times: list[tuple[float, Path]] = []
+    changes: Counter[str] = Counter()
     for path in files:
         t0 = time.perf_counter()
         try:
@@ -48,6 +49,7 @@ def main(folder: str) -> int:
             continue
         times.append((time.perf_counter() - t0, path))
         rb = result.runbook
+        state_changing(rb, changes)  # issue 24 item 1
         found = {(d.line, getattr(d, "rule", "")) for d in diags}
         for d in diags:
             rule = getattr(d, "rule", "") or "other"
@@ -90,6 +92,7 @@ def main(folder: str) -> int:
     print(f"runnable steps with a placeholder left unfilled: {placeholders_left}")
     print(f"manual steps: {manual}")
     print("findings by rule: " + ", ".join(f"{k} {n}" for k, n in sorted(rules.items())))
+    print_state_changing(changes)
     missed = sorted(needing - flagged_files)
     print(f"files check flags: {len(flagged_files)}; files with such a case check does not "
           f"flag: {len(missed)}")
@@ -102,6 +105,36 @@ def main(folder: str) -> int:
               f"max {slowest[0] * 1000:.1f} ms ({slowest[1].name}), "
               f"total {sum(ts):.2f} s")
     return 0
+
+
+# -- state-changing steps (issue 24, item 1) ------------------------------------------------
+def state_changing(rb: Runbook, counts: Counter[str]) -> None:
+    """Count the runnable steps that run a state-changing command, by what gates them."""
+    from swrun.rules import statechange
+
+    extra, _ = statechange.extra_patterns(rb.metadata)
+    for step in rb.steps:
+        if step.kind in (StepKind.CHECK, StepKind.REFERENCE):
+            continue
+        if step.choice and not step.confirm_inferred:
+            counts["choice"] += 1
+        if statechange.state_change(step.kind.value, step.body, step.attributes, extra) is None:
+            continue
+        if step.flag("confirm") or step.flag("destructive"):
+            counts["author"] += 1
+        elif step.confirm_inferred:
+            counts["inferred"] += 1
+        elif statechange.marked(step.attributes, rb.metadata):
+            counts["unattended"] += 1
+        else:
+            counts["ungated"] += 1
+
+
+def print_state_changing(counts: Counter[str]) -> None:
+    print(f"ungated state-changing steps (must be 0): {counts['ungated']}; state-changing "
+          f"steps gated by inference: {counts['inferred']}, by the author's confirm: "
+          f"{counts['author']}, marked unattended by the author: {counts['unattended']}; "
+          f"other steps asked as alternatives (If …, Option …): {counts['choice']}")
 
 
 if __name__ == "__main__":

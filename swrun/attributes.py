@@ -38,6 +38,9 @@ KNOWN: Mapping[str, AttrSpec] = {
     "timeout": AttrSpec("duration", "kill the step after this long", section=True),
     "confirm": AttrSpec("flag", "ask the operator before running", section=True),
     "destructive": AttrSpec("flag", "needs the environment name typed in production", section=True),
+    "unattended": AttrSpec(
+        "flag", "may run unattended: no confirm inferred from a state-changing command",
+        section=True),
     "retries": AttrSpec("int", "extra attempts after a failure", section=True),
     "retry_delay": AttrSpec("duration", "pause between attempts (default 2s)", section=True),
     "retry_safe": AttrSpec(

@@ -200,6 +200,10 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
               help="Run the rollback section when an on_failure=rollback step fails.")
 @click.option("--confirm-environment", metavar="NAME",
               help="Headless form of typing the environment name for destructive steps.")
+@click.option("--confirm", "confirm", multiple=True, metavar="STEP",
+              shell_complete=_complete.steps,
+              help="Run this step though swrun inferred it asks first (a state-changing "
+                   "command, an alternative); --yes does not (repeatable).")
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[LOG]",
               shell_complete=_complete.log_files,
               help="Continue an unfinished run (default: the newest unfinished log).")
@@ -238,7 +242,7 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
             strict: bool, inventory: str | None, accept_new_host_keys: bool, concurrent: bool,
             stop_leftovers: bool, interleave: bool = False, sign_with: str | None = None,
             approvals: tuple[str, ...] = (), notify: tuple[str, ...] = (),
-            no_carry: bool = False) -> None:
+            no_carry: bool = False, confirm: tuple[str, ...] = ()) -> None:
     """Run FILE headless: for CI, cron and drills. Exit codes are listed in docs/cli.md."""
     _notify_urls(notify)
     if interleave:  # read by the headless renderer (swrun.render.HumanRenderer)
@@ -255,7 +259,7 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
         resume=resume, log=log_path, operator=operator, json=as_json, strict=strict,
         inventory=inventory, accept_new_host_keys=accept_new_host_keys, argv=sys.argv,
         concurrent=concurrent, stop_leftovers=stop_leftovers, sign_with=sign_with,
-        approvals=list(approvals), no_carry=no_carry,
+        approvals=list(approvals), no_carry=no_carry, confirm=list(confirm),
     )
     sys.exit(int(run(opts)))
 

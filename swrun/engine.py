@@ -77,6 +77,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 DEFAULT_RETRY_DELAY = 2.0
+INFERRED = "inferred"
+"""The gate of a step swrun asks before though the author did not mark it (Step.inferred):
+`--yes` does not answer it; `--confirm STEP` or the author's `unattended` does."""
 
 
 class Decision(StrEnum):
@@ -119,7 +122,8 @@ class Operator(Protocol):
         ...
 
     def confirm(self, step: Step, reason: str) -> Answer:
-        """A gate before a step (`confirm`, `destructive` or `step` mode): CONTINUE/SKIP/ABORT."""
+        """A gate before a step (`confirm`, `destructive`, `inferred` — see Step.inferred —
+        or `step` mode): CONTINUE/SKIP/ABORT."""
         ...
 
     def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
@@ -565,6 +569,7 @@ class Engine:
                 return refused
         gate = ("destructive" if step.flag("destructive") else
                 "confirm" if step.flag("confirm") else
+                INFERRED if step.inferred else
                 "step" if self.settings.step_mode else None)
         if gate is not None and not self.settings.dry_run:  # check mode changes nothing
             yield from self._wait(step, gate)

@@ -20,7 +20,8 @@ from swrun.model import Variable
 KNOWN_KEYS = frozenset(
     {"title", "description", "environment", "window", "inventory", "vars", "owner", "team",
      "tags", "version", "links", "service", "severity", "milestones", "signing_key", "notify",
-     "allowed_signers", "approvals", "rollback", "optional", "kube_context"}
+     "allowed_signers", "approvals", "rollback", "optional", "kube_context",
+     "state_changing", "unattended"}
 )
 _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 SOURCES = ("env:", "aws-secretsmanager:")

@@ -45,6 +45,7 @@ from swrun.model import (
     StepKind,
     Variable,
 )
+from swrun.rules import statechange
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -284,6 +285,8 @@ class _SectionBuilder:
     end_line: int = 0
     rollback: bool = False
     optional: bool = False
+    choice: str = ""
+    """An alternative's condition (a section titled "If …", "Option B"): its steps are asked."""
     id: str = ""
 
     def freeze(self, path: str) -> Section:
@@ -344,6 +347,9 @@ class _Builder:
         self.task_steps = 0
         self.item_steps = 0
         self.placeholder_vars: dict[str, Variable] = {}
+        self.alt_lead = ""
+        """The paragraph just before a block, for "If …"/"Alternatively"/"not recommended"."""
+        self.state_patterns: list[statechange.Pattern] = []
 
     # -- diagnostics -------------------------------------------------------------------------
     def warn(self, message: str, line: int, col: int = 0) -> None:
@@ -381,6 +387,8 @@ class _Builder:
                 self.last_text = _inline_text(tok)
                 self.lead = _marked_text(tok)
                 self.title_lead = _lead(tok)
+                if not (i >= 2 and "task-list-item" in str(tokens[i - 2].attrGet("class") or "")):
+                    self.alt_lead = self.last_text
             elif t == "swrun_too_deep" and tok.map:
                 first, last = tok.map[0] + 1, tok.map[1]
                 lines = f"line {first}" if last <= first else f"lines {first}-{last}"
@@ -427,6 +435,9 @@ class _Builder:
         self.variables = read_variables(data.pop("vars", None), self.path, line, self.diags,
                                         tok.content)
         self.metadata = data
+        self.state_patterns, problem = statechange.extra_patterns(data)
+        if problem:
+            self.error(problem, line)
         if isinstance(data.get("title"), str) and data["title"].strip():
             self.title = data["title"].strip()
 
@@ -453,6 +464,9 @@ class _Builder:
             not sec.rollback and self.by_title("optional", title, _OPTIONAL_TITLE))
         if sec.rollback and not parent.rollback:
             sec.attributes["rollback"] = True
+        sec.optional = sec.optional or (not sec.rollback and statechange.not_recommended(title))
+        sec.choice = parent.choice or (title if statechange.alternative_title(title) else "")
+        self.alt_lead = ""
         parent.children.append(sec)
         self.stack.append(sec)
         self.after_heading = True
@@ -673,7 +687,9 @@ class _Builder:
         *, read: _Reading | None = None, written: str = "",
     ) -> None:
         sec = self.stack[-1]
-        optional = sec.optional and kind is not StepKind.REFERENCE
+        lead, self.alt_lead = self.alt_lead, ""
+        optional = (sec.optional or statechange.not_recommended(lead)) and \
+            kind is not StepKind.REFERENCE
         if optional:  # shown with its section, never run; nothing to ask for it
             kind = StepKind.REFERENCE
             read = None
@@ -700,6 +716,11 @@ class _Builder:
                 self.placeholder_var(use)
         elif written:
             extra = {"written": written}
+        if kind not in (StepKind.CHECK, StepKind.REFERENCE) and \
+                not statechange.marked(attrs, self.metadata):
+            found = statechange.state_change(kind.value, body, attrs, self.state_patterns)
+            extra["confirm_inferred"] = found.command if found else ""
+            extra["choice"] = sec.choice or statechange.alternative_lead(lead)
         step = Step(
             id=step_id, number=number, kind=kind, title=title, body=body, language=language,
             attributes=attrs, section=sec.path, section_id=sec.id,

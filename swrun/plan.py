@@ -18,6 +18,8 @@ def kind_of(step: Step) -> str:
 
 def step_flags(step: Step) -> list[str]:
     flags = [f for f in _FLAGS if step.flag(f)]
+    if step.inferred:
+        flags.append("confirm(inferred)")
     if step.in_rollback:
         flags.append("rollback")
     if step.optional:
@@ -63,6 +65,8 @@ def plan_json(runbook: Runbook) -> dict[str, Any]:
                 "kind": s.kind.value,
                 "manual": s.manual or None,
                 "optional": s.optional or None,
+                "inferred_confirm": {"command": s.confirm_inferred or None,
+                                     "choice": s.choice or None} if s.inferred else None,
                 "writes": s.text("file"),
                 "placeholders": [{"text": p.text, "name": p.name, "line": p.line,
                                   "filled": p.fillable} for p in s.placeholders],
@@ -139,6 +143,11 @@ def _reading_notes(runbook: Runbook) -> list[str]:
     if manual:
         notes.append(f"manual: {len(manual)} step(s) the operator runs and ticks: " + ", ".join(
             str(s.number) for s in manual))
+    for s in runbook.steps:
+        if s.inferred:
+            notes.append(f"confirm inferred: step {s.number} asks first ({s.inferred}); "
+                         "--yes does not answer it (--confirm STEP, or mark the block "
+                         "{confirm} or {unattended})")
     optional = [s for s in runbook.steps if s.optional]
     if optional:
         sections = dict.fromkeys(SECTION_SEP.join(s.section[:1]) for s in optional)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
-from swrun.rules import bashsyntax
+from swrun.rules import bashsyntax, statechange
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -42,6 +42,8 @@ RULES: dict[str, tuple[str, str]] = {
     "SW202": ("plain-http", "a download over plain http"),
     "SW203": ("rm-empty-var", "`rm -rf` on a path built from a variable that may be empty"),
     "SW204": ("errexit-off", "`set +e` in a destructive block: failures go unnoticed"),
+    "SW205": ("state-changing", "a state-changing command (delete, scale, restart, `rm -rf`…) "
+                                "in a step with no confirm/unattended mark: swrun asks first"),
 }
 """Rule id → (short name, what it finds). Ids never change meaning."""
 _Add = Callable[[str, int, str, str], None]
@@ -93,6 +95,10 @@ def lint(rb: Runbook) -> list[Diagnostic]:
             _risky(rb, step, add)
         silenced = allowed(step)
         out.extend(f for f in found if f.rule not in silenced)
+    for step in rb.steps:  # typed blocks too (pm2 restart, mongo restore --drop)
+        if step.confirm_inferred and "SW205" not in allowed(step):
+            out.append(Finding(Severity.WARNING, *statechange.finding(step), 0, "SW205",
+                               statechange.FIX))
     out.extend(_order(rb, declared))
     return list(out)
 

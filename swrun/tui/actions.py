@@ -132,6 +132,8 @@ class OperatorActions:
             self.push_screen(TypedConfirmScreen(q.step, env, what), done)
             return
         detail = f"{q.step.number}. {q.step.title}"
+        if q.reason == "inferred":  # the author did not mark it: say why swrun asks
+            detail += f"\n\nasked because: inferred: {q.step.inferred}"
         if what:
             detail += f"\n\n{what}"
         title = {"destructive": "⚠ Run this destructive step?",

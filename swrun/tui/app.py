@@ -544,7 +544,8 @@ class SwrunApp(OperatorActions, App[int]):
             self._confirm_gate(q)
             text = ""
         else:
-            what = {"destructive": "⚠ destructive step", "confirm": "? step"}.get(
+            what = {"destructive": "⚠ destructive step", "confirm": "? step",
+                    "inferred": "? step (inferred)"}.get(
                 q.reason, "▶ step")
             text = f"{what} {n}: {q.step.title} — r runs it, s skips"
         if text:

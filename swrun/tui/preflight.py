@@ -24,7 +24,8 @@ from swrun.tui.screens import button
 
 
 def flags(step: Step) -> list[str]:
-    return [name for name in ("destructive", "confirm") if step.flag(name)]
+    return [name for name in ("destructive", "confirm") if step.flag(name)] + (
+        ["confirm(inferred)"] if step.inferred else [])
 
 
 class PreflightScreen(ModalScreen[bool]):
