@@ -52,11 +52,13 @@ from swrun.rules.shelltext import (
     find_placeholders,
     interactive,
     looks_like_command,
+    logical_lines,
     mostly_commands,
-    read_prompts,
     shell_owned,
     strip_comments,
 )
+from swrun.rules.prompts import Transcript, read_prompts
+from swrun.rules.sessions import Session, follow
 
 _SWRUN_OPEN = re.compile(r"<!--\s*+swrun:")
 _NOT_INHERITED = frozenset({"rollback", "milestone"})
@@ -339,8 +341,8 @@ class _Builder:
         self.lead = ""
         """The paragraph just before a block, with `code` marks (for "Create `path`:")."""
         self.title_lead = ""
-        self.session: tuple[int, _SectionBuilder, str] | None = None
-        """An interactive session a step opened: (its number, its section, what it is)."""
+        self.session: tuple[Session, ...] = ()
+        """The sessions steps of this section opened and no later block ended, innermost last."""
         self.task_steps = 0
         self.item_steps = 0
         self.placeholder_vars: dict[str, Variable] = {}
@@ -459,7 +461,7 @@ class _Builder:
         self.last_text = title
         self.title_lead = title
         self.lead = ""
-        self.session = None
+        self.session = ()
         if self.pending is not None:
             self.warn("swrun comment applies to nothing before this heading", self.pending[1])
             self.pending = None
@@ -609,8 +611,10 @@ class _Builder:
         read = _Reading(body)
         shell_text = kind is StepKind.SHELL and _sh(own.get("shell"))
         forced = own.get("run") is True
+        here = not (own.get("targets") or own.get("hosts") or own.get("host"))
+        before = self.session if here else ()
         if lang in SHELL_LANGUAGES or (not lang and kind is StepKind.REFERENCE):
-            read.prompts(lang == "console" or not lang, line)
+            read.prompts(lang == "console" or not lang, line, before[-1].into if before else "")
         if lang == "console" and not read.prompted and not forced and \
                 not mostly_commands(body):  # output, logs, PromQL, YAML: reference
             kind = StepKind.REFERENCE
@@ -618,25 +622,27 @@ class _Builder:
                 read.prompted or mostly_commands(body)):
             read.manual = "no language: swrun does not run it"
             shell_text = True
-        if kind is StepKind.SHELL and shell_text and not forced:
-            found = interactive(read.body)
+        if (kind is StepKind.SHELL and shell_text and not forced) or read.manual:
+            found = interactive(read.body) if not read.manual else None
+            followed = follow(read.typed(line), before, self.number + 1)
             if found is not None:
                 read.manual = found.what
-                if found.session:
-                    read.opens = found.what
-            elif self.session is not None and self.session[1] is self.stack[-1] \
-                    and not own.get("targets") and not own.get("hosts") and not own.get("host"):
-                read.manual = f"typed in the session step {self.session[0]} {self.session[2]}"
+            elif read.manual and not followed.inside:
+                pass  # no language: its own reason
+            elif followed.opens:
+                read.manual = followed.opens
+            elif followed.inside:
+                read.manual = followed.inside
+                if followed.continues is not None:  # the session's command first: copyable
+                    read.prepend(followed.continues.command, followed.continues.line, line)
+            if here and not self.stack[-1].optional:
+                self.session = followed.open
         if (kind is StepKind.SHELL or read.manual) and shell_text:
             read.placeholders(line)
         if read.manual and not self.stack[-1].optional:
             kind = StepKind.CHECK
         title = self.title_for(own, read.body, kind)
         self.add_step(kind, title, read.body, language, own, line, end, read=read)
-        if read.opens and kind is StepKind.CHECK:
-            self.session = (self.number, self.stack[-1], read.opens.replace("opens ", "opened "))
-        elif self.session is not None and re.search(r"(?m)^\s*(?:exit|logout)\s*$", read.body):
-            self.session = None
 
     def check(self, tok: Token, tokens: list[Token], i: int) -> None:
         line = tok.map[0] + 1 if tok.map else 0
@@ -837,17 +843,32 @@ class _Reading:
         self.prompt_lines: tuple[int, ...] = ()
         self.uses: tuple[PlaceholderUse, ...] = ()
         self.manual = ""
-        self.opens = ""
         self.prompted = False
+        self.transcript: Transcript | None = None
 
-    def prompts(self, console: bool, line: int) -> None:
-        got = read_prompts(self.body, console)
+    def prompts(self, console: bool, line: int, opened: str = "") -> None:
+        got = read_prompts(self.body, console, opened)
         if got is None:
             return
         self.prompted = True
+        self.transcript = got
         self.body = got.body
         self.lines = tuple(line + 1 + o for o in got.lines)
         self.prompt_lines = tuple(line + 1 + o for o in got.prompts)
+
+    def typed(self, fence: int) -> list[tuple[int, str, str, str]]:
+        """(file line, command, prompt, program its prompt shows) of each command typed."""
+        if self.transcript is not None:
+            return [(fence + 1 + t.offset, t.text, t.shape, t.into)
+                    for t in self.transcript.typed if t.shape]
+        return [(fence + 1 + o, text, "", "") for o, text in logical_lines(self.body)]
+
+    def prepend(self, command: str, at: int, fence: int) -> None:
+        """`command` (file line `at`) shown first: the session a later block is typed into."""
+        n = self.body.count("\n") + (not self.body.endswith("\n"))
+        lines = self.lines or tuple(fence + 1 + o for o in range(n))
+        self.body = f"{command}\n{self.body}"
+        self.lines = (at, *lines)
 
     def line_of(self, offset: int, fence: int) -> int:
         return self.lines[offset] if offset < len(self.lines) else fence + 1 + offset

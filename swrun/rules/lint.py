@@ -1,7 +1,7 @@
 """`swrun check` rules for shell steps: what would fail, or do what the writer did not mean,
 when the runbook runs. Each finding has a stable rule id, a file line and a fix; a block (or a
-section) silences rules with `allow="SW101,SW203"`. Findings are warnings: `--strict` fails
-on them."""
+section) silences rules with `allow="SW101,SW203"`. Findings are warnings, `--strict` fails on
+them; SW103 is info (what swrun read), which nothing fails on."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ from swrun.rules.shelltext import (
 RULES: dict[str, tuple[str, str]] = {
     "SW101": ("syntax", "the shell (bash -n) or the block's interpreter rejects the block"),
     "SW102": ("placeholder", "a value left for the reader to fill in (`<pod>`, `YOUR_…`)"),
-    "SW103": ("prompt", "a `$ ` or `# ` prompt in a shell block (stripped, output dropped)"),
+    "SW103": ("prompt", "prompts in a shell block (stripped, output dropped): info, once per "
+                        "block"),
     "SW104": ("interactive", "a command that needs a terminal or never ends: a manual step"),
     "SW105": ("no-language", "a fence without a language holding commands: a manual step"),
     "SW106": ("session", "a block typed into a session an earlier step opened: manual"),
@@ -44,8 +45,8 @@ RULES: dict[str, tuple[str, str]] = {
     "SW204": ("errexit-off", "`set +e` in a destructive block: failures go unnoticed"),
 }
 """Rule id → (short name, what it finds). Ids never change meaning."""
-_Add = Callable[[str, int, str, str], None]
-"""add(rule, line, message, fix)"""
+_Add = Callable[..., None]
+"""add(rule, line, message, fix, severity=WARNING)"""
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,10 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     for step in steps:
         found: list[Finding] = []
 
-        def add(rule: str, line: int, message: str, fix: str, step: Step = step,
+        def add(rule: str, line: int, message: str, fix: str,
+                severity: Severity = Severity.WARNING, step: Step = step,
                 found: list[Finding] = found) -> None:
-            found.append(Finding(Severity.WARNING, message, step.span.path, line, 0, rule, fix))
+            found.append(Finding(severity, message, step.span.path, line, 0, rule, fix))
 
         _prompts(step, add)
         _placeholders(step, add)
@@ -98,10 +100,14 @@ def lint(rb: Runbook) -> list[Diagnostic]:
 
 
 def _prompts(step: Step, add: _Add) -> None:
-    for line in step.prompts:
-        add("SW103", line, "prompt in a shell block: swrun runs the commands after `$ `/`# ` "
-            "and leaves out the output lines", "drop the prompt and the output, or use a "
-            "`console` fence for a transcript")
+    if not step.prompts:
+        return
+    n = len(step.prompts)
+    what = ("runs the commands after them and leaves out the output lines" if step.runnable
+            else "shows the commands typed at them and leaves out the output lines")
+    add("SW103", step.prompts[0], f"{n} prompt{'s' if n > 1 else ''} in a shell block: swrun "
+        f"{what}", "drop the prompts and the output, or use a `console` fence for a "
+        "transcript", Severity.INFO)
 
 
 def _placeholders(step: Step, add: _Add) -> None:
@@ -127,15 +133,15 @@ def _manual(step: Step, add: _Add) -> None:
         add("SW105", line, "commands in a fence without a language: a manual step (shown, "
             "the operator runs it and ticks; headless stops here)",
             "write ```bash to run it, or ```text to show it")
-    elif step.manual.startswith("typed in the session"):
+    elif step.manual.startswith("typed in"):
         add("SW106", line, f"block {step.manual}: a manual step, not run here",
             "run it through the session's own command (`kubectl exec POD -- cmd`, "
             "`ssh host 'cmd'`), or add `run` if it is meant for this machine")
     elif step.manual != "list item":
         found = interactive(step.body)
         lines = dict(logical_lines(step.body))
-        first = lines.get(found.offset, "") if found else ""
-        line = step.body_line(found.offset) if found else line
+        first = lines.get(found.offset if found else 0, "")
+        line = step.body_line(found.offset if found else 0)
         shown = first.strip() if len(first.strip()) <= 60 else first.strip()[:59] + "…"
         add("SW104", line, f"`{shown}` {step.manual}: a manual step (shown, the operator "
             "runs it and ticks; headless stops here)", "use a form that ends on its own "
