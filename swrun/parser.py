@@ -45,20 +45,21 @@ from swrun.model import (
     StepKind,
     Variable,
 )
+from swrun.rules.knownbad import bash_checked, bash_verdicts, content_kind
+from swrun.rules.prompts import Transcript, read_prompts
+from swrun.rules.sessions import Session, follow
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
     exported,
     find_placeholders,
     interactive,
-    looks_like_command,
     logical_lines,
+    looks_like_command,
     mostly_commands,
     shell_owned,
     strip_comments,
 )
-from swrun.rules.prompts import Transcript, read_prompts
-from swrun.rules.sessions import Session, follow
 
 _SWRUN_OPEN = re.compile(r"<!--\s*+swrun:")
 _NOT_INHERITED = frozenset({"rollback", "milestone"})
@@ -247,6 +248,10 @@ def parse_text(text: str, path: str = "", *, strict: bool = False) -> ParseResul
     try:
         builder = _Builder(text, path)
         runbook = builder.build()
+        failing = builder.known_failures()
+        if failing:  # read again, those blocks shown or manual: numbers, sessions follow
+            builder = _Builder(text, path, failing)
+            runbook = builder.build()
     except RunbookError:
         raise
     except RecursionError:
@@ -320,7 +325,12 @@ class _Names:
 
 
 class _Builder:
-    def __init__(self, text: str, path: str) -> None:
+    def __init__(self, text: str, path: str,
+                 failing: Mapping[int, tuple[int, str]] | None = None) -> None:
+        self.failing = failing or {}
+        """Fence line → bash's syntax error in the block as read (a first reading found)."""
+        self.forced: set[int] = set()
+        """Fence lines of blocks marked `run`: run as the author says, whatever bash says."""
         self.text = text
         self.lines = text.split("\n")
         self.path = path
@@ -639,10 +649,33 @@ class _Builder:
                 self.session = followed.open
         if (kind is StepKind.SHELL or read.manual) and shell_text:
             read.placeholders(line)
+        if forced:
+            self.forced.add(line)
+        elif kind is StepKind.SHELL and not read.manual and line in self.failing:
+            shown = content_kind(body)
+            if shown:  # a query or data in a shell fence: shown as it is written
+                self.add_step(StepKind.REFERENCE, self.title_for(own, body, StepKind.REFERENCE),
+                              body, language, own, line, end)
+                return
+            offset, message = self.failing[line]
+            offset = min(offset, max(0, read.body.count("\n") - 1))  # "end of file": the last
+            read.manual = (f"bash -n rejects it (line {read.line_of(offset, line)}: "
+                           f"{message}): not run")
         if read.manual and not self.stack[-1].optional:
             kind = StepKind.CHECK
         title = self.title_for(own, read.body, kind)
         self.add_step(kind, title, read.body, language, own, line, end, read=read)
+
+    def known_failures(self) -> dict[int, tuple[int, str]]:
+        """Fence line → bash's syntax error, for each block read as a shell step to run that
+        bash rejects (all asked of one bash process); {} when bash cannot say."""
+        steps = [s for s in self.steps if s.kind is StepKind.SHELL and
+                 s.span.line not in self.forced and not s.attributes.get("file") and
+                 bash_checked(s.text("shell"))]
+        verdicts = bash_verdicts([s.body for s in steps]) if steps else None
+        if verdicts is None:
+            return {}
+        return {s.span.line: p for s, p in zip(steps, verdicts, strict=True) if p is not None}
 
     def check(self, tok: Token, tokens: list[Token], i: int) -> None:
         line = tok.map[0] + 1 if tok.map else 0

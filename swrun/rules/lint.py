@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.rules import bashsyntax
+from swrun.rules.knownbad import LABELS, bash_verdicts, content_kind
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -77,8 +78,10 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     out: list[Finding] = []
     declared = set(rb.variables)
     steps = [s for s in rb.steps if s.kind is StepKind.SHELL or s.manual]
-    bash = _bash_syntax([s for s in steps if s.kind is StepKind.SHELL
-                         and not s.attributes.get("file") and _checker(s) == "bash"])
+    shown = [s for s in rb.steps if s.kind is StepKind.REFERENCE and not s.optional and
+             s.language.lower() in _SHOWN_SHELL and content_kind(s.body)]
+    bash = _bash_syntax([s for s in steps if (s.kind is StepKind.SHELL or _rejected(s))
+                         and not s.attributes.get("file") and _checker(s) == "bash"] + shown)
     for step in steps:
         found: list[Finding] = []
 
@@ -93,10 +96,30 @@ def lint(rb: Runbook) -> list[Diagnostic]:
         if step.kind is StepKind.SHELL and not step.attributes.get("file"):
             _syntax(step, add, bash)
             _risky(rb, step, add)
+        elif _rejected(step):
+            _syntax(step, add, bash)
         silenced = allowed(step)
         out.extend(f for f in found if f.rule not in silenced)
+    for step in shown:
+        problem = bash.get(id(step))
+        if problem is not None and "SW101" not in allowed(step):
+            what = LABELS[content_kind(step.body)]
+            kind = content_kind(step.body)
+            out.append(Finding(Severity.WARNING, f"{what} in a `{step.language}` fence: bash "
+                               f"rejects it ({problem[1]}), so it is shown, not run",
+                               step.span.path, step.span.line, 0, "SW101",
+                               f"label the fence ```{kind}"))
     out.extend(_order(rb, declared))
     return list(out)
+
+
+_SHOWN_SHELL = frozenset({"bash", "sh", "shell", "ksh"})
+"""Fence languages whose blocks bash checks: one shown as reference is a known failure."""
+
+
+def _rejected(step: Step) -> bool:
+    """A manual step made of a block bash rejects (swrun/parser.py: not run)."""
+    return step.manual.startswith("bash -n rejects")
 
 
 def _prompts(step: Step, add: _Add) -> None:
@@ -137,7 +160,7 @@ def _manual(step: Step, add: _Add) -> None:
         add("SW106", line, f"block {step.manual}: a manual step, not run here",
             "run it through the session's own command (`kubectl exec POD -- cmd`, "
             "`ssh host 'cmd'`), or add `run` if it is meant for this machine")
-    elif step.manual != "list item":
+    elif step.manual != "list item" and not _rejected(step):
         found = interactive(step.body)
         lines = dict(logical_lines(step.body))
         first = lines.get(found.offset if found else 0, "")
@@ -162,12 +185,8 @@ def _checker(step: Step) -> str:
 def _bash_syntax(steps: list[Step]) -> dict[int, bashsyntax.Problem | None]:
     """bash's verdict on each step (by id), from one bash process for all of them; {} when
     bash is missing or cannot (each step is then checked alone)."""
-    exe = shutil.which("bash")
-    if exe is None or not steps:
-        return {}
-    try:
-        found = bashsyntax.check(exe, [s.body for s in steps])
-    except (OSError, bashsyntax.Unsupported):
+    found = bash_verdicts([s.body for s in steps]) if steps else None
+    if found is None:
         return {}
     return {id(s): problem for s, problem in zip(steps, found, strict=True)}
 
@@ -191,6 +210,12 @@ def _syntax(step: Step, add: _Add, checked: dict[int, bashsyntax.Problem | None]
         return
     offset, text = problem
     offset = min(offset, max(0, step.body.count("\n") - 1))
+    if _rejected(step):
+        add("SW101", step.body_line(offset), f"{checker} -n: {text}",
+            "swrun does not run it (a manual step): fix the shell syntax (an unclosed quote, "
+            "`if` without `fi`, a here-document without its end line), or label the fence "
+            "with what it holds (```text)")
+        return
     add("SW101", step.body_line(offset), f"{checker} -n: {text}",
         "fix the shell syntax (an unclosed quote, `if` without `fi`, a here-document "
         "without its end line)")

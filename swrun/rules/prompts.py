@@ -138,9 +138,9 @@ def _console(line: str, into: str) -> tuple[str, str, str] | None:
         return m.group("cmd") or "", line[: m.start("mark") + 1], SHELL
     if "=" in line[:66] or "-" in line[:66] or "(" in line[:66]:
         m = _PSQL.match(line)
-        if m and (m.group("cmd") is not None or line.rstrip() == line[: m.end("mark")]):
-            if m.group("mark")[0] == "=" or into == "psql":
-                return m.group("cmd") or "", line[: m.end("mark")], "psql"
+        if m and (m.group("cmd") is not None or line.rstrip() == line[: m.end("mark")]) and \
+                (m.group("mark")[0] == "=" or into == "psql"):
+            return m.group("cmd") or "", line[: m.end("mark")], "psql"
     for pattern, program in ((_MYSQL, "mysql"), (_REDIS, "redis"), (_RUBY, "ruby"),
                              (_MONGO, "mongo"), (_GPG, "gpg"), (_POWERSHELL, "powershell"),
                              (_PYTHON, "python")):

@@ -95,16 +95,15 @@ def follow(typed: Sequence[tuple[int, str, str, str]], before: Sequence[Session]
     stack = list(before)
     inside = opened_what = ""
     continues: Session | None = None
-    for k, (line, text, shape, into) in enumerate(typed):
+    for line, text, shape, into in typed:
         if not text.strip() or text.lstrip().startswith("#"):
             continue
-        if k == 0 or not inside:
-            if stack and stack[-1].step != number and not into and plainly_local(text, stack[-1]):
-                stack = []  # back at the operator's shell
+        if not inside and stack and stack[-1].step != number and not into and \
+                plainly_local(text, stack[-1]):
+            stack = []  # back at the operator's shell
         if into and into != (stack[-1].into if stack else ""):
             # a prompt says where the line goes (`template1=#`, `sh-4.4$`)
-            if not stack or stack[-1].into != into:
-                stack.append(Session(into, "", 0, line))
+            stack.append(Session(into, "", 0, line))
         if stack:
             if not inside:
                 top = stack[-1]
