@@ -45,6 +45,7 @@ from swrun.model import (
     StepKind,
     Variable,
 )
+from swrun.rules.fences import closed_on_a_line
 from swrun.rules.knownbad import bash_checked, bash_verdicts, content_kind
 from swrun.rules.prompts import Transcript, read_prompts
 from swrun.rules.sessions import Session, follow
@@ -60,6 +61,7 @@ from swrun.rules.shelltext import (
     shell_owned,
     strip_comments,
 )
+from swrun.rules.transcript import transcript_lines
 
 _SWRUN_OPEN = re.compile(r"<!--\s*+swrun:")
 _NOT_INHERITED = frozenset({"rollback", "milestone"})
@@ -366,7 +368,7 @@ class _Builder:
 
     # -- walk --------------------------------------------------------------------------------
     def build(self) -> Runbook:
-        tokens = _markdown().parse(self.text)
+        tokens = self.mend(_markdown().parse(self.text))
         i = 0
         n = len(tokens)
         while i < n:
@@ -408,6 +410,30 @@ class _Builder:
             self.warn("swrun comment applies to nothing (no block follows it)", self.pending[1])
         self.guard(tokens)
         return self.finish()
+
+    def mend(self, tokens: list[Token]) -> list[Token]:
+        """A fence closed at the end of a command line is an error there, and ends there:
+        the line becomes a closer in the text read (no line moves), its command goes back
+        into the block, and what Markdown would have swallowed is read."""
+        mended: dict[int, str] = {}
+        for _ in range(8):  # a swallowed part may hold another; each round mends one more
+            found = closed_on_a_line(self.lines, tokens)
+            if not found:
+                break
+            for closed in found:
+                shown = closed.command if len(closed.command) <= 40 else \
+                    closed.command[:39] + "…"
+                mark = closed.mended.lstrip(" \t>")
+                self.error(f"fence closed at the end of a command line ({shown}{mark}): "
+                           f"Markdown reads on to the next fence; put {mark} on a line of its "
+                           "own", closed.line + 1)
+                self.lines[closed.line] = closed.mended
+                mended[closed.line] = closed.command
+            tokens = _markdown().parse("\n".join(self.lines))
+        for tok in tokens:
+            if tok.type == "fence" and tok.map and tok.map[1] - 1 in mended:
+                tok.content += mended[tok.map[1] - 1] + "\n"
+        return tokens
 
     def guard(self, tokens: list[Token]) -> None:
         """Whatever a parser limit cuts off must not vanish: every fence and task item a line
@@ -645,6 +671,18 @@ class _Builder:
                 read.manual = followed.inside
                 if followed.continues is not None:  # the session's command first: copyable
                     read.prepend(followed.continues.command, followed.continues.line, line)
+            elif not read.prompted and kind is StepKind.SHELL:
+                output, commands = transcript_lines(read.body)
+                if output and not commands:  # program output, no command: shown as written
+                    self.add_step(StepKind.REFERENCE,
+                                  self.title_for(own, body, StepKind.REFERENCE), body, language,
+                                  own, line, end)
+                    return
+                if output:
+                    first = min(output)
+                    read.manual = (f"a transcript: line {line + 1 + first} reads as program "
+                                   f"output ({output[first]}): not run")
+                    read.keep(commands, line)
             if here and not self.stack[-1].optional:
                 self.session = followed.open
         if (kind is StepKind.SHELL or read.manual) and shell_text:
@@ -895,6 +933,12 @@ class _Reading:
             return [(fence + 1 + t.offset, t.text, t.shape, t.into)
                     for t in self.transcript.typed if t.shape]
         return [(fence + 1 + o, text, "", "") for o, text in logical_lines(self.body)]
+
+    def keep(self, offsets: Sequence[int], fence: int) -> None:
+        """Only these lines of the body (the commands of a transcript; its output left out)."""
+        lines = self.body.split("\n")
+        self.body = "\n".join(lines[o] for o in offsets) + "\n"
+        self.lines = tuple(fence + 1 + o for o in offsets)
 
     def prepend(self, command: str, at: int, fence: int) -> None:
         """`command` (file line `at`) shown first: the session a later block is typed into."""

@@ -28,6 +28,7 @@ from swrun.rules.shelltext import (
     strip_comment,
     strip_comments,
 )
+from swrun.rules.transcript import output_lines
 
 RULES: dict[str, tuple[str, str]] = {
     "SW101": ("syntax", "the shell (bash -n) or the block's interpreter rejects the block"),
@@ -40,6 +41,8 @@ RULES: dict[str, tuple[str, str]] = {
     "SW107": ("set-later", "a variable used before any step sets it, or set only in a step "
                            "that does not run"),
     "SW108": ("not-exported", "a variable set without `export` in an earlier step"),
+    "SW109": ("output", "lines in a shell block that read as program output: a transcript, "
+                        "shown or manual, never run"),
     "SW201": ("pipe-to-shell", "a download piped into a shell (`curl … | sh`)"),
     "SW202": ("plain-http", "a download over plain http"),
     "SW203": ("rm-empty-var", "`rm -rf` on a path built from a variable that may be empty"),
@@ -84,12 +87,7 @@ def lint(rb: Runbook) -> list[Diagnostic]:
                          and not s.attributes.get("file") and _checker(s) == "bash"] + shown)
     for step in steps:
         found: list[Finding] = []
-
-        def add(rule: str, line: int, message: str, fix: str,
-                severity: Severity = Severity.WARNING, step: Step = step,
-                found: list[Finding] = found) -> None:
-            found.append(Finding(severity, message, step.span.path, line, 0, rule, fix))
-
+        add = add_to(found, step)
         _prompts(step, add)
         _placeholders(step, add)
         _manual(step, add)
@@ -100,11 +98,18 @@ def lint(rb: Runbook) -> list[Diagnostic]:
             _syntax(step, add, bash)
         silenced = allowed(step)
         out.extend(f for f in found if f.rule not in silenced)
+    queries = {id(s) for s in shown}
+    for step in rb.steps:
+        if step.kind is StepKind.REFERENCE and not step.optional and not step.prompts and \
+                step.language.lower() in _SHOWN_SHELL and id(step) not in queries:
+            found = []
+            _output(step, add_to(found, step))
+            out.extend(f for f in found if f.rule not in allowed(step))
     for step in shown:
         problem = bash.get(id(step))
         if problem is not None and "SW101" not in allowed(step):
-            what = LABELS[content_kind(step.body)]
             kind = content_kind(step.body)
+            what = LABELS[kind]
             out.append(Finding(Severity.WARNING, f"{what} in a `{step.language}` fence: bash "
                                f"rejects it ({problem[1]}), so it is shown, not run",
                                step.span.path, step.span.line, 0, "SW101",
@@ -115,6 +120,15 @@ def lint(rb: Runbook) -> list[Diagnostic]:
 
 _SHOWN_SHELL = frozenset({"bash", "sh", "shell", "ksh"})
 """Fence languages whose blocks bash checks: one shown as reference is a known failure."""
+
+
+def add_to(found: list[Finding], step: Step) -> _Add:
+    """An `add` that puts the step's findings in `found`."""
+
+    def add(rule: str, line: int, message: str, fix: str,
+            severity: Severity = Severity.WARNING) -> None:
+        found.append(Finding(severity, message, step.span.path, line, 0, rule, fix))
+    return add
 
 
 def _rejected(step: Step) -> bool:
@@ -160,6 +174,8 @@ def _manual(step: Step, add: _Add) -> None:
         add("SW106", line, f"block {step.manual}: a manual step, not run here",
             "run it through the session's own command (`kubectl exec POD -- cmd`, "
             "`ssh host 'cmd'`), or add `run` if it is meant for this machine")
+    elif step.manual.startswith("a transcript"):
+        _output(step, add)
     elif step.manual != "list item" and not _rejected(step):
         found = interactive(step.body)
         lines = dict(logical_lines(step.body))
@@ -169,6 +185,22 @@ def _manual(step: Step, add: _Add) -> None:
         add("SW104", line, f"`{shown}` {step.manual}: a manual step (shown, the operator "
             "runs it and ticks; headless stops here)", "use a form that ends on its own "
             "(`logs --tail=100`, `exec POD -- cmd`, `ssh host 'cmd'`), or add `run` to run it")
+
+
+def _output(step: Step, add: _Add) -> bool:
+    """SW109 at a block's first output line; False when it has none."""
+    found = output_lines(step.written or step.body)
+    if not found:
+        return False
+    first = min(found)
+    shown = "manual step (its commands shown, the operator runs them)" if step.manual \
+        else "shown, not run"
+    fix = ("put `$ ` before each command and keep the output after it, or move the output "
+           "into a ```text block") if step.manual else "label the fence ```text (it holds no " \
+        "command)"
+    add("SW109", step.span.line + 1 + first, f"reads as program output ({found[first]}): the "
+        f"block is a transcript, {shown}", fix)
+    return True
 
 
 def _checker(step: Step) -> str:
