@@ -669,8 +669,8 @@ class _Builder:
                 read.manual = followed.opens
             elif followed.inside:
                 read.manual = followed.inside
-                if followed.continues is not None:  # the session's command first: copyable
-                    read.prepend(followed.continues.command, followed.continues.line, line)
+                for session in reversed(followed.continues):  # their commands first: copyable
+                    read.prepend(session.command, session.line, line)
             elif not read.prompted and kind is StepKind.SHELL:
                 output, commands = transcript_lines(read.body)
                 if output and not commands:  # program output, no command: shown as written

@@ -52,9 +52,9 @@ _PROMQL = re.compile(
     r"(?:avg|min|max|sum|count|quantile|last|stddev)_over_time|changes|resets|"
     r"count_values|quantile|group|sort|sort_desc|clamp_min|clamp_max|time|vector|scalar)"
     r"\s*+(?:(?:by|without)\s*+\([^)\n]*+\)\s*+)?+\("
-    r"|\b[a-zA-Z_:][\w:]*+\{[^{}\n]*+[=~]\"[^\"\n]*+\"[^{}\n]*+\}"
+    r"|(?<![\w:])[a-zA-Z_:][\w:]*+\{[^{}\n]*+[=~]\"[^\"\n]*+\"[^{}\n]*+\}"
     r"|\[\d++[smhdwy]\]")
-_LOGQL = re.compile(r"^\s*+\{[^{}\n]*+=~?+\"[^\"\n]*+\"[^{}\n]*+\}\s*+(?:\|[=~]|!=|!~|\|\s*+"
+_LOGQL = re.compile(r"^[ \t]*+\{[^{}\n]*+=~?+\"[^\"\n]*+\"[^{}\n]*+\}\s*+(?:\|[=~]|!=|!~|\|\s*+"
                     r"(?:json|logfmt|pattern|regexp|line_format|label_format|unwrap)\b)",
                     re.MULTILINE)
 _SQL = re.compile(r"\s*+(?:SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|GRANT|REVOKE|WITH|"

@@ -165,9 +165,12 @@ _OPENS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"(?:^|[;&|]\s*+)(?:mongo|mongosh)(?:\s|$)", "mongo"),
         (r"(?:^|[;&|]\s*+)(?:sudo\s++)?+(?:gitlab-rails\s++(?:console|c)|(?:bundle\s++exec\s++)?+"
          r"(?:bin/)?+rails\s++(?:console|c)|irb|pry)(?:\s|$)", "ruby"),
-        (r"\bgpg2?+\s++(?:-\S++\s++)*+--(?:card-edit|edit-key|edit-card)\b", "gpg"),
     )
 )
+
+
+_GPG_WORD = re.compile(r"(?:^|[\s;&|])gpg2?+\s")
+_GPG_EDIT = re.compile(r"\s--(?:card-edit|edit-key|edit-card)\b")
 
 
 def console_opened(command: str) -> str:
@@ -176,6 +179,8 @@ def console_opened(command: str) -> str:
     for pattern, into in _OPENS:
         if pattern.search(command):
             return into
+    if _GPG_EDIT.search(command) and _GPG_WORD.search(command):
+        return "gpg"
     return ""
 
 

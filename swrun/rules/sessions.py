@@ -50,8 +50,9 @@ class Followed:
 
     inside: str
     """Why the block is typed into a session (the manual step's reason), `` when no line is."""
-    continues: Session | None
-    """The session of an earlier step the block is typed into (shown first), or None."""
+    continues: tuple[Session, ...]
+    """The sessions of earlier steps the block is typed into, outermost first (their commands
+    are shown first: `kubectl debug node/x`, then `chroot /host`); () when none."""
     open: tuple[Session, ...]
     """The sessions open when the block ends, innermost last."""
     opens: str = ""
@@ -94,10 +95,12 @@ def follow(typed: Sequence[tuple[int, str, str, str]], before: Sequence[Session]
     number the block will get (the step that opens any session it opens)."""
     stack = list(before)
     inside = opened_what = ""
-    continues: Session | None = None
+    continues: tuple[Session, ...] = ()
+    commands = 0
     for line, text, shape, into in typed:
         if not text.strip() or text.lstrip().startswith("#"):
             continue
+        commands += 1
         if not inside and stack and stack[-1].step != number and not into and \
                 plainly_local(text, stack[-1]):
             stack = []  # back at the operator's shell
@@ -108,7 +111,7 @@ def follow(typed: Sequence[tuple[int, str, str, str]], before: Sequence[Session]
             if not inside:
                 top = stack[-1]
                 if top.step and top.step != number:
-                    continues = top
+                    continues = tuple(s for s in stack if s.command)
                     inside = f"typed in the session step {top.step} opened: {top.command}"
                 elif top.step == number:
                     inside = f"typed in the session this block opens: {top.command}"
@@ -123,4 +126,8 @@ def follow(typed: Sequence[tuple[int, str, str, str]], before: Sequence[Session]
         if opened:
             stack.append(Session(opened, text.strip(), number, line))
             opened_what = opened_what or f"opens {CONSOLES.get(opened, 'a session')}"
+    if not commands and stack and stack[-1].step and stack[-1].step != number:
+        top = stack[-1]  # comments only (`# TODO: command needed`): still the session's
+        continues = tuple(s for s in stack if s.command)
+        inside = f"typed in the session step {top.step} opened: {top.command}"
     return Followed(inside, continues, tuple(stack), opened_what)
