@@ -46,7 +46,7 @@ from swrun.model import (
     Variable,
 )
 from swrun.rules.fences import closed_on_a_line
-from swrun.rules.knownbad import bash_checked, bash_verdicts, content_kind
+from swrun.rules.knownbad import QUERIES, bash_checked, bash_verdicts, content_kind
 from swrun.rules.prompts import Transcript, read_prompts
 from swrun.rules.sessions import Session, follow
 from swrun.rules.shelltext import (
@@ -673,7 +673,8 @@ class _Builder:
                     read.prepend(session.command, session.line, line)
             elif not read.prompted and kind is StepKind.SHELL:
                 output, commands = transcript_lines(read.body)
-                if output and not commands:  # program output, no command: shown as written
+                if (output and not commands) or content_kind(body) in QUERIES:
+                    # program output and no command, or a query: shown as written
                     self.add_step(StepKind.REFERENCE,
                                   self.title_for(own, body, StepKind.REFERENCE), body, language,
                                   own, line, end)

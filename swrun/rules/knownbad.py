@@ -63,6 +63,8 @@ _SQL = re.compile(r"\s*+(?:SELECT|INSERT|UPDATE|DELETE|CREATE|ALTER|DROP|GRANT|R
 _YAML_KEY = re.compile(r"\s*+(?:-\s++)?+[\w.\"'/-]++:(?:\s|$)")
 _YAML_LINE = re.compile(r"\s*+(?:-\s++)?+[\w.\"'/-]++:(?:\s|$)|\s*+-\s++\S|\s*+---\s*+$|\s*+#")
 
+QUERIES = frozenset({"promql", "logql", "sql"})
+"""Content never run as shell, whatever bash says of it (`SELECT * FROM jobs;` is valid bash)."""
 LABELS = {"promql": "PromQL", "logql": "LogQL", "sql": "SQL", "yaml": "YAML", "json": "JSON"}
 
 

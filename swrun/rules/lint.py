@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.rules import bashsyntax
-from swrun.rules.knownbad import LABELS, bash_verdicts, content_kind
+from swrun.rules.knownbad import LABELS, QUERIES, bash_verdicts, content_kind
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -31,7 +31,8 @@ from swrun.rules.shelltext import (
 from swrun.rules.transcript import output_lines
 
 RULES: dict[str, tuple[str, str]] = {
-    "SW101": ("syntax", "the shell (bash -n) or the block's interpreter rejects the block"),
+    "SW101": ("syntax", "the shell (bash -n) or the block's interpreter rejects the block, or "
+                        "it is not shell (PromQL, SQL…)"),
     "SW102": ("placeholder", "a value left for the reader to fill in (`<pod>`, `YOUR_…`)"),
     "SW103": ("prompt", "prompts in a shell block (stripped, output dropped): info, once per "
                         "block"),
@@ -81,8 +82,8 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     out: list[Finding] = []
     declared = set(rb.variables)
     steps = [s for s in rb.steps if s.kind is StepKind.SHELL or s.manual]
-    shown = [s for s in rb.steps if s.kind is StepKind.REFERENCE and not s.optional and
-             s.language.lower() in _SHOWN_SHELL and content_kind(s.body)]
+    shown = [s for s in rb.steps if _shown_shell(s) and content_kind(s.body) in ("yaml", "json")
+             and not output_lines(s.body)]  # data: bash's verdict says whether it was a script
     bash = _bash_syntax([s for s in steps if (s.kind is StepKind.SHELL or _rejected(s))
                          and not s.attributes.get("file") and _checker(s) == "bash"] + shown)
     for step in steps:
@@ -98,22 +99,11 @@ def lint(rb: Runbook) -> list[Diagnostic]:
             _syntax(step, add, bash)
         silenced = allowed(step)
         out.extend(f for f in found if f.rule not in silenced)
-    queries = {id(s) for s in shown}
     for step in rb.steps:
-        if step.kind is StepKind.REFERENCE and not step.optional and not step.prompts and \
-                step.language.lower() in _SHOWN_SHELL and id(step) not in queries:
+        if _shown_shell(step):
             found = []
-            _output(step, add_to(found, step))
+            _not_shell(step, add_to(found, step), bash.get(id(step)))
             out.extend(f for f in found if f.rule not in allowed(step))
-    for step in shown:
-        problem = bash.get(id(step))
-        if problem is not None and "SW101" not in allowed(step):
-            kind = content_kind(step.body)
-            what = LABELS[kind]
-            out.append(Finding(Severity.WARNING, f"{what} in a `{step.language}` fence: bash "
-                               f"rejects it ({problem[1]}), so it is shown, not run",
-                               step.span.path, step.span.line, 0, "SW101",
-                               f"label the fence ```{kind}"))
     out.extend(_order(rb, declared))
     return list(out)
 
@@ -129,6 +119,25 @@ def add_to(found: list[Finding], step: Step) -> _Add:
             severity: Severity = Severity.WARNING) -> None:
         found.append(Finding(severity, message, step.span.path, line, 0, rule, fix))
     return add
+
+
+def _shown_shell(step: Step) -> bool:
+    """A block in a shell fence that swrun shows (not an optional section's, nor a
+    transcript with prompts)."""
+    return step.kind is StepKind.REFERENCE and not step.optional and not step.prompts and \
+        step.language.lower() in _SHOWN_SHELL
+
+
+def _not_shell(step: Step, add: _Add, problem: bashsyntax.Problem | None) -> None:
+    """A block in a shell fence shown as reference: a query (SW101 with the fence label to
+    write), program output (SW109), or data bash rejects (SW101)."""
+    kind = content_kind(step.body)
+    if kind in QUERIES or (kind and problem is not None and not output_lines(step.body)):
+        why = f"bash rejects it ({problem[1]})" if problem is not None else "it is not shell"
+        add("SW101", step.span.line, f"{LABELS[kind]} in a `{step.language}` fence: {why}, "
+            "so it is shown, not run", f"label the fence ```{kind}")
+    else:
+        _output(step, add)
 
 
 def _rejected(step: Step) -> bool:

@@ -25,7 +25,7 @@ uses root prompts, so a bare `# cmd` in it is a command too."""
 _VERSIONED = re.compile(r"(?P<shell>(?:ba|z|k)?+sh)-\d++(?:\.\d++)*+(?P<mark>[$#])"
                         r"(?:\s(?P<cmd>.*))?$")
 """`sh-4.4$`, `sh-5.1#`, `bash-5.1$`: a shell started with no profile — inside a container."""
-_PSQL = re.compile(r"(?P<db>[A-Za-z_][\w-]{0,62}+)(?P<mark>[=\-(][#>])(?:\s(?P<cmd>.*))?$")
+_PSQL = re.compile(r"(?P<db>[A-Za-z_]\w{0,62}+)(?P<mark>[=\-(][#>])(?:\s(?P<cmd>.*))?$")
 """`template1=#`, `app=>`, `pgbouncer=#`, and the continuation `app-#` / `app(#`."""
 _MYSQL = re.compile(r"(?:mysql|MariaDB\s\[[^\]\n]{0,64}+\])>(?:\s(?P<cmd>.*))?$|"
                     r"->\s(?P<more>.*)$")

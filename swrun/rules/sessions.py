@@ -8,7 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from swrun.rules.prompts import CONSOLES, SHELL, console_opened
+from swrun.rules.prompts import CONSOLES, ROOT_TOOLS, SHELL, console_opened
 from swrun.rules.shelltext import first_word, interactive, looks_like_command
 
 WORKSTATION = frozenset({
@@ -80,8 +80,9 @@ def plainly_local(command: str, session: Session) -> bool:
     command run from the operator's own machine (kubectl, oc, git, aws, terraform, … or a
     curl/wget of a public https URL), or one that opens a session of its own."""
     word = first_word(command)
-    if session.into != SHELL:
-        return looks_like_command(command)
+    if session.into != SHELL:  # SQL, Ruby, redis commands never start with sudo or a tool
+        return looks_like_command(command) or word in ROOT_TOOLS or \
+            command.lstrip().startswith("sudo ")
     if word in WORKSTATION or opens(command):
         return True
     return word in ("curl", "wget") and _PUBLIC_URL.search(command) is not None
