@@ -671,7 +671,7 @@ class _Builder:
                 read.manual = followed.inside
                 for session in reversed(followed.continues):  # their commands first: copyable
                     read.prepend(session.command, session.line, line)
-            elif not read.prompted and kind is StepKind.SHELL:
+            elif not read.prompted and kind is StepKind.SHELL and not self.stack[-1].optional:
                 output, commands = transcript_lines(read.body)
                 if (output and not commands) or content_kind(body) in QUERIES:
                     # program output and no command, or a query: shown as written
@@ -690,7 +690,8 @@ class _Builder:
             read.placeholders(line)
         if forced:
             self.forced.add(line)
-        elif kind is StepKind.SHELL and not read.manual and line in self.failing:
+        elif kind is StepKind.SHELL and not read.manual and line in self.failing and \
+                not self.stack[-1].optional:
             shown = content_kind(body)
             if shown:  # a query or data in a shell fence: shown as it is written
                 self.add_step(StepKind.REFERENCE, self.title_for(own, body, StepKind.REFERENCE),

@@ -134,6 +134,7 @@ def test_lines_after_a_session_opener_are_typed_into_it_with_its_command_first()
     ("psql -h db.internal -U app app", "SELECT count(*) FROM jobs;", "pg_dump --help"),
     ("sudo gitlab-rails console", "Feature.enable(:x)", "sudo gitlab-ctl status"),
     ("mysql -u root", "SHOW PROCESSLIST;", "systemctl status mysql"),
+    ("kubectl exec -it pg-0 -- psql -U postgres", "VACUUM ANALYZE jobs;", "kubectl get pods"),
 ])
 def test_session_ends_at_a_plainly_local_command(opener: str, inside: str, local: str) -> None:
     book = rb(f"## S\n\n```bash\n{opener}\n```\n\n```bash\n{inside}\n```\n\n"

@@ -71,25 +71,26 @@ LABELS = {"promql": "PromQL", "logql": "LogQL", "sql": "SQL", "yaml": "YAML", "j
 def content_kind(body: str) -> str:
     """What a block that is not shell reads as: `promql`, `logql`, `sql`, `yaml`, `json`, or
     `` when it is none of them."""
-    lines = [ln for ln in body.split("\n") if ln.strip()]
-    if not lines:
+    code = [ln for ln in body.split("\n") if ln.strip() and not ln.lstrip().startswith("#")]
+    if not code:
         return ""
-    text = body.strip()
-    if text[0] in "{[":
+    text = "\n".join(code)
+    if text.lstrip()[0] in "{[":
         try:
             json.loads(text)
             return "json"
         except ValueError:
             pass
-    if _LOGQL.search(body):
+    first = code[0].strip()
+    if looks_like_command(first):
+        return ""
+    if _LOGQL.search(text):
         return "logql"
-    first = lines[0].strip()
-    if _SQL.match(first) and not looks_like_command(first):
+    if _SQL.match(first):
         return "sql"
-    if not looks_like_command(first) and _PROMQL.search(body):
+    if _PROMQL.search(text):
         return "promql"
-    code = [ln for ln in lines if not ln.lstrip().startswith("#")]
-    if code and not looks_like_command(code[0]) and any(_YAML_KEY.match(ln) for ln in code) \
-            and sum(_YAML_LINE.match(ln) is not None for ln in code) * 10 >= len(code) * 8:
+    if any(_YAML_KEY.match(ln) for ln in code) and \
+            sum(_YAML_LINE.match(ln) is not None for ln in code) * 10 >= len(code) * 8:
         return "yaml"
     return ""

@@ -65,6 +65,9 @@ def opens(command: str) -> str:
     if console in ("ruby", "gpg"):
         return console
     found = interactive(command)
+    if found is not None and not found.session and " -- " in command:
+        inner = console_opened(command.rsplit(" -- ", 1)[1])  # `exec -it pg-0 -- psql`
+        return inner if inner and interactive(command.rsplit(" -- ", 1)[1]) else ""
     if found is None or not found.session:
         return ""
     return console or SHELL
