@@ -281,3 +281,10 @@ def test_headless_never_runs_them(tmp_path: Path, block: str, made: str) -> None
     assert (tmp_path / "first").exists(), out.output
     assert not (tmp_path / made).exists(), out.output
     assert out.exit_code in (0, 4), out.output
+
+
+def test_a_session_command_in_a_message_has_no_terminal_controls() -> None:
+    book = rb("## S\n\n```bash\nssh web1\x1b]0;pwned\x07\n```\n\n```bash\nuptime\n```\n")
+    manual = book.steps[1].manual
+    assert manual.startswith("typed in the session step 1 opened: ssh web1")
+    assert "\x1b" not in manual and "\x07" not in manual

@@ -8,6 +8,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from swrun.files import safe_text
 from swrun.rules.prompts import CONSOLES, ROOT_TOOLS, SHELL, console_opened
 from swrun.rules.shelltext import first_word, interactive, looks_like_command
 
@@ -42,6 +43,12 @@ class Session:
     @property
     def name(self) -> str:
         return CONSOLES.get(self.into, "a shell")
+
+    @property
+    def shown(self) -> str:
+        """`command` for a message: one line, no terminal control sequences, 80 characters."""
+        text = " ".join(safe_text(self.command).split())
+        return text if len(text) <= 80 else text[:79] + "…"
 
 
 @dataclass(frozen=True)
@@ -116,12 +123,11 @@ def follow(typed: Sequence[tuple[int, str, str, str]], before: Sequence[Session]
                 top = stack[-1]
                 if top.step and top.step != number:
                     continues = tuple(s for s in stack if s.command)
-                    inside = f"typed in the session step {top.step} opened: {top.command}"
+                    inside = f"typed in the session step {top.step} opened: {top.shown}"
                 elif top.step == number:
-                    inside = f"typed in the session this block opens: {top.command}"
+                    inside = f"typed in the session this block opens: {top.shown}"
                 else:
-                    prompt = f" (by its prompt `{shape or top.command}`)" if shape or \
-                        top.command else ""
+                    prompt = f" (by its prompt `{safe_text(shape)}`)" if shape else ""
                     inside = f"typed in {top.name}{prompt}: not run here"
             if ends(text):
                 stack.pop()
@@ -133,5 +139,5 @@ def follow(typed: Sequence[tuple[int, str, str, str]], before: Sequence[Session]
     if not commands and stack and stack[-1].step and stack[-1].step != number:
         top = stack[-1]  # comments only (`# TODO: command needed`): still the session's
         continues = tuple(s for s in stack if s.command)
-        inside = f"typed in the session step {top.step} opened: {top.command}"
+        inside = f"typed in the session step {top.step} opened: {top.shown}"
     return Followed(inside, continues, tuple(stack), opened_what)
