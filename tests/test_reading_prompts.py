@@ -36,17 +36,19 @@ def findings(text: str) -> list[tuple[str, int, str]]:
     ("    $ oc get pods -n openshift-monitoring\n    NAME  READY\n    $ oc get nodes\n",
      "oc get pods -n openshift-monitoring\noc get nodes\n"),
     ("deploy@bastion:~/infra$ terraform plan\nNo changes.\n", "terraform plan\n"),
-    ("[root@db1 ~]# systemctl status patroni\n● patroni.service\n"
-     "# gitlab-ctl restart consul\n", "systemctl status patroni\ngitlab-ctl restart consul\n"),
-    ("# gitlab-ctl stop consul\n# rm -rf /var/opt/gitlab/consul/data\n"
-     "# gitlab-ctl start consul\n",
-     "gitlab-ctl stop consul\nrm -rf /var/opt/gitlab/consul/data\ngitlab-ctl start consul\n"),
     ("$ cat <<EOF > /tmp/motd\n> maintenance at 22:00\n> EOF\n$ wc -l /tmp/motd\n",
      "cat <<EOF > /tmp/motd\nmaintenance at 22:00\nEOF\nwc -l /tmp/motd\n"),
 ])
 def test_shell_prompts_of_every_shape_are_stripped(block: str, body: str) -> None:
     (step,) = rb(f"```bash\n{block}```\n").steps
     assert step.kind is StepKind.SHELL and step.body == body
+
+
+def test_root_prompts_among_dollar_prompts_are_commands() -> None:
+    (step,) = rb("```bash\n$ sudo systemctl stop patroni\n# patronictl list\n"
+                 "# Check the leader first.\n```\n").steps
+    assert step.kind is StepKind.SHELL
+    assert step.body == "sudo systemctl stop patroni\npatronictl list\n"
 
 
 def test_a_hash_comment_in_a_plain_block_stays_a_comment() -> None:
@@ -58,6 +60,12 @@ def test_a_hash_comment_in_a_plain_block_stays_a_comment() -> None:
 
 
 @pytest.mark.parametrize(("block", "into", "typed"), [
+    ("[root@db1 ~]# systemctl status patroni\n● patroni.service\n"
+     "# gitlab-ctl restart consul\n", "a root shell",
+     "systemctl status patroni\ngitlab-ctl restart consul\n"),
+    ("# gitlab-ctl stop consul\n# rm -rf /var/opt/gitlab/consul/data\n"
+     "# gitlab-ctl start consul\n", "a root shell",
+     "gitlab-ctl stop consul\nrm -rf /var/opt/gitlab/consul/data\ngitlab-ctl start consul\n"),
     ("sh-4.4$ cat /etc/os-release\nNAME=\"Red Hat\"\nsh-4.4$ df -h /data\n", "a shell",
      "cat /etc/os-release\ndf -h /data\n"),
     ("bash-5.1# rm -rf /var/lib/app/cache\n", "a shell", "rm -rf /var/lib/app/cache\n"),
@@ -267,6 +275,7 @@ def test_real_scripts_are_not_output() -> None:
     ("```bash\n127.0.0.1:6379> FLUSHALL\n```\n", "FLUSHALL"),
     ("```bash\napp=> SELECT 1;\n```\n", "SELECT"),
     ("```bash\nssh web1\n```\n\n```bash\ntouch on-web1\n```\n", "on-web1"),
+    ("```bash\n# touch as-root\n```\n", "as-root"),
     ("```bash\ntouch before-the-error\nif true; then\n```\n", "before-the-error"),
 ])
 def test_headless_never_runs_them(tmp_path: Path, block: str, made: str) -> None:

@@ -55,9 +55,10 @@ _PROSE = frozenset({"the", "a", "an", "that", "it", "to", "then", "and", "if", "
 """Words that make a `# …` line prose (`# find the pod that failed`), not a command."""
 
 SHELL = "shell"
-CONSOLES = {"psql": "psql", "mysql": "mysql", "redis": "redis-cli", "mongo": "the mongo shell",
-            "ruby": "a Ruby console", "gpg": "gpg's prompt", "powershell": "PowerShell",
-            "python": "a Python console"}
+ROOT = "root"
+CONSOLES = {"root": "a root shell", "psql": "psql", "mysql": "mysql", "redis": "redis-cli",
+            "mongo": "the mongo shell", "ruby": "a Ruby console", "gpg": "gpg's prompt",
+            "powershell": "PowerShell", "python": "a Python console"}
 """Programs a typed line can go to, other than a shell: what they are called in messages."""
 
 
@@ -254,6 +255,9 @@ def read_prompts(body: str, console: bool, opened: str = "") -> Transcript | Non
         heredoc = m.group(1) if m and not cont else ""
     if not prompts:
         return None
+    if not dollar and typed and all(t.shape.endswith("#") for t in typed if t.shape) and \
+            all(not t.into for t in typed):  # typed as root somewhere: not on this machine
+        typed = [Line(t.offset, t.text, t.shape, ROOT) for t in typed]
     return Transcript("\n".join(out) + "\n" if out else "", tuple(where), tuple(prompts),
                       dropped, tuple(typed), tuple(shapes))
 
