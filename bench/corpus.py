@@ -20,13 +20,49 @@ from swrun.errors import RunbookError
 from swrun.model import Runbook, StepKind
 from swrun.parser import parse_file
 from swrun.plan import kind_of
-from swrun.rules.shelltext import ANGLE, read_prompts
+from swrun.rules.prompts import read_prompts
+from swrun.rules.shelltext import ANGLE
 
 
 def bash_n(body: str) -> bool:
     bash = shutil.which("bash") or "bash"
     return subprocess.run([bash, "-n"], input=body, capture_output=True, text=True,
                           check=False).returncode == 0
+
+
+# -- issue 24, prompts, sessions, known failures, output (one block: others edit this file) --
+def reading_counts(rb: Runbook, counts: Counter[str]) -> None:
+    """Prompt shapes stripped, lines typed into sessions, runnable blocks bash rejects (not
+    marked `run`: must be 0), output-shaped lines in runnable steps (must be 0)."""
+    from swrun.rules.knownbad import bash_checked
+    from swrun.rules.prompts import read_prompts as read_shapes
+    from swrun.rules.transcript import output_lines
+
+    for step in rb.steps:
+        if step.prompts:
+            got = read_shapes(step.written or step.body, step.language in ("console", ""))
+            for shape in got.shapes if got else ():
+                counts[f"prompt shape {shape}"] += 1
+        if step.manual.startswith("typed in"):
+            counts["session steps"] += 1
+            counts["session lines"] += sum(1 for ln in step.body.split("\n") if ln.strip())
+        if step.kind is not StepKind.SHELL or step.text("file"):
+            continue
+        counts["output-shaped lines in runnable steps"] += len(output_lines(step.body))
+        if bash_checked(step.text("shell")) and not bash_n(step.body):
+            counts["known-failing runnable blocks"] += 1
+
+
+def print_reading_counts(counts: Counter[str]) -> None:
+    shapes = sorted((k, n) for k, n in counts.items() if k.startswith("prompt shape "))
+    print("prompt shapes stripped (blocks): " + (", ".join(
+        f"{k.removeprefix('prompt shape ')} {n}" for k, n in shapes) or "none"))
+    print(f"session steps: {counts['session steps']} ({counts['session lines']} lines)")
+    print(f"known-failing runnable blocks: {counts['known-failing runnable blocks']} "
+          "(must be 0; a block marked `run` counts too)")
+    print(f"output-shaped lines in runnable steps: "
+          f"{counts['output-shaped lines in runnable steps']} (must be 0)")
+# -- end of issue 24's block -----------------------------------------------------------------
 
 
 def main(folder: str) -> int:
@@ -39,6 +75,7 @@ def main(folder: str) -> int:
     needing: set[Path] = set()
     times: list[tuple[float, Path]] = []
     changes: Counter[str] = Counter()
+    reading: Counter[str] = Counter()
     for path in files:
         t0 = time.perf_counter()
         try:
@@ -50,6 +87,7 @@ def main(folder: str) -> int:
         times.append((time.perf_counter() - t0, path))
         rb = result.runbook
         state_changing(rb, changes)  # issue 24 item 1
+        reading_counts(rb, reading)
         found = {(d.line, getattr(d, "rule", "")) for d in diags}
         for d in diags:
             rule = getattr(d, "rule", "") or "other"
@@ -98,6 +136,7 @@ def main(folder: str) -> int:
           f"flag: {len(missed)}")
     for path in missed[:10]:
         print(f"  not flagged: {path}")
+    print_reading_counts(reading)
     if times:
         ts = sorted(t for t, _ in times)
         slowest = max(times)

@@ -131,7 +131,7 @@ def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: 
     from swrun.errors import Severity
     from swrun.parser import parse_file
 
-    errors = warnings = 0
+    errors = warnings = infos = 0
     found: list[dict[str, Any]] = []
     for path in files:
         try:
@@ -149,12 +149,16 @@ def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: 
                 click.echo(str(diag))
             if diag.severity is Severity.ERROR:
                 errors += 1
+            elif diag.severity is Severity.INFO:
+                infos += 1
             else:
                 warnings += 1
     if fmt == "json":
         click.echo(json.dumps({"files": len(files), "errors": errors, "warnings": warnings,
-                               "findings": found}, indent=2, ensure_ascii=False))
-    summary = f"{len(files)} file(s): {errors} error(s), {warnings} warning(s)"
+                               "infos": infos, "findings": found}, indent=2,
+                              ensure_ascii=False))
+    summary = f"{len(files)} file(s): {errors} error(s), {warnings} warning(s)" + (
+        f", {infos} info" if infos else "")
     click.echo(summary, err=True)
     sys.exit(int(ExitCode.INVALID_RUNBOOK if errors else ExitCode.OK))
 

@@ -23,6 +23,8 @@ from enum import StrEnum
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    INFO = "info"
+    """What swrun read, for the writer to know: never fails a check, `--strict` included."""
 
 
 @dataclass(frozen=True)

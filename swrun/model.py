@@ -108,7 +108,8 @@ class Step:
     """The step belongs to the rollback section: it runs only when a rollback is run."""
     manual: str = ""
     """A check made from a command a person must run (not empty: why — `no language`,
-    `opens an editor`, `never ends (…)`, `in the session of step N`, `list item`): the
+    `opens an editor`, `never ends (…)`, `typed in the session step N opened: …`, `typed in
+    psql (by its prompt …)`, `bash -n rejects it (…)`, `a transcript: …`, `list item`): the
     body is the command to show; the operator runs it and ticks."""
     optional: bool = False
     """A block of an optional section (Troubleshooting, FAQ…): shown, never run."""
