@@ -352,7 +352,8 @@ CRASHY = """
     ```
 
     ```bash {{name=s3}}
-    echo s3 >> {d}/runs; touch {d}/s3-started; sleep 2
+    echo s3 >> {d}/runs
+    if [ ! -e {d}/s3-started ]; then touch {d}/s3-started; sleep 120; fi  # the first run lasts
     ```
 
     ```bash {{name=s4}}
