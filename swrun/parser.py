@@ -45,6 +45,7 @@ from swrun.model import (
     StepKind,
     Variable,
 )
+from swrun.rules.filled import file_placeholders
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -603,8 +604,9 @@ class _Builder:
             script = _write_script(target, body)
             title = self.title_for(own, "", kind) if "title" in own or "name" in own \
                 else _shorten(f"Write {target}")
+            here = not (own.get("hosts") or own.get("host") or own.get("targets"))
             self.add_step(StepKind.SHELL, title, script, language, own, line, end,
-                          written=body)
+                          written=body, uses=file_placeholders(body, line, here))
             return
         read = _Reading(body)
         shell_text = kind is StepKind.SHELL and _sh(own.get("shell"))
@@ -671,6 +673,7 @@ class _Builder:
         self, kind: StepKind, title: str, body: str, language: str,
         own: dict[str, AttrValue], line: int, end: int, checked: bool = False,
         *, read: _Reading | None = None, written: str = "",
+        uses: tuple[PlaceholderUse, ...] = (),
     ) -> None:
         sec = self.stack[-1]
         optional = sec.optional and kind is not StepKind.REFERENCE
@@ -699,7 +702,9 @@ class _Builder:
             for use in extra.get("placeholders", ()):
                 self.placeholder_var(use)
         elif written:
-            extra = {"written": written}
+            extra = {"written": written, "placeholders": uses}
+            for use in uses:
+                self.placeholder_var(use)
         step = Step(
             id=step_id, number=number, kind=kind, title=title, body=body, language=language,
             attributes=attrs, section=sec.path, section_id=sec.id,
@@ -716,7 +721,8 @@ class _Builder:
             return
         self.placeholder_vars[use.name] = Variable(
             use.name, prompt=f"{use.text} (line {use.line})", placeholder=use.text,
-            line=use.line, description=f"fills {use.text} on line {use.line}")
+            line=use.line, description=f"fills {use.text} on line {use.line}",
+            choices=use.choices)
 
     def list_item(self, tok: Token, tokens: list[Token], i: int) -> None:
         """A numbered list item whose text holds commands (`kubectl get pods`): a manual
@@ -856,7 +862,7 @@ class _Reading:
         body, found = find_placeholders(self.body)
         self.body = body
         self.uses = tuple(PlaceholderUse(p.text, p.name, self.line_of(p.offset, fence),
-                                         p.fillable) for p in found)
+                                         p.fillable, p.choices) for p in found)
 
     def fields(self, kind: StepKind) -> dict[str, Any]:
         changed = self.body != self.written

@@ -105,10 +105,23 @@ def _prompts(step: Step, add: _Add) -> None:
 
 
 def _placeholders(step: Step, add: _Add) -> None:
+    writes = step.attributes.get("file")
     for use in step.placeholders:
-        if not use.fillable:
+        if not use.fillable and use.text in ("...", "…"):
+            add("SW102", use.line, f"a trailing {use.text} stands for more arguments: the "
+                "command runs with it as written", "write the arguments, or drop the "
+                f"{use.text}")
+        elif not use.fillable and writes:
+            add("SW102", use.line, f"placeholder {use.text} in a file written on a host is "
+                "written as is", "write the value, or declare a variable and write the file "
+                "from a shell step")
+        elif not use.fillable:
             add("SW102", use.line, f"placeholder {use.text} in a quoted here-document is "
                 "written as is", f"unquote the here-document delimiter and write ${{{use.name}}}")
+        elif writes:
+            add("SW102", use.line, f"placeholder {use.text} in the file {writes}: swrun asks "
+                f"for {use.name} before the run and writes its value there",
+                f"declare {use.name} in the front matter (prompt, pattern), or write the value")
         elif use.text.startswith("${"):
             add("SW102", use.line, f"{use.text} is set by no step and not declared: swrun "
                 f"asks for {use.name} (or takes it from the environment)",
