@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from swrun import rundir
 from swrun.attributes import VAR_REF, AttrValue, check_value, substitute, variable_refs
 from swrun.carry import ShellState
+from swrun.emptyvalue import empty_value
 from swrun.events import (
     DONE_STATUSES,
     FAILED_STATUSES,
@@ -787,8 +788,11 @@ class Engine:
             bad = check_value(key, text) if not VAR_REF.search(text) else None
             if bad and problem is None:
                 problem = f"{key}={value} is {self.masker.mask(text)!r}: {bad}"
+        empty = empty_value(step, self.runbook, self.variables)
+        if empty is not None:
+            problem = empty
         if not filled:  # the common case: nothing to fill in, no copy of the step
-            return step, None
+            return step, problem
         return dataclasses.replace(step, attributes={**step.attributes, **filled}), problem
 
     def _executor(self, step: Step) -> Executor | None:

@@ -46,18 +46,20 @@ from swrun.model import (
     Variable,
 )
 from swrun.rules.filled import file_placeholders
+from swrun.rules.placeholders import declared
 from swrun.rules.shelltext import (
-    BRACED,
     assigned,
     exported,
     find_placeholders,
     interactive,
     looks_like_command,
     mostly_commands,
+    owned_renamed,
     read_prompts,
     shell_owned,
     strip_comments,
 )
+from swrun.rules.unset import expanded
 
 _SWRUN_OPEN = re.compile(r"<!--\s*+swrun:")
 _NOT_INHERITED = frozenset({"rollback", "milestone"})
@@ -345,6 +347,8 @@ class _Builder:
         self.task_steps = 0
         self.item_steps = 0
         self.placeholder_vars: dict[str, Variable] = {}
+        self.commented: set[str] = set()
+        """Placeholder variables a `# NAME='<text>'` comment declared."""
 
     # -- diagnostics -------------------------------------------------------------------------
     def warn(self, message: str, line: int, col: int = 0) -> None:
@@ -782,9 +786,11 @@ class _Builder:
         )
 
     def braced_placeholders(self) -> None:
-        """`${NAME}` in a local shell step that neither the step, nor an earlier step's
-        export, nor a declaration sets: a value the operator must supply (asked for, or
+        """`${NAME}` or `$NAME` (upper case, expanded by the shell) in a local shell step
+        that neither the step, nor an earlier step's export, nor a declaration sets (or
+        that a `# NAME='<text>'` comment declares): a value the operator must supply (asked for, or
         taken from the environment variable of that name)."""
+        self.commented_declarations()
         carried: set[str] = set()
         sets_of = [assigned(s.body) if s.kind in (StepKind.SHELL, StepKind.CHECK) else set()
                    for s in self.steps]
@@ -798,18 +804,21 @@ class _Builder:
             sets = sets_of[k]
             uses: list[PlaceholderUse] = []
             taken = {p.name for p in step.placeholders}
-            code = strip_comments(step.body)
             offset = counted = 0
-            for m in BRACED.finditer(code):
-                name = m.group(1)
-                if (not name.isupper() or name in sets or name in carried or shell_owned(name)
-                        or name in self.variables or name in self.placeholder_vars
-                        or name.startswith("SWRUN_") or name in taken):
+            code_sets = assigned(strip_comments(step.body)) if self.commented else sets
+            for at, text, name in expanded(step.body):  # `$NAME` as much as `${NAME}`
+                if name in taken:
+                    continue
+                if name in self.commented and name not in code_sets:
+                    pass  # `# NAME='<text>'` declares it: asked, and used here
+                elif (not name.isupper() or name in sets or name in carried or shell_owned(name)
+                        or name in self.variables or name.startswith("SWRUN_") or name in taken
+                        or (name in self.placeholder_vars and name not in self.commented)):
                     continue
                 taken.add(name)
-                offset += code.count("\n", counted, m.start())  # counted once, in order
-                counted = m.start()
-                uses.append(PlaceholderUse(m.group(0), name, step.body_line(offset)))
+                offset += step.body.count("\n", counted, at)  # counted once, in order
+                counted = at
+                uses.append(PlaceholderUse(text, name, step.body_line(offset)))
             carried |= exported(step.body)
             # one a later step sets is left to `check` (set too late)
             uses = [u for u in uses if last_set.get(u.name, -1) <= k]
@@ -821,6 +830,27 @@ class _Builder:
                 sec = self.find_builder(step.section_id)
                 if sec is not None:
                     sec.steps[sec.steps.index(step)] = new
+
+    def commented_declarations(self) -> None:
+        """`# NAMESPACE='<value of namespace label from alert>'` in a step a person reads:
+        a value the operator must supply, asked with that text (not a comment that vanishes
+        while the next command runs `oc -n  logs`)."""
+        for step in self.steps:
+            if step.kind not in (StepKind.SHELL, StepKind.CHECK) or step.optional or (
+                    step.kind is StepKind.CHECK and not step.manual) or \
+                    step.attributes.get("file"):
+                continue
+            for found in declared(step.body):
+                name = owned_renamed(found.name)
+                if name in self.variables or name in self.placeholder_vars or \
+                        name in assigned(strip_comments(step.body)):
+                    continue
+                line = step.body_line(found.offset)
+                self.placeholder_vars[name] = Variable(
+                    name, prompt=f"{found.text} (line {line})", placeholder=found.text,
+                    line=line, description=f"declared by `# {found.name}={found.text}` on "
+                    f"line {line}")
+                self.commented.add(name)
 
     def find_builder(self, section_id: str) -> _SectionBuilder | None:
         todo = [self.root]
