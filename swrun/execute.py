@@ -22,7 +22,7 @@ from swrun.events import Event, RunStatus
 from swrun.executors.rawout import STREAMS, RawOutput, sweep
 from swrun.exitcodes import ExitCode
 from swrun.files import read_regular
-from swrun.model import Runbook
+from swrun.model import Runbook, StepKind
 from swrun.operators import (
     AutoOperator,
     NoTtyOperator,
@@ -72,6 +72,8 @@ class ExecuteOptions:
     $SWRUN_SIGNING_KEY; none: the log is unsigned, and the run says so once)."""
     approvals: list[str] = field(default_factory=list)
     """Signed approval files (`--approval FILE`) for steps that need approval."""
+    done: list[str] = field(default_factory=list)
+    """`--done STEP`: checks (commands for a person) the operator has done (number or id)."""
     no_carry: bool = False
     """--resume: start the later steps without the shell state the log carries (needed
     when the log's hash chain does not verify)."""
@@ -703,6 +705,21 @@ def settle_leftovers(
     return dataclasses.replace(point, resume=resume, leftovers=tuple(lefts))
 
 
+def done_steps(runbook: Runbook, refs: list[str]) -> frozenset[str]:
+    """The ids of the checks `--done STEP` names; a step that is not a check (swrun runs it)
+    or does not exist is a usage error."""
+    ids = []
+    for ref in refs:
+        found = runbook.find(ref)
+        if found is None or not found.actionable:
+            raise UsageError(f"--done {ref}: no such step (see `swrun plan {runbook.path}`)")
+        if found.kind is not StepKind.CHECK:
+            raise UsageError(f"--done {ref}: step {found.number} '{found.title}' is run by "
+                             "swrun; --done names a check or a command for a person")
+        ids.append(found.id)
+    return frozenset(ids)
+
+
 def resume_command(path: str | Path, log_path: Path, opts: ExecuteOptions) -> list[str]:
     """`swrun execute FILE --resume LOG` with the options of this run the resume needs again
     (the log gives the variables and what is done)."""
@@ -724,6 +741,8 @@ def resume_hints(path: str | Path, log_path: Path, needed: OperatorNeeded | None
     lines = [f"resume at a terminal to answer it: {shlex.join(base)}"]
     if needed is not None and needed.resume_args:
         more = list(needed.resume_args)
+        if opts.yes and "--yes" not in more:  # a --yes run goes on as one
+            more.insert(0, "--yes")
         if opts.confirm_environment and "--confirm-environment" in more:  # given already
             at = more.index("--confirm-environment")
             del more[at:at + 2]
@@ -877,6 +896,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     quiet_when_closed()
     runbook = load_checked(opts.file, strict=opts.strict)
     selection = select(runbook, opts)
+    done = done_steps(runbook, opts.done)
     name = operator_name(opts.operator)
     evidence = evidence_for(runbook, sign_with=opts.sign_with,
                             approval_files=tuple(opts.approvals))
@@ -893,6 +913,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     else:
         operator = NoTtyOperator(name, environment, opts.confirm_environment,
                                  opts.rollback_on_failure)
+    operator.done = done
 
     # -- resume: which log, what is done ---------------------------------------------------
     resume: Resume | None = None

@@ -792,6 +792,7 @@ class _Builder:
         taken from the environment variable of that name)."""
         self.commented_declarations()
         carried: set[str] = set()
+        set_before: set[str] = set()
         sets_of = [assigned(s.body) if s.kind in (StepKind.SHELL, StepKind.CHECK) else set()
                    for s in self.steps]
         last_set = {n: k for k, s in enumerate(self.steps) if s.kind is StepKind.SHELL
@@ -812,6 +813,7 @@ class _Builder:
                 if name in self.commented and name not in code_sets:
                     pass  # `# NAME='<text>'` declares it: asked, and used here
                 elif (not name.isupper() or name in sets or name in carried or shell_owned(name)
+                        or (text[1] != "{" and name in set_before)  # SW108 says why
                         or name in self.variables or name.startswith("SWRUN_") or name in taken
                         or (name in self.placeholder_vars and name not in self.commented)):
                     continue
@@ -820,6 +822,7 @@ class _Builder:
                 counted = at
                 uses.append(PlaceholderUse(text, name, step.body_line(offset)))
             carried |= exported(step.body)
+            set_before |= sets
             # one a later step sets is left to `check` (set too late)
             uses = [u for u in uses if last_set.get(u.name, -1) <= k]
             if uses:

@@ -141,7 +141,8 @@ def test_check_clean_runbook_prints_nothing_on_stdout(tmp_path: Path) -> None:
 def test_check_seeds_say_what_would_fail() -> None:
     """The seeds load without errors; the reading rules (issue 15) warn about what would
     fail or needs a person: placeholders in an `.env` block, a `logs -f` and an
-    `ssh host` session (manual steps), and a block `bash -n` rejects."""
+    `ssh host` session (manual steps), and a block `bash -n` rejects; issue 24: an `XXXXX`
+    distribution id and a `$DATABASE_URL` no step sets."""
     proc = swrun("check", *sorted(str(p) for p in SEEDS.glob("*.md")))
     assert proc.returncode == 0
     found = [(Path(line.split(":")[0]).name, int(line.split(":")[1]), line.split()[2])
@@ -151,8 +152,10 @@ def test_check_seeds_say_what_would_fail() -> None:
         (community, 55, "SW102"), (community, 57, "SW102"), (community, 59, "SW102"),
         (community, 66, "SW102"), (community, 70, "SW102"), (community, 76, "SW102"),
         (community, 77, "SW102"), (community, 351, "SW104"), (community, 380, "SW101"),
-        ("smartwallet-deployment-guide.md", 252, "SW104")]
-    assert proc.stderr == "2 file(s): 0 error(s), 10 warning(s)\n"
+        ("smartwallet-deployment-guide.md", 252, "SW104"),
+        ("smartwallet-deployment-guide.md", 267, "SW102"),  # --distribution-id XXXXX
+        ("smartwallet-deployment-guide.md", 284, "SW102")]  # $DATABASE_URL: nothing sets it
+    assert proc.stderr == "2 file(s): 0 error(s), 12 warning(s)\n"
 
 
 def test_check_many_files_and_bad_ones_keep_going(tmp_path: Path) -> None:

@@ -122,7 +122,7 @@ def _placeholders(step: Step, add: _Add) -> None:
             add("SW102", use.line, f"placeholder {use.text} in the file {writes}: swrun asks "
                 f"for {use.name} before the run and writes its value there",
                 f"declare {use.name} in the front matter (prompt, pattern), or write the value")
-        elif use.text.startswith("${"):
+        elif use.text.startswith("$"):
             add("SW102", use.line, f"{use.text} is set by no step and not declared: swrun "
                 f"asks for {use.name} (or takes it from the environment)",
                 f"declare {use.name} in the front matter, or set it in an earlier step")
