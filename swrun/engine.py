@@ -63,6 +63,7 @@ from swrun.executors.base import (
 from swrun.executors.rawout import RawOutput
 from swrun.files import MAX_APPROVAL_BYTES, read_regular
 from swrun.model import Runbook, Step, StepKind, Variable
+from swrun.rollbackvars import ask_for_rollback
 from swrun.secrets import MASK, Masker
 
 if TYPE_CHECKING:
@@ -436,6 +437,11 @@ class Engine:
         t0 = _monotonic()
         yield self._event(RollbackStarted, by=self._last_by, step=failed, note=note,
                           steps=len(steps))
+        missing = ask_for_rollback(self.runbook, self.variables, self.operator.supply_variable)
+        if missing is not None:  # asked only now: most runs never roll back
+            yield self._event(RollbackFinished, status=RunStatus.FAILED.value,
+                              duration_ms=_ms(_monotonic() - t0))
+            return RunStatus.ROLLBACK_FAILED, missing
         status, where, rnote = yield from self._pass(steps, rollback=True)
         ok = status is RunStatus.COMPLETED
         yield self._event(RollbackFinished, status="ok" if ok else status.value,

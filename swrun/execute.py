@@ -31,6 +31,7 @@ from swrun.operators import (
     needs_typed_confirmation,
 )
 from swrun.render import HumanRenderer, JsonRenderer, use_colour
+from swrun.rollbackvars import rollback_only
 from swrun.secrets import Masker
 from swrun.session import drive, operator_name, run_header
 from swrun.variables import parse_assignments, resolve, secret_values, sources_line
@@ -952,7 +953,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
         given = {**previous_vars, **cli_vars}
         values = resolve(runbook, given, ask=operator.supply_variable if interactive else None,
                          settings={"inventory": opts.inventory},
-                         origins={n: "log" for n in previous_vars if n not in cli_vars})
+                         origins={n: "log" for n in previous_vars if n not in cli_vars},
+                         deferred=rollback_only(runbook))
         masker = Masker(secret_values(runbook, values))
         if values:  # where each value came from, before anything runs (secrets masked)
             print(f"swrun: values: {sources_line(runbook, values)}", file=sys.stderr)
