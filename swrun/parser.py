@@ -59,6 +59,7 @@ from swrun.rules.shelltext import (
     shell_owned,
     strip_comments,
 )
+from swrun.rules.titles import command_title, lead_fits
 from swrun.rules.unset import expanded
 
 _SWRUN_OPEN = re.compile(r"<!--\s*+swrun:")
@@ -342,6 +343,8 @@ class _Builder:
         self.lead = ""
         """The paragraph just before a block, with `code` marks (for "Create `path`:")."""
         self.title_lead = ""
+        self.lead_is_prose = False
+        """`title_lead` is a paragraph's first sentence (not a heading, not a bold lead)."""
         self.session: tuple[int, _SectionBuilder, str] | None = None
         """An interactive session a step opened: (its number, its section, what it is)."""
         self.task_steps = 0
@@ -386,6 +389,7 @@ class _Builder:
                 self.last_text = _inline_text(tok)
                 self.lead = _marked_text(tok)
                 self.title_lead = _lead(tok)
+                self.lead_is_prose = not (tok.children and tok.children[0].type == "strong_open")
             elif t == "swrun_too_deep" and tok.map:
                 first, last = tok.map[0] + 1, tok.map[1]
                 lines = f"line {first}" if last <= first else f"lines {first}-{last}"
@@ -446,6 +450,7 @@ class _Builder:
             self.after_heading = True
             self.last_text = title
             self.title_lead = title
+            self.lead_is_prose = False
             return
         parent = self.stack[-1]
         sec = _SectionBuilder(title, level, line, (*parent.path, title))
@@ -463,6 +468,7 @@ class _Builder:
         self.after_heading = True
         self.last_text = title
         self.title_lead = title
+        self.lead_is_prose = False
         self.lead = ""
         self.session = None
         if self.pending is not None:
@@ -669,6 +675,9 @@ class _Builder:
             if s.startswith(("# ", "// ", "-- ")) and len(s) > 3:
                 return _shorten(s[2:].strip().rstrip(":"))
             break
+        if self.title_lead and self.lead_is_prose and body.strip() and \
+                not lead_fits(self.title_lead, body):  # "There is nothing to roll back…"
+            return _shorten(command_title(body) or self.title_lead.rstrip(":").strip())
         if self.title_lead:
             return _shorten(self.title_lead.rstrip(":").strip())
         return kind.value
