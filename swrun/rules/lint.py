@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.rules import bashsyntax
+from swrun.rules.examples import example_values
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -38,6 +39,8 @@ RULES: dict[str, tuple[str, str]] = {
     "SW107": ("set-later", "a variable used before any step sets it, or set only in a step "
                            "that does not run"),
     "SW108": ("not-exported", "a variable set without `export` in an earlier step"),
+    "SW113": ("example-value", "a value that looks copied from an example (a commit hash, a "
+                               "UUID, a long path under \"for example\")"),
     "SW201": ("pipe-to-shell", "a download piped into a shell (`curl … | sh`)"),
     "SW202": ("plain-http", "a download over plain http"),
     "SW203": ("rm-empty-var", "`rm -rf` on a path built from a variable that may be empty"),
@@ -91,6 +94,8 @@ def lint(rb: Runbook) -> list[Diagnostic]:
         if step.kind is StepKind.SHELL and not step.attributes.get("file"):
             _syntax(step, add, bash)
             _risky(rb, step, add)
+            if not step.optional:
+                example_values(rb, step, add)
         silenced = allowed(step)
         out.extend(f for f in found if f.rule not in silenced)
     out.extend(_order(rb, declared))
