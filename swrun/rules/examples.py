@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from swrun.model import Runbook, Step
+from swrun.model import Step
 from swrun.rules.shelltext import strip_comments
 
 _UUID = re.compile(r"(?<![\w-])[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
@@ -25,9 +25,9 @@ _FILL = {"UUID": "`<id>`", "hash": "`<commit>`", "short hash": "`<commit>`",
 Add = Callable[[str, int, str, str], None]
 
 
-def lead_paragraph(rb: Runbook, step: Step) -> str:
-    """The paragraph (up to a few lines) right above the step's fence."""
-    lines = rb.text.split("\n")
+def lead_paragraph(lines: list[str], step: Step) -> str:
+    """The paragraph (up to a few lines) right above the step's fence (`lines`: the
+    runbook's)."""
     i = step.span.line - 2  # 0-based line above the fence
     while i >= 0 and not lines[i].strip():
         i -= 1
@@ -38,15 +38,16 @@ def lead_paragraph(rb: Runbook, step: Step) -> str:
     return "\n".join(reversed(out))
 
 
-def example_values(rb: Runbook, step: Step, add: Add) -> None:
-    """Report each example-looking value in a shell step's commands."""
+def example_values(lines: list[str], step: Step, add: Add) -> None:
+    """Report each example-looking value in a shell step's commands (`lines`: the runbook's
+    text, split once)."""
     body = strip_comments(step.body)
     if not body.strip():
         return
     found: list[tuple[int, str, str]] = []
     found += [(m.start(), m.group(0), "UUID") for m in _UUID.finditer(body)]
     found += [(m.start(), m.group(0), "hash") for m in _HASH.finditer(body)]
-    if _EXAMPLE.search(lead_paragraph(rb, step)):
+    if _EXAMPLE.search(lead_paragraph(lines, step)):
         found += [(m.start(), m.group(0), "short hash") for m in _SHORT_HASH.finditer(body)]
         found += [(m.start(), m.group(0), "long path") for m in _LONG_PATH.finditer(body)
                   if not m.group(0).startswith(("/dev/", "/proc/", "/sys/", "/etc/",

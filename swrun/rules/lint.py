@@ -81,6 +81,7 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     steps = [s for s in rb.steps if s.kind is StepKind.SHELL or s.manual]
     bash = _bash_syntax([s for s in steps if s.kind is StepKind.SHELL
                          and not s.attributes.get("file") and _checker(s) == "bash"])
+    lines: list[str] = []  # the runbook's, split when a rule first needs them
     for step in steps:
         found: list[Finding] = []
 
@@ -95,7 +96,8 @@ def lint(rb: Runbook) -> list[Diagnostic]:
             _syntax(step, add, bash)
             _risky(rb, step, add)
             if not step.optional:
-                example_values(rb, step, add)
+                lines = lines or rb.text.split("\n")
+                example_values(lines, step, add)
         silenced = allowed(step)
         out.extend(f for f in found if f.rule not in silenced)
     out.extend(_order(rb, declared))
