@@ -39,7 +39,7 @@ _XXX = re.compile(r"(?<![A-Za-z0-9_])(?:X{3,}+|x{3,}+)(?:[-.:](?:X{3,}+|x{3,}+))
 # `your-registry`, `your_bucket`, `your-registry/your-image`
 _YOURS = re.compile(r"(?<![\w${.<-])your[-_][A-Za-z0-9]++(?:[-_][A-Za-z0-9]++)*+")
 # `/path/to/file`, `~/path/to/dir/`, `path/to/x.yaml`
-_PATH_TO = re.compile(r"(?<![\w./~-])(?:~/|\.{1,2}/|/)?path/to(?:/[\w.-]++)*+/?")
+_PATH_TO = re.compile(r"(?<![\w./~-])(?:~/|\.{1,2}/|/)?path/to(?![\w.-])(?:/[\w.-]++)*+/?")
 # `[user|group]`, `[start|stop|restart]`: two or more word alternatives
 _CHOICE = re.compile(r"(?<![\w\[])\[([A-Za-z][\w.-]*+(?:\|[A-Za-z][\w.-]*+)++)\](?![\w\]])")
 # `NAME='<name of the component, see below>'`, `NAME="<the pod, e.g. web-1>"`
@@ -51,7 +51,8 @@ _DECLARED = re.compile(
     r"(?m)^[ \t]*+#[ \t]*+(?:export[ \t]++)?([A-Za-z_]\w*+)=(['\"]?)<([^<>'\"\n]{1,200}+)>\2"
     r"[ \t]*+$")
 _KEY = re.compile(r"(?:(?<![\w-])--?([A-Za-z][\w.-]*+)[= ]|(?<![\w$])([A-Za-z_]\w*+)=)"
-                  r"['\"]?$")
+                  r"['\"]?[\w.:/-]*+$")
+"""`--group-ids sg-`, `NAME=`, `--role-arn arn:aws:iam::` right before a value: its name."""
 
 
 def _context_name(body: str, start: int) -> str:
