@@ -675,8 +675,9 @@ class _Builder:
             if s.startswith(("# ", "// ", "-- ")) and len(s) > 3:
                 return _shorten(s[2:].strip().rstrip(":"))
             break
-        if self.title_lead and self.lead_is_prose and body.strip() and \
-                not lead_fits(self.title_lead, body):  # "There is nothing to roll back…"
+        if self.title_lead and self.lead_is_prose and body.strip() and kind in (
+                StepKind.SHELL, StepKind.CHECK) and not lead_fits(self.title_lead, body):
+            # "There is nothing to roll back…" over `systemctl stop x`
             return _shorten(command_title(body) or self.title_lead.rstrip(":").strip())
         if self.title_lead:
             return _shorten(self.title_lead.rstrip(":").strip())
