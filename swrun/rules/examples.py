@@ -56,11 +56,14 @@ def example_values(lines: list[str], step: Step, add: Add) -> None:
     else:
         said = ""
     seen: set[str] = set()
+    offset = counted = 0
     for start, value, what in sorted(found):
         if value in seen:
             continue
         seen.add(value)
-        line = step.body_line(body.count("\n", 0, start))
+        offset += body.count("\n", counted, start)  # counted once, in order
+        counted = start
+        line = step.body_line(offset)
         shown = value if len(value) <= 48 else value[:45] + "…"
         add("SW113", line, f"{shown} looks like an example value (a {what}{said}): the "
             "command runs with it as written", f"write a placeholder ({_FILL[what]}) that "

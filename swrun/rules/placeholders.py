@@ -111,5 +111,10 @@ def declared(body: str) -> list[Declared]:
     """Commented assignments of a placeholder in a shell body."""
     if "#" not in body or "<" not in body:
         return []
-    return [Declared(m.group(1), f"<{m.group(3)}>", body.count("\n", 0, m.start()))
-            for m in _DECLARED.finditer(body)]
+    out: list[Declared] = []
+    offset = counted = 0
+    for m in _DECLARED.finditer(body):
+        offset += body.count("\n", counted, m.start())  # counted once, in order
+        counted = m.start()
+        out.append(Declared(m.group(1), f"<{m.group(3)}>", offset))
+    return out
