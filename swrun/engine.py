@@ -437,7 +437,14 @@ class Engine:
         t0 = _monotonic()
         yield self._event(RollbackStarted, by=self._last_by, step=failed, note=note,
                           steps=len(steps))
+        had = set(self.variables)
         missing = ask_for_rollback(self.runbook, self.variables, self.operator.supply_variable)
+        asked = [n for n in self.variables if n not in had]
+        if asked:  # a secret typed now is masked like one given at the start
+            from swrun.variables import is_secret
+
+            self.masker = self.masker.with_secrets(
+                self.variables[n] for n in asked if is_secret(self.runbook.variables[n]))
         if missing is not None:  # asked only now: most runs never roll back
             yield self._event(RollbackFinished, status=RunStatus.FAILED.value,
                               duration_ms=_ms(_monotonic() - t0))

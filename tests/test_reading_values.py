@@ -313,3 +313,27 @@ def test_a_title_never_contradicts_what_the_block_runs() -> None:
     assert [s.title for s in book.steps] == [
         "systemctl stop demo-unit", "The nodes are listed with their status",
         "To restart the web server, run", "oc delete secret ca-bundle", "Check the queue"]
+
+
+def test_a_terminal_is_asked_for_the_rollback_value_when_the_rollback_starts(
+        tmp_path: Path) -> None:
+    from test_execute_tty import Terminal
+
+    write_runbook(tmp_path, ROLLBACK.replace("<snapshot-id>", "<api-token>").replace(
+        "> restored.txt", "| tee restored.txt"))
+    term = Terminal([*swrun_cmd(), "execute", "rb.md", "--log", "run.toml",
+                     "--rollback-on-failure"], tmp_path)
+    try:
+        term.expect("what now")
+        assert "<api-token>" not in term.seen  # not asked before the run
+        term.type("b")
+        term.expect("<api-token> (line 12)")
+        term.type("supersecret-9")
+        assert term.close() == 1, term.seen
+    finally:
+        if term.proc.poll() is None:
+            term.proc.kill()
+    assert (tmp_path / "restored.txt").read_text() == "restoring supersecret-9\n"
+    log = (tmp_path / "run.toml").read_text()
+    assert "supersecret-9" not in log and "restoring ****" in log  # masked, as at the start
+    assert read_log(tmp_path / "run.toml").events[-1]["status"] == "rolled_back"
