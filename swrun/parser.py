@@ -389,8 +389,10 @@ class _Builder:
                 self.last_text = _inline_text(tok)
                 self.lead = _marked_text(tok)
                 self.title_lead = _lead(tok)
+                first = next((c for c in tok.children or () if c.type != "text" or c.content),
+                             None)  # markdown-it puts an empty text before a bold lead
                 self.lead_is_prose = tokens[i - 1].level == 0 and not (  # not in a list,
-                    tok.children and tok.children[0].type == "strong_open")  # not bold
+                    first is not None and first.type == "strong_open")  # not bold
             elif t == "swrun_too_deep" and tok.map:
                 first, last = tok.map[0] + 1, tok.map[1]
                 lines = f"line {first}" if last <= first else f"lines {first}-{last}"

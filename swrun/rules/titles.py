@@ -16,9 +16,9 @@ connect copy cordon create decrease delete deploy describe detach determine disa
 drain edit enable ensure execute export fail failover fetch find flush force gather generate
 get grep identify increase inspect install kill label list load log login look make mark
 migrate monitor mount move navigate obtain open patch pause print promote pull push query
-reboot reload remove rename renew repeat replace reset resize restart restore resume retrieve
+reboot reload remove rename renew repeat replace report reset resize restart restore resume retrieve
 retry revert rollback roll rotate run save scale see select set show ssh start stop switch
-sync tag tail test trigger uncordon unmount update upgrade upload use validate verify view
+sync tag tail test trigger try uncordon unmount update upgrade upload use validate verify view
 wait watch write"""
 _VERBS = frozenset(_VERB_TEXT.split())
 _LEADING = frozenset({"then", "next", "now", "first", "finally", "also", "afterwards",
@@ -31,8 +31,17 @@ _STOP = frozenset({"the", "and", "for", "this", "that", "with", "you", "your", "
 _WORD = re.compile(r"[a-z0-9]{3,}+")
 
 
+def _stems(word: str) -> set[str]:
+    """`runbooks` → runbook, `writes` → write, `listed` → list: enough to compare."""
+    out = {word}
+    for end in ("ing", "ed", "es", "s", "d"):
+        if len(word) > len(end) + 2 and word.endswith(end):
+            out.add(word[: -len(end)])
+    return out
+
+
 def _words(text: str) -> set[str]:
-    return set(_WORD.findall(text.lower())) - _STOP
+    return {s for w in _WORD.findall(text.lower()) if w not in _STOP for s in _stems(w)}
 
 
 _SUBJECT = frozenset({"you", "we", "can", "could", "should", "may", "might", "must", "need",
@@ -46,7 +55,7 @@ def imperative(lead: str) -> bool:
         words = re.findall(r"[A-Za-z']+", part.lower())[:6]
         while words and (words[0] in _LEADING or words[0] in _SUBJECT):
             words = words[1:]
-        if words and words[0] in _VERBS:
+        if words and _stems(words[0]) & _VERBS:
             return True
     return False
 
