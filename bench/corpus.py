@@ -137,6 +137,7 @@ def main(folder: str) -> int:
     for path in missed[:10]:
         print(f"  not flagged: {path}")
     print_reading_counts(reading)
+    print_values(files)
     if times:
         ts = sorted(t for t, _ in times)
         slowest = max(times)
@@ -174,6 +175,57 @@ def print_state_changing(counts: Counter[str]) -> None:
           f"steps gated by inference: {counts['inferred']}, by the author's confirm: "
           f"{counts['author']}, marked unattended by the author: {counts['unattended']}; "
           f"other steps asked as alternatives (If …, Option …): {counts['choice']}")
+# -- issue 24, items 4, 5, 7: values (kept in one block) ------------------------------------
+def print_values(files: list[Path]) -> None:
+    """Unset values in runnable steps (must be 0: each is asked for), placeholders of the new
+    shapes found (commands and files steps write), `# NAME='<text>'` declarations, and
+    example values SW113 warns about."""
+    from swrun.rules.placeholders import shapes
+    from swrun.rules.shelltext import assigned, shell_owned
+    from swrun.rules.unset import names_used
+
+    unset = unset_lower = new_shapes = plain_asked = commented = examples = 0
+    by_kind: Counter[str] = Counter()
+    for path in files:
+        try:
+            result = parse_file(path)
+            diags = check_runbook(result, inventory=False)
+        except RunbookError:
+            continue
+        rb = result.runbook
+        examples += sum(getattr(d, "rule", "") == "SW113" for d in diags)
+        commented += sum(bool(v.description.startswith("declared by `#"))
+                         for v in rb.variables.values())
+        set_before: set[str] = set()
+        for step in rb.steps:
+            text = step.written or step.body
+            kinds = {s.text: s.kind for s in shapes(text, as_text=bool(step.text("file")))
+                     if not (s.kind == "quoted" and ANGLE.fullmatch(s.text))}  # not new
+            for use in step.placeholders:
+                if use.text in kinds:
+                    new_shapes += 1
+                    by_kind[kinds[use.text]] += 1
+                elif use.text.startswith("$") and not use.text.startswith("${"):
+                    plain_asked += 1
+            sets = assigned(step.body) if step.kind in (StepKind.SHELL, StepKind.CHECK) \
+                else set()
+            if step.kind is StepKind.SHELL and not step.optional and not step.text("file") \
+                    and not step.targets and (step.text("shell") or "bash").split()[0] in (
+                        "bash", "sh"):
+                for name in names_used(step.body) - sets - set_before - set(rb.variables):
+                    if name.startswith("SWRUN_") or shell_owned(name):
+                        continue
+                    if name.isupper():
+                        unset += 1
+                    elif not name.isdigit():
+                        unset_lower += 1
+            set_before |= sets
+    print(f"unset values in runnable steps: {unset} (lower-case names, left to SW107/SW108: "
+          f"{unset_lower})")
+    print(f"placeholders of new shapes found: {new_shapes} ("
+          + ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items())) + f"); plain $NAME "
+          f"asked for: {plain_asked}; declared by a `# NAME='<text>'` comment: {commented}")
+    print(f"example values warned (SW113): {examples}")
 
 
 if __name__ == "__main__":

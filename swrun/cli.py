@@ -238,6 +238,9 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
 @click.option("--notify", "notify", multiple=True, metavar="[FORMAT=]URL",
               help="Also send the run's notifications to URL (repeatable; FORMAT: slack, "
                    "mattermost, teams, json; docs/team.md).")
+@click.option("--done", "done", multiple=True, metavar="STEP", shell_complete=_complete.steps,
+              help="You ran this command for a person (a manual step) yourself: recorded as "
+                   "done by you, noted --done (repeatable; number or id).")
 @_friendly
 def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, dry_run: bool,
             from_step: str | None, only: tuple[str, ...], skip: tuple[str, ...],
@@ -246,7 +249,8 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
             strict: bool, inventory: str | None, accept_new_host_keys: bool, concurrent: bool,
             stop_leftovers: bool, interleave: bool = False, sign_with: str | None = None,
             approvals: tuple[str, ...] = (), notify: tuple[str, ...] = (),
-            no_carry: bool = False, confirm: tuple[str, ...] = ()) -> None:
+            no_carry: bool = False, confirm: tuple[str, ...] = (),
+            done: tuple[str, ...] = ()) -> None:
     """Run FILE headless: for CI, cron and drills. Exit codes are listed in docs/cli.md."""
     _notify_urls(notify)
     if interleave:  # read by the headless renderer (swrun.render.HumanRenderer)
@@ -263,7 +267,7 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
         resume=resume, log=log_path, operator=operator, json=as_json, strict=strict,
         inventory=inventory, accept_new_host_keys=accept_new_host_keys, argv=sys.argv,
         concurrent=concurrent, stop_leftovers=stop_leftovers, sign_with=sign_with,
-        approvals=list(approvals), no_carry=no_carry, confirm=list(confirm),
+        approvals=list(approvals), no_carry=no_carry, confirm=list(confirm), done=list(done),
     )
     sys.exit(int(run(opts)))
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from swrun import kube, rundir
 from swrun.attributes import VAR_REF, AttrValue, check_value, substitute, variable_refs
 from swrun.carry import ShellState
+from swrun.emptyvalue import empty_value
 from swrun.events import (
     DONE_STATUSES,
     FAILED_STATUSES,
@@ -62,6 +63,7 @@ from swrun.executors.base import (
 from swrun.executors.rawout import RawOutput
 from swrun.files import MAX_APPROVAL_BYTES, read_regular
 from swrun.model import Runbook, Step, StepKind, Variable
+from swrun.rollbackvars import ask_for_rollback
 from swrun.secrets import MASK, Masker
 
 if TYPE_CHECKING:
@@ -441,6 +443,18 @@ class Engine:
         t0 = _monotonic()
         yield self._event(RollbackStarted, by=self._last_by, step=failed, note=note,
                           steps=len(steps))
+        had = set(self.variables)
+        missing = ask_for_rollback(self.runbook, self.variables, self.operator.supply_variable)
+        asked = [n for n in self.variables if n not in had]
+        if asked:  # a secret typed now is masked like one given at the start
+            from swrun.variables import is_secret
+
+            self.masker = self.masker.with_secrets(
+                self.variables[n] for n in asked if is_secret(self.runbook.variables[n]))
+        if missing is not None:  # asked only now: most runs never roll back
+            yield self._event(RollbackFinished, status=RunStatus.FAILED.value,
+                              duration_ms=_ms(_monotonic() - t0))
+            return RunStatus.ROLLBACK_FAILED, missing
         status, where, rnote = yield from self._pass(steps, rollback=True)
         ok = status is RunStatus.COMPLETED
         yield self._event(RollbackFinished, status="ok" if ok else status.value,
@@ -794,8 +808,11 @@ class Engine:
             bad = check_value(key, text) if not VAR_REF.search(text) else None
             if bad and problem is None:
                 problem = f"{key}={value} is {self.masker.mask(text)!r}: {bad}"
+        empty = empty_value(step, self.runbook, self.variables)
+        if empty is not None:
+            problem = empty
         if not filled:  # the common case: nothing to fill in, no copy of the step
-            return step, None
+            return step, problem
         return dataclasses.replace(step, attributes={**step.attributes, **filled}), problem
 
     def _executor(self, step: Step) -> Executor | None:

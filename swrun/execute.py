@@ -23,7 +23,7 @@ from swrun.events import Event, RunStatus
 from swrun.executors.rawout import STREAMS, RawOutput, sweep
 from swrun.exitcodes import ExitCode
 from swrun.files import read_regular
-from swrun.model import Runbook
+from swrun.model import Runbook, StepKind
 from swrun.operators import (
     AutoOperator,
     NoTtyOperator,
@@ -32,6 +32,7 @@ from swrun.operators import (
     needs_typed_confirmation,
 )
 from swrun.render import HumanRenderer, JsonRenderer, use_colour
+from swrun.rollbackvars import rollback_only
 from swrun.secrets import Masker
 from swrun.session import drive, operator_name, run_header
 from swrun.variables import parse_assignments, resolve, secret_values, sources_line
@@ -75,6 +76,8 @@ class ExecuteOptions:
     $SWRUN_SIGNING_KEY; none: the log is unsigned, and the run says so once)."""
     approvals: list[str] = field(default_factory=list)
     """Signed approval files (`--approval FILE`) for steps that need approval."""
+    done: list[str] = field(default_factory=list)
+    """`--done STEP`: checks (commands for a person) the operator has done (number or id)."""
     no_carry: bool = False
     """--resume: start the later steps without the shell state the log carries (needed
     when the log's hash chain does not verify)."""
@@ -717,6 +720,21 @@ def settle_leftovers(
     return dataclasses.replace(point, resume=resume, leftovers=tuple(lefts))
 
 
+def done_steps(runbook: Runbook, refs: list[str]) -> frozenset[str]:
+    """The ids of the checks `--done STEP` names; a step that is not a check (swrun runs it)
+    or does not exist is a usage error."""
+    ids = []
+    for ref in refs:
+        found = runbook.find(ref)
+        if found is None or not found.actionable:
+            raise UsageError(f"--done {ref}: no such step (see `swrun plan {runbook.path}`)")
+        if found.kind is not StepKind.CHECK:
+            raise UsageError(f"--done {ref}: step {found.number} '{found.title}' is run by "
+                             "swrun; --done names a check or a command for a person")
+        ids.append(found.id)
+    return frozenset(ids)
+
+
 def resume_command(path: str | Path, log_path: Path, opts: ExecuteOptions) -> list[str]:
     """`swrun execute FILE --resume LOG` with the options of this run the resume needs again
     (the log gives the variables and what is done)."""
@@ -740,6 +758,8 @@ def resume_hints(path: str | Path, log_path: Path, needed: OperatorNeeded | None
     lines = [f"resume at a terminal to answer it: {shlex.join(base)}"]
     if needed is not None and needed.resume_args:
         more = list(needed.resume_args)
+        if opts.yes and "--yes" not in more:  # a --yes run goes on as one
+            more.insert(0, "--yes")
         if opts.confirm_environment and "--confirm-environment" in more:  # given already
             at = more.index("--confirm-environment")
             del more[at:at + 2]
@@ -899,6 +919,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
         if named is not None and not named.inferred:
             print(f"swrun: warning: --confirm {ref}: step {named.number} '{named.title}' is "
                   "not asked by inference; --confirm changes nothing for it", file=sys.stderr)
+    done = done_steps(runbook, opts.done)
     name = operator_name(opts.operator)
     evidence = evidence_for(runbook, sign_with=opts.sign_with,
                             approval_files=tuple(opts.approvals))
@@ -915,6 +936,7 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     else:
         operator = NoTtyOperator(name, environment, opts.confirm_environment,
                                  opts.rollback_on_failure, confirmed)
+    operator.done = done
 
     # -- resume: which log, what is done ---------------------------------------------------
     resume: Resume | None = None
@@ -957,7 +979,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
         given = {**previous_vars, **cli_vars}
         values = resolve(runbook, given, ask=operator.supply_variable if interactive else None,
                          settings={"inventory": opts.inventory},
-                         origins={n: "log" for n in previous_vars if n not in cli_vars})
+                         origins={n: "log" for n in previous_vars if n not in cli_vars},
+                         deferred=rollback_only(runbook))
         masker = Masker(secret_values(runbook, values))
         if values:  # where each value came from, before anything runs (secrets masked)
             print(f"swrun: values: {sources_line(runbook, values)}", file=sys.stderr)

@@ -80,6 +80,8 @@ class PlaceholderUse:
     """File line."""
     fillable: bool = True
     """False in a quoted here-document: left as written (and reported by `swrun check`)."""
+    choices: tuple[str, ...] = ()
+    """`[user|group]`: the values it may take (the variable's choices)."""
 
 
 @dataclass(frozen=True)

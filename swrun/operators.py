@@ -26,6 +26,8 @@ class AutoOperator:
     """`--yes`: gates pass and checks are ticked, recorded as by `auto`."""
 
     interactive = False
+    done: frozenset[str] = frozenset()
+    """Ids of the checks `--done` says the operator has done (a manual step: run it)."""
 
     def __init__(self, name: str, environment: str = "", confirm_environment: str | None = None,
                  rollback_on_failure: bool = False, confirmed: frozenset[str] = frozenset()
@@ -51,12 +53,17 @@ class AutoOperator:
             resume_says=f"runs step {step.number} and passes the other gates as `auto`")
 
     def tick(self, step: Step) -> Answer:
+        if step.id in self.done:
+            return done_by_flag(self.name)
         if step.manual:  # --yes ticks checks, but nobody ran this command: never say so
             block = "" if step.manual == "list item" else \
-                ", or mark its block {run} to let swrun run it"
+                "; or mark its block {run} to let swrun run it"
             raise OperatorNeeded(
                 f"step {step.number} is a command for a person ({step.manual}): swrun does not "
-                f"run it; run it yourself, then tick it at a terminal{block}")
+                f"run it; run it yourself, then tick it at a terminal or pass --done "
+                f"{step.number}{block}",
+                resume_args=("--done", str(step.number)),
+                resume_says=f"records that you ran step {step.number} yourself")
         return Answer(Decision.CONTINUE, AUTO)
 
     def confirm(self, step: Step, reason: str) -> Answer:
@@ -83,7 +90,7 @@ class NoTtyOperator(AutoOperator):
     """No `--yes` and no terminal: never wait for input; stop where a person is needed."""
 
     def tick(self, step: Step) -> Answer:
-        if step.manual:  # a command for a person: only a person can say it was run
+        if step.manual or step.id in self.done:  # only a person can say it was run
             return super().tick(step)
         raise OperatorNeeded(f"check {step.number} needs an operator: {step.title}",
                              resume_args=("--yes",),
@@ -104,6 +111,11 @@ class NoTtyOperator(AutoOperator):
         return _failure_policy(step, can_rollback, self.rollback_on_failure, "swrun")
 
 
+def done_by_flag(name: str) -> Answer:
+    """A check `--done STEP` answered: by the operator, noted as given on the command line."""
+    return Answer(Decision.CONTINUE, name, "--done")
+
+
 def confirm_environment_problem(given: str | None, environment: str) -> str:
     """What is wrong with --confirm-environment for a destructive step in `environment`:
     missing, or another name (said back, so a typo is seen as one)."""
@@ -121,6 +133,8 @@ class TtyOperator:
     """A person at the terminal answers on stderr/stdin (braintree's paranoid mode)."""
 
     interactive = True
+    done: frozenset[str] = frozenset()
+    """Ids of the checks `--done` says the operator has done."""
 
     def __init__(self, name: str, environment: str = "", *, rollback_on_failure: bool = False,
                  read: Callable[[str], str] | None = None, out: TextIO | None = None) -> None:
@@ -159,9 +173,10 @@ class TtyOperator:
                     return decision
 
     def tick(self, step: Step) -> Answer:
-        if step.manual and self.describe is not None:
-            self._out.write(f"    run this yourself ({step.manual}), then tick it:\n"
-                            f"{self.describe(step)}\n")
+        if step.id in self.done:
+            return done_by_flag(self.name)
+        if step.manual:
+            return self._ran(step)
         decision = self._choose(
             f"  ☐ [{step.number}] {step.title} — done",
             {"y": Decision.CONTINUE, "s": Decision.SKIP, "a": Decision.ABORT},
@@ -170,6 +185,19 @@ class TtyOperator:
         if decision is not Decision.ABORT:
             note = self._read("    comment (enter for none): ")
         return Answer(decision, self.name, note)
+
+    def _ran(self, step: Step) -> Answer:
+        """A command for a person: shown, then one plain question; anything but yes asks
+        whether to skip it or stop the run."""
+        if self.describe is not None:
+            self._out.write(f"    run this yourself ({step.manual}):\n{self.describe(step)}\n")
+        answer = self._read(f"  ☐ [{step.number}] {step.title} — did you run it? [y/N] ")
+        if answer.lower() in ("y", "yes"):
+            return Answer(Decision.CONTINUE, self.name,
+                          self._read("    comment (enter for none): "))
+        decision = self._choose("    not run — skip it or stop the run",
+                                {"s": Decision.SKIP, "a": Decision.ABORT})
+        return Answer(decision, self.name)
 
     def confirm(self, step: Step, reason: str) -> Answer:
         what = self.describe(step) if self.describe is not None else ""

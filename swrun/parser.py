@@ -47,11 +47,12 @@ from swrun.model import (
 )
 from swrun.rules import statechange
 from swrun.rules.fences import closed_on_a_line
+from swrun.rules.filled import file_placeholders
 from swrun.rules.knownbad import QUERIES, bash_checked, bash_verdicts, content_kind
+from swrun.rules.placeholders import declared
 from swrun.rules.prompts import Transcript, read_prompts
 from swrun.rules.sessions import Session, follow
 from swrun.rules.shelltext import (
-    BRACED,
     assigned,
     exported,
     find_placeholders,
@@ -59,10 +60,13 @@ from swrun.rules.shelltext import (
     logical_lines,
     looks_like_command,
     mostly_commands,
+    owned_renamed,
     shell_owned,
     strip_comments,
 )
+from swrun.rules.titles import command_title, lead_fits
 from swrun.rules.transcript import transcript_lines
+from swrun.rules.unset import expanded
 
 _SWRUN_OPEN = re.compile(r"<!--\s*+swrun:")
 _NOT_INHERITED = frozenset({"rollback", "milestone"})
@@ -356,11 +360,15 @@ class _Builder:
         self.lead = ""
         """The paragraph just before a block, with `code` marks (for "Create `path`:")."""
         self.title_lead = ""
+        self.lead_is_prose = False
+        """`title_lead` is a paragraph's first sentence (not a heading, not a bold lead)."""
         self.session: tuple[Session, ...] = ()
         """The sessions steps of this section opened and no later block ended, innermost last."""
         self.task_steps = 0
         self.item_steps = 0
         self.placeholder_vars: dict[str, Variable] = {}
+        self.commented: set[str] = set()
+        """Placeholder variables a `# NAME='<text>'` comment declared."""
         self.alt_lead = ""
         """The paragraph just before a block, for "If …"/"Alternatively"/"not recommended"."""
         self.state_patterns: list[statechange.Pattern] = []
@@ -403,6 +411,10 @@ class _Builder:
                 self.title_lead = _lead(tok)
                 if not (i >= 2 and "task-list-item" in str(tokens[i - 2].attrGet("class") or "")):
                     self.alt_lead = self.last_text
+                first = next((c for c in tok.children or () if c.type != "text" or c.content),
+                             None)  # markdown-it puts an empty text before a bold lead
+                self.lead_is_prose = tokens[i - 1].level == 0 and not (  # not in a list,
+                    first is not None and first.type == "strong_open")  # not bold
             elif t == "swrun_too_deep" and tok.map:
                 first, last = tok.map[0] + 1, tok.map[1]
                 lines = f"line {first}" if last <= first else f"lines {first}-{last}"
@@ -490,6 +502,7 @@ class _Builder:
             self.after_heading = True
             self.last_text = title
             self.title_lead = title
+            self.lead_is_prose = False
             return
         parent = self.stack[-1]
         sec = _SectionBuilder(title, level, line, (*parent.path, title))
@@ -510,6 +523,7 @@ class _Builder:
         self.after_heading = True
         self.last_text = title
         self.title_lead = title
+        self.lead_is_prose = False
         self.lead = ""
         self.session = ()
         if self.pending is not None:
@@ -655,8 +669,9 @@ class _Builder:
             script = _write_script(target, body)
             title = self.title_for(own, "", kind) if "title" in own or "name" in own \
                 else _shorten(f"Write {target}")
+            here = not (own.get("hosts") or own.get("host") or own.get("targets"))
             self.add_step(StepKind.SHELL, title, script, language, own, line, end,
-                          written=body)
+                          written=body, uses=file_placeholders(body, line, here))
             return
         read = _Reading(body)
         shell_text = kind is StepKind.SHELL and _sh(own.get("shell"))
@@ -756,6 +771,10 @@ class _Builder:
             if s.startswith(("# ", "// ", "-- ")) and len(s) > 3:
                 return _shorten(s[2:].strip().rstrip(":"))
             break
+        if self.title_lead and self.lead_is_prose and body.strip() and kind in (
+                StepKind.SHELL, StepKind.CHECK) and not lead_fits(self.title_lead, body):
+            # "There is nothing to roll back…" over `systemctl stop x`
+            return _shorten(command_title(body) or self.title_lead.rstrip(":").strip())
         if self.title_lead:
             return _shorten(self.title_lead.rstrip(":").strip())
         return kind.value
@@ -764,6 +783,7 @@ class _Builder:
         self, kind: StepKind, title: str, body: str, language: str,
         own: dict[str, AttrValue], line: int, end: int, checked: bool = False,
         *, read: _Reading | None = None, written: str = "",
+        uses: tuple[PlaceholderUse, ...] = (),
     ) -> None:
         sec = self.stack[-1]
         lead, self.alt_lead = self.alt_lead, ""
@@ -794,7 +814,9 @@ class _Builder:
             for use in extra.get("placeholders", ()):
                 self.placeholder_var(use)
         elif written:
-            extra = {"written": written}
+            extra = {"written": written, "placeholders": uses}
+            for use in uses:
+                self.placeholder_var(use)
         if kind not in (StepKind.CHECK, StepKind.REFERENCE) and \
                 not statechange.marked(attrs, self.metadata):
             found = statechange.state_change(kind.value, body, attrs, self.state_patterns)
@@ -816,7 +838,8 @@ class _Builder:
             return
         self.placeholder_vars[use.name] = Variable(
             use.name, prompt=f"{use.text} (line {use.line})", placeholder=use.text,
-            line=use.line, description=f"fills {use.text} on line {use.line}")
+            line=use.line, description=f"fills {use.text} on line {use.line}",
+            choices=use.choices)
 
     def list_item(self, tok: Token, tokens: list[Token], i: int) -> None:
         """A numbered list item whose text holds commands (`kubectl get pods`): a manual
@@ -876,10 +899,13 @@ class _Builder:
         )
 
     def braced_placeholders(self) -> None:
-        """`${NAME}` in a local shell step that neither the step, nor an earlier step's
-        export, nor a declaration sets: a value the operator must supply (asked for, or
+        """`${NAME}` or `$NAME` (upper case, expanded by the shell) in a local shell step
+        that neither the step, nor an earlier step's export, nor a declaration sets (or
+        that a `# NAME='<text>'` comment declares): a value the operator must supply (asked for, or
         taken from the environment variable of that name)."""
+        self.commented_declarations()
         carried: set[str] = set()
+        set_before: set[str] = set()
         sets_of = [assigned(s.body) if s.kind in (StepKind.SHELL, StepKind.CHECK) else set()
                    for s in self.steps]
         last_set = {n: k for k, s in enumerate(self.steps) if s.kind is StepKind.SHELL
@@ -892,19 +918,24 @@ class _Builder:
             sets = sets_of[k]
             uses: list[PlaceholderUse] = []
             taken = {p.name for p in step.placeholders}
-            code = strip_comments(step.body)
             offset = counted = 0
-            for m in BRACED.finditer(code):
-                name = m.group(1)
-                if (not name.isupper() or name in sets or name in carried or shell_owned(name)
-                        or name in self.variables or name in self.placeholder_vars
-                        or name.startswith("SWRUN_") or name in taken):
+            code_sets = assigned(strip_comments(step.body)) if self.commented else sets
+            for at, text, name in expanded(step.body):  # `$NAME` as much as `${NAME}`
+                if name in taken:
+                    continue
+                if name in self.commented and name not in code_sets:
+                    pass  # `# NAME='<text>'` declares it: asked, and used here
+                elif (not name.isupper() or name in sets or name in carried or shell_owned(name)
+                        or (text[1] != "{" and name in set_before)  # SW108 says why
+                        or name in self.variables or name.startswith("SWRUN_") or name in taken
+                        or (name in self.placeholder_vars and name not in self.commented)):
                     continue
                 taken.add(name)
-                offset += code.count("\n", counted, m.start())  # counted once, in order
-                counted = m.start()
-                uses.append(PlaceholderUse(m.group(0), name, step.body_line(offset)))
+                offset += step.body.count("\n", counted, at)  # counted once, in order
+                counted = at
+                uses.append(PlaceholderUse(text, name, step.body_line(offset)))
             carried |= exported(step.body)
+            set_before |= sets
             # one a later step sets is left to `check` (set too late)
             uses = [u for u in uses if last_set.get(u.name, -1) <= k]
             if uses:
@@ -915,6 +946,27 @@ class _Builder:
                 sec = self.find_builder(step.section_id)
                 if sec is not None:
                     sec.steps[sec.steps.index(step)] = new
+
+    def commented_declarations(self) -> None:
+        """`# NAMESPACE='<value of namespace label from alert>'` in a step a person reads:
+        a value the operator must supply, asked with that text (not a comment that vanishes
+        while the next command runs `oc -n  logs`)."""
+        for step in self.steps:
+            if step.kind not in (StepKind.SHELL, StepKind.CHECK) or step.optional or (
+                    step.kind is StepKind.CHECK and not step.manual) or \
+                    step.attributes.get("file"):
+                continue
+            for found in declared(step.body):
+                name = owned_renamed(found.name)
+                if name in self.variables or name in self.placeholder_vars or \
+                        name in assigned(strip_comments(step.body)):
+                    continue
+                line = step.body_line(found.offset)
+                self.placeholder_vars[name] = Variable(
+                    name, prompt=f"{found.text} (line {line})", placeholder=found.text,
+                    line=line, description=f"declared by `# {found.name}={found.text}` on "
+                    f"line {line}")
+                self.commented.add(name)
 
     def find_builder(self, section_id: str) -> _SectionBuilder | None:
         todo = [self.root]
@@ -977,7 +1029,7 @@ class _Reading:
         body, found = find_placeholders(self.body)
         self.body = body
         self.uses = tuple(PlaceholderUse(p.text, p.name, self.line_of(p.offset, fence),
-                                         p.fillable) for p in found)
+                                         p.fillable, p.choices) for p in found)
 
     def fields(self, kind: StepKind) -> dict[str, Any]:
         changed = self.body != self.written

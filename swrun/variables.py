@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from swrun.attributes import variable_refs
 from swrun.durations import parse_duration
@@ -127,6 +127,7 @@ def resolve(
     settings: Mapping[str, object] | None = None,
     *,
     origins: Mapping[str, str] | None = None,
+    deferred: Collection[str] = (),
 ) -> Values:
     """Every declared variable's value: `given` (--var), then an explicit `from` (the
     environment variable it names, or AWS Secrets Manager), then the environment variable of
@@ -135,6 +136,8 @@ def resolve(
 
     `origins` names where given values came from (default `--var`; `log` for the values a
     resumed run logged, `asked` for a form's answers). The result's `sources` records it.
+    `deferred`: names asked only when they are needed (the rollback's, `rollbackvars`): taken
+    when given or in the environment, never asked nor missing here.
     Raises VariableError listing every missing or invalid variable at once.
     """
     env = os.environ if environ is None else environ
@@ -162,6 +165,8 @@ def resolve(
                 value, source = found
         if value is None and var.default is not None:
             value, source = var.default, "default"
+        if value is None and name in deferred:
+            continue
         if value is None and ask is not None:
             value, source = ask(var), "asked"
         if value is None:

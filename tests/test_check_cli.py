@@ -142,8 +142,9 @@ def test_check_seeds_say_what_would_fail() -> None:
     """The seeds load without errors; the reading rules (issue 15) warn about what would
     fail or needs a person: placeholders in an `.env` block, a `logs -f` and an
     `ssh host` session (manual steps), two blocks of output-shaped lines (issue 24: shown,
-    not run; one `bash -n` rejects too), and three state-changing steps the seeds do not
-    mark (SW205: a `kubectl patch`, an `s3 sync --delete`, a rollback)."""
+    not run; one `bash -n` rejects too), three state-changing steps the seeds do not
+    mark (SW205: a `kubectl patch`, an `s3 sync --delete`, a rollback), an `XXXXX`
+    distribution id and a `$DATABASE_URL` no step sets."""
     proc = swrun("check", *sorted(str(p) for p in SEEDS.glob("*.md")))
     assert proc.returncode == 0
     found = [(Path(line.split(":")[0]).name, int(line.split(":")[1]), line.split()[2])
@@ -156,8 +157,10 @@ def test_check_seeds_say_what_would_fail() -> None:
         (community, 361, "SW109"), (community, 380, "SW109"),
         ("smartwallet-deployment-guide.md", 252, "SW104"),
         ("smartwallet-deployment-guide.md", 264, "SW205"),
+        ("smartwallet-deployment-guide.md", 267, "SW102"),  # --distribution-id XXXXX
+        ("smartwallet-deployment-guide.md", 284, "SW102"),  # $DATABASE_URL: nothing sets it
         ("smartwallet-deployment-guide.md", 569, "SW205")]
-    assert proc.stderr == "2 file(s): 0 error(s), 14 warning(s)\n"
+    assert proc.stderr == "2 file(s): 0 error(s), 16 warning(s)\n"
 
 
 def test_check_many_files_and_bad_ones_keep_going(tmp_path: Path) -> None:

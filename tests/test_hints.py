@@ -76,19 +76,14 @@ def test_each_resume_hint_gets_past_the_stop_when_pasted(tmp_path: Path, env: st
     assert "{run}" not in second.stderr  # a list item has no block to mark
     assert (tmp_path / "run.toml").exists()
     hints = _hints(second.stderr)
-    assert set(hints) == {"terminal"}, second.stderr  # only a person can say it was run
-    term = Terminal(hints["terminal"], tmp_path)
-    try:
-        term.expect("Restart by hand")
-        term.expect("— done")
-        term.type("y")
-        term.expect("comment (enter for none)")
-        term.type("restarted")
-        assert term.close() == 0, term.seen
-    finally:
-        if term.proc.poll() is None:
-            term.proc.kill()
+    assert set(hints) == {"terminal", "headless"}, second.stderr
+    # issue 24: a person ran it; `--done 3` says so, and the pasted hint gets past it
+    assert hints["headless"][-2:] == ["--done", "3"], second.stderr
+    third = _run(tmp_path, hints["headless"])
+    assert third.returncode == 0, third.stderr
     events = read_log(tmp_path / "run.toml").events
+    (tick,) = [e for e in events if e["type"] == "check_ticked" and e["number"] == 3]
+    assert tick["note"] == "--done" and tick["by"] != "auto"
     assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "completed"
     assert len(_stops(tmp_path / "run.toml")) == 3
 

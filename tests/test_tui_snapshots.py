@@ -46,7 +46,8 @@ def test_start_screen_of_a_seed(snap_compare: Any, frozen: Path) -> None:
     shutil.copy(SEED, frozen / "seed.md")
     app = SwrunApp(load_runbook("seed.md"), settings=TuiSettings(
         operator="alice", log_path="run.toml", offer_resume=False, run_id="run00001",
-        clock=lambda: 0.0, **STILL))
+        clock=lambda: 0.0, **STILL,  # the values its `XXXXX` and `$DATABASE_URL` ask for
+        variables={"DISTRIBUTION_ID": "E123", "DATABASE_URL": "postgres://db"}))
 
     async def ready(pilot: Any) -> None:
         await until(pilot, waiting(app, "confirm", 1), "the first step")

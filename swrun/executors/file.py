@@ -19,6 +19,7 @@ from pathlib import Path
 from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
 from swrun.model import Step
+from swrun.rules.filled import fill
 
 _SCRIPT_SUFFIXES = (".sh", ".bash", ".py", ".pl", ".rb")
 
@@ -99,7 +100,8 @@ class FileExecutor:
         base = ctx.runbook.base_dir
         try:
             path = resolve(target, base, working_dir(step, ctx), outside)
-            said = write(path, step.written, outside, base)
+            said = write(path, fill(step.written, ctx.variables) if step.placeholders
+                         else step.written, outside, base)
         except WriteRefused as exc:
             yield Output(f"swrun: {exc}", "stderr")
             yield StepResult(StepStatus.FAILED, exit_code=2, error=str(exc))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.rules import bashsyntax, statechange
+from swrun.rules.examples import example_values
 from swrun.rules.knownbad import LABELS, QUERIES, bash_verdicts, content_kind
 from swrun.rules.shelltext import (
     BRACED,
@@ -44,6 +45,8 @@ RULES: dict[str, tuple[str, str]] = {
     "SW108": ("not-exported", "a variable set without `export` in an earlier step"),
     "SW109": ("output", "lines in a shell block that read as program output: a transcript, "
                         "shown or manual, never run"),
+    "SW113": ("example-value", "a value that looks copied from an example (a commit hash, a "
+                               "UUID, a long path under \"for example\")"),
     "SW201": ("pipe-to-shell", "a download piped into a shell (`curl … | sh`)"),
     "SW202": ("plain-http", "a download over plain http"),
     "SW203": ("rm-empty-var", "`rm -rf` on a path built from a variable that may be empty"),
@@ -88,6 +91,7 @@ def lint(rb: Runbook) -> list[Diagnostic]:
              and not output_lines(s.body)]  # data: bash's verdict says whether it was a script
     bash = _bash_syntax([s for s in steps if (s.kind is StepKind.SHELL or _rejected(s))
                          and not s.attributes.get("file") and _checker(s) == "bash"] + shown)
+    lines: list[str] = []  # the runbook's, split when a rule first needs them
     for step in steps:
         found: list[Finding] = []
         add = add_to(found, step)
@@ -97,6 +101,9 @@ def lint(rb: Runbook) -> list[Diagnostic]:
         if step.kind is StepKind.SHELL and not step.attributes.get("file"):
             _syntax(step, add, bash)
             _risky(rb, step, add)
+            if not step.optional:
+                lines = lines or rb.text.split("\n")
+                example_values(lines, step, add)
         elif _rejected(step):
             _syntax(step, add, bash)
         silenced = allowed(step)
@@ -163,11 +170,24 @@ def _prompts(step: Step, add: _Add) -> None:
 
 
 def _placeholders(step: Step, add: _Add) -> None:
+    writes = step.attributes.get("file")
     for use in step.placeholders:
-        if not use.fillable:
+        if not use.fillable and use.text in ("...", "…"):
+            add("SW102", use.line, f"a trailing {use.text} stands for more arguments: the "
+                "command runs with it as written", "write the arguments, or drop the "
+                f"{use.text}")
+        elif not use.fillable and writes:
+            add("SW102", use.line, f"placeholder {use.text} in a file written on a host is "
+                "written as is", "write the value, or declare a variable and write the file "
+                "from a shell step")
+        elif not use.fillable:
             add("SW102", use.line, f"placeholder {use.text} in a quoted here-document is "
                 "written as is", f"unquote the here-document delimiter and write ${{{use.name}}}")
-        elif use.text.startswith("${"):
+        elif writes:
+            add("SW102", use.line, f"placeholder {use.text} in the file {writes}: swrun asks "
+                f"for {use.name} before the run and writes its value there",
+                f"declare {use.name} in the front matter (prompt, pattern), or write the value")
+        elif use.text.startswith("$"):
             add("SW102", use.line, f"{use.text} is set by no step and not declared: swrun "
                 f"asks for {use.name} (or takes it from the environment)",
                 f"declare {use.name} in the front matter, or set it in an earlier step")

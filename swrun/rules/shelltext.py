@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from swrun.envnames import unsafe
+from swrun.rules.placeholders import shapes as more_shapes
 
 # -- commands --------------------------------------------------------------------------------
 KNOWN_COMMANDS = frozenset({
@@ -346,6 +347,10 @@ class Placeholder:
     """Line offset in the body."""
     fillable: bool = True
     """False in a quoted here-document (`<<'EOF'`): no expansion happens there."""
+    choices: tuple[str, ...] = ()
+    """`[user|group]`: the values it may take."""
+    span: tuple[int, int] = (0, 0)
+    """Where it is in the body (start, end)."""
 
 
 def var_name(text: str) -> str:
@@ -500,14 +505,16 @@ def _heredoc_bodies(text: str, j: int, pending: list[tuple[str, bool]], ctx: byt
     return j
 
 
-def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
-                      ) -> tuple[str, list[Placeholder]]:
+def find_placeholders(body: str, skip_names: frozenset[str] = frozenset(), *,
+                      as_text: bool = False) -> tuple[str, list[Placeholder]]:
     """The placeholders in a shell body and the body rewritten so that each is an environment
     variable: `<pod>` → `"${POD}"` (in double quotes `${POD}`, in single quotes `'"${POD}"'`):
     the value the operator gives reaches the command as data, never as shell text.
     A placeholder in a comment is left alone; in a quoted here-document it is found but not
-    rewritten (`fillable=False`). `skip_names`: `<tag>` pairs seen as markup."""
-    ctx = _contexts(body)
+    rewritten (`fillable=False`). `skip_names`: `<tag>` pairs seen as markup.
+    `as_text`: the content of a file a step writes, not shell: nothing is rewritten (the
+    file executor fills each `span` in), `{{x}}` is another tool's template."""
+    ctx = bytearray(len(body)) if as_text else _contexts(body)
     found: list[tuple[int, int, str, str]] = []  # start, end, text, name
     taken = bytearray(len(body))
 
@@ -536,7 +543,7 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
     for m in _YOUR.finditer(body):
         add(m.start(), m.end(), m.group(0), var_name(m.group(0)))
     for m in _MUSTACHE.finditer(body):
-        if m.group(1).lower() in _GO_WORDS:
+        if as_text or m.group(1).lower() in _GO_WORDS:
             continue
         add(m.start(), m.end(), m.group(0), var_name(m.group(1)))
     for m in _ELLIPSIS.finditer(body):
@@ -546,6 +553,17 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
         if key is None:
             continue
         add(m.start(), m.end(), "=" + m.group(0), var_name(key.group(1)))
+    unfillable: set[int] = set()
+    choices: dict[int, tuple[str, ...]] = {}
+    for shape in more_shapes(body, as_text=as_text):
+        if any(taken[shape.start:shape.end]) or (shape.kind == "choice" and ctx[shape.start]):
+            continue  # `[a|b]` in quotes is a usage line's text
+        add(shape.start, shape.end, shape.text,
+            owned_renamed(shape.exact) if shape.exact else var_name(shape.words))
+        if not shape.fillable:
+            unfillable.add(shape.start)
+        if shape.choices:
+            choices[shape.start] = shape.choices
     found.sort()
     out: list[str] = []
     places: list[Placeholder] = []
@@ -557,14 +575,16 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset()
         c = ctx[start] if start < len(ctx) else 0
         offset += body.count("\n", counted, start)  # counted once: 100,000 placeholders
         counted = start
-        if c == QUOTED_HEREDOC:
-            places.append(Placeholder(text, name, offset, fillable=False))
+        if c == QUOTED_HEREDOC or start in unfillable or as_text:
+            places.append(Placeholder(text, name, offset, fillable=as_text and (
+                start not in unfillable), choices=choices.get(start, ()), span=(start, end)))
             continue
         out.append(body[last:start])
         out.append({PLAIN: f'"${{{name}}}"', SINGLE: f"'\"${{{name}}}\"'",
                     DOUBLE: f"${{{name}}}", HEREDOC: f"${{{name}}}"}.get(c, f'"${{{name}}}"'))
         last = end
-        places.append(Placeholder(text, name, offset))
+        places.append(Placeholder(text, name, offset, choices=choices.get(start, ()),
+                                  span=(start, end)))
     out.append(body[last:])
     return "".join(out), places
 
