@@ -9,6 +9,7 @@ from typing import TextIO
 from swrun.engine import Answer, Decision, OperatorNeeded
 from swrun.executors.base import StepResult
 from swrun.model import Step, Variable
+from swrun.rules.inline import from_text
 
 AUTO = "auto"
 
@@ -36,7 +37,7 @@ class AutoOperator:
 
     def tick(self, step: Step) -> Answer:
         if step.manual:  # --yes ticks checks, but nobody ran this command: never say so
-            block = "" if step.manual == "list item" else \
+            block = "" if from_text(step.manual) else \
                 ", or mark its block {run} to let swrun run it"
             raise OperatorNeeded(
                 f"step {step.number} is a command for a person ({step.manual}): swrun does not "

@@ -45,6 +45,7 @@ from swrun.model import (
     StepKind,
     Variable,
 )
+from swrun.rules.inline import also_interactive, asked, block_reason
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -343,6 +344,8 @@ class _Builder:
         """An interactive session a step opened: (its number, its section, what it is)."""
         self.task_steps = 0
         self.item_steps = 0
+        self.item_inline = -1
+        """The token of the numbered item's text `list_item` made a step of."""
         self.placeholder_vars: dict[str, Variable] = {}
 
     # -- diagnostics -------------------------------------------------------------------------
@@ -381,6 +384,7 @@ class _Builder:
                 self.last_text = _inline_text(tok)
                 self.lead = _marked_text(tok)
                 self.title_lead = _lead(tok)
+                self.prose_step(tok, tokens, i)
             elif t == "swrun_too_deep" and tok.map:
                 first, last = tok.map[0] + 1, tok.map[1]
                 lines = f"line {first}" if last <= first else f"lines {first}-{last}"
@@ -565,6 +569,7 @@ class _Builder:
         language, attr_text = _split_info(info)
         own = self.take_pending()
         lang = language.lower()
+        lead = self.lead
         if attr_text is not None:
             written = self.attributes(attr_text, line)
             runs = lang in SHELL_LANGUAGES or lang in TYPED_LANGUAGES or (
@@ -619,7 +624,7 @@ class _Builder:
             read.manual = "no language: swrun does not run it"
             shell_text = True
         if kind is StepKind.SHELL and shell_text and not forced:
-            found = interactive(read.body)
+            found = interactive(read.body) or also_interactive(read.body)
             if found is not None:
                 read.manual = found.what
                 if found.session:
@@ -627,6 +632,9 @@ class _Builder:
             elif self.session is not None and self.session[1] is self.stack[-1] \
                     and not own.get("targets") and not own.get("hosts") and not own.get("host"):
                 read.manual = f"typed in the session step {self.session[0]} {self.session[2]}"
+        if not read.manual and not forced and kind in (StepKind.SHELL, StepKind.REFERENCE) \
+                and not (own.get("targets") or own.get("hosts") or own.get("host")):
+            read.manual = block_reason(lead, lang, read.body, kind is StepKind.SHELL and shell_text)
         if (kind is StepKind.SHELL or read.manual) and shell_text:
             read.placeholders(line)
         if read.manual and not self.stack[-1].optional:
@@ -748,6 +756,34 @@ class _Builder:
                       and own[k]), _lead(inline) or _inline_text(inline) or "(empty)")
         self.add_step(StepKind.CHECK, _shorten(title), read.body, "", own, line, line,
                       read=read)
+        self.item_steps += 1
+        self.item_inline = i + 2
+
+    def prose_step(self, inline: Token, tokens: list[Token], i: int) -> None:
+        """The commands a paragraph or bullet asks the operator to run (rules/inline.py):
+        one manual step with all of them, in order. Not a numbered item's text `list_item`
+        took, a task item's (a check already), nor what the block right after it holds."""
+        if i == self.item_inline or self.stack[-1].optional or (
+                i >= 2 and "task-list-item" in str(tokens[i - 2].attrGet("class") or "")):
+            return
+        found = asked(inline.children or ())
+        if found is None:
+            return
+        after = tokens[i + 2] if i + 2 < len(tokens) else None
+        shown = " ".join(after.content.split()) if after is not None and \
+            after.type == "fence" else ""
+        picked = [(c, o) for c, o in zip(found.commands, found.lines, strict=True)
+                  if not (shown and " ".join(c.split()[:2]) in shown)]
+        if not picked:
+            return
+        base = inline.map[0] + 1 if inline.map else 0
+        read = _Reading("\n".join(c for c, _ in picked) + "\n")
+        read.manual = found.manual
+        read.lines = tuple(base + o for _, o in picked)
+        read.placeholders(base - 1)
+        end = inline.map[1] if inline.map else base
+        self.add_step(StepKind.CHECK, _shorten(found.title), read.body, "", {}, read.lines[0],
+                      end, read=read)
         self.item_steps += 1
 
     def prose(self, tok: Token, tokens: list[Token], i: int) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.rules import bashsyntax
+from swrun.rules.inline import SAYS, also_interactive, from_text
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -131,8 +132,12 @@ def _manual(step: Step, add: _Add) -> None:
         add("SW106", line, f"block {step.manual}: a manual step, not run here",
             "run it through the session's own command (`kubectl exec POD -- cmd`, "
             "`ssh host 'cmd'`), or add `run` if it is meant for this machine")
-    elif step.manual != "list item":
-        found = interactive(step.body)
+    elif step.manual.endswith(SAYS):
+        add("SW104", line, f"block {step.manual}: a manual step (shown, the operator runs it "
+            "and ticks; headless stops here)", "add hosts=NAME to run it on an inventory "
+            "host, `run` if it is meant for this machine, or ```text to only show it")
+    elif not from_text(step.manual):
+        found = interactive(step.body) or also_interactive(step.body)
         lines = dict(logical_lines(step.body))
         first = lines.get(found.offset, "") if found else ""
         line = step.body_line(found.offset) if found else line

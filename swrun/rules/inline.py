@@ -1,0 +1,500 @@
+"""What the prose asks the operator to do: which inline code spans in a paragraph or bullet
+are commands the text says to run (and on which line), and what the paragraph before a block
+says about where that block runs (another host, a console session, another repository).
+Pure functions over words; the parser turns the answers into manual steps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from swrun.rules.shelltext import (
+    Interactive,
+    first_word,
+    logical_lines,
+    looks_like_command,
+    split_commands,
+)
+
+if TYPE_CHECKING:
+    from markdown_it.token import Token
+
+INLINE = "in the text"
+"""The `manual` reason of a step made from inline code spans (no block to mark `run`)."""
+SAYS = "(the text says so)"
+"""Every reason read from the paragraph before a block ends so: the writer's words, not the
+command, make it manual."""
+
+_RUN = frozenset({"run", "execute", "type", "issue", "invoke", "enter", "rerun", "re-run",
+                  "paste"})
+_RUNNING_AFTER = frozenset({"by", "try", "trying", "consider", "start", "then", "first"})
+_NOT = frozenset({"not", "don't", "dont", "never", "avoid", "without", "instead", "rather",
+                  "shouldn't", "cannot", "can't", "mustn't", "no"})
+_NOUN_BEFORE = frozenset({"the", "a", "an", "each", "every", "per", "this", "that", "dry",
+                          "test", "one", "same", "next", "last", "first", "your", "its"})
+"""`the run`, `a dry run`: the word is a noun there, not an ask."""
+_LABELS = frozenset({"command", "commands", "cmd", "run", "execute", "workaround", "fix"})
+_USE_BEFORE = frozenset({"by", "can", "could", "should", "must", "please", "then", "first",
+                         "also", "now", "just", "and", ","})
+_PREP = frozenset({"with", "via", "using", "through", ":"})
+_LEADS = frozenset({"then", "first", "next", "finally", "now", "please", "also", "and",
+                    "afterwards", "second", "third", "lastly", "just", "manually"})
+_IMPERATIVE = frozenset({
+    "check", "verify", "confirm", "inspect", "examine", "review", "look", "view", "list",
+    "get", "find", "identify", "query", "describe", "show", "watch", "monitor", "restart",
+    "stop", "start", "reload", "redeploy", "rollback", "roll", "retry", "apply", "create",
+    "update", "upgrade", "install", "uninstall", "enable", "disable", "ensure", "delete",
+    "remove", "drain", "cordon", "uncordon", "scale", "reboot", "restore", "kill", "clean",
+    "clear", "purge", "flush", "reset", "set", "switch", "back", "mount", "unmount", "pause",
+    "resume", "trigger", "promote", "fail", "force", "open", "connect", "log", "login", "ssh",
+    "patch", "edit", "add", "annotate", "label", "taint", "cancel", "terminate", "recreate",
+    "rebuild", "rerun", "resync", "sync", "refresh", "rotate", "renew", "revoke", "unseal",
+    "seal", "test", "try", "compare", "fetch", "pull", "push", "deploy", "migrate", "backup",
+    "dump", "export", "import", "copy", "move", "rename", "increase", "decrease", "free",
+    "collect", "gather", "capture", "grep", "search", "tail", "print", "determine", "run",
+    "execute", "use",
+})
+_MENTION_AFTER = frozenset({
+    "binary", "tool", "cli", "flag", "flags", "option", "options", "package", "plugin",
+    "shows", "show", "returns", "return", "prints", "lists", "outputs", "displays", "reports",
+    "gives", "is", "are", "was", "were", "will", "would", "may", "might", "can", "does", "do",
+    "fails", "failed", "output", "subcommand", "utility", "program", "works", "worked",
+    "has", "had", "should", "must", "succeeds", "exits", "hangs", "call", "calls",
+})
+_CONNECT = frozenset({"and", "or", "then", ",", ";", "followed", "by", "finally", "also",
+                      "next", "afterwards", "after", "that"})
+_HOST_NOUNS = frozenset({
+    "host", "hosts", "server", "servers", "node", "nodes", "machine", "machines", "worker",
+    "workers", "vm", "vms", "instance", "instances", "box", "boxes", "bastion", "primary",
+    "replica", "replicas", "leader", "master", "secondary", "runner", "runners", "gateway",
+    "jumphost", "jumpbox", "hypervisor", "appliance", "minion", "minions", "droplet",
+})
+_REMOTE_VERBS = (("log", "in", "to"), ("log", "into"), ("login", "to"), ("logged", "in", "to"),
+                 ("ssh", "to"), ("ssh", "into"), ("ssh", "onto"), ("sign", "in", "to"),
+                 ("connect", "to"), ("on",), ("onto",), ("from",))
+_DETERMINERS = frozenset({"the", "each", "every", "all", "a", "an", "your", "one", "any", "that",
+                          "this", "affected", "both", "those", "these", "other"})
+_API_CLIENTS = frozenset({
+    "kubectl", "oc", "helm", "aws", "gcloud", "gsutil", "az", "doctl", "terraform", "tofu",
+    "ssh", "scp", "sftp", "rsync", "knife", "ansible", "ansible-playbook", "argocd", "flux",
+    "vault", "consul", "nomad", "heroku", "eksctl", "rosa", "ocm", "osdctl", "virtctl",
+    "istioctl", "velero", "gh", "git", "curl", "http", "wget", "mongosh", "mongo", "psql",
+    "mysql", "redis-cli", "etcdctl", "kubectx", "kubens", "stern", "k9s", "pm2",
+})
+"""Commands that act on something else from this machine: "on the node, run `oc get pods`"
+still runs `oc` here."""
+_WORD = re.compile(r"[\w'./@~-]+|[,;:()]|\x00")
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+_HOSTLIKE = re.compile(r"[a-z][\w-]*+(?:[.-][\w-]++)++")
+_SPAN = "\x00"
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The commands one paragraph or bullet asks the operator to run."""
+
+    commands: tuple[str, ...]
+    """The code spans, in order."""
+    lines: tuple[int, ...]
+    """For each command, its line offset in the paragraph."""
+    title: str
+    """The sentence that asks for the first one."""
+    where: str = ""
+    """`runs on the worker` when the text says where, else empty."""
+
+    @property
+    def manual(self) -> str:
+        return f"{INLINE}, {self.where}" if self.where else INLINE
+
+
+def from_text(manual: str) -> bool:
+    """A manual step made from prose (a list item, a paragraph): no block to mark `run`."""
+    return manual == "list item" or manual.startswith(INLINE)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+@dataclass
+class _Span:
+    code: str
+    line: int
+    before: list[str]
+    """The words of its sentence before it (earlier spans as `\\x00`)."""
+    after: list[str]
+    """The first words of its sentence after it."""
+    sentence: int
+    head: str = ""
+    """Its sentence's text before it."""
+
+
+def _spans(children: Sequence[Token]) -> tuple[list[_Span], list[str], list[list[str]]]:
+    """Each code span with its sentence's words around it; each sentence as text, and as
+    words with every command span one `\\x00` (other spans, a host name, as their words)."""
+    spans: list[_Span] = []
+    sentences: list[str] = [""]
+    said: list[list[str]] = [[]]
+    words: list[str] = []
+    waiting: list[_Span] = []  # spans of this sentence still taking their `after` words
+
+    def follow(got: list[str]) -> None:
+        for s in waiting:
+            s.after.extend(got[: max(0, 4 - len(s.after))])
+
+    def add_text(text: str) -> None:
+        nonlocal words, waiting
+        pos = 0
+        for m in _SENTENCE_END.finditer(text):
+            piece = text[pos:m.end()]
+            sentences[-1] += piece
+            got = _words(piece)
+            said[-1].extend(got)
+            follow(got)
+            sentences.append("")
+            said.append([])
+            words, waiting = [], []
+            pos = m.end()
+        piece = text[pos:]
+        sentences[-1] += piece
+        got = _words(piece)
+        said[-1].extend(got)
+        words.extend(got)
+        follow(got)
+
+    line = 0
+    for child in children:
+        if child.type == "text":
+            add_text(child.content)
+        elif child.type in ("softbreak", "hardbreak"):
+            line += 1
+            add_text(" ")
+        elif child.type == "code_inline":
+            code = " ".join(child.content.split())
+            head = sentences[-1]
+            sentences[-1] += code
+            said[-1].extend([_SPAN] if looks_like_command(code) else _words(code))
+            follow([_SPAN])
+            span = _Span(code, line, list(words), [], len(sentences) - 1, head)
+            spans.append(span)
+            waiting.append(span)
+            words.append(_SPAN)
+    return spans, [" ".join(s.split()) for s in sentences], said
+
+
+def _negated(words: list[str], at: int) -> bool:
+    return any(w in _NOT for w in words[max(0, at - 2):at])
+
+
+_OPENERS = frozenset({"if", "when", "once", "after", "before", "to", "then", "first", "next",
+                      "otherwise", "alternatively", "should", "unless", "where", "in", "on",
+                      "for", "as", "finally", "now", "afterwards", "else", "meanwhile"})
+"""A sentence starting so may give its order after a comma ("If it hangs, restart …")."""
+
+
+def _clause(words: list[str]) -> list[str]:
+    """The words of the clause that holds the end of `words`: after the last `,`/`;` when
+    the sentence opens with a condition or a place (else from its start), never from inside
+    parentheses; leading `then`/`first` dropped."""
+    opened = max((k for k, w in enumerate(words) if w == "("), default=-1)
+    if opened > max((k for k, w in enumerate(words) if w == ")"), default=-1):
+        return []  # an aside: "(there `pm2 stop`, …)"
+    cut = -1
+    if words and words[0] in _OPENERS:
+        cut = max((k for k, w in enumerate(words) if w in (",", ";")), default=-1)
+    clause = words[cut + 1:]
+    while clause and clause[0] in _LEADS:
+        clause = clause[1:]
+    return clause
+
+
+def _cued(span: _Span, previous_asked: bool) -> bool:
+    before = span.before
+    last = max((k for k, w in enumerate(before) if w == _SPAN), default=-1)
+    near = before[last + 1:]
+    if previous_asked and last >= 0 and all(w in _CONNECT for w in near):
+        return True  # run `a` and `b`, `c`
+    if len(near) >= 2 and near[-1] == ":" and near[-2] in _LABELS:
+        return True  # Command: `x`
+    for v in range(len(near) - 1, max(-1, len(near) - 8), -1):
+        word = near[v]
+        if word in _RUN and not (v > 0 and near[v - 1] in _NOUN_BEFORE) \
+                and not _negated(near, v):
+            return True  # run the following command `x`
+        if word == "running" and v > 0 and near[v - 1] in _RUNNING_AFTER \
+                and not _negated(near, v - 1):
+            return True  # try running `x`
+        if word in ("use", "using") and len(near) - v <= 4 and not _negated(near, v):
+            to = bool(span.after) and span.after[0] == "to"
+            if to or v == 0 or near[v - 1] in _USE_BEFORE:
+                return True  # use `x` to restart
+    clause = _clause(before)
+    if clause and clause[0] in _IMPERATIVE and _SPAN not in clause:
+        if before and before[-1] in _PREP and (before[-1] != ":" or len(clause) <= 5):
+            return True  # Restart the API with `x`
+        if len(clause) <= 5 and not span.after:
+            return True  # Check out rollout history `x`
+    return False
+
+
+def asked(children: Sequence[Token]) -> Asked | None:
+    """The commands a paragraph's inline content asks the operator to run, or None.
+
+    A code span counts when it reads as a command (two words or more, a known command
+    first) and a cue points at it: a run word close before it (run, execute, type, issue,
+    invoke, enter, paste), a label (`Command:`), `use `x` to …`, an imperative clause
+    (`Restart the API with `x``), or `and`/`or`/`,` after a span that counts. A span the
+    sentence only mentions (`the `kubectl` binary`, `` `systemctl status` shows``) does not."""
+    spans, sentences, said = _spans(children)
+    if not spans:
+        return None
+    picked: list[_Span] = []
+    previous = False
+    for span in spans:
+        if not _command(span.code):
+            continue  # `sync`, a name: it neither counts nor breaks a list
+        previous = _cued(span, previous)
+        if previous:
+            picked.append(span)
+    if not picked:
+        return None
+    first = picked[0]
+    title = _title(first.head)
+    if not title and first.sentence > 0 and _words(first.head) and \
+            set(_words(first.head)) <= _LABELS | {":"}:
+        title = sentences[first.sentence - 1]  # "Stop the database. Command: `…`"
+    title = (title or sentences[first.sentence]).rstrip(" .:;!?") or first.code
+    where = ""
+    for span in picked:
+        if first_word(span.code) in _API_CLIENTS:
+            continue
+        host = _host_phrase(said[span.sentence])
+        if host:
+            where = f"runs on {host}"
+            break
+    return Asked(tuple(s.code for s in picked), tuple(s.line for s in picked), title, where)
+
+
+_PROGRAM = re.compile(r"[a-z][a-z0-9+]*+(?:[._-][a-z0-9+]++)++|(?:\.{0,2}/)[\w./-]++")
+"""`gitlab-ctl`, `pg_dumpall`, `chef-client`, `./deploy.sh`: a program's name, not a word."""
+
+
+def _command(code: str) -> bool:
+    """Two words or more that read as a command: a known one first (`kubectl get pods`),
+    `sudo …`, or a program's name (`gitlab-ctl reconfigure`)."""
+    words = code.split()
+    if len(words) < 2:
+        return False
+    return looks_like_command(code) or words[0] == "sudo" or bool(_PROGRAM.fullmatch(words[0]))
+
+
+def _title(head: str) -> str:
+    """`Check pod events` from "Check pod events via `…`": the words before the command
+    when they say what it does (not "On the node, run")."""
+    words = head.split()
+    while words and words[-1].lower().strip(":,") in _PREP | {"", "by", "running"}:
+        words.pop()
+    if len(words) < 2 or words[-1].lower().strip(":,") in _RUN | {"use", "using"} or \
+            words[-1].endswith(","):
+        said = head.rsplit(":", 1)[0] if ":" in head else ""
+        return said.strip() if len(said.split()) >= 2 else ""  # "Take a backup: run `…`"
+    return " ".join(words).rstrip(":,")
+
+
+def _host_phrase(words: list[str]) -> str:
+    """`the worker` in "log in to the worker and run", "on each node, run": the host the
+    words name, or empty. `on` counts at a clause's start or after a command."""
+    n = len(words)
+    for k in range(n):
+        for verb in _REMOTE_VERBS:
+            if tuple(words[k:k + len(verb)]) != verb:
+                continue
+            if verb[0] in ("on", "onto", "from") and k > 0 and words[k - 1] not in (
+                    ",", ";", ":", _SPAN, "then", "and", "run", "it", "this", "command",
+                    "commands", "following", "script", "them", "first"):
+                continue
+            obj = words[k + len(verb):k + len(verb) + 5]
+            phrase = _object(obj)
+            if phrase:
+                return phrase
+    return ""
+
+
+def _object(words: list[str]) -> str:
+    """`the worker` from `the worker and run …`; a host name (`web-01.example.com`)."""
+    taken: list[str] = []
+    for w in words:
+        if w in (",", ";", ":", _SPAN):
+            break
+        taken.append(w)
+        if w in _HOST_NOUNS or (w.endswith("'s") and w[:-2] in _HOST_NOUNS):
+            return " ".join(taken)
+        if len(taken) == 1 and w not in _DETERMINERS and _HOSTLIKE.fullmatch(w) and \
+                any(c.isdigit() for c in w):
+            return w
+        if len(taken) >= 4:
+            break
+    return ""
+
+
+# -- the paragraph before a block ------------------------------------------------------------
+_SESSION_LANGS = frozenset({"ruby", "rb", "irb", "sql", "psql", "mysql", "pgsql", "plpgsql",
+                            "postgresql", "postgres", "redis", "cql", "hql"})
+_SESSION_WORDS = frozenset({"console", "shell", "prompt", "psql", "mysql", "irb", "rails",
+                            "redis-cli", "sqlite3", "mongosh", "session", "repl", "database",
+                            "db"})
+_SESSION_TOOLS = frozenset({"gitlab-rails", "gitlab-psql", "gitlab-rake", "rails", "irb",
+                            "psql", "mysql", "redis-cli", "mongosh", "mongo", "sqlite3",
+                            "bin/rails", "console", "pry"})
+_REPO = re.compile(r"\b(?:in|to|into|inside|of)\s++(?:the\s++|your\s++)?+([`\w./-]{1,80}+)"
+                   r"\s++(?:repo|repository|project|checkout|clone)\b", re.I)
+_GIT_WRITE = re.compile(r"(?:^|[;&|(]\s*+)git\s++(?:commit|push)\b", re.M)
+_CD = re.compile(r"(?:^|[;&|(]\s*+)(?:cd|pushd)\s|\bgit\s++-C\s", re.M)
+_EDITOR_TASKS = re.compile(
+    r"(?:^|[;&|]\s*+)(?:sudo\s++)?(?:bundle\s++exec\s++)?rake\s++['\"]?edit_\w++"
+    r"|\bknife\s++(?:role|node|environment|data\s++bag|client|user|cookbook)\s++edit\b"
+    r"|\bknife\s++edit\b")
+
+
+def opens_editor(body: str) -> int | None:
+    """The line offset of a command that opens an editor the shell rules do not know
+    (`rake edit_role[…]`, `knife role edit`), or None."""
+    if "edit" not in body:
+        return None
+    for offset, text in logical_lines(body):
+        if _EDITOR_TASKS.search(text):
+            return offset
+    return None
+
+
+def ssh_open(body: str) -> tuple[int, str, bool] | None:
+    """`ssh host -D 5000`, `ssh -N -L …`: ssh with no remote command, options after the host
+    too (ssh reads them there). (offset, what, opens a session) or None."""
+    if "ssh" not in body:
+        return None
+    for offset, text in logical_lines(body):
+        for part in split_commands(text):
+            got = _ssh_shape(part.split())
+            if got is not None:
+                return offset, got[0], got[1]
+    return None
+
+
+_SSH_ARG = frozenset("BbcDEeFIiJLlmOopQRSWw")
+
+
+def _ssh_shape(words: list[str]) -> tuple[str, bool] | None:
+    k = 0
+    while k < len(words) and (words[k] == "sudo" or ("=" in words[k] and k == 0)):
+        k += 1
+    if k >= len(words) or words[k] != "ssh":
+        return None
+    host = ""
+    flags: set[str] = set()
+    i = k + 1
+    while i < len(words):
+        w = words[i]
+        if w.startswith("-") and len(w) > 1:
+            for j, c in enumerate(w[1:], 1):
+                flags.add(c)
+                if c in _SSH_ARG:
+                    if j == len(w) - 1:
+                        i += 1
+                    break
+        elif host:
+            return None  # a remote command: it ends when the command does
+        else:
+            host = w
+        i += 1
+    if not host or flags & {"f", "O", "G", "V"} or words[-1].endswith("&"):
+        return None
+    if "N" in flags or "W" in flags:
+        return "never ends (an ssh tunnel)", False
+    return "opens a session on another host", True
+
+
+def block_reason(lead: str, language: str, body: str, shell: bool) -> str:
+    """Why a block the parser would run (or only show) is a step for a person, from the
+    paragraph before it (`lead`, code spans in backticks), or empty.
+
+    - a shell block the text says runs on another host ("log in to the worker and run:")
+      whose commands do not reach it themselves (`ssh`, `kubectl`, … do);
+    - a Ruby/SQL block the text says to type into a console ("in the Rails console, run:");
+    - `git commit`/`git push` the text places in another repository, with no `cd` to it."""
+    lang = language.lower()
+    words = _lead_words(lead)
+    if lang in _SESSION_LANGS:
+        session = _session(lead, words)
+        if session:
+            return f"{session} {SAYS}"
+        return ""
+    if not lead or not shell:
+        return ""
+    host = _host_phrase(_lead_words(_last_sentence(lead)))
+    if host and not _reaches(body):
+        return f"runs on {host} {SAYS}"
+    if _GIT_WRITE.search(body) and not _CD.search(body):
+        m = _REPO.search(lead)
+        if m and m.group(1).strip("`").lower() not in ("this", "same", "runbook", "current"):
+            return f"runs in the {m.group(1).strip('`')} repository, not this folder {SAYS}"
+    return ""
+
+
+_CODE = re.compile(r"`([^`\n]*+)`")
+
+
+def _lead_words(text: str) -> list[str]:
+    """Words of a lead written with backticks: a command span is one `\\x00`."""
+    return _words(_CODE.sub(lambda m: f" {_SPAN} " if looks_like_command(m.group(1))
+                            else f" {m.group(1)} ", text))
+
+
+def _last_sentence(lead: str) -> str:
+    parts = [p for p in _SENTENCE_END.split(lead) if p.strip()]
+    return parts[-1] if parts else lead
+
+
+def _reaches(body: str) -> bool:
+    """Every command of the block acts from here on something else (`ssh host cmd`,
+    `kubectl …`), or the block has no command."""
+    for _, text in logical_lines(body):
+        for part in split_commands(text):
+            s = part.strip()
+            if s and not s.startswith("#") and first_word(s) not in _API_CLIENTS:
+                return False
+    return True
+
+
+def _session(lead: str, words: list[str]) -> str:
+    """`typed in `sudo gitlab-rails console`` when the lead says to run the block in a
+    console (naming its command when it does), else empty."""
+    cue = any(w in _RUN and not _negated(words, k) for k, w in enumerate(words))
+    told = any(w in _SESSION_WORDS for w in words)
+    if not (cue or (told and lead.rstrip().endswith(":"))):
+        return ""
+    for code in _CODE.findall(lead):
+        if first_word(code).split("/")[-1] in _SESSION_TOOLS or \
+                (looks_like_command(code) and any(t in code.split() for t in _SESSION_TOOLS)):
+            return f"typed in the session `{code.strip()}` opens"
+    tool = next((w for w in words if w in _SESSION_TOOLS and w != "console"), "")
+    if tool == "rails" or (told and "rails" in words):
+        return "typed in the Rails console"
+    if tool:
+        return f"typed in a {tool} session"
+    if told:
+        return "typed in the console the text names"
+    return "a console block the text says to run"
+
+
+def also_interactive(body: str) -> Interactive | None:
+    """What `shelltext.interactive` does not know yet: an editor a task opens, ssh with
+    options after the host and no command."""
+    at = opens_editor(body)
+    if at is not None:
+        return Interactive(at, "opens an editor")
+    got = ssh_open(body)
+    if got is not None:
+        return Interactive(*got)
+    return None
