@@ -17,7 +17,7 @@ from pathlib import Path
 
 from swrun.checks import check_runbook
 from swrun.errors import RunbookError
-from swrun.model import StepKind
+from swrun.model import Runbook, StepKind
 from swrun.parser import parse_file
 from swrun.plan import kind_of
 from swrun.rules.shelltext import ANGLE, read_prompts
@@ -29,6 +29,50 @@ def bash_n(body: str) -> bool:
                           check=False).returncode == 0
 
 
+# -- issue 24 item 6: commands the prose asks for (swrun/rules/inline.py) ----------------------
+_REMOTE_LEAD = re.compile(
+    r"\b(?:log(?:ged)?\s*+in(?:to|\s++to)|ssh\s++(?:in|on)?to|connect\s++to|sign\s++in\s++to"
+    r"|on)\s++(?:the\s++|each\s++|every\s++|all\s++|a\s++|your\s++)?(?:[\w`.-]++\s++){0,2}?"
+    r"(?:hosts?|servers?|nodes?|machines?|workers?|vms?|instances?|bastion|primary|replicas?"
+    r"|leader|master|secondary|runners?|`[\w.-]*\d[\w.-]*`)\b", re.I)
+"""Broader than the parser's reading on purpose: a safety net for what it misses."""
+
+
+class _ProseCounts:
+    """Inline commands made steps, and runnable blocks whose paragraph places them on another
+    host but that still run here (must be 0)."""
+
+    def __init__(self) -> None:
+        self.inline = 0
+        self.files: set[Path] = set()
+        self.left: list[str] = []
+
+    def add(self, path: Path, rb: Runbook) -> None:
+        from swrun.rules.inline import INLINE, reaches
+
+        lines = rb.text.split("\n")
+        for step in rb.steps:
+            if step.manual.startswith(INLINE):
+                self.inline += 1
+                self.files.add(path)
+            if step.kind is not StepKind.SHELL or step.targets or step.text("file") or \
+                    step.attributes.get("hosts") or step.attributes.get("host"):
+                continue
+            k = step.span.line - 2
+            lead: list[str] = []
+            while k >= 0 and lines[k].strip() and not lines[k].lstrip().startswith(("#", "```")):
+                lead.insert(0, lines[k])
+                k -= 1
+            if _REMOTE_LEAD.search(" ".join(lead)) and not reaches(step.body):
+                self.left.append(f"{path}:{step.span.line}")
+
+    def report(self) -> None:
+        print(f"inline commands made steps: {self.inline} (in {len(self.files)} files)")
+        print(f"prose-remote commands left local: {len(self.left)}")
+        for where in self.left[:10]:
+            print(f"  left local: {where}")
+
+
 def main(folder: str) -> int:
     files = sorted(Path(folder).rglob("*.md"))
     kinds: Counter[str] = Counter()
@@ -38,6 +82,7 @@ def main(folder: str) -> int:
     flagged_files: set[Path] = set()
     needing: set[Path] = set()
     times: list[tuple[float, Path]] = []
+    prose = _ProseCounts()
     for path in files:
         t0 = time.perf_counter()
         try:
@@ -48,6 +93,7 @@ def main(folder: str) -> int:
             continue
         times.append((time.perf_counter() - t0, path))
         rb = result.runbook
+        prose.add(path, rb)
         found = {(d.line, getattr(d, "rule", "")) for d in diags}
         for d in diags:
             rule = getattr(d, "rule", "") or "other"
@@ -90,6 +136,7 @@ def main(folder: str) -> int:
     print(f"runnable steps with a placeholder left unfilled: {placeholders_left}")
     print(f"manual steps: {manual}")
     print("findings by rule: " + ", ".join(f"{k} {n}" for k, n in sorted(rules.items())))
+    prose.report()
     missed = sorted(needing - flagged_files)
     print(f"files check flags: {len(flagged_files)}; files with such a case check does not "
           f"flag: {len(missed)}")

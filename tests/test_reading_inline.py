@@ -9,6 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_regex_budget import _call, within_budget
 
 from swrun.checks import check_runbook
 from swrun.model import StepKind
@@ -232,3 +235,45 @@ def test_check_explains_a_block_the_text_places_elsewhere() -> None:
 def test_block_reason_needs_the_lead() -> None:
     assert block_reason("", "bash", "uptime\n", True) == ""
     assert block_reason("Log in to the worker and run:", "yaml", "a: 1\n", False) == ""
+
+
+# -- the corpus, and time -------------------------------------------------------------------
+CORPUS = Path(__file__).parents[2] / "shared" / "corpus"
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not present")
+def test_corpus_inline_steps() -> None:
+    """26 steps in 16 alert runbooks, each judged by hand: "Check pod events via `kubectl …`"
+    in a Diagnosis list is an order; "e.g. `kubectl exec` and `kubectl logs`" is not."""
+    from swrun.parser import parse_file
+
+    made = {}
+    for path in sorted(CORPUS.rglob("*.md")):
+        for s in parse_file(path).runbook.steps:
+            if s.manual.startswith("in the text"):
+                made[f"{path.name}:{s.span.line}"] = (s.title, s.body)
+    assert len(made) == 26
+    assert made["KubePodCrashLooping.md:22"][0] == "Check pod events"
+    assert made["hypershift-addon-sop.md:26"][1] == "oc get hostedcluster -A\n"
+    assert not any(k.startswith("KubeletDown.md") for k in made)
+
+
+UNITS = ("run `a b` ", "`a b` ", "`a b` and ", "on the ", "log in to ", "(", "Check ", "a ",
+         ", ", "run ", "use ", "`", "ssh a -D ", "rake edit_", "in the x repo ", ". ", "\n",
+         "when you run ", "e.g. ", "`sudo x` ", "`x-y z`, ")
+PLACES = ("{}\n", "- {}\n", "1. {}\n", "> Run {}\n",
+          "Log in to the worker and run {}:\n\n```bash\nuptime\n```\n",
+          "In the Rails console {}:\n\n```ruby\nx\n```\n",
+          "```bash\n{}\n```\n")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(unit=st.sampled_from(UNITS), place=st.sampled_from(PLACES))
+def test_repeated_units_read_in_linear_time(unit: str, place: str) -> None:
+    text = place.format(unit * max(30, 40_000 // len(unit)))
+    within_budget(_call, lambda t: check_runbook(parse_text(t, "x.md"), inventory=False,
+                                                 lint=False), text)
+    body = unit * max(30, 40_000 // len(unit))
+    for reader in (also_interactive, lambda t: block_reason(t, "bash", t, True),
+                   lambda t: block_reason(t, "ruby", t, False)):
+        within_budget(_call, reader, body)

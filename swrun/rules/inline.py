@@ -32,13 +32,27 @@ _RUN = frozenset({"run", "execute", "type", "issue", "invoke", "enter", "rerun",
 _RUNNING_AFTER = frozenset({"by", "try", "trying", "consider", "start", "then", "first"})
 _NOT = frozenset({"not", "don't", "dont", "never", "avoid", "without", "instead", "rather",
                   "shouldn't", "cannot", "can't", "mustn't", "no"})
-_NOUN_BEFORE = frozenset({"the", "a", "an", "each", "every", "per", "this", "that", "dry",
-                          "test", "one", "same", "next", "last", "first", "your", "its"})
-"""`the run`, `a dry run`: the word is a noun there, not an ask."""
+_BEFORE_RUN = frozenset({",", ";", ":", "and", "then", "please", "can", "could", "should",
+                         "must", "you", "first", "now", "just", "simply", "also", "or", "next",
+                         "finally", "manually", "we", "i", "again", "instead", "once", "twice",
+                         "need", "always", "-", "–", "—"})
+"""A run word after these gives an order ("then run", "you can run"); after a noun it
+says what something does ("the verbs run in order")."""
+_TO_RUN = frozenset({"need", "needs", "have", "want", "sure", "forget", "remember", "able",
+                     "safe", "recommended", "important", "necessary", "required"})
+_GAP_STOPS = frozenset({"(", ",", "such", "like", "e.g", "e.g.", "including", "example",
+                        "when", "if", "using", "to", "that", "which", "for", "while", "because",
+                        "so", "unless", "whenever", "where", "whether", "is", "are", "was"})
+"""Words between a run word and the code span that cut the link between them."""
+_CONDITIONS = frozenset({"when", "whenever", "if", "once", "after", "before", "while", "as",
+                         "because", "since", "unless", "until", "whether"})
+_PREPOSITIONS = frozenset({"in", "of", "for", "from", "to", "on", "at", "by", "about", "into",
+                           "under", "after", "before", "like", "than", "as", "is", "are",
+                           "the", "a", "an", ":"})
 _LABELS = frozenset({"command", "commands", "cmd", "run", "execute", "workaround", "fix"})
 _USE_BEFORE = frozenset({"by", "can", "could", "should", "must", "please", "then", "first",
                          "also", "now", "just", "and", ","})
-_PREP = frozenset({"with", "via", "using", "through", ":"})
+_PREP = frozenset({"with", "via", "using", "through"})
 _LEADS = frozenset({"then", "first", "next", "finally", "now", "please", "also", "and",
                     "afterwards", "second", "third", "lastly", "just", "manually"})
 _IMPERATIVE = frozenset({
@@ -87,7 +101,7 @@ _API_CLIENTS = frozenset({
 still runs `oc` here."""
 _WORD = re.compile(r"[\w'./@~-]+|[,;:()]|\x00")
 _SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
-_HOSTLIKE = re.compile(r"[a-z][\w-]*+(?:[.-][\w-]++)++")
+_HOSTLIKE = re.compile(r"[a-z][a-z0-9]*+(?:[.-][a-z0-9_]++)++")
 _SPAN = "\x00"
 
 
@@ -123,42 +137,52 @@ class _Span:
     code: str
     line: int
     before: list[str]
-    """The words of its sentence before it (earlier spans as `\\x00`)."""
+    """The last words of its sentence before it (earlier spans as `\\x00`), at most _WINDOW."""
+    whole: bool
+    """`before` starts where the sentence does."""
     after: list[str]
     """The first words of its sentence after it."""
     sentence: int
-    head: str = ""
-    """Its sentence's text before it."""
+    parts: int
+    """How many pieces of its sentence's text come before it."""
 
 
-def _spans(children: Sequence[Token]) -> tuple[list[_Span], list[str], list[list[str]]]:
-    """Each code span with its sentence's words around it; each sentence as text, and as
-    words with every command span one `\\x00` (other spans, a host name, as their words)."""
+_WINDOW = 24
+"""Words kept before each span: every cue is read from the few words next to it, and a
+sentence of 10,000 spans must not copy its words 10,000 times."""
+
+
+def _spans(children: Sequence[Token]) -> tuple[list[_Span], list[list[str]], list[list[str]]]:
+    """Each code span with its sentence's words around it; each sentence as pieces of text,
+    and as words with every command span one `\\x00` (other spans, a host name, as words)."""
     spans: list[_Span] = []
-    sentences: list[str] = [""]
+    sentences: list[list[str]] = [[]]
     said: list[list[str]] = [[]]
     words: list[str] = []
     waiting: list[_Span] = []  # spans of this sentence still taking their `after` words
 
     def follow(got: list[str]) -> None:
-        for s in waiting:
-            s.after.extend(got[: max(0, 4 - len(s.after))])
+        nonlocal waiting
+        if got and waiting:
+            for s in waiting:
+                s.after.extend(got[: 4 - len(s.after)])
+            waiting = [s for s in waiting if len(s.after) < 4]
 
     def add_text(text: str) -> None:
         nonlocal words, waiting
         pos = 0
         for m in _SENTENCE_END.finditer(text):
             piece = text[pos:m.end()]
-            sentences[-1] += piece
+            sentences[-1].append(piece)
             got = _words(piece)
             said[-1].extend(got)
             follow(got)
-            sentences.append("")
+            sentences.append([])
             said.append([])
             words, waiting = [], []
             pos = m.end()
         piece = text[pos:]
-        sentences[-1] += piece
+        sentences[-1].append(piece)
         got = _words(piece)
         said[-1].extend(got)
         words.extend(got)
@@ -173,19 +197,24 @@ def _spans(children: Sequence[Token]) -> tuple[list[_Span], list[str], list[list
             add_text(" ")
         elif child.type == "code_inline":
             code = " ".join(child.content.split())
-            head = sentences[-1]
-            sentences[-1] += code
             said[-1].extend([_SPAN] if looks_like_command(code) else _words(code))
             follow([_SPAN])
-            span = _Span(code, line, list(words), [], len(sentences) - 1, head)
+            span = _Span(code, line, words[-_WINDOW:], len(words) <= _WINDOW, [],
+                         len(sentences) - 1, len(sentences[-1]))
+            sentences[-1].append(code)
             spans.append(span)
             waiting.append(span)
             words.append(_SPAN)
-    return spans, [" ".join(s.split()) for s in sentences], said
+    return spans, sentences, said
+
+
+def _text(parts: list[str]) -> str:
+    return " ".join("".join(parts).split())
 
 
 def _negated(words: list[str], at: int) -> bool:
-    return any(w in _NOT for w in words[max(0, at - 2):at])
+    window = words[max(0, at - 3):at]
+    return "forget" not in window and any(w in _NOT for w in window)
 
 
 _OPENERS = frozenset({"if", "when", "once", "after", "before", "to", "then", "first", "next",
@@ -194,13 +223,15 @@ _OPENERS = frozenset({"if", "when", "once", "after", "before", "to", "then", "fi
 """A sentence starting so may give its order after a comma ("If it hangs, restart …")."""
 
 
-def _clause(words: list[str]) -> list[str]:
+def _clause(words: list[str], whole: bool = True) -> list[str]:
     """The words of the clause that holds the end of `words`: after the last `,`/`;` when
     the sentence opens with a condition or a place (else from its start), never from inside
     parentheses; leading `then`/`first` dropped."""
     opened = max((k for k, w in enumerate(words) if w == "("), default=-1)
     if opened > max((k for k, w in enumerate(words) if w == ")"), default=-1):
         return []  # an aside: "(there `pm2 stop`, …)"
+    if not whole:
+        return []  # its start is too far back to tell
     cut = -1
     if words and words[0] in _OPENERS:
         cut = max((k for k, w in enumerate(words) if w in (",", ";")), default=-1)
@@ -218,25 +249,41 @@ def _cued(span: _Span, previous_asked: bool) -> bool:
         return True  # run `a` and `b`, `c`
     if len(near) >= 2 and near[-1] == ":" and near[-2] in _LABELS:
         return True  # Command: `x`
-    for v in range(len(near) - 1, max(-1, len(near) - 8), -1):
+    purpose = span.whole and bool(before) and before[0] == "to"  # "To resize the volume run `x`"
+    for v in range(len(near) - 1, max(-1, len(near) - 7), -1):
         word = near[v]
-        if word in _RUN and not (v > 0 and near[v - 1] in _NOUN_BEFORE) \
-                and not _negated(near, v):
+        if _GAP_STOPS.intersection(near[v + 1:]):
+            break  # "intended to run a script, such as `x`", "of another type (`x`)"
+        if _conditional(before[:last + 1 + v]) or _negated(near, v):
+            break  # "when you run `x`, …", "you should not need to run `x`"
+        if word in _RUN and (_orders(near, v) or purpose if v > 0 else last == -1):
             return True  # run the following command `x`
-        if word == "running" and v > 0 and near[v - 1] in _RUNNING_AFTER \
-                and not _negated(near, v - 1):
+        if word == "running" and v > 0 and near[v - 1] in _RUNNING_AFTER:
             return True  # try running `x`
-        if word in ("use", "using") and len(near) - v <= 4 and not _negated(near, v):
-            to = bool(span.after) and span.after[0] == "to"
-            if to or v == 0 or near[v - 1] in _USE_BEFORE:
-                return True  # use `x` to restart
-    clause = _clause(before)
+        if len(near) - v <= 4 and ((word == "use" and (v == 0 or near[v - 1] in _USE_BEFORE))
+                                   or (word == "using" and v > 0 and near[v - 1] == "by")):
+            return True  # use `x` to restart; by using `x`
+    clause = _clause(before, span.whole)
     if clause and clause[0] in _IMPERATIVE and _SPAN not in clause:
-        if before and before[-1] in _PREP and (before[-1] != ":" or len(clause) <= 5):
+        if before[-1] in _PREP:
             return True  # Restart the API with `x`
-        if len(clause) <= 5 and not span.after:
+        if len(clause) <= 5 and not span.after and before[-1] not in _PREPOSITIONS:
             return True  # Check out rollout history `x`
     return False
+
+
+def _orders(near: list[str], v: int) -> bool:
+    """The run word at `v` gives an order: `then run`, `you can run`, `make sure to run`."""
+    prev = near[v - 1]
+    if prev == "to":
+        return v > 1 and near[v - 2] in _TO_RUN
+    return prev in _BEFORE_RUN
+
+
+def _conditional(words: list[str]) -> bool:
+    """The clause these words end in holds `when`/`if`/`once`: a condition, not an order."""
+    cut = max((k for k, w in enumerate(words) if w in (",", ";", ":")), default=-1)
+    return bool(_CONDITIONS.intersection(words[cut + 1:]))
 
 
 def asked(children: Sequence[Token]) -> Asked | None:
@@ -247,7 +294,7 @@ def asked(children: Sequence[Token]) -> Asked | None:
     invoke, enter, paste), a label (`Command:`), `use `x` to …`, an imperative clause
     (`Restart the API with `x``), or `and`/`or`/`,` after a span that counts. A span the
     sentence only mentions (`the `kubectl` binary`, `` `systemctl status` shows``) does not."""
-    spans, sentences, said = _spans(children)
+    spans, pieces, said = _spans(children)
     if not spans:
         return None
     picked: list[_Span] = []
@@ -261,15 +308,18 @@ def asked(children: Sequence[Token]) -> Asked | None:
     if not picked:
         return None
     first = picked[0]
-    title = _title(first.head)
-    if not title and first.sentence > 0 and _words(first.head) and \
-            set(_words(first.head)) <= _LABELS | {":"}:
-        title = sentences[first.sentence - 1]  # "Stop the database. Command: `…`"
-    title = (title or sentences[first.sentence]).rstrip(" .:;!?") or first.code
+    head = _text(pieces[first.sentence][:first.parts])
+    title = _title(head)
+    if not title and first.sentence > 0 and _words(head) and \
+            set(_words(head)) <= _LABELS | {":"}:
+        title = _text(pieces[first.sentence - 1])  # "Stop the database. Command: `…`"
+    title = (title or _text(pieces[first.sentence])).rstrip(" .:;!?") or first.code
     where = ""
+    looked: set[int] = set()
     for span in picked:
-        if first_word(span.code) in _API_CLIENTS:
+        if first_word(span.code) in _API_CLIENTS or span.sentence in looked:
             continue
+        looked.add(span.sentence)
         host = _host_phrase(said[span.sentence])
         if host:
             where = f"runs on {host}"
@@ -277,7 +327,7 @@ def asked(children: Sequence[Token]) -> Asked | None:
     return Asked(tuple(s.code for s in picked), tuple(s.line for s in picked), title, where)
 
 
-_PROGRAM = re.compile(r"[a-z][a-z0-9+]*+(?:[._-][a-z0-9+]++)++|(?:\.{0,2}/)[\w./-]++")
+_PROGRAM = re.compile(r"[a-z][a-z0-9+]*+(?:[_-][a-z0-9+]++)++|\.{0,2}/[\w./-]++")
 """`gitlab-ctl`, `pg_dumpall`, `chef-client`, `./deploy.sh`: a program's name, not a word."""
 
 
@@ -433,7 +483,7 @@ def block_reason(lead: str, language: str, body: str, shell: bool) -> str:
     if not lead or not shell:
         return ""
     host = _host_phrase(_lead_words(_last_sentence(lead)))
-    if host and not _reaches(body):
+    if host and not reaches(body):
         return f"runs on {host} {SAYS}"
     if _GIT_WRITE.search(body) and not _CD.search(body):
         m = _REPO.search(lead)
@@ -456,7 +506,7 @@ def _last_sentence(lead: str) -> str:
     return parts[-1] if parts else lead
 
 
-def _reaches(body: str) -> bool:
+def reaches(body: str) -> bool:
     """Every command of the block acts from here on something else (`ssh host cmd`,
     `kubectl …`), or the block has no command."""
     for _, text in logical_lines(body):
