@@ -77,6 +77,10 @@ def test_cued_commands_in_bullets_nested_bullets_and_prose_are_manual_steps() ->
     ("- Check pod events via `kubectl describe pod api-0`.", "kubectl describe pod api-0\n"),
     ("Try running `dig +short api.example.com` from the bastion.",
      "dig +short api.example.com\n"),
+    ("You can run `npm config ls -l` to see them.", "npm config ls -l\n"),
+    ("Don't forget to run `sudo gitlab-ctl reconfigure` afterwards.",
+     "sudo gitlab-ctl reconfigure\n"),
+    ("To resize the volume run `make resize SIZE=20Gi`.", "make resize SIZE=20Gi\n"),
 ])
 def test_cue_words(text: str, body: str) -> None:
     ((kind, _, got),) = shape(text + "\n")
@@ -93,6 +97,15 @@ def test_cue_words(text: str, body: str) -> None:
     "See the `kubectl` binary and the `sudo` docs.",
     "We deploy the backend (there under PM2: `pm2 stop api`, `pm2 save`), then verify.",
     "After a dry run `make plan` prints the diff.",
+    "When you run `npm install foo`, the package is loaded into the folder.",
+    "It allows the trusted publisher to run `npm publish` for this package.",
+    "Commands meant to run a script, such as `npm start`, are not affected.",
+    "Using `npm diff` along with versions is a shorthand.",
+    "Show the description in `npm search`.",
+    "You should not need to run `npm rebuild` by hand.",
+    "If you created the file by running `npm install`, keep it.",
+    "The verbs run in order under `bash -e`.",
+    "A key of another type (`type = [false]`) is refused.",
 ])
 def test_mentions_without_a_cue_are_prose(text: str) -> None:
     assert shape(text + "\n") == []
