@@ -106,6 +106,9 @@ def test_cue_words(text: str, body: str) -> None:
     "If you created the file by running `npm install`, keep it.",
     "The verbs run in order under `bash -e`.",
     "A key of another type (`type = [false]`) is refused.",
+    "- New command: `pm2 deepUpdate now`",
+    "- fix: `pm2 start app.js -i 1` starts the app in cluster mode",
+    "- List processes with user right `service pm2-init.sh status`",
 ])
 def test_mentions_without_a_cue_are_prose(text: str) -> None:
     assert shape(text + "\n") == []
@@ -157,6 +160,7 @@ def test_a_block_the_text_places_on_another_host_is_manual(lead: str) -> None:
     "Log in to the bastion and run:\n\n```bash\nssh web-01 'sudo systemctl restart nginx'\n```\n",
     "On the node, run:\n\n```bash\noc adm drain node-1 --ignore-daemonsets\n```\n",
     "This depends on the node count.\n\n```bash\nuptime\n```\n",
+    "On a machine with 2 GiB of memory, set it to 1536:\n\n```bash\nnode --max-old=1 a.js\n```\n",
     "Log in to the worker and run:\n\n```bash {run}\nuptime\n```\n",
 ])
 def test_blocks_that_reach_the_host_themselves_stay_runnable(text: str) -> None:

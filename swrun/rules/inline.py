@@ -48,8 +48,8 @@ _CONDITIONS = frozenset({"when", "whenever", "if", "once", "after", "before", "w
                          "because", "since", "unless", "until", "whether"})
 _PREPOSITIONS = frozenset({"in", "of", "for", "from", "to", "on", "at", "by", "about", "into",
                            "under", "after", "before", "like", "than", "as", "is", "are",
-                           "the", "a", "an", ":"})
-_LABELS = frozenset({"command", "commands", "cmd", "run", "execute", "workaround", "fix"})
+                           "with", ":"})
+_LABELS = frozenset({"command", "commands", "cmd", "run", "execute"})
 _USE_BEFORE = frozenset({"by", "can", "could", "should", "must", "please", "then", "first",
                          "also", "now", "just", "and", ","})
 _PREP = frozenset({"with", "via", "using", "through"})
@@ -90,6 +90,7 @@ _REMOTE_VERBS = (("log", "in", "to"), ("log", "into"), ("login", "to"), ("logged
                  ("connect", "to"), ("on",), ("onto",), ("from",))
 _DETERMINERS = frozenset({"the", "each", "every", "all", "a", "an", "your", "one", "any", "that",
                           "this", "affected", "both", "those", "these", "other"})
+_INDEFINITE = frozenset({"a", "an", "any", "one", "some", "most", "many", "such"})
 _API_CLIENTS = frozenset({
     "kubectl", "oc", "helm", "aws", "gcloud", "gsutil", "az", "doctl", "terraform", "tofu",
     "ssh", "scp", "sftp", "rsync", "knife", "ansible", "ansible-playbook", "argocd", "flux",
@@ -247,8 +248,9 @@ def _cued(span: _Span, previous_asked: bool) -> bool:
     near = before[last + 1:]
     if previous_asked and last >= 0 and all(w in _CONNECT for w in near):
         return True  # run `a` and `b`, `c`
-    if len(near) >= 2 and near[-1] == ":" and near[-2] in _LABELS:
-        return True  # Command: `x`
+    if len(near) == 2 and near[-1] == ":" and near[-2] in _LABELS and (
+            last == -1 or not span.whole or len(before) == 2):
+        return True  # Command: `x` (not "New command: `x`" in a changelog)
     purpose = span.whole and bool(before) and before[0] == "to"  # "To resize the volume run `x`"
     for v in range(len(near) - 1, max(-1, len(near) - 7), -1):
         word = near[v]
@@ -267,7 +269,7 @@ def _cued(span: _Span, previous_asked: bool) -> bool:
     if clause and clause[0] in _IMPERATIVE and _SPAN not in clause:
         if before[-1] in _PREP:
             return True  # Restart the API with `x`
-        if len(clause) <= 5 and not span.after and before[-1] not in _PREPOSITIONS:
+        if len(clause) <= 5 and not span.after and not _PREPOSITIONS.intersection(clause):
             return True  # Check out rollout history `x`
     return False
 
@@ -367,6 +369,8 @@ def _host_phrase(words: list[str]) -> str:
                 continue
             obj = words[k + len(verb):k + len(verb) + 5]
             phrase = _object(obj)
+            if phrase and verb[0] in ("on", "onto", "from") and obj[0] in _INDEFINITE:
+                continue  # "on a machine with 2 GiB": a kind of host, not one to log in to
             if phrase:
                 return phrase
     return ""
