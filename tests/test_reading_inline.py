@@ -147,7 +147,7 @@ def test_log_in_to_a_host_and_run_inline_is_manual_on_that_host() -> None:
 @pytest.mark.parametrize("lead", [
     "Log in to the worker and run:", "On each Gitaly node, run the following:",
     "SSH into `gitaly-01.internal` and restart the service:", "Then, on the primary, run:",
-    "Run this on the affected node:",
+    "Run this on the affected node:", "Log in to the worker. Then restart the service:",
 ])
 def test_a_block_the_text_places_on_another_host_is_manual(lead: str) -> None:
     (step,) = rb(f"{lead}\n\n```bash\nsudo gitlab-ctl restart gitaly\n```\n").steps

@@ -130,7 +130,9 @@ def from_text(manual: str) -> bool:
 
 
 def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    """Lower-case words and `,;:()`; a sentence's last dot is not part of its last word."""
+    return [w.rstrip(".") if len(w) > 1 and w.endswith(".") else w
+            for w in _WORD.findall(text.lower())]
 
 
 @dataclass
@@ -355,13 +357,14 @@ def _title(head: str) -> str:
     return " ".join(words).rstrip(":,")
 
 
-def _host_phrase(words: list[str]) -> str:
+def _host_phrase(words: list[str], login_only: bool = False) -> str:
     """`the worker` in "log in to the worker and run", "on each node, run": the host the
     words name, or empty. `on` counts at a clause's start or after a command."""
     n = len(words)
     for k in range(n):
         for verb in _REMOTE_VERBS:
-            if tuple(words[k:k + len(verb)]) != verb:
+            if tuple(words[k:k + len(verb)]) != verb or (
+                    login_only and verb[0] in ("on", "onto", "from")):
                 continue
             if verb[0] in ("on", "onto", "from") and k > 0 and words[k - 1] not in (
                     ",", ";", ":", _SPAN, "then", "and", "run", "it", "this", "command",
@@ -486,7 +489,10 @@ def block_reason(lead: str, language: str, body: str, shell: bool) -> str:
         return ""
     if not lead or not shell:
         return ""
-    host = _host_phrase(_lead_words(_last_sentence(lead)))
+    # "Log in to the worker. Then restart it:" — a login anywhere in the paragraph; "on the
+    # node" only in the sentence that leads into the block
+    host = _host_phrase(_lead_words(_last_sentence(lead))) or \
+        _host_phrase(_lead_words(lead), login_only=True)
     if host and not reaches(body):
         return f"runs on {host} {SAYS}"
     if _GIT_WRITE.search(body) and not _CD.search(body):
