@@ -202,17 +202,17 @@ def test_a_ruby_console_block_is_a_manual_step_with_its_session() -> None:
             "Project.find(42).update!(archived: true)\n```\n")
     (step,) = rb(text).steps
     assert step.kind is StepKind.CHECK
-    assert step.manual == f"typed in the session `sudo gitlab-rails console` opens {SAYS}"
+    assert step.manual == f"to type in `sudo gitlab-rails console` {SAYS}"
     assert step.body == "Project.find(42).update!(archived: true)\n"
     sql = rb("Connect with psql and run:\n\n```sql\nDELETE FROM jobs WHERE id = 7;\n```\n")
-    assert sql.steps[0].manual == f"typed in a psql session {SAYS}"
+    assert sql.steps[0].manual == f"to type in a psql session {SAYS}"
 
 
 @pytest.mark.parametrize("text, manual", [
     ("Connect to the database with psql and run:\n\n```sql\nDELETE FROM jobs;\n```\n",
-     f"typed in a psql session {SAYS}"),
+     f"to type in a psql session {SAYS}"),
     ("In the Rails console, type:\n\n```ruby\nUser.count\n```\n",
-     f"typed in the Rails console {SAYS}"),
+     f"to type in the Rails console {SAYS}"),
     ("An example model:\n\n```ruby\nclass User; end\n```\n", ""),
     ("The schema:\n\n```sql\nCREATE TABLE t (id int);\n```\n", ""),
 ])
@@ -245,6 +245,9 @@ def test_check_explains_a_block_the_text_places_elsewhere() -> None:
     found = [d for d in check_runbook(result, inventory=False) if getattr(d, "rule", "")]
     assert [(d.rule, d.line) for d in found] == [("SW104", 3)]  # type: ignore[attr-defined]
     assert "runs on the worker" in found[0].message and "hosts=" in found[0].fix  # type: ignore
+    ruby = parse_text("In the Rails console, run:\n\n```ruby\nUser.count\n```\n", "t.md")
+    (console,) = [d for d in check_runbook(ruby, inventory=False) if getattr(d, "rule", "")]
+    assert console.rule == "SW104" and "gitlab-rails runner" in console.fix  # type: ignore
     inline = parse_text("Run `make deploy ENV=x` now.\n", "t.md")
     assert not [d for d in check_runbook(inline, inventory=False) if getattr(d, "rule", "")]
 

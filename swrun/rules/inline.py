@@ -528,7 +528,7 @@ def reaches(body: str) -> bool:
 
 
 def _session(lead: str, words: list[str]) -> str:
-    """`typed in `sudo gitlab-rails console`` when the lead says to run the block in a
+    """`to type in `sudo gitlab-rails console`` when the lead says to run the block in a
     console (naming its command when it does), else empty."""
     cue = any(w in _RUN and not _negated(words, k) for k, w in enumerate(words))
     told = any(w in _SESSION_WORDS for w in words)
@@ -537,15 +537,15 @@ def _session(lead: str, words: list[str]) -> str:
     for code in _CODE.findall(lead):
         if first_word(code).split("/")[-1] in _SESSION_TOOLS or \
                 (looks_like_command(code) and any(t in code.split() for t in _SESSION_TOOLS)):
-            return f"typed in the session `{code.strip()}` opens"
+            return f"to type in `{code.strip()}`"
     tool = next((w for w in words if w in _SESSION_TOOLS and w != "console"), "")
     if tool == "rails" or (told and "rails" in words):
-        return "typed in the Rails console"
+        return "to type in the Rails console"
     if tool:
-        return f"typed in a {tool} session"
+        return f"to type in a {tool} session"
     if told:
-        return "typed in the console the text names"
-    return "a console block the text says to run"
+        return "to type in the console the text names"
+    return "to run in the console the text names"
 
 
 def also_interactive(body: str) -> Interactive | None:
@@ -558,3 +558,14 @@ def also_interactive(body: str) -> Interactive | None:
     if got is not None:
         return Interactive(*got)
     return None
+
+
+def fix_for(manual: str) -> str:
+    """`swrun check`'s fix for a block the text makes manual (`manual` ends with SAYS)."""
+    if manual.startswith("to "):
+        return ("run it in a shell block through the console's batch form (`gitlab-rails "
+                "runner '…'`, `psql -c '…'`), or write ```text to only show it")
+    if manual.startswith("runs in the "):
+        return "add a `cd` to that repository's checkout first, or ```text to only show it"
+    return ("add hosts=NAME to run it on an inventory host, `run` if it is meant for this "
+            "machine, or ```text to only show it")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.rules import bashsyntax
-from swrun.rules.inline import SAYS, also_interactive, from_text
+from swrun.rules.inline import SAYS, also_interactive, fix_for, from_text
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -134,8 +134,7 @@ def _manual(step: Step, add: _Add) -> None:
             "`ssh host 'cmd'`), or add `run` if it is meant for this machine")
     elif step.manual.endswith(SAYS):
         add("SW104", line, f"block {step.manual}: a manual step (shown, the operator runs it "
-            "and ticks; headless stops here)", "add hosts=NAME to run it on an inventory "
-            "host, `run` if it is meant for this machine, or ```text to only show it")
+            "and ticks; headless stops here)", fix_for(step.manual))
     elif not from_text(step.manual):
         found = interactive(step.body) or also_interactive(step.body)
         lines = dict(logical_lines(step.body))
