@@ -48,7 +48,8 @@ class _ProseCounts:
         self.left: list[str] = []
 
     def add(self, path: Path, rb: Runbook) -> None:
-        from swrun.rules.inline import INLINE, reaches
+        from swrun.rules.blocklead import reaches
+        from swrun.rules.inline import INLINE
 
         lines = rb.text.split("\n")
         for step in rb.steps:

@@ -45,7 +45,8 @@ from swrun.model import (
     StepKind,
     Variable,
 )
-from swrun.rules.inline import also_interactive, asked, block_reason
+from swrun.rules.blocklead import also_interactive, block_reason
+from swrun.rules.inline import asked
 from swrun.rules.shelltext import (
     BRACED,
     assigned,

@@ -16,7 +16,8 @@ from test_regex_budget import _call, within_budget
 from swrun.checks import check_runbook
 from swrun.model import StepKind
 from swrun.parser import parse_text
-from swrun.rules.inline import SAYS, also_interactive, block_reason
+from swrun.rules.blocklead import also_interactive, block_reason
+from swrun.rules.inline import SAYS
 
 from conftest import swrun_cmd
 

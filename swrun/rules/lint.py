@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.rules import bashsyntax
-from swrun.rules.inline import SAYS, also_interactive, fix_for, from_text
+from swrun.rules.blocklead import also_interactive, fix_for
+from swrun.rules.inline import SAYS, from_text
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
