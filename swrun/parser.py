@@ -633,7 +633,7 @@ class _Builder:
             elif self.session is not None and self.session[1] is self.stack[-1] \
                     and not own.get("targets") and not own.get("hosts") and not own.get("host"):
                 read.manual = f"typed in the session step {self.session[0]} {self.session[2]}"
-        if not read.manual and not forced and kind in (StepKind.SHELL, StepKind.REFERENCE) \
+        if not read.manual and "run" not in own and kind in (StepKind.SHELL, StepKind.REFERENCE) \
                 and not (own.get("targets") or own.get("hosts") or own.get("host")):
             read.manual = block_reason(lead, lang, read.body, kind is StepKind.SHELL and shell_text)
         if (kind is StepKind.SHELL or read.manual) and shell_text:

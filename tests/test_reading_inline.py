@@ -216,6 +216,7 @@ def test_a_ruby_console_block_is_a_manual_step_with_its_session() -> None:
      f"to type in the Rails console {SAYS}"),
     ("An example model:\n\n```ruby\nclass User; end\n```\n", ""),
     ("The schema:\n\n```sql\nCREATE TABLE t (id int);\n```\n", ""),
+    ("In psql, run:\n\n```sql {run=false}\nDELETE FROM jobs;\n```\n", ""),
 ])
 def test_console_blocks_only_with_a_cue(text: str, manual: str) -> None:
     (step,) = rb(text).steps
