@@ -63,6 +63,49 @@ def print_reading_counts(counts: Counter[str]) -> None:
     print(f"output-shaped lines in runnable steps: "
           f"{counts['output-shaped lines in runnable steps']} (must be 0)")
 # -- end of issue 24's block -----------------------------------------------------------------
+# -- issue 24 item 6: commands the prose asks for (swrun/rules/inline.py) ----------------------
+_REMOTE_LEAD = re.compile(
+    r"\b(?:log(?:ged)?\s*+in(?:to|\s++to)|ssh\s++(?:in|on)?to|connect\s++to|sign\s++in\s++to"
+    r"|on)\s++(?:the\s++|each\s++|every\s++|all\s++|a\s++|your\s++)?(?:[\w`.-]++\s++){0,2}?"
+    r"(?:hosts?|servers?|nodes?|machines?|workers?|vms?|instances?|bastion|primary|replicas?"
+    r"|leader|master|secondary|runners?|`[\w.-]*\d[\w.-]*`)\b", re.I)
+"""Broader than the parser's reading on purpose: a safety net for what it misses."""
+
+
+class _ProseCounts:
+    """Inline commands made steps, and runnable blocks whose paragraph places them on another
+    host but that still run here (must be 0)."""
+
+    def __init__(self) -> None:
+        self.inline = 0
+        self.files: set[Path] = set()
+        self.left: list[str] = []
+
+    def add(self, path: Path, rb: Runbook) -> None:
+        from swrun.rules.blocklead import reaches
+        from swrun.rules.inline import INLINE
+
+        lines = rb.text.split("\n")
+        for step in rb.steps:
+            if step.manual.startswith(INLINE):
+                self.inline += 1
+                self.files.add(path)
+            if step.kind is not StepKind.SHELL or step.targets or step.text("file") or \
+                    step.attributes.get("hosts") or step.attributes.get("host"):
+                continue
+            k = step.span.line - 2
+            lead: list[str] = []
+            while k >= 0 and lines[k].strip() and not lines[k].lstrip().startswith(("#", "```")):
+                lead.insert(0, lines[k])
+                k -= 1
+            if _REMOTE_LEAD.search(" ".join(lead)) and not reaches(step.body):
+                self.left.append(f"{path}:{step.span.line}")
+
+    def report(self) -> None:
+        print(f"inline commands made steps: {self.inline} (in {len(self.files)} files)")
+        print(f"prose-remote commands left local: {len(self.left)}")
+        for where in self.left[:10]:
+            print(f"  left local: {where}")
 
 
 def main(folder: str) -> int:
@@ -76,6 +119,7 @@ def main(folder: str) -> int:
     times: list[tuple[float, Path]] = []
     changes: Counter[str] = Counter()
     reading: Counter[str] = Counter()
+    prose = _ProseCounts()
     for path in files:
         t0 = time.perf_counter()
         try:
@@ -88,6 +132,7 @@ def main(folder: str) -> int:
         rb = result.runbook
         state_changing(rb, changes)  # issue 24 item 1
         reading_counts(rb, reading)
+        prose.add(path, rb)
         found = {(d.line, getattr(d, "rule", "")) for d in diags}
         for d in diags:
             rule = getattr(d, "rule", "") or "other"
@@ -131,6 +176,7 @@ def main(folder: str) -> int:
     print(f"manual steps: {manual}")
     print("findings by rule: " + ", ".join(f"{k} {n}" for k, n in sorted(rules.items())))
     print_state_changing(changes)
+    prose.report()
     missed = sorted(needing - flagged_files)
     print(f"files check flags: {len(flagged_files)}; files with such a case check does not "
           f"flag: {len(missed)}")

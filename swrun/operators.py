@@ -9,6 +9,7 @@ from typing import TextIO
 from swrun.engine import INFERRED, Answer, Decision, OperatorNeeded
 from swrun.executors.base import StepResult
 from swrun.model import Step, Variable
+from swrun.rules.inline import from_text
 
 AUTO = "auto"
 
@@ -56,7 +57,7 @@ class AutoOperator:
         if step.id in self.done:
             return done_by_flag(self.name)
         if step.manual:  # --yes ticks checks, but nobody ran this command: never say so
-            block = "" if step.manual == "list item" else \
+            block = "" if from_text(step.manual) else \
                 "; or mark its block {run} to let swrun run it"
             raise OperatorNeeded(
                 f"step {step.number} is a command for a person ({step.manual}): swrun does not "

@@ -46,8 +46,10 @@ from swrun.model import (
     Variable,
 )
 from swrun.rules import statechange
+from swrun.rules.blocklead import also_interactive, block_reason
 from swrun.rules.fences import closed_on_a_line
 from swrun.rules.filled import file_placeholders
+from swrun.rules.inline import asked
 from swrun.rules.knownbad import QUERIES, bash_checked, bash_verdicts, content_kind
 from swrun.rules.placeholders import declared
 from swrun.rules.prompts import Transcript, read_prompts
@@ -366,6 +368,8 @@ class _Builder:
         """The sessions steps of this section opened and no later block ended, innermost last."""
         self.task_steps = 0
         self.item_steps = 0
+        self.item_inline = -1
+        """The token of the numbered item's text `list_item` made a step of."""
         self.placeholder_vars: dict[str, Variable] = {}
         self.commented: set[str] = set()
         """Placeholder variables a `# NAME='<text>'` comment declared."""
@@ -415,6 +419,7 @@ class _Builder:
                              None)  # markdown-it puts an empty text before a bold lead
                 self.lead_is_prose = tokens[i - 1].level == 0 and not (  # not in a list,
                     first is not None and first.type == "strong_open")  # not bold
+                self.prose_step(tok, tokens, i)
             elif t == "swrun_too_deep" and tok.map:
                 first, last = tok.map[0] + 1, tok.map[1]
                 lines = f"line {first}" if last <= first else f"lines {first}-{last}"
@@ -631,6 +636,7 @@ class _Builder:
         language, attr_text = _split_info(info)
         own = self.take_pending()
         lang = language.lower()
+        lead = self.lead
         if attr_text is not None:
             written = self.attributes(attr_text, line)
             runs = lang in SHELL_LANGUAGES or lang in TYPED_LANGUAGES or (
@@ -688,7 +694,8 @@ class _Builder:
             read.manual = "no language: swrun does not run it"
             shell_text = True
         if (kind is StepKind.SHELL and shell_text and not forced) or read.manual:
-            found = interactive(read.body) if not read.manual else None
+            found = (interactive(read.body) or also_interactive(read.body)) \
+                if not read.manual else None
             followed = follow(read.typed(line), before, self.number + 1)
             if found is not None:
                 read.manual = found.what
@@ -715,6 +722,9 @@ class _Builder:
                     read.keep(commands, line)
             if here and not self.stack[-1].optional:
                 self.session = followed.open
+        if not read.manual and "run" not in own and kind in (StepKind.SHELL, StepKind.REFERENCE) \
+                and not (own.get("targets") or own.get("hosts") or own.get("host")):
+            read.manual = block_reason(lead, lang, read.body, kind is StepKind.SHELL and shell_text)
         if (kind is StepKind.SHELL or read.manual) and shell_text:
             read.placeholders(line)
         if forced:
@@ -871,6 +881,34 @@ class _Builder:
                       and own[k]), _lead(inline) or _inline_text(inline) or "(empty)")
         self.add_step(StepKind.CHECK, _shorten(title), read.body, "", own, line, line,
                       read=read)
+        self.item_steps += 1
+        self.item_inline = i + 2
+
+    def prose_step(self, inline: Token, tokens: list[Token], i: int) -> None:
+        """The commands a paragraph or bullet asks the operator to run (rules/inline.py):
+        one manual step with all of them, in order. Not a numbered item's text `list_item`
+        took, a task item's (a check already), nor what the block right after it holds."""
+        if i == self.item_inline or self.stack[-1].optional or (
+                i >= 2 and "task-list-item" in str(tokens[i - 2].attrGet("class") or "")):
+            return
+        found = asked(inline.children or ())
+        if found is None:
+            return
+        after = tokens[i + 2] if i + 2 < len(tokens) else None
+        shown = " ".join(after.content.split()) if after is not None and \
+            after.type == "fence" else ""
+        picked = [(c, o) for c, o in zip(found.commands, found.lines, strict=True)
+                  if not (shown and " ".join(c.split()[:2]) in shown)]
+        if not picked:
+            return
+        base = inline.map[0] + 1 if inline.map else 0
+        read = _Reading("\n".join(c for c, _ in picked) + "\n")
+        read.manual = found.manual
+        read.lines = tuple(base + o for _, o in picked)
+        read.placeholders(base - 1)
+        end = inline.map[1] if inline.map else base
+        self.add_step(StepKind.CHECK, _shorten(found.title), read.body, "", {}, read.lines[0],
+                      end, read=read)
         self.item_steps += 1
 
     def prose(self, tok: Token, tokens: list[Token], i: int) -> None:

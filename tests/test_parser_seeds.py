@@ -26,9 +26,12 @@ COMMUNITY = "community-savings-production-guide.md"
 # Issue 24 (output is never run): Community 358 ("GET /api/health" / "Expected: {…}") and 378
 # ("- API endpoints: < 200ms (p95)") hold no command, only lines that read as output and
 # comments, in bash fences: shown, not run (were shell; 378 also fails `bash -n`).
+# Issue 24 (everything the prose asks the operator to do is a step): SmartWallet 208 "Run with
+# `ts-node server/scripts/migrate_example.ts`." asks the operator to run the migration the
+# step before writes: a manual step (was prose), never run unasked.
 _EXPECTED = {
     SMARTWALLET: (
-        "r47 r106 s178 c215 c216 c217 c218 c219 c220 s226 s240 m246 s264 s276 r291 "
+        "r47 r106 s178 m208 c215 c216 c217 c218 c219 c220 s226 s240 m246 s264 s276 r291 "
         "c399 c400 c401 c402 c403 c404 c405 c406 s417 s448 r509 s549 s559 s569 s585 "
         "c633 c634 c635 c636 c637 c638 c639 c640 c641 c642 c643 c644 s648 r667 r680 r693 "
         "r706 c753 c754 c755 c756 c757 c758 c759 c763 c764 c765 c766 c767"
@@ -41,7 +44,7 @@ _EXPECTED = {
 }
 _KINDS = {"c": StepKind.CHECK, "m": StepKind.CHECK, "s": StepKind.SHELL,
           "r": StepKind.REFERENCE}
-_COUNTS = {SMARTWALLET: (12, 39, 8), COMMUNITY: (10, 17, 15)}
+_COUNTS = {SMARTWALLET: (12, 40, 8), COMMUNITY: (10, 17, 15)}
 
 
 def _expected(name: str) -> list[tuple[StepKind, int]]:
@@ -78,6 +81,8 @@ def test_seed_step_lines_point_at_fences_and_task_items(name: str) -> None:
         source = lines[step.span.line - 1].lstrip()
         if step.kind is StepKind.CHECK and not step.manual:
             assert source.startswith(("- [ ]", "- [x]", "* [ ]")), (step.span, source)
+        elif step.manual.startswith("in the text"):  # a command in the prose: its line
+            assert f"`{step.body.splitlines()[0]}`" in source, (step.span, source)
         else:
             assert source.startswith("```"), (step.span, source)
             assert lines[step.span.end_line - 1].strip() == "```"

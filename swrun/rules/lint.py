@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
 from swrun.rules import bashsyntax, statechange
+from swrun.rules.blocklead import also_interactive, fix_for
 from swrun.rules.examples import example_values
+from swrun.rules.inline import SAYS, from_text
 from swrun.rules.knownbad import LABELS, QUERIES, bash_verdicts, content_kind
 from swrun.rules.shelltext import (
     BRACED,
@@ -211,8 +213,11 @@ def _manual(step: Step, add: _Add) -> None:
             "`ssh host 'cmd'`), or add `run` if it is meant for this machine")
     elif step.manual.startswith("a transcript"):
         _output(step, add)
-    elif step.manual != "list item" and not _rejected(step):
-        found = interactive(step.body)
+    elif step.manual.endswith(SAYS):
+        add("SW104", line, f"block {step.manual}: a manual step (shown, the operator runs it "
+            "and ticks; headless stops here)", fix_for(step.manual))
+    elif not from_text(step.manual) and not _rejected(step):
+        found = interactive(step.body) or also_interactive(step.body)
         lines = dict(logical_lines(step.body))
         first = lines.get(found.offset if found else 0, "")
         line = step.body_line(found.offset if found else 0)
