@@ -12,12 +12,13 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from swrun import procs, rundir
 from swrun.events import StepStatus
-from swrun.executors import shellstate
+from swrun.executors import bashstep, shellstate, staterule
 from swrun.executors.base import IDLE, Idle, Output, Spawned, StepContext, StepResult
 from swrun.executors.rawout import STREAMS, Follower, RawOutput
 from swrun.model import Step
@@ -38,7 +39,9 @@ _GATE = ('trap : TERM INT HUP; IFS= read -r _ || exit 125; exec </dev/null; f=$1
 step's start (a newline on stdin; EOF, when swrun died first, runs nothing), runs the
 command, and writes its exit status to $1 when it ends — even when the group was sent TERM,
 which it waits out — so a resume can tell a step that finished after swrun died from one
-that was cut off. Its TERM handler is not inherited: the command gets TERM as before."""
+that was cut off. Its TERM handler is not inherited: the command gets TERM as before.
+A bash step does all this in its own bash (swrun.executors.bashstep) unless its block sets
+traps or `exec`s."""
 
 
 def command_for(step: Step, script_dir: Path | None = None,
@@ -47,7 +50,8 @@ def command_for(step: Step, script_dir: Path | None = None,
     """argv for the step's interpreter, and the 0600 file holding the body, to delete
     afterwards: the body is never an argument (swrun.shellbody: a block over 128 KiB would
     not start). `state_file`: a sh-family step also writes what it changed there
-    (shellstate.trailer), never the values of `secret_names`."""
+    (shellstate.trailer), never the values of `secret_names`. (A bash step runs through
+    `BashCommand` instead.)"""
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
     name = os.path.basename(interp[0])
     if name in _SH_FAMILY:
@@ -59,6 +63,38 @@ def command_for(step: Step, script_dir: Path | None = None,
         return [*interp, *flags, "-c", RUN_BODY, f"swrun:{step.id}", str(script)], script
     script = write_body(step.body, script_dir)
     return [*interp, str(script)], script
+
+
+def is_bash(step: Step) -> bool:
+    interp = shlex.split(step.text("shell") or "bash") or ["bash"]
+    return os.path.basename(interp[0]) == "bash"
+
+
+@dataclass
+class BashCommand:
+    """A bash step (swrun.executors.bashstep): its block in an unlinked file, passed by
+    descriptor; the argv is made once the gate and the exit file are known."""
+
+    step: Step
+    fd: int
+    leader: bool
+    """The block sets traps or `exec`s: the `/bin/sh` leader records its status."""
+
+    def argv(self, gated: bool, exit_file: str | None) -> list[str]:
+        interp = shlex.split(self.step.text("shell") or "bash") or ["bash"]
+        own = None if self.leader else exit_file
+        text = bashstep.preamble(gated and not self.leader, own)
+        return [*interp, "-e", "-o", "pipefail", "-c", text, f"swrun:{self.step.id}",
+                str(self.fd)]
+
+
+def bash_command(step: Step, folder: Path | None, state_file: Path | None,
+                 secret_names: Iterable[str], aliases: Mapping[str, str]) -> BashCommand:
+    body = step.body
+    if state_file is not None:
+        body += shellstate.trailer("bash", state_file, secret_names)
+    return BashCommand(step, bashstep.body_file(body, aliases, folder),
+                       bashstep.needs_leader("\n".join([step.body, *aliases.values()])))
 
 
 def working_dir(step: Step, ctx: StepContext) -> Path:
@@ -84,14 +120,29 @@ class ShellExecutor:
             yield StepResult(StepStatus.FAILED, error=f"cwd {cwd} does not exist")
             return
         state: Path | None = None
-        if ctx.settings.get("carry_shell_state") and ctx.run_dir is not None:
+        aliases = dict(ctx.settings.get("shell_aliases") or {})
+        if ctx.settings.get("carry_shell_state") and ctx.run_dir is not None \
+                and staterule.may_change(step.body, ctx.env, aliases.values()):
             with contextlib.suppress(OSError):
                 state = shellstate.new_state_file(rundir.private(ctx.run_dir, "state"),
                                                   f"{secrets.token_hex(8)}.env")
-        argv, script = command_for(step, ctx.run_dir, state,
-                                   ctx.settings.get("secret_names") or ())
+        secret_names = ctx.settings.get("secret_names") or ()
+        bash: BashCommand | None = None
+        script: Path | None = None
+        if is_bash(step):
+            try:
+                bash = bash_command(step, ctx.run_dir, state, secret_names, aliases)
+            except OSError as exc:
+                if state is not None:
+                    state.unlink(missing_ok=True)
+                yield StepResult(StepStatus.FAILED, error=f"cannot write the step's block "
+                                 f"to a file: {exc.strerror}")
+                return
+            argv = bash.argv(False, None)
+        else:
+            argv, script = command_for(step, ctx.run_dir, state, secret_names)
         try:
-            for item in self._run(argv, cwd, ctx, announce=ctx.announce):
+            for item in self._run(argv, cwd, ctx, announce=ctx.announce, bash=bash):
                 if isinstance(item, StepResult) and state is not None:
                     found = shellstate.read_state(state)
                     if found is not None and item.status is StepStatus.OK:
@@ -99,13 +150,17 @@ class ShellExecutor:
                                           data={**item.data, "shell_state": found})
                 yield item
         finally:
+            if bash is not None:
+                with contextlib.suppress(OSError):
+                    os.close(bash.fd)
             if script is not None:
                 script.unlink(missing_ok=True)
             if state is not None:
                 state.unlink(missing_ok=True)
 
-    def _run(self, argv: list[str], cwd: Path, ctx: StepContext,
-             announce: bool = False) -> Iterator[Output | Idle | Spawned | StepResult]:
+    def _run(self, argv: list[str], cwd: Path, ctx: StepContext, announce: bool = False,
+             bash: BashCommand | None = None
+             ) -> Iterator[Output | Idle | Spawned | StepResult]:
         gate: int | None = None
         exit_file = ""
         stdin: int = subprocess.DEVNULL
@@ -140,9 +195,12 @@ class ShellExecutor:
             yield StepResult(StepStatus.FAILED, error=f"cannot make the step's output files "
                              f"under {raw.base.parent}: {exc.strerror}")
             return
+        if bash is not None:  # the gate and the exit file in the step's own bash
+            argv = bash.argv(announce, exit_file or None)
         if announce:
             stdin, gate = os.pipe()
-            argv = ["/bin/sh", "-c", _GATE, "swrun-step", exit_file, *argv]
+            if bash is None or bash.leader:
+                argv = ["/bin/sh", "-c", _GATE, "swrun-step", exit_file, *argv]
         pipes = {stream: os.pipe() for stream in STREAMS}
         relays: list[subprocess.Popen[bytes]] = []
         proc: subprocess.Popen[bytes] | None = None
@@ -150,6 +208,7 @@ class ShellExecutor:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=dict(ctx.env), stdin=stdin,
                 stdout=pipes["stdout"][1], stderr=pipes["stderr"][1], start_new_session=True,
+                pass_fds=(bash.fd,) if bash is not None else (),
             )
             for stream in STREAMS:
                 relays.append(_relay(pipes[stream][0], writers[stream]))
