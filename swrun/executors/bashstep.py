@@ -73,11 +73,8 @@ def body_file(body: str, aliases: Mapping[str, str], folder: Path | None) -> int
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     data = (alias_lines(aliases) + "\0" + body.replace("\0", "")).encode(
         "utf-8", "surrogateescape")
-    fh = tempfile.TemporaryFile(dir=folder)  # O_TMPFILE: it never has a name
-    try:
+    with tempfile.TemporaryFile(dir=folder) as fh:  # O_TMPFILE: it never has a name
         fd = os.dup(fh.fileno())
-    finally:
-        fh.close()
     try:
         done = 0
         while done < len(data):
