@@ -21,6 +21,7 @@ from swrun.events import StepStatus
 from swrun.executors import bashstep, shellstate, staterule
 from swrun.executors.base import IDLE, Idle, Output, Spawned, StepContext, StepResult
 from swrun.executors.rawout import STREAMS, Follower, RawOutput
+from swrun.executors.relays import RELAYS
 from swrun.model import Step
 from swrun.shellbody import RUN_BODY, write_body
 
@@ -203,6 +204,7 @@ class ShellExecutor:
                 argv = ["/bin/sh", "-c", _GATE, "swrun-step", exit_file, *argv]
         pipes = {stream: os.pipe() for stream in STREAMS}
         relays: list[subprocess.Popen[bytes]] = []
+        shared: list[str] = []  # the token, once the run's relay copies the pipes
         proc: subprocess.Popen[bytes] | None = None
         try:
             proc = subprocess.Popen(
@@ -210,15 +212,19 @@ class ShellExecutor:
                 stdout=pipes["stdout"][1], stderr=pipes["stderr"][1], start_new_session=True,
                 pass_fds=(bash.fd,) if bash is not None else (),
             )
-            for stream in STREAMS:
-                relays.append(_relay(pipes[stream][0], writers[stream]))
+            if RELAYS.add(token, (pipes["stdout"][0], pipes["stderr"][0]),
+                          (writers["stdout"], writers["stderr"])):
+                shared.append(token)
+            else:  # no relay process: one `cat` per stream
+                for stream in STREAMS:
+                    relays.append(_relay(pipes[stream][0], writers[stream]))
         except OSError as exc:
             if gate is not None:
                 os.close(gate)
             if proc is not None:  # at its gate, or not announced: stopped before it ran on
                 stop_group(proc, 0.0)
                 proc.wait()
-            _end_relays(relays)
+            _end_relays(relays, shared)
             follow.close()
             _discard(raw, scratch)
             yield StepResult(StepStatus.FAILED, exit_code=127,
@@ -280,12 +286,22 @@ class ShellExecutor:
             # what is still in the pipes, and what children the shell left running print:
             # listen until the relays see end of file, for at most _DRAIN_AFTER_EXIT
             until = time.monotonic() + _DRAIN_AFTER_EXIT
-            while any(r.poll() is None for r in relays) and time.monotonic() < until:
-                for stream, line in follow.read():
-                    yield _line(line, stream)
-                follow.commit()
-                time.sleep(_FAST)
-            _end_relays(relays)  # a daemon the step left gets SIGPIPE at its next line
+            ends = [fd for r in relays if (fd := _pidfd(r.pid)) is not None]
+            try:
+                while time.monotonic() < until:
+                    if shared and RELAYS.finished(token, _FAST):
+                        break
+                    if not shared and all(r.poll() is not None for r in relays):
+                        break
+                    for stream, line in follow.read():
+                        yield _line(line, stream)
+                    follow.commit()
+                    if not shared:
+                        _wait_fd(ends, _FAST)  # wakes the moment a relay ends
+            finally:
+                for fd in ends:
+                    os.close(fd)
+            _end_relays(relays, shared)  # a daemon the step left gets SIGPIPE at its next line
             for stream, line in [*follow.read(), *follow.rest()]:
                 yield _line(line, stream)
             follow.commit()
@@ -294,7 +310,7 @@ class ShellExecutor:
                 os.close(gate)
             if stopped is not None or proc.poll() is None:
                 stop_group(proc, ctx.kill_grace)
-            _end_relays(relays)
+            _end_relays(relays, shared)
             if pidfd is not None:
                 os.close(pidfd)
             follow.close()
@@ -325,7 +341,10 @@ def _relay(read_end: int, raw_fd: int) -> subprocess.Popen[bytes]:
                             env={"PATH": os.defpath}, start_new_session=True)
 
 
-def _end_relays(relays: list[subprocess.Popen[bytes]]) -> None:
+def _end_relays(relays: list[subprocess.Popen[bytes]], shared: list[str]) -> None:
+    for token in shared:
+        RELAYS.stop(token)
+    shared.clear()
     for relay in relays:
         if relay.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -340,9 +359,14 @@ def _discard(raw: RawOutput, scratch: str | None) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _wait_fd(fd: int, timeout: float) -> None:
+def _wait_fd(fds: int | list[int], timeout: float) -> None:
+    """Until one of `fds` is readable (a pidfd: its process ended), at most `timeout`."""
     with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
+        for fd in [fds] if isinstance(fds, int) else fds:
+            sel.register(fd, selectors.EVENT_READ)
+        if not sel.get_map():
+            time.sleep(timeout)
+            return
         sel.select(timeout)
 
 
