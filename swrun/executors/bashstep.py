@@ -33,9 +33,12 @@ def needs_leader(body: str) -> bool:
     return _OWN_TRAPS.search(body) is not None
 
 
-def _status_trap(exit_file: str, code: str) -> str:
-    return ("{ set +x; builtin trap - EXIT TERM INT HUP; builtin umask 077; "
-            f"builtin printf '%s\\n' {code} >|{shlex.quote(exit_file)}; }} 2>/dev/null || :")
+def _status_trap(exit_file: str, code: str, then: str = "") -> str:
+    """A trap's text that writes `code` to the exit file (all of it in one group with its
+    stderr discarded: a block's `set -x` does not show it)."""
+    return ("{ __swrun_rc=$?; set +x; builtin trap - EXIT TERM INT HUP; builtin umask 077; "
+            f"builtin printf '%s\\n' {code} >|{shlex.quote(exit_file)}; {then}}} "
+            "2>/dev/null || :")
 
 
 def preamble(gated: bool, exit_file: str | None) -> str:
@@ -44,12 +47,11 @@ def preamble(gated: bool, exit_file: str | None) -> str:
     if gated:
         parts.append("IFS= read -r _ || exit 125; exec </dev/null")
     if exit_file:
-        parts.append("trap " + shlex.quote("__swrun_rc=$?; " + _status_trap(exit_file,
-                                                                          '"$__swrun_rc"'))
-                     + " EXIT")
+        text = _status_trap(exit_file, '"$__swrun_rc"')
+        parts.append(f"trap {shlex.quote(text)} EXIT")
         for sig, code in _SIGNALS:
-            parts.append("trap " + shlex.quote(_status_trap(exit_file, str(code))
-                                               + f"; builtin kill -s {sig} $$") + f" {sig}")
+            text = _status_trap(exit_file, str(code), f"builtin kill -s {sig} $$; ")
+            parts.append(f"trap {shlex.quote(text)} {sig}")
     parts += [
         "__swrun_a=(); builtin mapfile -d '' -u \"$1\" __swrun_a || exit 126",
         "eval \"exec $1<&-\"; shift",
