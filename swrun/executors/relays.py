@@ -1,5 +1,7 @@
-"""swrun's side of the output relay (swrun.executors.relay): started at the first local
-step that needs it, one per swrun process, handed each step's pipes and files."""
+"""swrun's side of the output relay (swrun.executors.relay): one per swrun process, started
+at the first local step, handed each step's pipes and files once it has said it is ready
+(until then — the first step, while it starts on the other core — a step's pipes are
+copied by two `cat`, as when it cannot start at all)."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ class Relays:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self._done: set[str] = set()
+        self._ready = False
 
     def _alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
@@ -34,6 +37,8 @@ class Relays:
             return self._sock
         if self._sock is not None:
             self._sock.close()
+            self._sock = None
+        self._ready = False
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(
@@ -54,8 +59,13 @@ class Relays:
         fds = array.array("i", [pipes[0], files[0], pipes[1], files[1]])
         with self._lock:
             try:
-                self._start().sendmsg([f"add {token}".encode()],
-                                      [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+                sock = self._start()
+                if not self._ready:
+                    self._pump(0.0)
+                if not self._ready:
+                    return False
+                sock.sendmsg([f"add {token}".encode()],
+                             [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
             except OSError:
                 return False
         return True
@@ -78,6 +88,8 @@ class Relays:
             verb, _, token = msg.decode(errors="replace").partition(" ")
             if verb == "done":
                 self._done.add(token)
+            elif verb == "ready":
+                self._ready = True
 
     def finished(self, token: str, wait: float = 0.0) -> bool:
         """True once the step's pipes have ended (or the relay is gone), waiting at most
