@@ -20,14 +20,14 @@ _WORDS = re.compile(
     r"|eval|read|readarray|mapfile|let|getopts)(?![\w-])"
     r"|(?<![\w.-])printf[ \t]++-v"
     r"|(?<![^\s;&|(){}`])\.(?=[ \t])")
-_SET = re.compile(r"(?<![\w.-])set(?![\w-])")
+_SET = re.compile(r"(?<![\w.-])set[ \t]++([^\n;&|]*+)")
+"""`set` and the rest of its command (taken whole: a `set` inside it is not looked at again)."""
 _ASSIGN = re.compile(r"(?<![\w$.-])([A-Za-z_]\w*+)(?:\+?=|\[)")
 
 
 def _sets_allexport(text: str) -> bool:
     for found in _SET.finditer(text):
-        rest = re.split(r"[\n;&|]", text[found.end():found.end() + 200], maxsplit=1)[0]
-        for word in rest.split():
+        for word in found.group(1).split():
             if word == "allexport" or (word[:1] in "-+" and "a" in word[1:]
                                        and not word.startswith("--")):
                 return True
