@@ -63,3 +63,11 @@ def test_no_carry_drops_the_aliases(tmp_path: Path) -> None:
     _run(tmp_path, "--log", str(log))
     out = _run(tmp_path, "--resume", str(log), "--yes", "--no-carry")
     assert "gitlab-ctl restart" not in out and "gl: command not found" in out, out
+
+
+def test_an_alias_named_like_a_builtin_does_not_break_the_carry(tmp_path: Path) -> None:
+    (tmp_path / "rb.md").write_text(
+        "# B\n\n```bash\nalias local='echo LOCAL' mapfile='echo MAP'\nexport A=carried\n```\n\n"
+        "```bash\necho \"a=$A\"\n```\n")
+    out = _run(tmp_path, "--yes", "--log", str(tmp_path / "run.log"))
+    assert "a=carried" in out, out

@@ -115,6 +115,7 @@ def test_a_step_that_cannot_change_the_state_is_not_asked(body: str) -> None:
     "alias gl='git log'", "unalias gl", "unset HOME", "declare -x A=1", "typeset -x B",
     "set -a", "set -o allexport", "set -eua", "PATH=$PATH:/opt/bin", "HOME+=x",
     "eval \"$(ssh-agent)\"", "read -r A", "printf -v A %s x", "builtin cd /",
+    ": ${HOME:=/root}",
 ])
 def test_a_step_that_can_change_the_state_is_asked(body: str) -> None:
     assert may_change(body, {"PATH": "/bin", "HOME": "/root"})

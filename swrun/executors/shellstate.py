@@ -30,7 +30,7 @@ NOT_CARRIED = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "SWRUN_CWD", "PS1", "PS2
 _SKIP_PREFIXES = ("SWRUN_", "BASH_FUNC_")
 
 _BASH = """
-{{ __swrun_rc=$?; set +x; }} 2>/dev/null
+{{ __swrun_rc=$?; set +x; shopt -u expand_aliases; }} 2>/dev/null
 __swrun_put() {{
 __swrun_t=${{__swrun_v//\\$/\\$\\$}}
 __swrun_e=$__swrun_t
@@ -77,7 +77,8 @@ __swrun_state >|{file} 2>/dev/null || :
 exit "$__swrun_rc"
 """
 """For bash: the comparison in the shell itself, in a function (its IFS and options local;
-one subshell lists the exported names, no program is started). A body that calls `exit`
+one subshell lists the exported names, no program is started), read with alias expansion
+off (an alias the block defined cannot change it). A body that calls `exit`
 carries nothing."""
 
 _OTHER = """

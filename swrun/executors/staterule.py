@@ -6,7 +6,8 @@ the test is on words, never on a parse, so it errs towards asking): `export`, `c
 `pushd`, `popd`, `source`, `.` (as a word of its own), `alias`, `unalias`, `unset`,
 `declare`, `typeset`, `readonly`, `eval`, `read`, `readarray`, `mapfile`, `let`,
 `getopts`, `printf -v`, `set` with `-a`/`allexport`; or an assignment (`NAME=`, `NAME+=`,
-`NAME[`) to a name the step's environment already has (changing an exported variable).
+`NAME[`, `${NAME:=…}`) to a name the step's environment already has (changing an exported
+variable).
 The aliases the step starts with count as part of its block.
 """
 
@@ -22,7 +23,8 @@ _WORDS = re.compile(
     r"|(?<![^\s;&|(){}`])\.(?=[ \t])")
 _SET = re.compile(r"(?<![\w.-])set[ \t]++([^\n;&|]*+)")
 """`set` and the rest of its command (taken whole: a `set` inside it is not looked at again)."""
-_ASSIGN = re.compile(r"(?<![\w$.-])([A-Za-z_]\w*+)(?:\+?=|\[)")
+_ASSIGN = re.compile(r"(?<![\w$.-])([A-Za-z_]\w*+)(?:[+:]?=|\[)")
+"""`NAME=`, `NAME+=`, `NAME[`, and `${NAME:=…}` / `${NAME=…}`."""
 
 
 def _sets_allexport(text: str) -> bool:
