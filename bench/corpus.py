@@ -17,16 +17,52 @@ from pathlib import Path
 
 from swrun.checks import check_runbook
 from swrun.errors import RunbookError
-from swrun.model import StepKind
+from swrun.model import Runbook, StepKind
 from swrun.parser import parse_file
 from swrun.plan import kind_of
-from swrun.rules.shelltext import ANGLE, read_prompts
+from swrun.rules.prompts import read_prompts
+from swrun.rules.shelltext import ANGLE
 
 
 def bash_n(body: str) -> bool:
     bash = shutil.which("bash") or "bash"
     return subprocess.run([bash, "-n"], input=body, capture_output=True, text=True,
                           check=False).returncode == 0
+
+
+# -- issue 24, prompts, sessions, known failures, output (one block: others edit this file) --
+def reading_counts(rb: Runbook, counts: Counter[str]) -> None:
+    """Prompt shapes stripped, lines typed into sessions, runnable blocks bash rejects (not
+    marked `run`: must be 0), output-shaped lines in runnable steps (must be 0)."""
+    from swrun.rules.knownbad import bash_checked
+    from swrun.rules.prompts import read_prompts as read_shapes
+    from swrun.rules.transcript import output_lines
+
+    for step in rb.steps:
+        if step.prompts:
+            got = read_shapes(step.written or step.body, step.language in ("console", ""))
+            for shape in got.shapes if got else ():
+                counts[f"prompt shape {shape}"] += 1
+        if step.manual.startswith("typed in"):
+            counts["session steps"] += 1
+            counts["session lines"] += sum(1 for ln in step.body.split("\n") if ln.strip())
+        if step.kind is not StepKind.SHELL or step.text("file"):
+            continue
+        counts["output-shaped lines in runnable steps"] += len(output_lines(step.body))
+        if bash_checked(step.text("shell")) and not bash_n(step.body):
+            counts["known-failing runnable blocks"] += 1
+
+
+def print_reading_counts(counts: Counter[str]) -> None:
+    shapes = sorted((k, n) for k, n in counts.items() if k.startswith("prompt shape "))
+    print("prompt shapes stripped (blocks): " + (", ".join(
+        f"{k.removeprefix('prompt shape ')} {n}" for k, n in shapes) or "none"))
+    print(f"session steps: {counts['session steps']} ({counts['session lines']} lines)")
+    print(f"known-failing runnable blocks: {counts['known-failing runnable blocks']} "
+          "(must be 0; a block marked `run` counts too)")
+    print(f"output-shaped lines in runnable steps: "
+          f"{counts['output-shaped lines in runnable steps']} (must be 0)")
+# -- end of issue 24's block -----------------------------------------------------------------
 
 
 def main(folder: str) -> int:
@@ -38,6 +74,8 @@ def main(folder: str) -> int:
     flagged_files: set[Path] = set()
     needing: set[Path] = set()
     times: list[tuple[float, Path]] = []
+    changes: Counter[str] = Counter()
+    reading: Counter[str] = Counter()
     for path in files:
         t0 = time.perf_counter()
         try:
@@ -48,6 +86,8 @@ def main(folder: str) -> int:
             continue
         times.append((time.perf_counter() - t0, path))
         rb = result.runbook
+        state_changing(rb, changes)  # issue 24 item 1
+        reading_counts(rb, reading)
         found = {(d.line, getattr(d, "rule", "")) for d in diags}
         for d in diags:
             rule = getattr(d, "rule", "") or "other"
@@ -90,11 +130,13 @@ def main(folder: str) -> int:
     print(f"runnable steps with a placeholder left unfilled: {placeholders_left}")
     print(f"manual steps: {manual}")
     print("findings by rule: " + ", ".join(f"{k} {n}" for k, n in sorted(rules.items())))
+    print_state_changing(changes)
     missed = sorted(needing - flagged_files)
     print(f"files check flags: {len(flagged_files)}; files with such a case check does not "
           f"flag: {len(missed)}")
     for path in missed[:10]:
         print(f"  not flagged: {path}")
+    print_reading_counts(reading)
     if times:
         ts = sorted(t for t, _ in times)
         slowest = max(times)
@@ -102,6 +144,36 @@ def main(folder: str) -> int:
               f"max {slowest[0] * 1000:.1f} ms ({slowest[1].name}), "
               f"total {sum(ts):.2f} s")
     return 0
+
+
+# -- state-changing steps (issue 24, item 1) ------------------------------------------------
+def state_changing(rb: Runbook, counts: Counter[str]) -> None:
+    """Count the runnable steps that run a state-changing command, by what gates them."""
+    from swrun.rules import statechange
+
+    extra, _ = statechange.extra_patterns(rb.metadata)
+    for step in rb.steps:
+        if step.kind in (StepKind.CHECK, StepKind.REFERENCE):
+            continue
+        if step.choice and not step.confirm_inferred:
+            counts["choice"] += 1
+        if statechange.state_change(step.kind.value, step.body, step.attributes, extra) is None:
+            continue
+        if step.flag("confirm") or step.flag("destructive"):
+            counts["author"] += 1
+        elif step.confirm_inferred:
+            counts["inferred"] += 1
+        elif statechange.marked(step.attributes, rb.metadata):
+            counts["unattended"] += 1
+        else:
+            counts["ungated"] += 1
+
+
+def print_state_changing(counts: Counter[str]) -> None:
+    print(f"ungated state-changing steps (must be 0): {counts['ungated']}; state-changing "
+          f"steps gated by inference: {counts['inferred']}, by the author's confirm: "
+          f"{counts['author']}, marked unattended by the author: {counts['unattended']}; "
+          f"other steps asked as alternatives (If …, Option …): {counts['choice']}")
 
 
 if __name__ == "__main__":

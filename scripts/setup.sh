@@ -12,6 +12,7 @@ if [ "$(id -u)" = 0 ]; then
   [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
   command -v tmux >/dev/null 2>&1 || missing+=(tmux)
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)   # the timeline HTML test
+  command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)   # the kube_context tests
   if [ ${#missing[@]} -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -23,7 +24,7 @@ if [ "$(id -u)" = 0 ]; then
     npm install -g --silent pm2@7.0.4 </dev/null >/dev/null
   fi
 else
-  log "not root: skipping system packages (openssh-server, tmux, pm2)"
+  log "not root: skipping system packages (openssh-server, tmux, kubernetes-client, pm2)"
 fi
 
 if [ ! -x .venv/bin/python ]; then

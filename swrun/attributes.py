@@ -38,6 +38,9 @@ KNOWN: Mapping[str, AttrSpec] = {
     "timeout": AttrSpec("duration", "kill the step after this long", section=True),
     "confirm": AttrSpec("flag", "ask the operator before running", section=True),
     "destructive": AttrSpec("flag", "needs the environment name typed in production", section=True),
+    "unattended": AttrSpec(
+        "flag", "may run unattended: no confirm inferred from a state-changing command",
+        section=True),
     "retries": AttrSpec("int", "extra attempts after a failure", section=True),
     "retry_delay": AttrSpec("duration", "pause between attempts (default 2s)", section=True),
     "retry_safe": AttrSpec(
@@ -79,6 +82,10 @@ KNOWN: Mapping[str, AttrSpec] = {
     "outside": AttrSpec("flag", "file= may write outside the runbook's folder"),
     "allow": AttrSpec(
         "str", "`swrun check` rules not to report here: allow=\"SW101,SW104\"", section=True,
+    ),
+    "kube_context": AttrSpec(
+        "str", "Kubernetes context its kubectl/oc commands use (checked before the run)",
+        section=True,
     ),
     "approve": AttrSpec(
         "int", "people other than the operator who must approve it first (four-eyes)",
@@ -170,6 +177,7 @@ def _is_flag(key: str) -> bool:
     return spec is None or spec.type == "flag"
 
 
+_CONTEXT_MAX = 253
 _POSITIVE = ("timeout", "interval", "target")
 """Durations where 0 would silently mean something else (no timeout, a busy loop)."""
 
@@ -183,6 +191,8 @@ def check_value(key: str, value: AttrValue) -> str | None:
         return None if isinstance(value, bool) else f"{key} is a flag; write just `{key}`"
     if isinstance(value, bool):
         return f"{key} needs a value ({key}=...)"
+    if key == "kube_context":
+        return kube_context_problem(value)
     if spec.type == "str":
         return None if value else f"{key} needs a value"
     if VAR_REF.fullmatch(value):
@@ -201,6 +211,24 @@ def check_value(key: str, value: AttrValue) -> str | None:
         return None
     if value not in spec.choices:
         return f"{key}={value}: expected one of {', '.join(spec.choices)}"
+    return None
+
+
+def kube_context_problem(value: str) -> str | None:
+    """Why `value` cannot be a context name (None when it can): empty, too long, a space
+    or control character, a leading `-` (it would read as an option), or a `$` variable."""
+    if not value:
+        return "kube_context needs a value"
+    shown = value if len(value) <= 60 else value[:59] + "…"
+    if len(value) > _CONTEXT_MAX:
+        return f"kube_context is longer than {_CONTEXT_MAX} characters"
+    if any(c.isspace() for c in value) or not value.isprintable():
+        return f"kube_context={shown!r}: a context name has no spaces or control characters"
+    if value.startswith("-"):
+        return f"kube_context={shown!r}: a context name cannot start with '-'"
+    if "$" in value:
+        return (f"kube_context={shown!r}: write the context's name (variables are not "
+                "filled in here)")
     return None
 
 

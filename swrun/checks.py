@@ -54,7 +54,8 @@ def check_runbook(
 
         found.extend(lint_steps(rb))
     if strict:
-        found = [dataclasses.replace(d, severity=Severity.ERROR) for d in found]
+        found = [d if d.severity is Severity.INFO else
+                 dataclasses.replace(d, severity=Severity.ERROR) for d in found]
     diags.extend(found)
     diags.sort(key=lambda d: (d.line, d.severity != Severity.ERROR))
     return diags

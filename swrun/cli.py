@@ -131,7 +131,7 @@ def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: 
     from swrun.errors import Severity
     from swrun.parser import parse_file
 
-    errors = warnings = 0
+    errors = warnings = infos = 0
     found: list[dict[str, Any]] = []
     for path in files:
         try:
@@ -149,12 +149,16 @@ def check(files: tuple[str, ...], inventory: str | None, strict: bool, connect: 
                 click.echo(str(diag))
             if diag.severity is Severity.ERROR:
                 errors += 1
+            elif diag.severity is Severity.INFO:
+                infos += 1
             else:
                 warnings += 1
     if fmt == "json":
         click.echo(json.dumps({"files": len(files), "errors": errors, "warnings": warnings,
-                               "findings": found}, indent=2, ensure_ascii=False))
-    summary = f"{len(files)} file(s): {errors} error(s), {warnings} warning(s)"
+                               "infos": infos, "findings": found}, indent=2,
+                              ensure_ascii=False))
+    summary = f"{len(files)} file(s): {errors} error(s), {warnings} warning(s)" + (
+        f", {infos} info" if infos else "")
     click.echo(summary, err=True)
     sys.exit(int(ExitCode.INVALID_RUNBOOK if errors else ExitCode.OK))
 
@@ -200,6 +204,10 @@ def plan(file: str, as_json: bool, show_all: bool, strict: bool) -> None:
               help="Run the rollback section when an on_failure=rollback step fails.")
 @click.option("--confirm-environment", metavar="NAME",
               help="Headless form of typing the environment name for destructive steps.")
+@click.option("--confirm", "confirm", multiple=True, metavar="STEP",
+              shell_complete=_complete.steps,
+              help="Run this step though swrun inferred it asks first (a state-changing "
+                   "command, an alternative); --yes does not (repeatable).")
 @click.option("--resume", is_flag=False, flag_value="", default=None, metavar="[LOG]",
               shell_complete=_complete.log_files,
               help="Continue an unfinished run (default: the newest unfinished log).")
@@ -238,7 +246,7 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
             strict: bool, inventory: str | None, accept_new_host_keys: bool, concurrent: bool,
             stop_leftovers: bool, interleave: bool = False, sign_with: str | None = None,
             approvals: tuple[str, ...] = (), notify: tuple[str, ...] = (),
-            no_carry: bool = False) -> None:
+            no_carry: bool = False, confirm: tuple[str, ...] = ()) -> None:
     """Run FILE headless: for CI, cron and drills. Exit codes are listed in docs/cli.md."""
     _notify_urls(notify)
     if interleave:  # read by the headless renderer (swrun.render.HumanRenderer)
@@ -255,7 +263,7 @@ def execute(file: str, variables: tuple[str, ...], yes: bool, step_mode: bool, d
         resume=resume, log=log_path, operator=operator, json=as_json, strict=strict,
         inventory=inventory, accept_new_host_keys=accept_new_host_keys, argv=sys.argv,
         concurrent=concurrent, stop_leftovers=stop_leftovers, sign_with=sign_with,
-        approvals=list(approvals), no_carry=no_carry,
+        approvals=list(approvals), no_carry=no_carry, confirm=list(confirm),
     )
     sys.exit(int(run(opts)))
 
@@ -494,7 +502,8 @@ def history(runbook: str, logs_dir: str, fmt: str | None, output: str | None,
     from pathlib import Path
 
     from swrun.parser import load_runbook
-    from swrun.timeline.history import build_history, render_history
+    from swrun.timeline.history import build_history
+    from swrun.timeline.history_render import render_history
     from swrun.timeline.options import format_for, write_output
 
     book = load_runbook(runbook)

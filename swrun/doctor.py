@@ -99,6 +99,7 @@ def diagnose(runbook: Runbook | None, *, inventory: str | None = None, connect: 
         yield ssh_credentials(env, bool(keys) and all(keys))
     yield from hosts
     yield from tools(needs)
+    yield from kubernetes(runbook, env)
     yield log_dir(logs)
     yield clock()
     yield terminal(env)
@@ -259,6 +260,46 @@ def tools(needs: Needs) -> Iterator[Finding]:
         yield (Finding(OK, f"python {module}", "installed") if found else
                Finding(BAD, f"python {module}", f"cannot be imported by {sys.executable}",
                        f"{sys.executable} -m pip install {package}"))
+
+
+def kubernetes(runbook: Runbook | None, env: Mapping[str, str]) -> Iterator[Finding]:
+    """kubectl and the context it points at: without a runbook when kubectl (or oc) is
+    installed (never a ✗); with one, when its steps run kubectl/oc or pin a context, the
+    run's own pre-flight (swrun.kube), a refusal as a ✗."""
+    from swrun import kube
+
+    if runbook is not None and not kube.wanted(runbook):
+        return
+    tool = shutil.which("kubectl", path=env.get("PATH")) or shutil.which(
+        "oc", path=env.get("PATH"))
+    if tool is None:
+        if runbook is not None:
+            yield Finding(BAD, "kubectl", "not on PATH (the runbook's steps run kubectl/oc "
+                          "or pin a kube_context)", "install kubectl (Debian: apt-get "
+                          "install kubernetes-client)")
+        return
+    yield Finding(OK, os.path.basename(tool), tool)
+    where = kube.kubeconfig_name(env)
+    if runbook is None:
+        current, names, error = kube.read_kubeconfig(tool, env)
+        if names is None:
+            yield Finding(UNKNOWN, "kube context", f"{where} cannot be read: {error}")
+        elif current:
+            yield Finding(OK, "kube context", f"{current} (current; {len(names)} "
+                          f"context{'s' if len(names) != 1 else ''} in {where})")
+        else:
+            yield Finding(INFO, "kube context", f"none is current in {where}")
+        return
+    cluster = kube.preflight(runbook, env)
+    if cluster is None:
+        return
+    if cluster.problem:
+        what, _, fix = cluster.problem.partition(". If ")
+        yield Finding(BAD, "kube context", what.removesuffix("; nothing ran")
+                      .removesuffix(": nothing ran"),
+                      ("if " + fix) if fix else f"add the context to {where}, or fix the pin")
+    else:
+        yield Finding(OK, "kube context", cluster.line().removeprefix("kube context: "))
 
 
 # -- logs, clock, terminal -------------------------------------------------------------------

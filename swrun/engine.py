@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from swrun import rundir
+from swrun import kube, rundir
 from swrun.attributes import VAR_REF, AttrValue, check_value, substitute, variable_refs
 from swrun.carry import ShellState
 from swrun.events import (
@@ -77,6 +77,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 DEFAULT_RETRY_DELAY = 2.0
+INFERRED = "inferred"
+"""The gate of a step swrun asks before though the author did not mark it (Step.inferred):
+`--yes` does not answer it; `--confirm STEP` or the author's `unattended` does."""
 
 
 class Decision(StrEnum):
@@ -119,7 +122,8 @@ class Operator(Protocol):
         ...
 
     def confirm(self, step: Step, reason: str) -> Answer:
-        """A gate before a step (`confirm`, `destructive` or `step` mode): CONTINUE/SKIP/ABORT."""
+        """A gate before a step (`confirm`, `destructive`, `inferred` — see Step.inferred —
+        or `step` mode): CONTINUE/SKIP/ABORT."""
         ...
 
     def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
@@ -379,6 +383,7 @@ class Engine:
                 next_step=remaining[0].id if remaining else None,
                 runbook_changed=self.resume.runbook_changed or None,
                 runbook_sha256=rb.sha256, operator_key=self._signing_key(),
+                kube_context=self.settings.executor_settings.get(kube.KEY) or None,
             )
             self._shell.load(self.resume.shell_states, self._environ, self.variables)
             for settled in self.resume.settled:
@@ -395,6 +400,7 @@ class Engine:
                 RunStarted, run_id=self.settings.run_id, title=rb.title, runbook=rb.path,
                 operator=self.operator.name, environment=rb.environment or None,
                 steps=len(main), dry_run=self.settings.dry_run or None,
+                kube_context=self.settings.executor_settings.get(kube.KEY) or None,
             )
         status, where, note = yield from self._pass(main, rollback=False)
         if status is RunStatus.ROLLED_BACK:  # the pass asked for a rollback after `where` failed
@@ -563,6 +569,7 @@ class Engine:
                 return refused
         gate = ("destructive" if step.flag("destructive") else
                 "confirm" if step.flag("confirm") else
+                INFERRED if step.inferred else
                 "step" if self.settings.step_mode else None)
         if gate is not None and not self.settings.dry_run:  # check mode changes nothing
             yield from self._wait(step, gate)
@@ -953,6 +960,9 @@ class Engine:
         })
         if self.settings.log_path:
             env["SWRUN_LOG"] = self.settings.log_path
+        env.pop(kube.ENV, None)  # never an outer swrun's: this run decided its own
+        if local and (context := kube.context_for(step, self.runbook, settings)):
+            env[kube.ENV] = context
         return StepContext(
             runbook=self.runbook, variables=self.variables, env=env, cancel=self._cancel,
             timeout=step.seconds("timeout"), run_dir=self.settings.run_dir,

@@ -10,6 +10,7 @@ SwrunError
 ├── UsageError          a command-line option names something the runbook does not have
 ├── EvidenceError       a signing key, allowed_signers or approval cannot be used, or
 │                       `swrun approve` refuses (self-approval, a step not waiting)
+├── KubeContextError    a pinned Kubernetes context is missing, or is not kubectl's current one
 └── ExecutorError       a backend failed in a way that is not the step's own failure
 """
 
@@ -22,6 +23,8 @@ from enum import StrEnum
 class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
+    INFO = "info"
+    """What swrun read, for the writer to know: never fails a check, `--strict` included."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,11 @@ class UsageError(SwrunError):
 class EvidenceError(SwrunError):
     """A signing key, an allowed_signers file or an approval cannot be used, or `swrun
     approve` refuses one (exit code BAD_EVIDENCE)."""
+
+
+class KubeContextError(SwrunError):
+    """The runbook pins a Kubernetes context the kubeconfig does not have, or that is not
+    kubectl's current context (swrun.kube): exit code KUBE_CONTEXT, nothing ran."""
 
 
 class ExecutorError(SwrunError):

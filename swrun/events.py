@@ -89,6 +89,8 @@ class RunStarted(Event):
     environment: str | None = None
     steps: int = 0
     dry_run: bool | None = None
+    kube_context: str | None = None
+    """The Kubernetes context the run's kubectl/oc steps use (swrun.kube), when it has any."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +108,8 @@ class RunResumed(Event):
     """The runbook's SHA-256 as this part runs it (`[run].sha256` is the first part's)."""
     operator_key: str | None = None
     """The fingerprint of the key this part of the run is signed with (verify checks it)."""
+    kube_context: str | None = None
+    """The Kubernetes context this part's kubectl/oc steps use (the run's first one)."""
 
 
 @dataclass(frozen=True, kw_only=True)

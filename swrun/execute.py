@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from swrun import engine as engine_module
+from swrun import kube
 from swrun.engine import Engine, OperatorNeeded, Resume, Selection, Settings
 from swrun.errors import RunLogError, UsageError
 from swrun.events import Event, RunStatus
@@ -54,6 +55,8 @@ class ExecuteOptions:
     keep_going: bool = False
     rollback_on_failure: bool = False
     confirm_environment: str | None = None
+    confirm: list[str] = field(default_factory=list)
+    """Steps (number or id) whose inferred gate headless passes (`--confirm STEP`)."""
     resume: str | None = None
     """None: a new run; "": the newest unfinished log of the runbook; else a log path."""
     log: str | None = None
@@ -180,6 +183,17 @@ def _flush_stdout() -> None:
         _stdout_to_devnull()
     except OSError as exc:
         _stdout_failed(exc)
+
+
+def confirmed_steps(runbook: Runbook, refs: list[str]) -> frozenset[str]:
+    """The ids `--confirm STEP` names; one that names no step is a usage error."""
+    ids = []
+    for ref in refs:
+        found = runbook.find(ref)
+        if found is None or not found.actionable:
+            raise UsageError(f"--confirm {ref}: no such step (see `swrun plan {runbook.path}`)")
+        ids.append(found.id)
+    return frozenset(ids)
 
 
 def select(runbook: Runbook, opts: ExecuteOptions) -> Selection:
@@ -711,6 +725,8 @@ def resume_command(path: str | Path, log_path: Path, opts: ExecuteOptions) -> li
         keep += ["--inventory", opts.inventory]
     if opts.confirm_environment:
         keep += ["--confirm-environment", opts.confirm_environment]
+    for ref in opts.confirm:  # steps named already stay named
+        keep += ["--confirm", ref]
     if opts.sign_with:  # a signed run goes on signed (a step needing approval requires it)
         keep += ["--sign-with", opts.sign_with]
     return ["swrun", "execute", str(path), "--resume", str(log_path), *keep]
@@ -877,6 +893,12 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     quiet_when_closed()
     runbook = load_checked(opts.file, strict=opts.strict)
     selection = select(runbook, opts)
+    confirmed = confirmed_steps(runbook, opts.confirm)
+    for ref in opts.confirm:  # a typo that names another step must not pass unseen
+        named = runbook.find(ref)
+        if named is not None and not named.inferred:
+            print(f"swrun: warning: --confirm {ref}: step {named.number} '{named.title}' is "
+                  "not asked by inference; --confirm changes nothing for it", file=sys.stderr)
     name = operator_name(opts.operator)
     evidence = evidence_for(runbook, sign_with=opts.sign_with,
                             approval_files=tuple(opts.approvals))
@@ -887,12 +909,12 @@ def execute(opts: ExecuteOptions) -> ExitCode:
     environment = runbook.environment
     if opts.yes and not opts.step_mode:
         operator: AutoOperator | TtyOperator = AutoOperator(
-            name, environment, opts.confirm_environment, opts.rollback_on_failure)
+            name, environment, opts.confirm_environment, opts.rollback_on_failure, confirmed)
     elif interactive:
         operator = TtyOperator(name, environment, rollback_on_failure=opts.rollback_on_failure)
     else:
         operator = NoTtyOperator(name, environment, opts.confirm_environment,
-                                 opts.rollback_on_failure)
+                                 opts.rollback_on_failure, confirmed)
 
     # -- resume: which log, what is done ---------------------------------------------------
     resume: Resume | None = None
@@ -927,6 +949,10 @@ def execute(opts: ExecuteOptions) -> ExitCode:
                     say=lambda text: print(f"swrun: {text}", file=sys.stderr))
             resume, run_id, previous_vars = point.resume, point.run_id, point.variables
 
+        cluster = kube.ready(runbook, resumed_log=log_path if point is not None else None)
+        if cluster is not None:  # which cluster the kubectl/oc steps hit, before any runs
+            print(f"swrun: {cluster.line()}", file=sys.stderr)
+
         cli_vars = parse_assignments(opts.variables)
         given = {**previous_vars, **cli_vars}
         values = resolve(runbook, given, ask=operator.supply_variable if interactive else None,
@@ -954,7 +980,8 @@ def execute(opts: ExecuteOptions) -> ExitCode:
             dry_run=opts.dry_run, keep_going=opts.keep_going, step_mode=opts.step_mode,
             executor_settings={"inventory": opts.inventory,
                                "accept_new_host_keys": opts.accept_new_host_keys,
-                               "keep_going": opts.keep_going},
+                               "keep_going": opts.keep_going,
+                               kube.KEY: cluster.run_context if cluster else None},
             evidence=evidence,
         )
         if run_id:

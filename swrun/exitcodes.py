@@ -34,6 +34,9 @@ class ExitCode(IntEnum):
     BAD_EVIDENCE = 10
     """A signing key, allowed_signers file or approval file cannot be used, or `swrun approve`
     refused (self-approval, a duplicate, a step that is not waiting for approval)."""
+    KUBE_CONTEXT = 11
+    """The runbook pins a Kubernetes context (`kube_context`) that the kubeconfig does not
+    have, or that is not kubectl's current context; nothing ran."""
     INTERRUPTED = 130
     """SIGINT/SIGTERM, ^C at a prompt, or stdout closed: the running step was stopped and
     the log flushed."""
@@ -44,6 +47,7 @@ def exit_code_for(exc: BaseException, default: ExitCode = ExitCode.INVALID_RUNBO
     from swrun.errors import (
         EvidenceError,
         InventoryError,
+        KubeContextError,
         LeftoverError,
         LogLockedError,
         RunbookError,
@@ -58,6 +62,7 @@ def exit_code_for(exc: BaseException, default: ExitCode = ExitCode.INVALID_RUNBO
                        (RunLogError, ExitCode.BAD_LOG),
                        (UsageError, ExitCode.USAGE),
                        (EvidenceError, ExitCode.BAD_EVIDENCE),
+                       (KubeContextError, ExitCode.KUBE_CONTEXT),
                        (RunbookError, ExitCode.INVALID_RUNBOOK),
                        (InventoryError, ExitCode.INVALID_RUNBOOK)):
         if isinstance(exc, kind):  # subclasses first: LogLockedError is a RunLogError

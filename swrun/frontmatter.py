@@ -13,14 +13,15 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.rules_block import StateBlock
 
-from swrun.attributes import VAR_REF
+from swrun.attributes import VAR_REF, kube_context_problem
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Variable
 
 KNOWN_KEYS = frozenset(
     {"title", "description", "environment", "window", "inventory", "vars", "owner", "team",
      "tags", "version", "links", "service", "severity", "milestones", "signing_key", "notify",
-     "allowed_signers", "approvals", "rollback", "optional"}
+     "allowed_signers", "approvals", "rollback", "optional", "kube_context",
+     "state_changing", "unattended"}
 )
 _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 SOURCES = ("env:", "aws-secretsmanager:")
@@ -139,6 +140,13 @@ def load_front_matter(
         if key in data and not isinstance(data[key], str):
             problem(Severity.ERROR, f"front matter {key} must be a string", key)
             data.pop(key)
+    if "kube_context" in data:
+        value = data["kube_context"]
+        bad = kube_context_problem(value) if isinstance(value, str) else \
+            "front matter kube_context must be a string (a context name)"
+        if bad:
+            problem(Severity.ERROR, bad, "kube_context")
+            data.pop("kube_context")
     for key in ("rollback", "optional"):  # which sections, when titles should not decide
         value = data.get(key)
         if value is None or value is False or isinstance(value, str) or (

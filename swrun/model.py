@@ -108,7 +108,8 @@ class Step:
     """The step belongs to the rollback section: it runs only when a rollback is run."""
     manual: str = ""
     """A check made from a command a person must run (not empty: why — `no language`,
-    `opens an editor`, `never ends (…)`, `in the session of step N`, `list item`): the
+    `opens an editor`, `never ends (…)`, `typed in the session step N opened: …`, `typed in
+    psql (by its prompt …)`, `bash -n rejects it (…)`, `a transcript: …`, `list item`): the
     body is the command to show; the operator runs it and ticks."""
     optional: bool = False
     """A block of an optional section (Troubleshooting, FAQ…): shown, never run."""
@@ -121,6 +122,21 @@ class Step:
     written: str = ""
     """The body as written in the file, when swrun changed it (prompts dropped, placeholders
     rewritten, a file-writing script made); empty otherwise."""
+    confirm_inferred: str = ""
+    """A state-changing command the step runs (`kubectl delete pod web-0`) that the author
+    did not mark (`confirm`, `confirm=false`, `unattended`): swrun asks before it, and
+    headless `--yes` does not answer for it (`--confirm STEP` does)."""
+    choice: str = ""
+    """The condition of an alternative the step sits under (`If the pod is stuck`): asked
+    like `confirm_inferred`, so alternatives are never run one after the other."""
+
+    @property
+    def inferred(self) -> str:
+        """Why swrun asks before this step though the author did not say to; empty when it
+        does not."""
+        why = [f"`{self.confirm_inferred}`" if self.confirm_inferred else "",
+               f"a choice: {self.choice}" if self.choice else ""]
+        return "; ".join(w for w in why if w)
 
     def body_line(self, offset: int) -> int:
         """The file line of line `offset` (0-based) of the body."""

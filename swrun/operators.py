@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from swrun.engine import Answer, Decision, OperatorNeeded
+from swrun.engine import INFERRED, Answer, Decision, OperatorNeeded
 from swrun.executors.base import StepResult
 from swrun.model import Step, Variable
 
@@ -28,11 +28,27 @@ class AutoOperator:
     interactive = False
 
     def __init__(self, name: str, environment: str = "", confirm_environment: str | None = None,
-                 rollback_on_failure: bool = False) -> None:
+                 rollback_on_failure: bool = False, confirmed: frozenset[str] = frozenset()
+                 ) -> None:
         self.name = name
         self.environment = environment
         self.confirm_environment = confirm_environment
         self.rollback_on_failure = rollback_on_failure
+        self.confirmed = confirmed
+        """Ids of the steps `--confirm STEP` names: their inferred gates pass."""
+
+    def inferred(self, step: Step) -> Answer:
+        """An inferred gate (a state-changing command, an alternative) passes only when the
+        operator named the step (`--confirm`), or, in the rollback section, when they asked
+        for the rollback (`--rollback-on-failure`); `--yes` alone never answers it."""
+        if step.id in self.confirmed or (step.in_rollback and self.rollback_on_failure):
+            return Answer(Decision.CONTINUE, AUTO)
+        raise OperatorNeeded(
+            f"step {step.number} '{step.title}' asks first (inferred: {step.inferred}); "
+            f"--yes does not answer that: name it with --confirm {step.number}, or mark its block "
+            "{confirm=false} or {unattended} if it may run unattended",
+            resume_args=("--yes", "--confirm", str(step.number)),
+            resume_says=f"runs step {step.number} and passes the other gates as `auto`")
 
     def tick(self, step: Step) -> Answer:
         if step.manual:  # --yes ticks checks, but nobody ran this command: never say so
@@ -44,6 +60,8 @@ class AutoOperator:
         return Answer(Decision.CONTINUE, AUTO)
 
     def confirm(self, step: Step, reason: str) -> Answer:
+        if reason == INFERRED:
+            return self.inferred(step)
         if reason == "destructive" and needs_typed_confirmation(self.environment) and (
             self.confirm_environment != self.environment
         ):
@@ -72,6 +90,8 @@ class NoTtyOperator(AutoOperator):
                              resume_says="ticks it and every later check as `auto`")
 
     def confirm(self, step: Step, reason: str) -> Answer:
+        if reason == INFERRED:
+            return self.inferred(step)
         what = {"step": "step mode asks before"}.get(reason, f"{reason} gate on")
         args: tuple[str, ...] = ("--yes",)
         if reason == "destructive" and needs_typed_confirmation(self.environment):
@@ -155,6 +175,8 @@ class TtyOperator:
         what = self.describe(step) if self.describe is not None else ""
         if what:
             self._out.write(f"{what}\n")
+        if reason == INFERRED:
+            self._out.write(f"    asked because: inferred: {step.inferred}\n")
         if reason == "destructive" and needs_typed_confirmation(self.environment):
             typed = self._read(f"  ⚠ [{step.number}] {step.title} is destructive in "
                                f"{self.environment}. Type the environment name to run it "

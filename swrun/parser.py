@@ -45,18 +45,24 @@ from swrun.model import (
     StepKind,
     Variable,
 )
+from swrun.rules import statechange
+from swrun.rules.fences import closed_on_a_line
+from swrun.rules.knownbad import QUERIES, bash_checked, bash_verdicts, content_kind
+from swrun.rules.prompts import Transcript, read_prompts
+from swrun.rules.sessions import Session, follow
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
     exported,
     find_placeholders,
     interactive,
+    logical_lines,
     looks_like_command,
     mostly_commands,
-    read_prompts,
     shell_owned,
     strip_comments,
 )
+from swrun.rules.transcript import transcript_lines
 
 _SWRUN_OPEN = re.compile(r"<!--\s*+swrun:")
 _NOT_INHERITED = frozenset({"rollback", "milestone"})
@@ -245,6 +251,10 @@ def parse_text(text: str, path: str = "", *, strict: bool = False) -> ParseResul
     try:
         builder = _Builder(text, path)
         runbook = builder.build()
+        failing = builder.known_failures()
+        if failing:  # read again, those blocks shown or manual: numbers, sessions follow
+            builder = _Builder(text, path, failing)
+            runbook = builder.build()
     except RunbookError:
         raise
     except RecursionError:
@@ -284,6 +294,8 @@ class _SectionBuilder:
     end_line: int = 0
     rollback: bool = False
     optional: bool = False
+    choice: str = ""
+    """An alternative's condition (a section titled "If …", "Option B"): its steps are asked."""
     id: str = ""
 
     def freeze(self, path: str) -> Section:
@@ -318,7 +330,12 @@ class _Names:
 
 
 class _Builder:
-    def __init__(self, text: str, path: str) -> None:
+    def __init__(self, text: str, path: str,
+                 failing: Mapping[int, tuple[int, str]] | None = None) -> None:
+        self.failing = failing or {}
+        """Fence line → bash's syntax error in the block as read (a first reading found)."""
+        self.forced: set[int] = set()
+        """Fence lines of blocks marked `run`: run as the author says, whatever bash says."""
         self.text = text
         self.lines = text.split("\n")
         self.path = path
@@ -339,11 +356,14 @@ class _Builder:
         self.lead = ""
         """The paragraph just before a block, with `code` marks (for "Create `path`:")."""
         self.title_lead = ""
-        self.session: tuple[int, _SectionBuilder, str] | None = None
-        """An interactive session a step opened: (its number, its section, what it is)."""
+        self.session: tuple[Session, ...] = ()
+        """The sessions steps of this section opened and no later block ended, innermost last."""
         self.task_steps = 0
         self.item_steps = 0
         self.placeholder_vars: dict[str, Variable] = {}
+        self.alt_lead = ""
+        """The paragraph just before a block, for "If …"/"Alternatively"/"not recommended"."""
+        self.state_patterns: list[statechange.Pattern] = []
 
     # -- diagnostics -------------------------------------------------------------------------
     def warn(self, message: str, line: int, col: int = 0) -> None:
@@ -354,7 +374,7 @@ class _Builder:
 
     # -- walk --------------------------------------------------------------------------------
     def build(self) -> Runbook:
-        tokens = _markdown().parse(self.text)
+        tokens = self.mend(_markdown().parse(self.text))
         i = 0
         n = len(tokens)
         while i < n:
@@ -381,6 +401,8 @@ class _Builder:
                 self.last_text = _inline_text(tok)
                 self.lead = _marked_text(tok)
                 self.title_lead = _lead(tok)
+                if not (i >= 2 and "task-list-item" in str(tokens[i - 2].attrGet("class") or "")):
+                    self.alt_lead = self.last_text
             elif t == "swrun_too_deep" and tok.map:
                 first, last = tok.map[0] + 1, tok.map[1]
                 lines = f"line {first}" if last <= first else f"lines {first}-{last}"
@@ -396,6 +418,30 @@ class _Builder:
             self.warn("swrun comment applies to nothing (no block follows it)", self.pending[1])
         self.guard(tokens)
         return self.finish()
+
+    def mend(self, tokens: list[Token]) -> list[Token]:
+        """A fence closed at the end of a command line is an error there, and ends there:
+        the line becomes a closer in the text read (no line moves), its command goes back
+        into the block, and what Markdown would have swallowed is read."""
+        mended: dict[int, str] = {}
+        for _ in range(8):  # a swallowed part may hold another; each round mends one more
+            found = closed_on_a_line(self.lines, tokens)
+            if not found:
+                break
+            for closed in found:
+                shown = closed.command if len(closed.command) <= 40 else \
+                    closed.command[:39] + "…"
+                mark = closed.mended.lstrip(" \t>")
+                self.error(f"fence closed at the end of a command line ({shown}{mark}): "
+                           f"Markdown reads on to the next fence; put {mark} on a line of its "
+                           "own", closed.line + 1)
+                self.lines[closed.line] = closed.mended
+                mended[closed.line] = closed.command
+            tokens = _markdown().parse("\n".join(self.lines))
+        for tok in tokens:
+            if tok.type == "fence" and tok.map and tok.map[1] - 1 in mended:
+                tok.content += mended[tok.map[1] - 1] + "\n"
+        return tokens
 
     def guard(self, tokens: list[Token]) -> None:
         """Whatever a parser limit cuts off must not vanish: every fence and task item a line
@@ -427,6 +473,9 @@ class _Builder:
         self.variables = read_variables(data.pop("vars", None), self.path, line, self.diags,
                                         tok.content)
         self.metadata = data
+        self.state_patterns, problem = statechange.extra_patterns(data)
+        if problem:
+            self.error(problem, line)
         if isinstance(data.get("title"), str) and data["title"].strip():
             self.title = data["title"].strip()
 
@@ -453,13 +502,16 @@ class _Builder:
             not sec.rollback and self.by_title("optional", title, _OPTIONAL_TITLE))
         if sec.rollback and not parent.rollback:
             sec.attributes["rollback"] = True
+        sec.optional = sec.optional or (not sec.rollback and statechange.not_recommended(title))
+        sec.choice = parent.choice or (title if statechange.alternative_title(title) else "")
+        self.alt_lead = ""
         parent.children.append(sec)
         self.stack.append(sec)
         self.after_heading = True
         self.last_text = title
         self.title_lead = title
         self.lead = ""
-        self.session = None
+        self.session = ()
         if self.pending is not None:
             self.warn("swrun comment applies to nothing before this heading", self.pending[1])
             self.pending = None
@@ -609,8 +661,10 @@ class _Builder:
         read = _Reading(body)
         shell_text = kind is StepKind.SHELL and _sh(own.get("shell"))
         forced = own.get("run") is True
+        here = not (own.get("targets") or own.get("hosts") or own.get("host"))
+        before = self.session if here else ()
         if lang in SHELL_LANGUAGES or (not lang and kind is StepKind.REFERENCE):
-            read.prompts(lang == "console" or not lang, line)
+            read.prompts(lang == "console" or not lang, line, before[-1].into if before else "")
         if lang == "console" and not read.prompted and not forced and \
                 not mostly_commands(body):  # output, logs, PromQL, YAML: reference
             kind = StepKind.REFERENCE
@@ -618,25 +672,64 @@ class _Builder:
                 read.prompted or mostly_commands(body)):
             read.manual = "no language: swrun does not run it"
             shell_text = True
-        if kind is StepKind.SHELL and shell_text and not forced:
-            found = interactive(read.body)
+        if (kind is StepKind.SHELL and shell_text and not forced) or read.manual:
+            found = interactive(read.body) if not read.manual else None
+            followed = follow(read.typed(line), before, self.number + 1)
             if found is not None:
                 read.manual = found.what
-                if found.session:
-                    read.opens = found.what
-            elif self.session is not None and self.session[1] is self.stack[-1] \
-                    and not own.get("targets") and not own.get("hosts") and not own.get("host"):
-                read.manual = f"typed in the session step {self.session[0]} {self.session[2]}"
+            elif read.manual and not followed.inside:
+                pass  # no language: its own reason
+            elif followed.opens:
+                read.manual = followed.opens
+            elif followed.inside:
+                read.manual = followed.inside
+                for session in reversed(followed.continues):  # their commands first: copyable
+                    read.prepend(session.command, session.line, line)
+            elif not read.prompted and kind is StepKind.SHELL and not self.stack[-1].optional:
+                output, commands = transcript_lines(read.body)
+                if (output and not commands) or content_kind(body) in QUERIES:
+                    # program output and no command, or a query: shown as written
+                    self.add_step(StepKind.REFERENCE,
+                                  self.title_for(own, body, StepKind.REFERENCE), body, language,
+                                  own, line, end)
+                    return
+                if output:
+                    first = min(output)
+                    read.manual = (f"a transcript: line {line + 1 + first} reads as program "
+                                   f"output ({output[first]}): not run")
+                    read.keep(commands, line)
+            if here and not self.stack[-1].optional:
+                self.session = followed.open
         if (kind is StepKind.SHELL or read.manual) and shell_text:
             read.placeholders(line)
+        if forced:
+            self.forced.add(line)
+        elif kind is StepKind.SHELL and not read.manual and line in self.failing and \
+                not self.stack[-1].optional:
+            shown = content_kind(body)
+            if shown:  # a query or data in a shell fence: shown as it is written
+                self.add_step(StepKind.REFERENCE, self.title_for(own, body, StepKind.REFERENCE),
+                              body, language, own, line, end)
+                return
+            offset, message = self.failing[line]
+            offset = min(offset, max(0, read.body.count("\n") - 1))  # "end of file": the last
+            read.manual = (f"bash -n rejects it (line {read.line_of(offset, line)}: "
+                           f"{message}): not run")
         if read.manual and not self.stack[-1].optional:
             kind = StepKind.CHECK
         title = self.title_for(own, read.body, kind)
         self.add_step(kind, title, read.body, language, own, line, end, read=read)
-        if read.opens and kind is StepKind.CHECK:
-            self.session = (self.number, self.stack[-1], read.opens.replace("opens ", "opened "))
-        elif self.session is not None and re.search(r"(?m)^\s*(?:exit|logout)\s*$", read.body):
-            self.session = None
+
+    def known_failures(self) -> dict[int, tuple[int, str]]:
+        """Fence line → bash's syntax error, for each block read as a shell step to run that
+        bash rejects (all asked of one bash process); {} when bash cannot say."""
+        steps = [s for s in self.steps if s.kind is StepKind.SHELL and
+                 s.span.line not in self.forced and not s.attributes.get("file") and
+                 bash_checked(s.text("shell"))]
+        verdicts = bash_verdicts([s.body for s in steps]) if steps else None
+        if verdicts is None:
+            return {}
+        return {s.span.line: p for s, p in zip(steps, verdicts, strict=True) if p is not None}
 
     def check(self, tok: Token, tokens: list[Token], i: int) -> None:
         line = tok.map[0] + 1 if tok.map else 0
@@ -673,7 +766,9 @@ class _Builder:
         *, read: _Reading | None = None, written: str = "",
     ) -> None:
         sec = self.stack[-1]
-        optional = sec.optional and kind is not StepKind.REFERENCE
+        lead, self.alt_lead = self.alt_lead, ""
+        optional = (sec.optional or statechange.not_recommended(lead)) and \
+            kind is not StepKind.REFERENCE
         if optional:  # shown with its section, never run; nothing to ask for it
             kind = StepKind.REFERENCE
             read = None
@@ -700,6 +795,11 @@ class _Builder:
                 self.placeholder_var(use)
         elif written:
             extra = {"written": written}
+        if kind not in (StepKind.CHECK, StepKind.REFERENCE) and \
+                not statechange.marked(attrs, self.metadata):
+            found = statechange.state_change(kind.value, body, attrs, self.state_patterns)
+            extra["confirm_inferred"] = found.command if found else ""
+            extra["choice"] = sec.choice or statechange.alternative_lead(lead)
         step = Step(
             id=step_id, number=number, kind=kind, title=title, body=body, language=language,
             attributes=attrs, section=sec.path, section_id=sec.id,
@@ -837,17 +937,38 @@ class _Reading:
         self.prompt_lines: tuple[int, ...] = ()
         self.uses: tuple[PlaceholderUse, ...] = ()
         self.manual = ""
-        self.opens = ""
         self.prompted = False
+        self.transcript: Transcript | None = None
 
-    def prompts(self, console: bool, line: int) -> None:
-        got = read_prompts(self.body, console)
+    def prompts(self, console: bool, line: int, opened: str = "") -> None:
+        got = read_prompts(self.body, console, opened)
         if got is None:
             return
         self.prompted = True
+        self.transcript = got
         self.body = got.body
         self.lines = tuple(line + 1 + o for o in got.lines)
         self.prompt_lines = tuple(line + 1 + o for o in got.prompts)
+
+    def typed(self, fence: int) -> list[tuple[int, str, str, str]]:
+        """(file line, command, prompt, program its prompt shows) of each command typed."""
+        if self.transcript is not None:
+            return [(fence + 1 + t.offset, t.text, t.shape, t.into)
+                    for t in self.transcript.typed if t.shape]
+        return [(fence + 1 + o, text, "", "") for o, text in logical_lines(self.body)]
+
+    def keep(self, offsets: Sequence[int], fence: int) -> None:
+        """Only these lines of the body (the commands of a transcript; its output left out)."""
+        lines = self.body.split("\n")
+        self.body = "\n".join(lines[o] for o in offsets) + "\n"
+        self.lines = tuple(fence + 1 + o for o in offsets)
+
+    def prepend(self, command: str, at: int, fence: int) -> None:
+        """`command` (file line `at`) shown first: the session a later block is typed into."""
+        n = self.body.count("\n") + (not self.body.endswith("\n"))
+        lines = self.lines or tuple(fence + 1 + o for o in range(n))
+        self.body = f"{command}\n{self.body}"
+        self.lines = (at, *lines)
 
     def line_of(self, offset: int, fence: int) -> int:
         return self.lines[offset] if offset < len(self.lines) else fence + 1 + offset

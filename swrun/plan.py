@@ -18,6 +18,8 @@ def kind_of(step: Step) -> str:
 
 def step_flags(step: Step) -> list[str]:
     flags = [f for f in _FLAGS if step.flag(f)]
+    if step.inferred:
+        flags.append("confirm(inferred)")
     if step.in_rollback:
         flags.append("rollback")
     if step.optional:
@@ -33,6 +35,8 @@ def step_flags(step: Step) -> list[str]:
     retries = step.text("retries")
     if retries:
         flags.append(f"retries={retries}")
+    if step.text("kube_context"):
+        flags.append(f"kube_context={step.text('kube_context')}")
     return flags
 
 
@@ -40,11 +44,13 @@ def plan_json(runbook: Runbook) -> dict[str, Any]:
     from swrun.variables import secret_names
 
     secret = secret_names(runbook)  # by declaration, name, source or use (`uri=$DB`)
+    pin = runbook.metadata.get("kube_context")
     return {
         "title": runbook.title,
         "path": runbook.path,
         "environment": runbook.environment or None,
         "window": runbook.metadata.get("window"),
+        **({"kube_context": pin} if isinstance(pin, str) else {}),  # only when pinned
         "variables": {
             name: {"type": v.type, "required": v.required, "secret": name in secret,
                    "default": None if name in secret else v.default,
@@ -59,6 +65,8 @@ def plan_json(runbook: Runbook) -> dict[str, Any]:
                 "kind": s.kind.value,
                 "manual": s.manual or None,
                 "optional": s.optional or None,
+                "inferred_confirm": {"command": s.confirm_inferred or None,
+                                     "choice": s.choice or None} if s.inferred else None,
                 "writes": s.text("file"),
                 "placeholders": [{"text": p.text, "name": p.name, "line": p.line,
                                   "filled": p.fillable} for p in s.placeholders],
@@ -85,6 +93,8 @@ def plan_text(runbook: Runbook, *, show_all: bool = False) -> str:
         extra.append(f"environment: {runbook.environment}")
     if runbook.metadata.get("window"):
         extra.append(f"window: {runbook.metadata['window']}")
+    if isinstance(runbook.metadata.get("kube_context"), str):
+        extra.append(f"kube_context: {runbook.metadata['kube_context']}")
     declared = [n for n, v in runbook.variables.items() if not v.placeholder]
     if declared:
         extra.append("vars: " + ", ".join(declared))
@@ -133,6 +143,11 @@ def _reading_notes(runbook: Runbook) -> list[str]:
     if manual:
         notes.append(f"manual: {len(manual)} step(s) the operator runs and ticks: " + ", ".join(
             str(s.number) for s in manual))
+    for s in runbook.steps:
+        if s.inferred:
+            notes.append(f"confirm inferred: step {s.number} asks first ({s.inferred}); "
+                         "--yes does not answer it (--confirm STEP, or mark the block "
+                         "{confirm} or {unattended})")
     optional = [s for s in runbook.steps if s.optional]
     if optional:
         sections = dict.fromkeys(SECTION_SEP.join(s.section[:1]) for s in optional)

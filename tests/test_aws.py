@@ -187,3 +187,39 @@ def test_endpoint_and_region_from_the_inventory(tmp_path: Path, aws: Moto) -> No
     [done] = [e for e in events if isinstance(e, StepFinished)]
     assert done.status is StepStatus.OK, done.error
     assert aws.client("s3").get_object(Bucket="inv", Key="f.txt")["Body"].read() == b"x"
+
+
+def test_the_region_comes_from_attribute_then_variable_then_inventory_then_environment(
+        tmp_path: Path, aws: Moto) -> None:
+    """Each tier names another region; moto keeps Secrets Manager per region, so the secret
+    read back says which region the step's configuration really used."""
+    import boto3
+
+    from swrun.executors.aws import aws_config
+
+    tiers = {"attribute": "ap-south-1", "variable": "eu-west-2", "inventory": "us-west-1",
+             "environment": "ca-central-1"}
+    for tier, region in tiers.items():
+        boto3.client("secretsmanager", endpoint_url=aws.url, region_name=region,
+                     aws_access_key_id="testing", aws_secret_access_key="testing"
+                     ).create_secret(Name="where", SecretString=tier)
+    (tmp_path / "inv.ini").write_text(f"[all:vars]\naws_region={tiers['inventory']}\n\n"
+                                      "[web]\nweb1\n")
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_REGION": tiers["environment"]}
+
+    def used(*, attribute: bool, variable: bool, inventory: bool) -> str:
+        attrs = f"{{region={tiers['attribute']}}}" if attribute else ""
+        front = '+++\ninventory = "inv.ini"\n+++\n' if inventory else ""
+        path = write_runbook(tmp_path, f"{front}# T\n\n```aws {attrs}\ns3 put a s3://b/k\n```\n")
+        rb = load_runbook(path)
+        variables = {"AWS_ENDPOINT_URL": aws.url}
+        if variable:
+            variables["AWS_REGION"] = tiers["variable"]
+        ctx = StepContext(runbook=rb, variables=variables, env=env, cancel=threading.Event())
+        return fetch_secret("where", ctx, aws_config(rb.steps[0], ctx))
+
+    assert used(attribute=True, variable=True, inventory=True) == "attribute"
+    assert used(attribute=False, variable=True, inventory=True) == "variable"
+    assert used(attribute=False, variable=False, inventory=True) == "inventory"
+    assert used(attribute=False, variable=False, inventory=False) == "environment"

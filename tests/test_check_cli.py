@@ -141,7 +141,9 @@ def test_check_clean_runbook_prints_nothing_on_stdout(tmp_path: Path) -> None:
 def test_check_seeds_say_what_would_fail() -> None:
     """The seeds load without errors; the reading rules (issue 15) warn about what would
     fail or needs a person: placeholders in an `.env` block, a `logs -f` and an
-    `ssh host` session (manual steps), and a block `bash -n` rejects."""
+    `ssh host` session (manual steps), two blocks of output-shaped lines (issue 24: shown,
+    not run; one `bash -n` rejects too), and three state-changing steps the seeds do not
+    mark (SW205: a `kubectl patch`, an `s3 sync --delete`, a rollback)."""
     proc = swrun("check", *sorted(str(p) for p in SEEDS.glob("*.md")))
     assert proc.returncode == 0
     found = [(Path(line.split(":")[0]).name, int(line.split(":")[1]), line.split()[2])
@@ -150,9 +152,12 @@ def test_check_seeds_say_what_would_fail() -> None:
     assert found == [
         (community, 55, "SW102"), (community, 57, "SW102"), (community, 59, "SW102"),
         (community, 66, "SW102"), (community, 70, "SW102"), (community, 76, "SW102"),
-        (community, 77, "SW102"), (community, 351, "SW104"), (community, 380, "SW101"),
-        ("smartwallet-deployment-guide.md", 252, "SW104")]
-    assert proc.stderr == "2 file(s): 0 error(s), 10 warning(s)\n"
+        (community, 77, "SW102"), (community, 325, "SW205"), (community, 351, "SW104"),
+        (community, 361, "SW109"), (community, 380, "SW109"),
+        ("smartwallet-deployment-guide.md", 252, "SW104"),
+        ("smartwallet-deployment-guide.md", 264, "SW205"),
+        ("smartwallet-deployment-guide.md", 569, "SW205")]
+    assert proc.stderr == "2 file(s): 0 error(s), 14 warning(s)\n"
 
 
 def test_check_many_files_and_bad_ones_keep_going(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_exit_codes_are_pinned() -> None:
     assert {c.name: int(c) for c in ExitCode} == {
         "OK": 0, "STEP_FAILED": 1, "USAGE": 2, "INVALID_RUNBOOK": 3, "OPERATOR_NEEDED": 4,
         "LOG_LOCKED": 5, "BAD_VARIABLES": 6, "BAD_LOG": 7, "LEFTOVERS": 8,
-        "NOT_VERIFIED": 9, "BAD_EVIDENCE": 10, "INTERRUPTED": 130,
+        "NOT_VERIFIED": 9, "BAD_EVIDENCE": 10, "KUBE_CONTEXT": 11, "INTERRUPTED": 130,
     }
 
 
@@ -352,7 +352,8 @@ CRASHY = """
     ```
 
     ```bash {{name=s3}}
-    echo s3 >> {d}/runs; touch {d}/s3-started; sleep 2
+    echo s3 >> {d}/runs
+    if [ ! -e {d}/s3-started ]; then touch {d}/s3-started; sleep 120; fi  # the first run lasts
     ```
 
     ```bash {{name=s4}}

@@ -1,8 +1,9 @@
 """The shipped runbooks, end to end, headless, against a real `swrun lab` on loopback.
 
-One lab per module (it takes a few seconds to start). The tests run in file order: the
-blue-green deployment leaves green live, the rollback returns to blue, the fault test kills
-the new slot mid-rollout and expects the rollback section to bring traffic back to blue.
+One lab per module (it takes a few seconds to start). In file order the blue-green deployment
+leaves green live, the rollback returns to blue, the fault test kills the new slot mid-rollout
+and expects the rollback section to bring traffic back to blue; each test also stands alone
+(it sets up the state it needs when an earlier test did not).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def test_pre_deploy_checklist(lab: LabRun) -> None:
 
 
 def test_post_deploy_verification(lab: LabRun) -> None:
-    lab.execute("post-deploy-verification.md")
+    lab.execute("post-deploy-verification.md", "--var", "P95=5s")  # a loaded CI machine
 
 
 def test_incident_response_marks_milestones(lab: LabRun) -> None:
@@ -76,6 +77,8 @@ def test_blue_green_leaves_green_live_and_blue_serving(lab: LabRun) -> None:
 
 
 def test_rollback_restores_blue(lab: LabRun) -> None:
+    if lab.weights() != {"blue": 0, "green": 100}:  # run alone: green live, as after a deploy
+        lab.set_weights(blue=0, green=100)
     lab.execute("rollback.md")
     assert lab.weights() == {"blue": 100, "green": 0}
 
@@ -114,8 +117,12 @@ def test_killing_green_mid_rollout_rolls_back(lab: LabRun) -> None:
 
 
 def test_timeline_of_every_lab_run_in_every_format(lab: LabRun) -> None:
+    if not any("incident-response" in p.name for p in lab.logs):  # run alone
+        lab.execute("incident-response.md")
+    if not any("pre-deploy" in p.name for p in lab.logs):
+        lab.execute("pre-deploy-checklist.md")
     logs = [str(p) for p in lab.logs if p.exists()]
-    assert len(logs) >= 8
+    assert len(logs) >= 2
     for fmt in ("md", "json", "csv", "html"):
         out = lab.root / f"timeline.{fmt}"
         res = subprocess.run([*swrun_cmd(), "timeline", *logs, "--format", fmt, "-o", str(out)],

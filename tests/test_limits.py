@@ -167,7 +167,7 @@ def test_the_guard_scan_is_linear() -> None:
     """Openers with no closer (`<!--`, fences) are looked up, never scanned for to the end."""
     started = time.monotonic()
     parse_text("<!--\n" * 100_000 + "````x\n" * 50_000 + "```\n" * 50_000, "rb.md")
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 60  # a hang guard: a quadratic scan takes hours
 
 
 def test_the_guard_is_quiet_on_the_seeds() -> None:
@@ -265,7 +265,7 @@ def test_a_path_that_is_not_a_regular_file_is_refused_at_once(
     proc = swrun("plan", str(path), timeout=20)
     assert (proc.returncode, proc.stdout, proc.stderr.count("\n")) == (3, "", 1), proc.stderr
     assert str(path) in proc.stderr
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < 60  # a hang guard: a FIFO read blocks forever
 
 
 def test_check_goes_on_past_a_fifo(specials: dict[str, Path], tmp_path: Path) -> None:
@@ -293,7 +293,7 @@ def test_a_runbook_over_the_size_limit_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RunbookError) as info:
         parse_file(path)
     assert str(info.value) == f"{path}: error: larger than 10 MB ({path.stat().st_size} bytes)"
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 60  # a hang guard; speed belongs in bench/
 
 
 def test_a_line_over_the_limit_is_refused_at_its_line(tmp_path: Path) -> None:
@@ -316,7 +316,7 @@ def test_reading_a_long_attribute_is_linear() -> None:
     started = time.monotonic()
     attrs = parse_attributes('name="' + "a" * 2_000_000 + '" confirm')
     assert len(str(attrs["name"])) == 2_000_000 and attrs["confirm"] is True
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 60  # a hang guard: the old reader took minutes
 
 
 def test_a_300_kb_name_loads_quickly(tmp_path: Path) -> None:
@@ -325,7 +325,7 @@ def test_a_300_kb_name_loads_quickly(tmp_path: Path) -> None:
     started = time.monotonic()
     proc = swrun("check", str(path))
     assert proc.returncode == 3 and "longer than 64 KB" in proc.stdout
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 60  # a hang guard
 
 
 # -- 12. SIGINT during start-up, unreadable runbooks ---------------------------------------------

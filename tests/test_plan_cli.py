@@ -62,7 +62,7 @@ def test_plan_json_schema() -> None:
     assert data["variables"]["RELEASE"]["default"] == "v1.2.3"
     step_keys = {"number", "id", "kind", "title", "section", "line", "end_line", "hosts",
                  "rollback", "attributes", "manual", "optional", "writes", "placeholders",
-                 "prompts"}
+                 "prompts", "inferred_confirm"}
     for step in data["steps"]:
         assert set(step) == step_keys
         assert isinstance(step["section"], list) and isinstance(step["attributes"], dict)
@@ -74,6 +74,7 @@ def test_plan_json_schema() -> None:
         "number": 3, "id": "build", "kind": "shell", "title": "build", "section": ["Release"],
         "line": 27, "end_line": 30, "hosts": "web", "rollback": False,
         "manual": None, "optional": None, "writes": None, "placeholders": [], "prompts": [],
+        "inferred_confirm": None,
         "attributes": {"hosts": "web", "timeout": "10m", "name": "build", "confirm": True,
                        "retries": "2", "target": "5m"},
     }
@@ -86,8 +87,9 @@ def test_plan_json_of_a_seed_lists_every_step() -> None:
     proc = swrun("plan", "--json", str(SEEDS / "community-savings-production-guide.md"))
     data = json.loads(proc.stdout)
     kinds = [s["kind"] for s in data["steps"]]
-    # issue 15: one `kubectl logs -f` block became a manual step (a check)
-    assert (kinds.count("shell"), kinds.count("check"), kinds.count("reference")) == (12, 17, 13)
+    # issue 15: one `kubectl logs -f` block became a manual step (a check); issue 24: two
+    # blocks of output-shaped lines and comments (lines 358, 378) are shown, not run
+    assert (kinds.count("shell"), kinds.count("check"), kinds.count("reference")) == (10, 17, 15)
 
 
 def test_plan_refuses_a_runbook_with_errors(tmp_path: Path) -> None:

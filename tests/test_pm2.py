@@ -342,10 +342,10 @@ def test_status_reads_a_snapshot_and_anything_but_online_fails(status: str) -> N
     apps = {"api": AppState("api", "online", 4410, 0, 1000), "web": AppState("web", status, 0, 3,
                                                                              None)}
     t0 = time.monotonic()
-    problems, seen = verify({}, lambda: apps, threading.Event(), settle=0, wait=10,
+    problems, seen = verify({}, lambda: apps, threading.Event(), settle=0, wait=600,
                             checked={"all": "online"})
     assert problems == [f"web is {status}, expected online (restarts 3)"]
-    assert time.monotonic() - t0 < 1 and seen == apps
+    assert time.monotonic() - t0 < 120 and seen == apps  # not waited for (wait=600)
     assert verify({}, dict, threading.Event(), settle=0, checked={"all": "online"})[0] == [
         "no PM2 processes"]
 

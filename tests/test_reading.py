@@ -225,8 +225,9 @@ def test_check_format_json_and_strict(tmp_path: Path) -> None:
     book.write_text("```bash\n$ kubectl logs <pod>\n```\n")
     out = CliRunner().invoke(main, ["check", "--format", "json", str(book)])
     data = json.loads(out.stdout)
-    assert out.exit_code == 0 and data["warnings"] == 2
-    assert {(f["rule"], f["line"]) for f in data["findings"]} == {("SW103", 2), ("SW102", 2)}
+    assert out.exit_code == 0 and data["warnings"] == 1 and data["infos"] == 1
+    assert {(f["rule"], f["line"], f["severity"]) for f in data["findings"]} == {
+        ("SW103", 2, "info"), ("SW102", 2, "warning")}
     assert all(f["fix"] for f in data["findings"])
     assert CliRunner().invoke(main, ["check", "--strict", str(book)]).exit_code == 3
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swrun import attributes, checks, parser, plan, runlog, variables
-from swrun.rules import lint, shelltext
+from swrun import attributes, checks, kube, parser, plan, runlog, variables
+from swrun.rules import knownbad, lint, prompts, sessions, shelltext, transcript
 from swrun.secrets import Masker
 
 BUDGET = 10.0
@@ -39,6 +39,11 @@ UNITS = (
     "rm -rf a$X", "$A ", "${A}", "$A1", "create `", "`a.a", "<!-- swrun:", "-->", "{a=1 ",
     "- ", "-  ", "1. ", "> ", "- [ ] ", "```", "~~~", "*", "_", "[", "](", "![", "<!--",
     "&#", "&", "\r", "\n", "a\n", "$ a\n", "\\\n", "# a\n", "<<a\n",
+    # prompts, sessions, output shapes (issue 24)
+    "sh-4.4$ ", "a=# ", "a-# ", "mysql> ", "1.1:6379> ", "irb(a):1:0> ", "[1] pry(a)> ",
+    ">> ", "* ", "NAME  ", "A B  ", "a: ", "A b: ", '"a": ', "+--", "|a", "2026-12-07 ",
+    "Mon Dec  7 ", "a=b 1 ", "a = ", '{a="b"} ', "rate(", "sum by (a) (", "[5m]",
+    "SELECT ", "- a: ", "a```", "exit\n", "oc rsh a\n", "psql\n", "rs0 [a] ",
 )
 TAILS = ("", "!", "=1", " x", "\n", " -- sh", "`", "'")
 HEADS = ("", "true&&", "user@host:~:", "$ ", "kubectl ", "export ", "rm -rf ")
@@ -56,8 +61,16 @@ READERS: dict[str, Callable[[str], object]] = {
     "first_word": shelltext.first_word,
     "looks_like_command": shelltext.looks_like_command,
     "mostly_commands": shelltext.mostly_commands,
-    "read_prompts": lambda t: shelltext.read_prompts(t, False),
-    "read_prompts_console": lambda t: shelltext.read_prompts(t, True),
+    "read_prompts": lambda t: prompts.read_prompts(t, False),
+    "read_prompts_console": lambda t: prompts.read_prompts(t, True),
+    "read_prompts_redis": lambda t: prompts.read_prompts(t, False, "redis"),
+    "console_opened": prompts.console_opened,
+    "sessions_follow": lambda t: sessions.follow(
+        [(1, ln, "", "") for ln in t.split("\n")] + [(2, t, "$", "")],
+        (sessions.Session("shell", "ssh h", 1, 1),), 2),
+    "plainly_local": lambda t: sessions.plainly_local(t, sessions.Session("shell", "", 1, 1)),
+    "output_lines": transcript.output_lines,
+    "content_kind": knownbad.content_kind,
     "interactive": shelltext.interactive,
     "split_commands": shelltext.split_commands,
     "strip_comments": shelltext.strip_comments,
@@ -67,7 +80,9 @@ READERS: dict[str, Callable[[str], object]] = {
     "exported": shelltext.exported,
     "split_words": attributes.split_words,
     "substitute": lambda t: attributes.substitute(t, {"A": "1", "X": "y"}),
-    "check_value": lambda t: [attributes.check_value(k, t) for k in ("timeout", "retries")],
+    "check_value": lambda t: [attributes.check_value(k, t)
+                              for k in ("timeout", "retries", "kube_context")],
+    "kube_tool": lambda t: kube._TOOL.search(t),
     "looks_secret": _user_pattern,
     "mask": _masker,
     "swrun_comments": parser._swrun_comments,
@@ -90,6 +105,7 @@ def _runbook(text: str) -> None:
     result = parser.parse_text(text, "adversarial.md")
     plan.plan_text(result.runbook, show_all=True)
     plan.plan_json(result.runbook)
+    kube.wanted(result.runbook)
     checks.check_runbook(result, None, inventory=False, lint=False)
     lint._order(result.runbook, set(result.runbook.variables))
     for step in result.runbook.steps:

@@ -8,6 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from swrun.cli import main
+from swrun.runlog import read_log
 
 BOOK = """# State
 
@@ -66,4 +67,6 @@ def test_a_failed_step_carries_nothing(tmp_path: Path) -> None:
 
 def test_exit_status_is_the_bodys(tmp_path: Path) -> None:
     (tmp_path / "rb.md").write_text("```bash\nset +e\nfalse\n```\n")
-    assert "1 failed" in _run(tmp_path) or "failed" in _run(tmp_path)
+    _run(tmp_path)
+    (fin,) = [e for e in read_log(tmp_path / "run.log").events if e["type"] == "step_finished"]
+    assert (fin["status"], fin["exit_code"]) == ("failed", 1)

@@ -1,7 +1,8 @@
 """End to end in tmux (issue 25, items 3 and 4): the operator's watched wait fails while a
 teammate follows with `swrun watch` in another pane. The watcher stops the countdown and says
 who must decide ("waiting for erin: failure of step 1 'Hold'"); the operator skips with a
-reason holding a secret, which neither pane nor any file shows."""
+reason holding a secret, which neither pane nor any file shows (the log, its
+output files, and the timeline in md, html, json and csv)."""
 
 from __future__ import annotations
 
@@ -124,6 +125,12 @@ def test_watch_during_a_failure_decision_and_a_secret_skip_reason(tmp_path: Path
     assert ("hold", "failure") in waits
     (skip,) = [e for e in events if e["type"] == "step_skipped"]
     assert skip["note"] == "db password **** leaked" and skip["by"] == "erin"
+    for fmt in ("md", "html", "json", "csv"):  # every timeline export has the reason, masked
+        made = subprocess.run([*swrun_cmd(), "timeline", "run.toml", "-o", f"timeline.{fmt}"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        assert "db password **** leaked" in (tmp_path / f"timeline.{fmt}").read_text(), fmt
+        assert SECRET not in made.stdout + made.stderr
     leaks = [str(p) for p in tmp_path.rglob("*") if p.is_file() and p.name != "rb.md"
              and SECRET.encode() in p.read_bytes()]
     assert leaks == []

@@ -325,3 +325,63 @@ if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
 
 _ = asyncio  # the pilot tests are async (pytest-asyncio, auto mode)
+
+
+STOPS = """
+    # Stops
+
+    ## Work
+
+    ```bash {name=prep}
+    echo prep
+    ```
+
+    ```bash {name=deploy-api title="Deploy the API"}
+    echo boom >&2; exit 3
+    ```
+
+    - [ ] After the deploy
+    """
+
+
+def test_the_end_names_the_step_by_number_and_title(tmp_path: Path) -> None:
+    """`the run ended: failed at step deploy-api` named the step by its id (issue 25)."""
+    write_runbook(tmp_path, STOPS)
+    ran = subprocess.run([*swrun_cmd(), "execute", "rb.md", "--log", "run.toml", "--yes"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 1, ran.stderr
+    watcher = subprocess.run([*swrun_cmd(), "watch", "--plain", "run.toml"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+    assert watcher.returncode == 0, watcher.stderr
+    assert "■■ the run ended: failed at step 2 'Deploy the API'" in watcher.stdout
+    assert "deploy-api" not in watcher.stdout
+    state = RunState.of({}, read_log(tmp_path / "run.toml").events)
+    assert state.step_name("deploy-api") == "step 2 'Deploy the API'"
+    assert state.step_name("never-seen") == "'never-seen'"
+
+
+RETRIED = """
+    # Retried
+
+    ```bash {name=flaky title="Flaky fetch" retries=1}
+    if [ -f tried ]; then echo second try worked; else touch tried; echo first try broke; exit 3; fi
+    ```
+    """
+
+
+def test_a_log_read_after_the_fact_shows_each_attempt_s_output_under_it(tmp_path: Path) -> None:
+    """Read in one batch (a finished log, or a watcher that starts late), every attempt's
+    output went under the last attempt: the failure showed no output, the retry both."""
+    write_runbook(tmp_path, RETRIED)
+    ran = subprocess.run([*swrun_cmd(), "execute", "rb.md", "--log", "run.toml", "--yes"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    watcher = subprocess.run([*swrun_cmd(), "watch", "--plain", "run.toml"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+    lines = [line.split(" ", 1)[1] if line[:2].isdigit() else line.strip()
+             for line in watcher.stdout.splitlines()]
+    first = lines.index("│ first try broke")
+    failed = next(i for i, line in enumerate(lines) if line.startswith("✗ 1. Flaky fetch"))
+    second = lines.index("│ second try worked")
+    ok = next(i for i, line in enumerate(lines) if line.startswith("✓ 1. Flaky fetch"))
+    assert first < failed < second < ok, watcher.stdout

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from swrun import procs, rundir
+from swrun import kube, procs, rundir
 from swrun.events import StepStatus
 from swrun.executors import bashstep, shellstate, staterule
 from swrun.executors.base import IDLE, Idle, Output, Spawned, StepContext, StepResult
@@ -47,17 +47,18 @@ traps or `exec`s."""
 
 def command_for(step: Step, script_dir: Path | None = None,
                 state_file: Path | None = None,
-                secret_names: Iterable[str] = ()) -> tuple[list[str], Path | None]:
+                secret_names: Iterable[str] = (), kube_context: str | None = None
+                ) -> tuple[list[str], Path | None]:
     """argv for the step's interpreter, and the 0600 file holding the body, to delete
     afterwards: the body is never an argument (swrun.shellbody: a block over 128 KiB would
     not start). `state_file`: a sh-family step also writes what it changed there
-    (shellstate.trailer), never the values of `secret_names`. (A bash step runs through
-    `BashCommand` instead.)"""
+    (shellstate.trailer), never the values of `secret_names`; its kubectl/oc use
+    `kube_context` (swrun.kube.preamble). (A bash step runs through `BashCommand`.)"""
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
     name = os.path.basename(interp[0])
     if name in _SH_FAMILY:
         flags = ["-e", "-o", "pipefail"] if name in _PIPEFAIL else ["-e"]
-        body = step.body
+        body = kube.preamble(kube_context) + step.body
         if state_file is not None:
             body += shellstate.trailer(interp[0], state_file, secret_names)
         script = write_body(body, script_dir)
@@ -90,8 +91,9 @@ class BashCommand:
 
 
 def bash_command(step: Step, folder: Path | None, state_file: Path | None,
-                 secret_names: Iterable[str], aliases: Mapping[str, str]) -> BashCommand:
-    body = step.body
+                 secret_names: Iterable[str], aliases: Mapping[str, str],
+                 kube_context: str | None = None) -> BashCommand:
+    body = kube.preamble(kube_context) + step.body
     if state_file is not None:
         body += shellstate.trailer("bash", state_file, secret_names)
     return BashCommand(step, bashstep.body_file(body, aliases, folder),
@@ -128,11 +130,13 @@ class ShellExecutor:
                 state = shellstate.new_state_file(rundir.private(ctx.run_dir, "state"),
                                                   f"{secrets.token_hex(8)}.env")
         secret_names = ctx.settings.get("secret_names") or ()
+        kube_context = kube.context_for(step, ctx.runbook, ctx.settings)
         bash: BashCommand | None = None
         script: Path | None = None
         if is_bash(step):
             try:
-                bash = bash_command(step, ctx.run_dir, state, secret_names, aliases)
+                bash = bash_command(step, ctx.run_dir, state, secret_names, aliases,
+                                    kube_context)
             except OSError as exc:
                 if state is not None:
                     state.unlink(missing_ok=True)
@@ -141,7 +145,7 @@ class ShellExecutor:
                 return
             argv = bash.argv(False, None)
         else:
-            argv, script = command_for(step, ctx.run_dir, state, secret_names)
+            argv, script = command_for(step, ctx.run_dir, state, secret_names, kube_context)
         try:
             for item in self._run(argv, cwd, ctx, announce=ctx.announce, bash=bash):
                 if isinstance(item, StepResult) and state is not None:

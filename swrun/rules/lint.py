@@ -1,7 +1,7 @@
 """`swrun check` rules for shell steps: what would fail, or do what the writer did not mean,
 when the runbook runs. Each finding has a stable rule id, a file line and a fix; a block (or a
-section) silences rules with `allow="SW101,SW203"`. Findings are warnings: `--strict` fails
-on them."""
+section) silences rules with `allow="SW101,SW203"`. Findings are warnings, `--strict` fails on
+them; SW103 is info (what swrun read), which nothing fails on."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from swrun.errors import Diagnostic, Severity
 from swrun.model import Runbook, Step, StepKind
-from swrun.rules import bashsyntax
+from swrun.rules import bashsyntax, statechange
+from swrun.rules.knownbad import LABELS, QUERIES, bash_verdicts, content_kind
 from swrun.rules.shelltext import (
     BRACED,
     assigned,
@@ -27,25 +28,32 @@ from swrun.rules.shelltext import (
     strip_comment,
     strip_comments,
 )
+from swrun.rules.transcript import output_lines
 
 RULES: dict[str, tuple[str, str]] = {
-    "SW101": ("syntax", "the shell (bash -n) or the block's interpreter rejects the block"),
+    "SW101": ("syntax", "the shell (bash -n) or the block's interpreter rejects the block, or "
+                        "it is not shell (PromQL, SQL…)"),
     "SW102": ("placeholder", "a value left for the reader to fill in (`<pod>`, `YOUR_…`)"),
-    "SW103": ("prompt", "a `$ ` or `# ` prompt in a shell block (stripped, output dropped)"),
+    "SW103": ("prompt", "prompts in a shell block (stripped, output dropped): info, once per "
+                        "block"),
     "SW104": ("interactive", "a command that needs a terminal or never ends: a manual step"),
     "SW105": ("no-language", "a fence without a language holding commands: a manual step"),
     "SW106": ("session", "a block typed into a session an earlier step opened: manual"),
     "SW107": ("set-later", "a variable used before any step sets it, or set only in a step "
                            "that does not run"),
     "SW108": ("not-exported", "a variable set without `export` in an earlier step"),
+    "SW109": ("output", "lines in a shell block that read as program output: a transcript, "
+                        "shown or manual, never run"),
     "SW201": ("pipe-to-shell", "a download piped into a shell (`curl … | sh`)"),
     "SW202": ("plain-http", "a download over plain http"),
     "SW203": ("rm-empty-var", "`rm -rf` on a path built from a variable that may be empty"),
     "SW204": ("errexit-off", "`set +e` in a destructive block: failures go unnoticed"),
+    "SW205": ("state-changing", "a state-changing command (delete, scale, restart, `rm -rf`…) "
+                                "in a step with no confirm/unattended mark: swrun asks first"),
 }
 """Rule id → (short name, what it finds). Ids never change meaning."""
-_Add = Callable[[str, int, str, str], None]
-"""add(rule, line, message, fix)"""
+_Add = Callable[..., None]
+"""add(rule, line, message, fix, severity=WARNING)"""
 
 
 @dataclass(frozen=True)
@@ -76,32 +84,82 @@ def lint(rb: Runbook) -> list[Diagnostic]:
     out: list[Finding] = []
     declared = set(rb.variables)
     steps = [s for s in rb.steps if s.kind is StepKind.SHELL or s.manual]
-    bash = _bash_syntax([s for s in steps if s.kind is StepKind.SHELL
-                         and not s.attributes.get("file") and _checker(s) == "bash"])
+    shown = [s for s in rb.steps if _shown_shell(s) and content_kind(s.body) in ("yaml", "json")
+             and not output_lines(s.body)]  # data: bash's verdict says whether it was a script
+    bash = _bash_syntax([s for s in steps if (s.kind is StepKind.SHELL or _rejected(s))
+                         and not s.attributes.get("file") and _checker(s) == "bash"] + shown)
     for step in steps:
         found: list[Finding] = []
-
-        def add(rule: str, line: int, message: str, fix: str, step: Step = step,
-                found: list[Finding] = found) -> None:
-            found.append(Finding(Severity.WARNING, message, step.span.path, line, 0, rule, fix))
-
+        add = add_to(found, step)
         _prompts(step, add)
         _placeholders(step, add)
         _manual(step, add)
         if step.kind is StepKind.SHELL and not step.attributes.get("file"):
             _syntax(step, add, bash)
             _risky(rb, step, add)
+        elif _rejected(step):
+            _syntax(step, add, bash)
         silenced = allowed(step)
         out.extend(f for f in found if f.rule not in silenced)
+    for step in rb.steps:
+        if _shown_shell(step):
+            found = []
+            _not_shell(step, add_to(found, step), bash.get(id(step)))
+            out.extend(f for f in found if f.rule not in allowed(step))
+    for step in rb.steps:  # typed blocks too (pm2 restart, mongo restore --drop)
+        if step.confirm_inferred and "SW205" not in allowed(step):
+            out.append(Finding(Severity.WARNING, *statechange.finding(step), 0, "SW205",
+                               statechange.FIX))
     out.extend(_order(rb, declared))
     return list(out)
 
 
+_SHOWN_SHELL = frozenset({"bash", "sh", "shell", "ksh"})
+"""Fence languages whose blocks bash checks: one shown as reference is a known failure."""
+
+
+def add_to(found: list[Finding], step: Step) -> _Add:
+    """An `add` that puts the step's findings in `found`."""
+
+    def add(rule: str, line: int, message: str, fix: str,
+            severity: Severity = Severity.WARNING) -> None:
+        found.append(Finding(severity, message, step.span.path, line, 0, rule, fix))
+    return add
+
+
+def _shown_shell(step: Step) -> bool:
+    """A block in a shell fence that swrun shows (not an optional section's, nor a
+    transcript with prompts)."""
+    return step.kind is StepKind.REFERENCE and not step.optional and not step.prompts and \
+        step.language.lower() in _SHOWN_SHELL
+
+
+def _not_shell(step: Step, add: _Add, problem: bashsyntax.Problem | None) -> None:
+    """A block in a shell fence shown as reference: a query (SW101 with the fence label to
+    write), program output (SW109), or data bash rejects (SW101)."""
+    kind = content_kind(step.body)
+    if kind in QUERIES or (kind and problem is not None and not output_lines(step.body)):
+        why = f"bash rejects it ({problem[1]})" if problem is not None else "it is not shell"
+        add("SW101", step.span.line, f"{LABELS[kind]} in a `{step.language}` fence: {why}, "
+            "so it is shown, not run", f"label the fence ```{kind}")
+    else:
+        _output(step, add)
+
+
+def _rejected(step: Step) -> bool:
+    """A manual step made of a block bash rejects (swrun/parser.py: not run)."""
+    return step.manual.startswith("bash -n rejects")
+
+
 def _prompts(step: Step, add: _Add) -> None:
-    for line in step.prompts:
-        add("SW103", line, "prompt in a shell block: swrun runs the commands after `$ `/`# ` "
-            "and leaves out the output lines", "drop the prompt and the output, or use a "
-            "`console` fence for a transcript")
+    if not step.prompts:
+        return
+    n = len(step.prompts)
+    what = ("runs the commands after them and leaves out the output lines" if step.runnable
+            else "shows the commands typed at them and leaves out the output lines")
+    add("SW103", step.prompts[0], f"{n} prompt{'s' if n > 1 else ''} in a shell block: swrun "
+        f"{what}", "drop the prompts and the output, or use a `console` fence for a "
+        "transcript", Severity.INFO)
 
 
 def _placeholders(step: Step, add: _Add) -> None:
@@ -127,19 +185,37 @@ def _manual(step: Step, add: _Add) -> None:
         add("SW105", line, "commands in a fence without a language: a manual step (shown, "
             "the operator runs it and ticks; headless stops here)",
             "write ```bash to run it, or ```text to show it")
-    elif step.manual.startswith("typed in the session"):
+    elif step.manual.startswith("typed in"):
         add("SW106", line, f"block {step.manual}: a manual step, not run here",
             "run it through the session's own command (`kubectl exec POD -- cmd`, "
             "`ssh host 'cmd'`), or add `run` if it is meant for this machine")
-    elif step.manual != "list item":
+    elif step.manual.startswith("a transcript"):
+        _output(step, add)
+    elif step.manual != "list item" and not _rejected(step):
         found = interactive(step.body)
         lines = dict(logical_lines(step.body))
-        first = lines.get(found.offset, "") if found else ""
-        line = step.body_line(found.offset) if found else line
+        first = lines.get(found.offset if found else 0, "")
+        line = step.body_line(found.offset if found else 0)
         shown = first.strip() if len(first.strip()) <= 60 else first.strip()[:59] + "…"
         add("SW104", line, f"`{shown}` {step.manual}: a manual step (shown, the operator "
             "runs it and ticks; headless stops here)", "use a form that ends on its own "
             "(`logs --tail=100`, `exec POD -- cmd`, `ssh host 'cmd'`), or add `run` to run it")
+
+
+def _output(step: Step, add: _Add) -> bool:
+    """SW109 at a block's first output line; False when it has none."""
+    found = output_lines(step.written or step.body)
+    if not found:
+        return False
+    first = min(found)
+    shown = "manual step (its commands shown, the operator runs them)" if step.manual \
+        else "shown, not run"
+    fix = ("put `$ ` before each command and keep the output after it, or move the output "
+           "into a ```text block") if step.manual else "label the fence ```text (it holds no " \
+        "command)"
+    add("SW109", step.span.line + 1 + first, f"reads as program output ({found[first]}): the "
+        f"block is a transcript, {shown}", fix)
+    return True
 
 
 def _checker(step: Step) -> str:
@@ -156,12 +232,8 @@ def _checker(step: Step) -> str:
 def _bash_syntax(steps: list[Step]) -> dict[int, bashsyntax.Problem | None]:
     """bash's verdict on each step (by id), from one bash process for all of them; {} when
     bash is missing or cannot (each step is then checked alone)."""
-    exe = shutil.which("bash")
-    if exe is None or not steps:
-        return {}
-    try:
-        found = bashsyntax.check(exe, [s.body for s in steps])
-    except (OSError, bashsyntax.Unsupported):
+    found = bash_verdicts([s.body for s in steps]) if steps else None
+    if found is None:
         return {}
     return {id(s): problem for s, problem in zip(steps, found, strict=True)}
 
@@ -185,6 +257,12 @@ def _syntax(step: Step, add: _Add, checked: dict[int, bashsyntax.Problem | None]
         return
     offset, text = problem
     offset = min(offset, max(0, step.body.count("\n") - 1))
+    if _rejected(step):
+        add("SW101", step.body_line(offset), f"{checker} -n: {text}",
+            "swrun does not run it (a manual step): fix the shell syntax (an unclosed quote, "
+            "`if` without `fi`, a here-document without its end line), or label the fence "
+            "with what it holds (```text)")
+        return
     add("SW101", step.body_line(offset), f"{checker} -n: {text}",
         "fix the shell syntax (an unclosed quote, `if` without `fi`, a here-document "
         "without its end line)")

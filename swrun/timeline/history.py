@@ -195,11 +195,3 @@ def build_history(runbook: Runbook, logs_dir: Path, *, trust: Any = None,
                    total_trend=trend([r.duration_ms for r in runs if r.status == "completed"]),
                    skipped_dry_runs=dry,
                    warnings=tuple(warnings))
-
-
-def render_history(history: History, fmt: str) -> str:
-    from swrun.files import safe_text
-    from swrun.timeline import history_render
-
-    text = history_render.RENDERERS[fmt](history)
-    return safe_text(text) if fmt in ("table", "md") else text  # shown on a terminal

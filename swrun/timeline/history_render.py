@@ -239,3 +239,10 @@ def html(h: History) -> str:
 
 RENDERERS: dict[str, Callable[[History], str]] = {
     "table": table, "md": markdown, "json": as_json, "html": html}
+
+
+def render_history(history: History, fmt: str) -> str:
+    from swrun.files import safe_text
+
+    text = RENDERERS[fmt](history)
+    return safe_text(text) if fmt in ("table", "md") else text  # shown on a terminal

@@ -12,6 +12,7 @@ from swrun.exitcodes import ExitCode
 from swrun.model import Runbook, Step, StepKind
 from swrun.operators import needs_typed_confirmation
 from swrun.tui.bridge import Question, TuiOperator
+from swrun.tui.hints import run_command
 from swrun.tui.screens import (
     ConfirmScreen,
     FailureScreen,
@@ -131,6 +132,8 @@ class OperatorActions:
             self.push_screen(TypedConfirmScreen(q.step, env, what), done)
             return
         detail = f"{q.step.number}. {q.step.title}"
+        if q.reason == "inferred":  # the author did not mark it: say why swrun asks
+            detail += f"\n\nasked because: inferred: {q.step.inferred}"
         if what:
             detail += f"\n\n{what}"
         title = {"destructive": "⚠ Run this destructive step?",
@@ -466,7 +469,8 @@ class OperatorActions:
         else:
             self.push_screen(QuitScreen(
                 "Quit?", f"The run stays unfinished; continue later with\n"
-                f"swrun run {self.runbook.path} --resume {self.log_path}", "Quit", "No"), done)
+                f"{run_command(self.runbook.path, self.settings, self.log_path)}", "Quit",
+                "No"), done)
 
     # -- jumping -----------------------------------------------------------------------------
     def jump_to(self, ref: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.table import Table
 from rich.text import Text
 from textual.widgets import RichLog
 
@@ -24,6 +25,15 @@ def activity_text(note: Note) -> Text:
     return text
 
 
+def _hanging(text: Text) -> Table:
+    """The line with its wrapped part indented under the text, past the `06:31 ` time."""
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(no_wrap=True, width=5)
+    grid.add_column(ratio=1)
+    grid.add_row(text[:5], text[6:])
+    return grid
+
+
 class ActivityPane(RichLog):
     """The run's activity, newest at the bottom, wrapped to the pane's width."""
 
@@ -34,4 +44,8 @@ class ActivityPane(RichLog):
 
     def add(self, notes: Iterable[Note]) -> None:
         for note in notes:
-            self.write(activity_text(note))
+            self.write(_hanging(activity_text(note)))
+
+    def divider(self, text: str) -> None:
+        """`— resumed at 06:40 —`: where the earlier part (from the log) ends."""
+        self.write(Text(f"— {text} —", style="dim bold"))

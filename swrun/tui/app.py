@@ -18,6 +18,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from swrun import kube
 from swrun.engine import Engine, Settings
 from swrun.errors import SwrunError
 from swrun.events import Event, RunFinished, StepOutput
@@ -41,7 +42,7 @@ from swrun.tui.screens import (
     SummaryScreen,
 )
 from swrun.tui.start import ResumeOffer, ResumeScreen, VariablesScreen
-from swrun.tui.state import FAILED, RunView
+from swrun.tui.state import FAILED, RunView, earlier_activity
 from swrun.tui.steps import StepTree
 from swrun.variables import env_source, resolve, secret_values
 
@@ -92,7 +93,10 @@ class SwrunApp(OperatorActions, App[int]):
     COMMANDS = App.COMMANDS | {JumpProvider}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(key, action, label, key_display=shown, show=action not in FOOTER_HIDDEN)
-        for key, shown, action, label, _ in ACTIONS]
+        for key, shown, action, label, _ in ACTIONS] + [
+        # priority: a modal screen (a text prompt, the form, a dialog) hides the App's own
+        # ctrl+c from its binding chain; a selection is still copied (help_quit does it)
+        Binding("ctrl+c", "help_quit", show=False, system=True, priority=True)]
 
     def __init__(self, runbook: Runbook, executors: Mapping[str, Executor] | None = None,
                  settings: TuiSettings | None = None) -> None:
@@ -263,10 +267,12 @@ class SwrunApp(OperatorActions, App[int]):
                         settle_leftovers, rb, point, by=self.operator_name, stop=stop,
                         wait=wait, grace=s.kill_grace)
                 self._load_done(path, point.resume.done)
+            env = os.environ if s.environ is None else s.environ
+            cluster = await asyncio.to_thread(  # which cluster (the steps' environment's),
+                kube.ready, rb, None, path if point is not None else None)  # before asking
             given = {**(point.variables if point else {}), **s.variables}
             origins = {n: "log" for n in (point.variables if point else {})
                        if n not in s.variables}  # where each value came from (the log)
-            env = os.environ if s.environ is None else s.environ
             ask = [v for n, v in rb.variables.items() if n not in given
                    and env_source(v, env) is None]
             if ask:
@@ -283,7 +289,8 @@ class SwrunApp(OperatorActions, App[int]):
                 step_mode=True, kill_grace=s.kill_grace,
                 executor_settings={"inventory": s.inventory,
                                    "accept_new_host_keys": s.accept_new_host_keys,
-                                   "keep_going": False},
+                                   "keep_going": False,
+                                   kube.KEY: cluster.run_context if cluster else None},
             )
             if point is not None:
                 settings.run_id = point.run_id
@@ -302,7 +309,7 @@ class SwrunApp(OperatorActions, App[int]):
                             masker=Masker(secret_values(rb, values, environ=env)))
             if production and not await self.push_screen_wait(PreflightScreen(
                     engine, self.operator_name, point.resume.done if point else None,
-                    resuming=point is not None, sources=values.sources)):
+                    resuming=point is not None, sources=values.sources, cluster=cluster)):
                 self._fail("not started: the pre-flight was cancelled; nothing ran and no "
                            "log was written" if point is None else
                            f"not resumed: the pre-flight was cancelled; nothing ran and "
@@ -339,6 +346,7 @@ class SwrunApp(OperatorActions, App[int]):
         from swrun.runlog import read_log
 
         data = read_log(path)
+        self._show_earlier(data.events)
         last: dict[str, dict[str, object]] = {}
         for rec in data.events:
             kind = rec.get("type")
@@ -350,12 +358,16 @@ class SwrunApp(OperatorActions, App[int]):
         for step in self.runbook.main_steps:
             if step.id in last and done.get(step.id) == step.content_hash:
                 self.view.apply(last[step.id])
+        self.view.activity = earlier_activity(data.events)  # the pane's, not the applies'
         started = str(data.run.get("started_at", ""))
         try:
             from datetime import UTC, datetime
 
             at = datetime.fromisoformat(started.replace("Z", "+00:00"))
             self._window_offset = max(0.0, (datetime.now(UTC) - at).total_seconds())
+            # the window clock runs from the run's first start, also before it resumes
+            self.view.started = self.settings.clock()
+            self.header.update_clock(self._window_offset)
         except ValueError:
             pass
         self.step_tree.refresh_all()
@@ -363,14 +375,44 @@ class SwrunApp(OperatorActions, App[int]):
         nxt = self.view.next_unfinished()
         if nxt is not None:
             self.step_tree.select_step(nxt.id)
+            self.detail.show_selected(nxt.id, None)  # the resume point, before it resumes
+        self._status(f"resuming {path}" + (f" at step {nxt.number}: {nxt.title}"
+                                           if nxt is not None else ": nothing left to run"))
+
+    def _show_earlier(self, records: Iterable[Mapping[str, object]]) -> None:
+        """The activity pane of a resumed run starts with the earlier part(s), from the log,
+        then a divider where this part begins."""
+        from datetime import UTC, datetime
+
+        self.activity.add(earlier_activity(records))
+        self.activity.divider(f"resumed at {datetime.now(UTC):%H:%M}")
 
     async def action_quit(self) -> None:
         """ctrl+q (Textual's own binding) asks, as `q` does: never an exit code 0 mid-run."""
         self.action_quit_run()
 
     def action_help_quit(self) -> None:
-        """ctrl+c: the same question as `q` (Textual would only show a toast)."""
+        """ctrl+c: copy the selected text if there is some (in an input or on the screen);
+        otherwise the same question as `q` (Textual would only show a toast), in every
+        screen, a text prompt or the variables form too."""
+        from textual.widgets import Input
+
+        focused = self.focused
+        chosen = focused.selected_text if isinstance(focused, Input) else ""
+        chosen = chosen or self.screen.get_selected_text() or ""
+        if chosen:
+            self.copy_to_clipboard(chosen)
+            return
         self.action_quit_run()
+
+    def leaving_hints(self) -> list[str]:
+        """What to do next, printed once the console is gone (swrun.tui.hints)."""
+        from swrun.tui.hints import leaving_hints
+
+        finished = self.view.finished
+        return leaving_hints(self.runbook.path, self.settings, self.log_path,
+                             str(finished.get("status")) if finished is not None else None,
+                             self.engine is not None and not self.error)
 
     def _fail(self, message: str, code: ExitCode) -> None:
         self.error = message  # printed once, as `swrun: …`, by swrun.tui.launch after exit
@@ -502,7 +544,8 @@ class SwrunApp(OperatorActions, App[int]):
             self._confirm_gate(q)
             text = ""
         else:
-            what = {"destructive": "⚠ destructive step", "confirm": "? step"}.get(
+            what = {"destructive": "⚠ destructive step", "confirm": "? step",
+                    "inferred": "? step (inferred)"}.get(
                 q.reason, "▶ step")
             text = f"{what} {n}: {q.step.title} — r runs it, s skips"
         if text:

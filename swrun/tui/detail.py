@@ -76,6 +76,8 @@ def step_meta(step: Step, view: RunView, resolve: Callable[[str], str] | None = 
     if step.kind is not StepKind.CHECK:
         text.append(f" {where(step, resolve)}")
     flags = [k for k in ("confirm", "destructive") if step.flag(k)]
+    if step.inferred:
+        flags.append(f"confirm(inferred: {step.inferred})")
     for key in ("timeout", "retries", "on_failure"):
         if step.text(key):
             flags.append(f"{key}={step.text(key)}")

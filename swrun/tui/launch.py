@@ -50,10 +50,19 @@ def run_tui(opts: RunOptions) -> int:
         argv=list(sys.argv if opts.argv is None else opts.argv),
         concurrent=opts.concurrent, sign_with=opts.sign_with, no_carry=opts.no_carry,
     )
+    from swrun.tui.stderr import held_stderr
+
     app = SwrunApp(runbook, settings=settings)
-    code = app.run()
+
+    def mask(text: str) -> str:
+        return app.engine.masker.mask(text) if app.engine is not None else text
+
+    with held_stderr(mask):  # nothing else draws over the console (swrun/tui/stderr.py)
+        code = app.run()
     if app.error:
         print(f"swrun: {app.error}", file=sys.stderr)
     if app.log_path is not None:
         print(f"swrun: log: {app.log_path}", file=sys.stderr)
+    for line in app.leaving_hints():
+        print(f"swrun: {line}", file=sys.stderr)
     return int(ExitCode.OK if code is None else code)

@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input
 
 from swrun.engine import Engine
+from swrun.kube import Cluster
 from swrun.model import Step
 from swrun.session import masked_variables
 from swrun.tui.plain import Plain, PlainLabel
@@ -23,7 +24,8 @@ from swrun.tui.screens import button
 
 
 def flags(step: Step) -> list[str]:
-    return [name for name in ("destructive", "confirm") if step.flag(name)]
+    return [name for name in ("destructive", "confirm") if step.flag(name)] + (
+        ["confirm(inferred)"] if step.inferred else [])
 
 
 class PreflightScreen(ModalScreen[bool]):
@@ -34,7 +36,8 @@ class PreflightScreen(ModalScreen[bool]):
 
     def __init__(self, engine: Engine, operator: str,
                  done: Mapping[str, str] | None = None, *, resuming: bool = False,
-                 sources: Mapping[str, str] | None = None) -> None:
+                 sources: Mapping[str, str] | None = None,
+                 cluster: Cluster | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self.engine = engine
         self.runbook = engine.runbook
@@ -47,6 +50,8 @@ class PreflightScreen(ModalScreen[bool]):
         self.sources = dict(sources or {})
         """Where each value came from (variables.Values.sources): shown beside it, so a
         value taken from the environment cannot slip in unseen."""
+        self.cluster = cluster
+        """The Kubernetes context the kubectl/oc steps hit (swrun.kube), when they exist."""
 
     @property
     def remaining(self) -> list[Step]:
@@ -75,6 +80,9 @@ class PreflightScreen(ModalScreen[bool]):
                 text.append("\n")
         else:
             text.append("  (this runbook declares no variables)\n")
+        if self.cluster is not None:  # the cluster, pinned or not, before the steps
+            text.append("\nKubernetes\n", style="bold")
+            text.append(f"  {self.cluster.line()}\n")
         acting = [s for s in self.remaining if s.runnable]
         text.append(f"\nSteps that act on {self.environment} ({len(acting)})\n", style="bold")
         for step in acting:

@@ -246,8 +246,9 @@ class FailureScreen(ModalScreen[Decision | None]):
 
     def action_choose(self, choice: str) -> None:
         if time.monotonic() - getattr(self, "_opened", 0.0) < self.key_guard:
-            self.notify(f"the failure was shown just now: press {choice[0]} again to "
-                        f"{choice}", severity="warning")
+            key, verb = ("b", "roll back") if choice == "rollback" else (choice[:1], choice)
+            self.notify(f"the failure was shown just now: press {key} again to {verb}",
+                        severity="warning")
             return
         if choice == "rollback" and not self.can_rollback:
             self.notify("this runbook has no rollback section", severity="warning")

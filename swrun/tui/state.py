@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,26 @@ def activity_line(rec: Mapping[str, Any]) -> Note | None:
     if kind == "run_resumed":
         return Note(at, str(rec.get("operator") or ""), "▶ run resumed")
     return None
+
+
+def earlier_activity(records: Iterable[Mapping[str, Any]]) -> list[Note]:
+    """The activity of a resumed log's earlier part(s), as the pane showed it live, with
+    the run's start and end and the steps that ran ok (so the operator sees what was done)."""
+    out: list[Note] = []
+    for rec in records:
+        kind, at = rec.get("type"), str(rec.get("at", ""))
+        if kind == "run_started":
+            out.append(Note(at, str(rec.get("operator") or ""), "▶ run started"))
+        elif kind == "step_finished" and rec.get("status") == "ok":
+            n = rec.get("number")
+            what = f"{n}. " if n is not None else "↺ "
+            out.append(Note(at, "", f"✓ {what}{rec.get('title', rec.get('step'))} ok"))
+        elif kind == "run_finished":
+            status = str(rec.get("status", "")).replace("_", " ")
+            out.append(Note(at, "", f"■ run {status}"))
+        elif (line := activity_line(rec)) is not None:
+            out.append(line)
+    return out
 
 
 class RunView:

@@ -116,14 +116,28 @@ class WatchSource:
         records = [safe_value(rec, _KEEP) for rec in records]
         for i, rec in enumerate(records):
             step = rec.get("step")
-            # what was read belongs to the step's latest attempt: shown before its end
-            if rec.get("type") in _TERMINAL and isinstance(step, str) and step in by_step \
-                    and i > last_start.get(step, -1):
-                update.items += [("output", c) for c in by_step.pop(step)]
+            if rec.get("type") in _TERMINAL and isinstance(step, str) and step in by_step:
+                if i > last_start.get(step, -1):
+                    # the rest of what was read belongs to the latest attempt: before its end
+                    update.items += [("output", c) for c in by_step.pop(step)]
+                else:  # an earlier attempt, read in the same batch: the lines it wrote
+                    by_step[step] = self._before(by_step[step], str(rec.get("at", "")), update)
             self.state.apply(rec)
             update.items.append(("event", rec))
         for left in by_step.values():
             update.items += [("output", c) for c in left]
+
+    @staticmethod
+    def _before(chunks: list[OutputChunk], at: str, update: Update) -> list[OutputChunk]:
+        """Show the lines of `chunks` written by `at`; return the rest."""
+        left = []
+        for chunk in chunks:
+            done, rest = chunk.split(at) if at else (None, chunk)
+            if done is not None:
+                update.items.append(("output", done))
+            if rest is not None:
+                left.append(rest)
+        return left
 
     def _set(self, update: Update, value: str, note: str = "") -> None:
         if value != self.liveness:
@@ -139,7 +153,8 @@ class WatchSource:
         s = self.state
         if self.liveness == ENDED and s.finished is not None:
             status = str(s.finished.get("status", "?")).replace("_", " ")
-            where = f" at step {s.finished.get('step')}" if s.finished.get("step") else ""
+            at = s.finished.get("step")
+            where = f" at {s.step_name(at)}" if isinstance(at, str) and at else ""
             return f"the run ended: {status}{where}"
         if self.liveness == DIED:
             resume = shlex.join(["swrun", "execute", s.runbook or "RUNBOOK", "--resume",

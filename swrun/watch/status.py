@@ -38,6 +38,8 @@ class RunState:
     last_at: str = ""
     events: int = 0
     resumes: int = 0
+    names: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Step id → its number and title, from the records that carried them."""
 
     @classmethod
     def of(cls, run: Mapping[str, Any] | None, records: Iterable[Mapping[str, Any]]
@@ -53,6 +55,11 @@ class RunState:
         kind = rec.get("type")
         self.events += 1
         self.last_at = str(rec.get("at") or self.last_at)
+        step = rec.get("step")
+        if isinstance(step, str) and kind != "run_finished" and (
+                "number" in rec or "title" in rec):
+            self.names[step] = {"step": step, "number": rec.get("number"),
+                                "title": rec.get("title")}
         if kind in ("run_started", "run_resumed"):
             self.operator = str(rec.get("operator") or self.operator)
             self.run_id = str(rec.get("run_id") or self.run_id)
@@ -86,6 +93,10 @@ class RunState:
     @property
     def runbook(self) -> str:
         return str(self.run.get("runbook") or "")
+
+    def step_name(self, step: str) -> str:
+        """`step 3 'Migrate'` for a step id (the id itself only if no record named it)."""
+        return _step_name(self.names.get(step, {"step": step}))
 
     def step_text(self) -> str:
         """`step 3 'Migrate'`, or empty when the run is between steps."""

@@ -174,6 +174,22 @@ class OutputChunk:
     host: str | None
     lines: list[str]
     skipped: int = 0
+    stamps: list[str] = field(default_factory=list)
+    """Each line's time as the output file has it (`2026-…Z`), for placing it by attempt."""
+
+    def split(self, upto: str) -> tuple[OutputChunk | None, OutputChunk | None]:
+        """The lines written at or before `upto` (an event's `at`), and the rest."""
+        if len(self.stamps) != len(self.lines):
+            return None, self
+        n = 0
+        while n < len(self.lines) and self.stamps[n] and self.stamps[n] <= upto:
+            n += 1
+        if n == 0:
+            return None, self
+        if n == len(self.lines):
+            return self, None
+        return (OutputChunk(self.step, self.host, self.lines[:n], self.skipped, self.stamps[:n]),
+                OutputChunk(self.step, self.host, self.lines[n:], 0, self.stamps[n:]))
 
 
 class OutputTail:
@@ -269,7 +285,8 @@ class OutputTail:
         if not kept:
             return None
         lines = [_text(raw, side.host) for raw in kept]
-        return OutputChunk(side.step, side.host, lines, max(0, count - len(lines)))
+        stamps = [raw.split(b" ", 1)[0].decode("ascii", "replace") for raw in kept]
+        return OutputChunk(side.step, side.host, lines, max(0, count - len(lines)), stamps)
 
 
 def _text(raw: bytes, host: str | None) -> str:
