@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,10 @@ def _book(n: int, body: str = "true") -> str:
         f"```bash {{name=s{i}}}\n{body}\n```\n\n" for i in range(n))
 
 
+RELAYS: list[str] = []
+"""The relay processes the traced runs started (pids)."""
+
+
 def _trace(folder: Path, n: int) -> tuple[list[str], dict[str, int]]:
     """The programs `swrun execute` of an n-step runbook started, and how many processes
     or threads each trivial step's bash started in turn (strace -f)."""
@@ -48,6 +53,8 @@ def _trace(folder: Path, n: int) -> tuple[list[str], dict[str, int]]:
         found = re.match(r'execve\("([^"]+)"', call)
         if found and "= -1 " not in call:  # an `<unfinished ...>` one succeeds later
             programs.append(os.path.basename(found.group(1)))
+            if programs[-1].startswith("python") and '"-I", "-S"' in call:
+                RELAYS.append(pid)
             if programs[-1] == "bash" and '"swrun:' in call and '"swrun:warm"' not in call:
                 bash_pids.append(pid)  # a trivial step's bash
         elif re.match(r"(clone3?|v?fork)\(", call) and pid in bash_pids:
@@ -64,6 +71,17 @@ def test_a_trivial_local_step_is_one_process(tmp_path: Path) -> None:
     assert {p: c for p, c in per_step.items() if c} == {"bash": 1.0}, (one, five)
     assert five.count("python") <= 1  # the relay, once
     assert not forks, f"a trivial step's bash started processes: {forks}"
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in RELAYS) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert RELAYS and not any(_alive(pid) for pid in RELAYS), "the relay outlived its run"
+
+
+def _alive(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def _step(tmp_path: Path, body: str):
