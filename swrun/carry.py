@@ -1,4 +1,5 @@
-"""Shared shell state: what local shell steps export and where they `cd`, carried to the
+"""Shared shell state: what local shell steps export, where they `cd` and the aliases bash
+steps define, carried to the
 later local shell steps of the run and, from the log, into a resumed run.
 
 A step's state (swrun.executors.shellstate) holds only what it changed. A value built around
@@ -32,6 +33,8 @@ class ShellState:
     def __init__(self, base_dir: str, declared: Iterable[str], looks_secret: Any) -> None:
         self.env: dict[str, str] = {}
         self.cwd: str | None = None
+        self.aliases: dict[str, str] = {}
+        """Aliases bash steps defined (a bash step starts with them defined)."""
         self._base = base_dir
         self._declared = frozenset(declared)
         """Runbook variables keep their values: a step's `export RELEASE=…` is not carried."""
@@ -64,13 +67,37 @@ class ShellState:
         fresh = [v for k, v in env.items() if self._looks_secret(k) and len(v) >= MIN_LEN]
         logged_env = {k: (MASK if self._looks_secret(k) else masker.mask(v))
                       for k, v in env.items()}
-        if not (logged_env or templates or gone or moved):
+        aliases = self._take_aliases(state, values, masker)
+        if not (logged_env or templates or gone or moved or aliases):
             return None, fresh
         out: dict[str, Any] = {"env": logged_env, "unset": gone,
                                "cwd": self.cwd or self._base if moved else None}
         if templates:
             out["templates"] = templates
+        out.update(aliases)
         return out, fresh
+
+    def _take_aliases(self, state: Mapping[str, Any], values: Mapping[str, str],
+                      masker: Masker) -> dict[str, Any]:
+        """The aliases a bash step has at its end (all of them: `aliases` and, built from a
+        secret, `alias_templates`) against those it started with: what the log keeps."""
+        if not isinstance(state.get("aliases"), dict):
+            return {}
+        plain = {str(k): str(v) for k, v in state["aliases"].items()}
+        templates = {str(k): str(t) for k, t in dict(state.get("alias_templates") or {}).items()}
+        now = {**plain, **{k: v for k, t in templates.items()
+                           if (v := fill(t, values)) is not None}}
+        changed = {k: v for k, v in now.items() if self.aliases.get(k) != v}
+        gone = sorted(k for k in self.aliases if k not in now)
+        self.aliases = now
+        out: dict[str, Any] = {}
+        if any(k in plain for k in changed):
+            out["aliases"] = {k: masker.mask(v) for k, v in changed.items() if k in plain}
+        if any(k in templates for k in changed):
+            out["alias_templates"] = {k: templates[k] for k in changed if k in templates}
+        if gone:
+            out["unalias"] = gone
+        return out
 
     def load(self, states: Iterable[Mapping[str, Any]], environ: Mapping[str, str],
              variables: Mapping[str, str]) -> list[str]:
@@ -110,8 +137,32 @@ class ShellState:
             for name in state.get("unset") or ():
                 self.env.pop(name, None)
                 left_out.pop(name, None)
+            self._load_aliases(state, {**environ, **self.env, **variables}, left_out)
             self._cd(state.get("cwd"))
         return [f"{name} is not carried: {why}" for name, why in left_out.items()]
+
+    def _load_aliases(self, state: Mapping[str, Any], values: Mapping[str, str],
+                      left_out: dict[str, str]) -> None:
+        for name, value in dict(state.get("aliases") or {}).items():
+            key = f"alias {name}"
+            if MASK in str(value):
+                left_out[key] = "its logged value has a masked secret in it"
+                self.aliases.pop(name, None)
+                continue
+            left_out.pop(key, None)
+            self.aliases[name] = str(value)
+        for name, template in dict(state.get("alias_templates") or {}).items():
+            key = f"alias {name}"
+            filled = fill(str(template), values)
+            if filled is None:
+                left_out[key] = "it is built from a secret this run has no value for"
+                self.aliases.pop(name, None)
+                continue
+            left_out.pop(key, None)
+            self.aliases[name] = filled
+        for name in state.get("unalias") or ():
+            self.aliases.pop(name, None)
+            left_out.pop(f"alias {name}", None)
 
     def _refused(self, name: str) -> str | None:
         if unsafe(name):

@@ -967,6 +967,7 @@ class Engine:
             from swrun.variables import looks_secret
 
             settings = {**settings, "carry_shell_state": True, "shell_cwd": self._shell.cwd,
+                        "shell_aliases": dict(self._shell.aliases),
                         "secret_names": sorted(self._secret_names | {
                             k for k in env if looks_secret(k)})}
         env.update({

@@ -163,6 +163,8 @@ class RunLog:
         self._mutex = threading.Lock()
         self._attempts: dict[str, int] = {}
         self._sidecars: dict[tuple[str, int, str | None], tuple[int, str]] = {}
+        self._sums: dict[tuple[str, int, str | None], tuple[Any, int]] = {}
+        """Each open sidecar's SHA-256 and length so far, kept as its lines are written."""
         self._held: list[RunbookLock] = []
         self._head = digest(b"")
         """The hash of the last table written: the next event's `prev`."""
@@ -351,9 +353,15 @@ class RunLog:
                     raise
                 os.fchmod(fd, 0o600)
                 self._sidecars[key] = (fd, f"{self.output_dir.name}/{name}")
+                self._sums[key] = _sum_so_far(fd)
             fd = self._sidecars[key][0]
             line = _clean(event.line.rstrip("\r\n")).replace("\n", "\\n")
-            os.write(fd, f"{format_time(event.at)} {event.stream} {line}\n".encode())
+            data = f"{format_time(event.at)} {event.stream} {line}\n".encode()
+            done = os.write(fd, data)
+            h, size = self._sums[key]
+            if h is not None:
+                h.update(data[:done])
+                self._sums[key] = (h, size + done)
         except OSError as exc:
             raise RunLogError(f"{self.output_dir}: cannot write step output: "
                               f"{exc.strerror}") from None
@@ -362,10 +370,12 @@ class RunLog:
         """Close this attempt's sidecar files and name them in the step_finished record."""
         attempt = record.get("attempt") or self._attempts.get(step, 1)
         files: dict[str | None, str] = {}
+        sums: dict[str, tuple[Any, int]] = {}
         for key in [k for k in self._sidecars if k[:2] == (step, attempt)]:
             fd, rel = self._sidecars.pop(key)
-            _close_synced(fd)
+            os.close(fd)  # no fsync of its own: the step_finished naming it is the one
             files[key[2]] = rel
+            sums[rel] = self._sums.pop(key, (None, 0))
         if not files and record.get("leftover"):
             # a resume settling the step the dead run left running: the output it got
             # before it died is in the sidecar, which this event then vouches for
@@ -379,20 +389,26 @@ class RunLog:
         hosts = record.get("hosts")
         if isinstance(hosts, dict):
             for host in [h for h in files if h in hosts and isinstance(hosts[h], dict)]:
-                hosts[host].update(self._sidecar_fields(files.pop(host)))
+                hosts[host].update(self._sidecar_fields(files.pop(host), sums))
         if len(files) == 1:
-            record.update(self._sidecar_fields(next(iter(files.values()))))
+            record.update(self._sidecar_fields(next(iter(files.values())), sums))
         elif files:
             if None in files:
-                record.update(self._sidecar_fields(files.pop(None)))
+                record.update(self._sidecar_fields(files.pop(None), sums))
             per_host = record.setdefault("hosts", {})
             for host, rel in files.items():
-                per_host.setdefault(str(host), {}).update(self._sidecar_fields(rel))
+                per_host.setdefault(str(host), {}).update(self._sidecar_fields(rel, sums))
 
-    def _sidecar_fields(self, rel: str) -> dict[str, Any]:
+    def _sidecar_fields(self, rel: str, sums: dict[str, tuple[Any, int]] | None = None
+                        ) -> dict[str, Any]:
         """`output_file` and, for `swrun verify`, the file's SHA-256 and length now (a resume
-        that runs the step again appends: the later event covers the longer file)."""
+        that runs the step again appends: the later event covers the longer file) — from
+        the bytes this log wrote to it when it kept their sum (`sums`), else read back."""
         fields: dict[str, Any] = {"output_file": rel}
+        h, size = (sums or {}).get(rel, (None, 0))
+        if h is not None:
+            fields.update(output_sha256=h.hexdigest(), output_bytes=size)
+            return fields
         try:
             with open_regular(self.path.parent / rel) as fh:
                 h = hashlib.sha256()
@@ -430,6 +446,22 @@ class RunLog:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _sum_so_far(fd: int) -> tuple[Any, int]:
+    """The SHA-256 and length of what an opened sidecar already holds (a step run again by
+    a resume appends to it); (None, 0) when it cannot be read (it is read back at the end)."""
+    h = hashlib.sha256()
+    size = 0
+    try:
+        if os.fstat(fd).st_size:
+            with open_regular(Path(f"/proc/self/fd/{fd}")) as fh:
+                while block := fh.read(1 << 20):
+                    h.update(block)
+                    size += len(block)
+    except OSError:
+        return None, 0
+    return h, size
 
 
 def _close_synced(fd: int) -> None:

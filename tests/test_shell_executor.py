@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from swrun.events import StepStatus
-from swrun.executors.base import Output, StepContext, StepResult
+from swrun.executors.base import Idle, Output, StepContext, StepResult
 from swrun.executors.shell import ShellExecutor
 from swrun.parser import load_runbook
 
@@ -57,7 +57,7 @@ def test_lines_stream_while_the_process_runs(tmp_path: Path) -> None:
     rb, step = _step(tmp_path, f"echo first\nwhile [ ! -e {gate} ]; do sleep 0.02; done\n"
                      "echo second")
     items = ShellExecutor().run(step, _ctx(rb, timeout=20))
-    first = next(items)
+    first = next(i for i in items if not isinstance(i, Idle))  # Idle: a heartbeat
     assert isinstance(first, Output) and first.line == "first"
     gate.touch()  # the process can only finish after we saw its first line
     outs, result = _collect(items)

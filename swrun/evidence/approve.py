@@ -151,7 +151,6 @@ def evidence_for(runbook: Runbook, *, sign_with: str | None = None,
     else:
         problem = ("no SSH key to sign it with (--sign-with KEY, signing_key in the front "
                    "matter, or SWRUN_SIGNING_KEY)")
-    signers = find_allowed_signers(runbook, allowed, env)
     raw = meta.get("approvals")
     table = raw if isinstance(raw, Mapping) else {}
     if raw is not None and not isinstance(raw, Mapping):
@@ -182,6 +181,10 @@ def evidence_for(runbook: Runbook, *, sign_with: str | None = None,
         if not path.is_file():
             raise EvidenceError(f"--approval {name}: no such file")
         files.append(path)
+    # git's setting is asked (a subprocess) only by a run that signs or has approvals
+    wanted = key is not None or bool(files) or bool(destructive) or any(
+        "approve" in step.attributes for step in runbook.steps)
+    signers = find_allowed_signers(runbook, allowed, env, ask_git=wanted)
     return Evidence(key, problem, signers, tuple(approvers), destructive, valid_for,
                     tuple(files), reuse)
 
@@ -191,7 +194,10 @@ def _text(value: Any) -> str | None:
 
 
 def find_allowed_signers(runbook: Runbook | None, given: str | None,
-                         environ: Mapping[str, str] | None = None) -> Path | None:
+                         environ: Mapping[str, str] | None = None, *,
+                         ask_git: bool = True) -> Path | None:
+    """`given`, the front matter's `allowed_signers`, $SWRUN_ALLOWED_SIGNERS, else (with
+    `ask_git`) git's `gpg.ssh.allowedSignersFile`."""
     env = os.environ if environ is None else environ
     if given:
         path = expand(given)
@@ -200,7 +206,7 @@ def find_allowed_signers(runbook: Runbook | None, given: str | None,
     elif env.get("SWRUN_ALLOWED_SIGNERS"):
         path = expand(env["SWRUN_ALLOWED_SIGNERS"])
     else:
-        found = git_config("gpg.ssh.allowedSignersFile")
+        found = git_config("gpg.ssh.allowedSignersFile") if ask_git else None
         if not found:
             return None
         path = expand(found)

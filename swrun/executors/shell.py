@@ -12,14 +12,16 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from swrun import kube, procs, rundir
 from swrun.events import StepStatus
-from swrun.executors import shellstate
+from swrun.executors import bashstep, shellstate, staterule
 from swrun.executors.base import IDLE, Idle, Output, Spawned, StepContext, StepResult
 from swrun.executors.rawout import STREAMS, Follower, RawOutput
+from swrun.executors.relays import RELAYS
 from swrun.model import Step
 from swrun.shellbody import RUN_BODY, write_body
 
@@ -38,7 +40,9 @@ _GATE = ('trap : TERM INT HUP; IFS= read -r _ || exit 125; exec </dev/null; f=$1
 step's start (a newline on stdin; EOF, when swrun died first, runs nothing), runs the
 command, and writes its exit status to $1 when it ends — even when the group was sent TERM,
 which it waits out — so a resume can tell a step that finished after swrun died from one
-that was cut off. Its TERM handler is not inherited: the command gets TERM as before."""
+that was cut off. Its TERM handler is not inherited: the command gets TERM as before.
+A bash step does all this in its own bash (swrun.executors.bashstep) unless its block sets
+traps or `exec`s."""
 
 
 def command_for(step: Step, script_dir: Path | None = None,
@@ -49,7 +53,7 @@ def command_for(step: Step, script_dir: Path | None = None,
     afterwards: the body is never an argument (swrun.shellbody: a block over 128 KiB would
     not start). `state_file`: a sh-family step also writes what it changed there
     (shellstate.trailer), never the values of `secret_names`; its kubectl/oc use
-    `kube_context` (swrun.kube.preamble)."""
+    `kube_context` (swrun.kube.preamble). (A bash step runs through `BashCommand`.)"""
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
     name = os.path.basename(interp[0])
     if name in _SH_FAMILY:
@@ -61,6 +65,39 @@ def command_for(step: Step, script_dir: Path | None = None,
         return [*interp, *flags, "-c", RUN_BODY, f"swrun:{step.id}", str(script)], script
     script = write_body(step.body, script_dir)
     return [*interp, str(script)], script
+
+
+def is_bash(step: Step) -> bool:
+    interp = shlex.split(step.text("shell") or "bash") or ["bash"]
+    return os.path.basename(interp[0]) == "bash"
+
+
+@dataclass
+class BashCommand:
+    """A bash step (swrun.executors.bashstep): its block in an unlinked file, passed by
+    descriptor; the argv is made once the gate and the exit file are known."""
+
+    step: Step
+    fd: int
+    leader: bool
+    """The block sets traps or `exec`s: the `/bin/sh` leader records its status."""
+
+    def argv(self, gated: bool, exit_file: str | None) -> list[str]:
+        interp = shlex.split(self.step.text("shell") or "bash") or ["bash"]
+        own = None if self.leader else exit_file
+        text = bashstep.preamble(gated and not self.leader, own)
+        return [*interp, "-e", "-o", "pipefail", "-c", text, f"swrun:{self.step.id}",
+                str(self.fd)]
+
+
+def bash_command(step: Step, folder: Path | None, state_file: Path | None,
+                 secret_names: Iterable[str], aliases: Mapping[str, str],
+                 kube_context: str | None = None) -> BashCommand:
+    body = kube.preamble(kube_context) + step.body
+    if state_file is not None:
+        body += shellstate.trailer("bash", state_file, secret_names)
+    return BashCommand(step, bashstep.body_file(body, aliases, folder),
+                       bashstep.needs_leader("\n".join([step.body, *aliases.values()])))
 
 
 def working_dir(step: Step, ctx: StepContext) -> Path:
@@ -86,15 +123,31 @@ class ShellExecutor:
             yield StepResult(StepStatus.FAILED, error=f"cwd {cwd} does not exist")
             return
         state: Path | None = None
-        if ctx.settings.get("carry_shell_state") and ctx.run_dir is not None:
+        aliases = dict(ctx.settings.get("shell_aliases") or {})
+        if ctx.settings.get("carry_shell_state") and ctx.run_dir is not None \
+                and staterule.may_change(step.body, ctx.env, aliases.values()):
             with contextlib.suppress(OSError):
                 state = shellstate.new_state_file(rundir.private(ctx.run_dir, "state"),
                                                   f"{secrets.token_hex(8)}.env")
-        argv, script = command_for(step, ctx.run_dir, state,
-                                   ctx.settings.get("secret_names") or (),
-                                   kube.context_for(step, ctx.runbook, ctx.settings))
+        secret_names = ctx.settings.get("secret_names") or ()
+        kube_context = kube.context_for(step, ctx.runbook, ctx.settings)
+        bash: BashCommand | None = None
+        script: Path | None = None
+        if is_bash(step):
+            try:
+                bash = bash_command(step, ctx.run_dir, state, secret_names, aliases,
+                                    kube_context)
+            except OSError as exc:
+                if state is not None:
+                    state.unlink(missing_ok=True)
+                yield StepResult(StepStatus.FAILED, error=f"cannot write the step's block "
+                                 f"to a file: {exc.strerror}")
+                return
+            argv = bash.argv(False, None)
+        else:
+            argv, script = command_for(step, ctx.run_dir, state, secret_names, kube_context)
         try:
-            for item in self._run(argv, cwd, ctx, announce=ctx.announce):
+            for item in self._run(argv, cwd, ctx, announce=ctx.announce, bash=bash):
                 if isinstance(item, StepResult) and state is not None:
                     found = shellstate.read_state(state)
                     if found is not None and item.status is StepStatus.OK:
@@ -102,13 +155,17 @@ class ShellExecutor:
                                           data={**item.data, "shell_state": found})
                 yield item
         finally:
+            if bash is not None:
+                with contextlib.suppress(OSError):
+                    os.close(bash.fd)
             if script is not None:
                 script.unlink(missing_ok=True)
             if state is not None:
                 state.unlink(missing_ok=True)
 
-    def _run(self, argv: list[str], cwd: Path, ctx: StepContext,
-             announce: bool = False) -> Iterator[Output | Idle | Spawned | StepResult]:
+    def _run(self, argv: list[str], cwd: Path, ctx: StepContext, announce: bool = False,
+             bash: BashCommand | None = None
+             ) -> Iterator[Output | Idle | Spawned | StepResult]:
         gate: int | None = None
         exit_file = ""
         stdin: int = subprocess.DEVNULL
@@ -143,26 +200,35 @@ class ShellExecutor:
             yield StepResult(StepStatus.FAILED, error=f"cannot make the step's output files "
                              f"under {raw.base.parent}: {exc.strerror}")
             return
+        if bash is not None:  # the gate and the exit file in the step's own bash
+            argv = bash.argv(announce, exit_file or None)
         if announce:
             stdin, gate = os.pipe()
-            argv = ["/bin/sh", "-c", _GATE, "swrun-step", exit_file, *argv]
+            if bash is None or bash.leader:
+                argv = ["/bin/sh", "-c", _GATE, "swrun-step", exit_file, *argv]
         pipes = {stream: os.pipe() for stream in STREAMS}
         relays: list[subprocess.Popen[bytes]] = []
+        shared: list[str] = []  # the token, once the run's relay copies the pipes
         proc: subprocess.Popen[bytes] | None = None
         try:
             proc = subprocess.Popen(
                 argv, cwd=cwd, env=dict(ctx.env), stdin=stdin,
                 stdout=pipes["stdout"][1], stderr=pipes["stderr"][1], start_new_session=True,
+                pass_fds=(bash.fd,) if bash is not None else (),
             )
-            for stream in STREAMS:
-                relays.append(_relay(pipes[stream][0], writers[stream]))
+            if RELAYS.add(token, (pipes["stdout"][0], pipes["stderr"][0]),
+                          (writers["stdout"], writers["stderr"])):
+                shared.append(token)
+            else:  # no relay process: one `cat` per stream
+                for stream in STREAMS:
+                    relays.append(_relay(pipes[stream][0], writers[stream]))
         except OSError as exc:
             if gate is not None:
                 os.close(gate)
             if proc is not None:  # at its gate, or not announced: stopped before it ran on
                 stop_group(proc, 0.0)
                 proc.wait()
-            _end_relays(relays)
+            _end_relays(relays, shared)
             follow.close()
             _discard(raw, scratch)
             yield StepResult(StepStatus.FAILED, exit_code=127,
@@ -224,12 +290,22 @@ class ShellExecutor:
             # what is still in the pipes, and what children the shell left running print:
             # listen until the relays see end of file, for at most _DRAIN_AFTER_EXIT
             until = time.monotonic() + _DRAIN_AFTER_EXIT
-            while any(r.poll() is None for r in relays) and time.monotonic() < until:
-                for stream, line in follow.read():
-                    yield _line(line, stream)
-                follow.commit()
-                time.sleep(_FAST)
-            _end_relays(relays)  # a daemon the step left gets SIGPIPE at its next line
+            ends = [fd for r in relays if (fd := _pidfd(r.pid)) is not None]
+            try:
+                while time.monotonic() < until:
+                    if shared and RELAYS.finished(token, _FAST):
+                        break
+                    if not shared and all(r.poll() is not None for r in relays):
+                        break
+                    for stream, line in follow.read():
+                        yield _line(line, stream)
+                    follow.commit()
+                    if not shared:
+                        _wait_fd(ends, _FAST)  # wakes the moment a relay ends
+            finally:
+                for fd in ends:
+                    os.close(fd)
+            _end_relays(relays, shared)  # a daemon the step left gets SIGPIPE at its next line
             for stream, line in [*follow.read(), *follow.rest()]:
                 yield _line(line, stream)
             follow.commit()
@@ -238,7 +314,7 @@ class ShellExecutor:
                 os.close(gate)
             if stopped is not None or proc.poll() is None:
                 stop_group(proc, ctx.kill_grace)
-            _end_relays(relays)
+            _end_relays(relays, shared)
             if pidfd is not None:
                 os.close(pidfd)
             follow.close()
@@ -269,7 +345,10 @@ def _relay(read_end: int, raw_fd: int) -> subprocess.Popen[bytes]:
                             env={"PATH": os.defpath}, start_new_session=True)
 
 
-def _end_relays(relays: list[subprocess.Popen[bytes]]) -> None:
+def _end_relays(relays: list[subprocess.Popen[bytes]], shared: list[str]) -> None:
+    for token in shared:
+        RELAYS.stop(token)
+    shared.clear()
     for relay in relays:
         if relay.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -284,9 +363,14 @@ def _discard(raw: RawOutput, scratch: str | None) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _wait_fd(fd: int, timeout: float) -> None:
+def _wait_fd(fds: int | list[int], timeout: float) -> None:
+    """Until one of `fds` is readable (a pidfd: its process ended), at most `timeout`."""
     with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
+        for fd in [fds] if isinstance(fds, int) else fds:
+            sel.register(fd, selectors.EVENT_READ)
+        if not sel.get_map():
+            time.sleep(timeout)
+            return
         sel.select(timeout)
 
 

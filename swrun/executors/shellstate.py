@@ -9,7 +9,9 @@ template (`${API_TOKEN}` where the secret was, `$$` for a `$`), which the engine
 again from the secret itself. The file is created 0600 by swrun in the run's 0700 `state/`
 folder and removed as soon as it is read (a resume removes one a dead swrun left).
 
-Records end in NUL: `E` name=value, `T` name=template, `U` name (unset), `C` directory.
+Records end in NUL: `E` name=value, `T` name=template, `U` name (unset), `C` directory;
+from bash also every alias it has at the end, `A` name=value or `B` name=template (aliases
+come only from the runbook's steps: bash reads no start-up file for `-c`), after an `L`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,20 @@ NOT_CARRIED = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "SWRUN_CWD", "PS1", "PS2
 _SKIP_PREFIXES = ("SWRUN_", "BASH_FUNC_")
 
 _BASH = """
-{{ __swrun_rc=$?; set +x; }} 2>/dev/null
+{{ __swrun_rc=$?; set +x; shopt -u expand_aliases; }} 2>/dev/null
+__swrun_put() {{
+__swrun_t=${{__swrun_v//\\$/\\$\\$}}
+__swrun_e=$__swrun_t
+for __swrun_x in "${{__swrun_s[@]}}"; do
+__swrun_y=${{__swrun_0[$__swrun_x]}}
+[ "${{#__swrun_y}}" -ge 3 ] || continue
+__swrun_y=${{__swrun_y//\\$/\\$\\$}}
+__swrun_t=${{__swrun_t//"$__swrun_y"/\\$\\{{$__swrun_x\\}}}}
+done
+if [ "$__swrun_t" = "$__swrun_e" ]
+then builtin printf '%s%s=%s\\0' "$1" "$__swrun_n" "$__swrun_v"
+else builtin printf '%s%s=%s\\0' "$2" "$__swrun_n" "$__swrun_t"; fi
+}}
 __swrun_state() {{
 local IFS=$'\\n' __swrun_n __swrun_v __swrun_t __swrun_e __swrun_x __swrun_y __swrun_kv
 local -; set +u -f
@@ -45,20 +60,15 @@ case $__swrun_n in {skip}) continue;; esac
 __swrun_v=${{!__swrun_n}}
 if [ -n "${{__swrun_0[$__swrun_n]+x}}" ] && [ "${{__swrun_0[$__swrun_n]}}" = "$__swrun_v" ]
 then continue; fi
-__swrun_t=${{__swrun_v//\\$/\\$\\$}}
-__swrun_e=$__swrun_t
-for __swrun_x in "${{__swrun_s[@]}}"; do
-__swrun_y=${{__swrun_0[$__swrun_x]}}
-[ "${{#__swrun_y}}" -ge 3 ] || continue
-__swrun_y=${{__swrun_y//\\$/\\$\\$}}
-__swrun_t=${{__swrun_t//"$__swrun_y"/\\$\\{{$__swrun_x\\}}}}
-done
-if [ "$__swrun_t" = "$__swrun_e" ]
-then builtin printf 'E%s=%s\\0' "$__swrun_n" "$__swrun_v"
-else builtin printf 'T%s=%s\\0' "$__swrun_n" "$__swrun_t"; fi
+__swrun_put E T
 done
 for __swrun_n in "${{!__swrun_0[@]}}"; do
 [ -n "${{__swrun_1[$__swrun_n]+x}}" ] || builtin printf 'U%s\\0' "$__swrun_n"
+done
+builtin printf 'L\\0'
+for __swrun_n in "${{!BASH_ALIASES[@]}}"; do
+__swrun_v=${{BASH_ALIASES[$__swrun_n]}}
+__swrun_put A B
 done
 fi
 builtin printf 'C%s\\0' "$PWD"
@@ -67,7 +77,8 @@ __swrun_state >|{file} 2>/dev/null || :
 exit "$__swrun_rc"
 """
 """For bash: the comparison in the shell itself, in a function (its IFS and options local;
-one subshell lists the exported names, no program is started). A body that calls `exit`
+one subshell lists the exported names, no program is started), read with alias expansion
+off (an alias the block defined cannot change it). A body that calls `exit`
 carries nothing."""
 
 _OTHER = """
@@ -119,14 +130,24 @@ def read_state(path: Path) -> dict[str, Any] | None:
             path.unlink()
     env: dict[str, str] = {}
     templates: dict[str, str] = {}
+    aliases: dict[str, str] = {}
+    alias_templates: dict[str, str] = {}
     unset: list[str] = []
     cwd: str | None = None
+    listed = False
     for item in raw.decode("utf-8", "replace").split("\0"):
         kind, rest = item[:1], item[1:]
         if kind == "C":
             cwd = rest
             continue
+        if kind == "L":
+            listed = True
+            continue
         name, _, value = rest.partition("=")
+        if kind in ("A", "B"):
+            if name:
+                (aliases if kind == "A" else alias_templates)[name] = value
+            continue
         if not carried(name):
             continue
         if kind == "E":
@@ -137,4 +158,10 @@ def read_state(path: Path) -> dict[str, Any] | None:
             unset.append(name)
     if cwd is None:
         return None
-    return {"env": env, "templates": templates, "unset": sorted(unset), "cwd": cwd}
+    out: dict[str, Any] = {"env": env, "templates": templates, "unset": sorted(unset),
+                           "cwd": cwd}
+    if listed:
+        out["aliases"] = aliases
+    if alias_templates:
+        out["alias_templates"] = alias_templates
+    return out
