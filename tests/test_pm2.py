@@ -89,7 +89,7 @@ def test_validate_reports_one_problem_per_bad_line(line: str, severity: str, mes
 
 
 def test_swrun_check_reports_pm2_problems_at_their_line(tmp_path: Path) -> None:
-    path = write_runbook(tmp_path, "# T\n\n```pm2\nrestart api\nfrobnicate api\n```\n")
+    path = write_runbook(tmp_path, "# T\n\n```pm2 {unattended}\nrestart api\nfrobnicate api\n```\n")
     diags = [str(d) for d in check_runbook(parse_file(str(path)))]
     assert diags == [f"{path}:5: error: unknown pm2 verb 'frobnicate' (expected start, restart, "
                      "reload, stop, delete, save, status)"]
