@@ -545,3 +545,43 @@ async def test_w_ends_a_running_wait_and_logs_who(frozen: Path) -> None:
     op = done["data"]["ops"][0]
     assert done["status"] == "ok" and op["cut_by"] == "alice"
     assert op["cut_note"] == "metrics are flat"
+
+
+ROLLBACK_VALUE = """
+    # Risky change
+
+    ## Change
+
+    ```bash {name=change}
+    exit 3
+    ```
+
+    ## Rollback
+
+    ```bash {name=undo unattended}
+    echo "restoring <snapshot-id>" > restored.txt
+    ```
+    """
+
+
+async def test_a_rollback_only_value_is_asked_when_the_rollback_starts(frozen: Path) -> None:
+    """The console, like headless: nothing asks for SNAPSHOT_ID before the run (most runs
+    never roll back); `b` after the failure asks for it, and the rollback runs with it."""
+    app = make_app(frozen, ROLLBACK_VALUE)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, waiting(app, "confirm", 1), "step 1, with no variables form first")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, FailureScreen))
+        await pilot.press("escape")
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, VariablesScreen), "the value asked")
+        assert "SNAPSHOT_ID" in screen_text(app)
+        await pilot.press(*"snap-42", "enter")
+        await until(pilot, lambda: app.pending is not None and app.pending.step.in_rollback,
+                    "the rollback step")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, SummaryScreen), "the summary")
+    assert (frozen / "restored.txt").read_text() == "restoring snap-42\n"
+    assert events(LOG, "run_finished")[0]["status"] == "rolled_back"

@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -24,8 +25,9 @@ from swrun.errors import SwrunError
 from swrun.events import Event, RunFinished, StepOutput
 from swrun.executors.base import Executor
 from swrun.exitcodes import ExitCode, exit_code_for
-from swrun.model import Runbook
+from swrun.model import Runbook, Variable
 from swrun.operators import needs_typed_confirmation
+from swrun.rollbackvars import rollback_only
 from swrun.secrets import Masker
 from swrun.session import drive
 from swrun.tui.actions import ACTIONS, ANSWER_GUARD, FOOTER_HIDDEN, OperatorActions
@@ -108,6 +110,7 @@ class SwrunApp(OperatorActions, App[int]):
         self.view = RunView(runbook, self.settings.clock)
         self.steps_by_id = {s.id: s for s in runbook.actionable}
         self.operator = TuiOperator(self.operator_name, self._ask)
+        self.operator.ask_variable = self._ask_variable
         self.output = OutputBuffer(lambda: self.post_message(OutputReady()))
         self.engine: Engine | None = None
         self.log_path: Path | None = None
@@ -273,8 +276,9 @@ class SwrunApp(OperatorActions, App[int]):
             given = {**(point.variables if point else {}), **s.variables}
             origins = {n: "log" for n in (point.variables if point else {})
                        if n not in s.variables}  # where each value came from (the log)
+            later = rollback_only(rb)  # asked when the rollback starts, if it ever does
             ask = [v for n, v in rb.variables.items() if n not in given
-                   and env_source(v, env) is None]
+                   and env_source(v, env) is None and n not in later]
             if ask:
                 answered = await self.push_screen_wait(VariablesScreen(ask, production))
                 if answered is None:  # left the form: the operator quit (docs/cli.md: 130)
@@ -284,7 +288,7 @@ class SwrunApp(OperatorActions, App[int]):
                     return
                 given.update(answered)
                 origins.update(dict.fromkeys(answered, "asked"))
-            values = resolve(rb, given, environ=env, origins=origins)
+            values = resolve(rb, given, environ=env, origins=origins, deferred=later)
             settings = Settings(
                 step_mode=True, kill_grace=s.kill_grace,
                 executor_settings={"inventory": s.inventory,
@@ -448,6 +452,19 @@ class SwrunApp(OperatorActions, App[int]):
     def _ask(self, question: Question) -> None:
         """Called on the worker thread; the engine then blocks until the UI answers."""
         self.post_message(QuestionAsked(question))
+
+    def _ask_variable(self, var: Variable, answer: Future[str | None]) -> None:
+        """Called on the worker thread when the rollback starts and needs a value nobody
+        gave: the variables form for that one value (leaving it gives none: the rollback
+        says what is missing)."""
+        production = needs_typed_confirmation(self.runbook.environment)
+
+        def show() -> None:
+            self._status(f"↺ the rollback needs {var.name}")
+            self.push_screen(VariablesScreen([var], production), callback=lambda got: (
+                None if answer.done() else answer.set_result((got or {}).get(var.name))))
+
+        self.call_from_thread(show)
 
     # -- what the worker tells us ------------------------------------------------------------
     def on_output_ready(self, _: OutputReady) -> None:

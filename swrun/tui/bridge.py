@@ -71,6 +71,9 @@ class TuiOperator:
         self.skip_note = ""
         self.detached = False
         self._retrying: str | None = None
+        self.ask_variable: Callable[[Variable, Future[str | None]], None] | None = None
+        """Set by the app: asks for one value (the rollback's own, asked when it starts)."""
+        self._variable: Future[str | None] | None = None
 
     def _question(self, q: Question) -> Answer:
         with self._lock:
@@ -108,6 +111,9 @@ class TuiOperator:
         with self._lock:
             self.detached = True
             pending = self.pending
+            asking = self._variable
+        if asking is not None and not asking.done():
+            asking.set_result(None)
         if pending is not None:
             pending.answer(Detach())
 
@@ -123,7 +129,22 @@ class TuiOperator:
                                        can_rollback=can_rollback))
 
     def supply_variable(self, var: Variable) -> str | None:
-        return None  # the variables form runs before the engine starts
+        """The variables form answers before the engine starts; the engine asks here only for
+        a value the rollback alone needs (rollbackvars), when the rollback starts."""
+        if self.ask_variable is None:
+            return None
+        future: Future[str | None] = Future()
+        with self._lock:
+            if self.detached:
+                raise Detach()
+            self._variable = future
+        self.ask_variable(var, future)
+        value = future.result()
+        with self._lock:
+            self._variable = None
+            if self.detached:
+                raise Detach()
+        return value
 
 
 class OutputBuffer:
