@@ -30,16 +30,16 @@ class _Bash(BashComplete):
 add_completion_class(_Bash, "bash")
 
 
-def script(shell: str, prog: str = "swrun") -> str:
-    """The completion script for `shell`, as `_SWRUN_COMPLETE={shell}_source swrun` prints it."""
+def script(shell: str, cli: click.Command, prog: str = "swrun") -> str:
+    """The completion script for `shell`, as `_SWRUN_COMPLETE={shell}_source swrun` prints it,
+    for `cli`: the command group that is running (the caller hands it in; this module never
+    imports swrun.cli)."""
     from click.shell_completion import get_completion_class
-
-    from swrun.cli import main
 
     cls = get_completion_class(shell)
     if cls is None:  # click.Choice keeps other names out
         raise click.BadParameter(f"no completion for {shell}")
-    return cls(main, {}, prog, COMPLETE_VAR).source()
+    return cls(cli, {}, prog, COMPLETE_VAR).source()
 
 
 def _listing(incomplete: str, suffixes: tuple[str, ...]) -> list[CompletionItem]:

@@ -73,8 +73,6 @@ def clear_stale(run_dir: Path | None) -> list[str]:
     ansible = root / "ansible"
     if ansible.is_dir():
         private(ansible)
-        from swrun.ansible.job import scrub_command
-
         for command in sorted(ansible.glob("artifacts/*/command")):
             scrub_command(command)  # its environment, if swrun died before it did this
         for pattern in ("*.vars.yml", "*.sh", "*.guard"):
@@ -84,3 +82,21 @@ def clear_stale(run_dir: Path | None) -> list[str]:
             for path in sorted(ansible.glob(pattern)):
                 remove(path)
     return gone
+
+
+def scrub_command(path: Path) -> None:
+    """ansible-runner's `command` file without its `env` (swrun's whole environment)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(data, dict) or "env" not in data:
+        return
+    data.pop("env")
+    tmp = path.with_name(path.name + ".swrun")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, ensure_ascii=False)
+    os.replace(tmp, path)

@@ -11,13 +11,13 @@ from swrun.durations import parse_duration
 from swrun.errors import SwrunError, VariableError
 from swrun.model import Runbook, Variable
 from swrun.secrets import MIN_LEN
+from swrun.secretsources import SECRETS_MANAGER, env_source
 
 _SECRET_NAME = re.compile(
     r"(SECRET|TOKEN|PASSWORD|PASSWD|PASSPHRASE|CREDENTIAL|PRIVATE|_KEY$|^KEY$|_PASS$|_PAT$|"
     r"APIKEY|API_KEY|_DSN$|_URI$|SESSION)",
     re.IGNORECASE,
 )
-SECRETS_MANAGER = "aws-secretsmanager:"
 _BOOLS = {"true", "false", "yes", "no", "1", "0", "on", "off"}
 
 
@@ -79,18 +79,6 @@ SOURCES = ("--var", "env", "secretsmanager", "default", "asked", "log")
 of the same name, or the one `from = "env:NAME"` names, shown as `env:NAME` when it differs);
 `secretsmanager`, fetched at run start; `default`, the front matter's; `asked`, typed by the
 operator; `log`, the value the earlier part of a resumed run logged."""
-
-
-def env_source(var: Variable, env: Mapping[str, str]) -> tuple[str, str] | None:
-    """`(value, source)` the environment gives `var`: the variable `from = "env:NAME"` names
-    first, then the one of the same name; None when neither is set."""
-    if var.source and var.source.startswith("env:"):
-        other = var.source[4:]
-        if other in env:
-            return env[other], ("env" if other == var.name else f"env:{other}")
-    if var.name in env:
-        return env[var.name], "env"
-    return None
 
 
 def planned_source(var: Variable, env: Mapping[str, str] | None = None) -> str:
@@ -224,17 +212,13 @@ def fetch_secret(
     """A `from = "aws-secretsmanager:ID"` value, fetched with boto3 at run start."""
     import threading
 
-    from swrun.executors.aws import fetch_secret as fetch
     from swrun.executors.base import StepContext
-    from swrun.ops.runtime import OpFailed
+    from swrun.secretsources import fetch_secret as fetch
 
     assert var.source is not None
     ctx = StepContext(runbook=runbook, variables=values, env=env, cancel=threading.Event(),
                       timeout=30, settings=dict(settings or {}))
-    try:
-        return fetch(var.source[len(SECRETS_MANAGER):], ctx)
-    except OpFailed as exc:
-        raise VariableError(str(exc)) from None
+    return fetch(var.source[len(SECRETS_MANAGER):], ctx)
 
 
 def is_secret(var: Variable) -> bool:

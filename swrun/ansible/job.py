@@ -29,6 +29,7 @@ from typing import Any
 
 from swrun.ansible import procs
 from swrun.ansible.events import Line, Tracker
+from swrun.rundir import scrub_command as scrub_command  # its old place
 
 REMOTE_TMP = "/tmp/.swrun-ansible-$USER"
 """Ansible's remote temp base unless the inventory sets ansible_remote_tmp (never ~/.ansible)."""
@@ -296,24 +297,6 @@ class Run:
 def _slug(text: str) -> str:
     out = "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
     return (out or "step")[:40]
-
-
-def scrub_command(path: Path) -> None:
-    """ansible-runner's `command` file without its `env` (swrun's whole environment)."""
-    import json
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if not isinstance(data, dict) or "env" not in data:
-        return
-    data.pop("env")
-    tmp = path.with_name(path.name + ".swrun")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, ensure_ascii=False)
-    os.replace(tmp, path)
 
 
 def remove_private(work: Path) -> None:

@@ -1,4 +1,4 @@
-"""`swrun verify` and `swrun approve`: what the command line calls (swrun/cli.py)."""
+"""`swrun verify` and `swrun approve`: what the command line calls (swrun/commands/evidence.py)."""
 
 from __future__ import annotations
 

@@ -14,10 +14,10 @@ import mimetypes
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swrun.awsconfig import AwsConfig, aws_config, boto_session, client, explain
 from swrun.durations import format_duration
 from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
@@ -32,6 +32,7 @@ from swrun.ops.runtime import (
     run_ops,
     secret_masker,
 )
+from swrun.secretsources import fetch_secret as fetch_secret  # its old place
 
 WORKERS = 16
 """Concurrent S3 uploads in a sync."""
@@ -44,69 +45,6 @@ KEPT = 100
 DEFAULT_INTERVAL = 5.0
 INVALIDATION_LIMIT = 30 * 60.0
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-
-
-@dataclass(frozen=True)
-class AwsConfig:
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
-
-
-def aws_config(step: Step | None, ctx: StepContext) -> AwsConfig:
-    """Region/profile/endpoint: attribute, variable, inventory `all` vars, environment."""
-    inv = _inventory_vars(ctx)
-    out = {}
-    for key, var, env in (("region", "AWS_REGION", ("AWS_REGION", "AWS_DEFAULT_REGION")),
-                          ("profile", "AWS_PROFILE", ("AWS_PROFILE",)),
-                          ("endpoint_url", "AWS_ENDPOINT_URL", ("AWS_ENDPOINT_URL",))):
-        raw = step.text(key) if step is not None else None
-        # an attribute's $NAME is already filled in by the engine
-        value = raw or ctx.variables.get(var) or inv.get(f"aws_{key}")
-        value = value or next((ctx.env[e] for e in env if ctx.env.get(e)), None)
-        out[key] = str(value) if value else None
-    return AwsConfig(**out)
-
-
-def _inventory_vars(ctx: StepContext) -> Mapping[str, Any]:
-    given = ctx.settings.get("inventory")
-    path = Path(str(given)) if given else (
-        ctx.runbook.base_dir / ctx.runbook.inventory if ctx.runbook.inventory else None)
-    if path is None or not path.exists():
-        return {}
-    try:
-        from swrun.inventory import Inventory
-
-        inv = Inventory(path)
-        group = inv._manager.groups.get("all")  # the `all` group vars
-        return dict(group.get_vars()) if group is not None else {}
-    except Exception:  # an unreadable inventory is reported by `swrun check`
-        return {}
-
-
-def boto_session(cfg: AwsConfig, env: Mapping[str, str]) -> Any:
-    import boto3
-
-    if cfg.profile:
-        return boto3.session.Session(profile_name=cfg.profile, region_name=cfg.region)
-    return boto3.session.Session(
-        aws_access_key_id=env.get("AWS_ACCESS_KEY_ID") or None,
-        aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY") or None,
-        aws_session_token=env.get("AWS_SESSION_TOKEN") or None,
-        region_name=cfg.region)
-
-
-def fetch_secret(secret_id: str, ctx: StepContext, cfg: AwsConfig | None = None) -> str:
-    """The SecretString of `aws-secretsmanager:ID` (for variables with that `from`)."""
-    cfg = cfg or aws_config(None, ctx)
-    session = _Session(cfg, ctx)
-    try:
-        value = session.client("secretsmanager").get_secret_value(SecretId=secret_id)
-    except Exception as exc:
-        raise OpFailed(session.explain(exc, f"secret {secret_id}")) from None
-    if "SecretString" not in value:
-        raise OpFailed(f"secret {secret_id} is binary; only string secrets can be variables")
-    return str(value["SecretString"])
 
 
 class AwsExecutor:
@@ -133,46 +71,13 @@ class _Session:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            from botocore.config import Config
-
             if self._boto is None:
                 self._boto = boto_session(self.cfg, self.ctx.env)
-            self._clients[service] = self._boto.client(
-                service, endpoint_url=self.cfg.endpoint_url,
-                config=Config(max_pool_connections=WORKERS * 2, connect_timeout=5,
-                              read_timeout=60, retries={"max_attempts": 4, "mode": "standard"}))
+            self._clients[service] = client(self._boto, self.cfg, service, WORKERS * 2)
         return self._clients[service]
 
     def explain(self, exc: Exception, what: str) -> str:
-        from botocore.exceptions import (
-            BotoCoreError,
-            ClientError,
-            EndpointConnectionError,
-            NoCredentialsError,
-            NoRegionError,
-            ProfileNotFound,
-        )
-
-        if isinstance(exc, ClientError):
-            err = exc.response.get("Error", {})
-            code, msg = err.get("Code", "?"), err.get("Message", "")
-            if code in ("NoSuchBucket", "404") and "bucket" in what:
-                return f"{what}: the bucket does not exist ({code})"
-            return f"{what}: {msg or code} ({code})" if msg != code else f"{what}: {code}"
-        if isinstance(exc, NoCredentialsError):
-            return (f"{what}: no AWS credentials (set profile=, AWS_PROFILE or "
-                    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
-        if isinstance(exc, NoRegionError):
-            return f"{what}: no AWS region (set region= or AWS_REGION)"
-        if isinstance(exc, ProfileNotFound):
-            return f"{what}: AWS profile {self.cfg.profile} not found"
-        if isinstance(exc, EndpointConnectionError):
-            return f"{what}: cannot reach {exc.kwargs.get('endpoint_url', 'the endpoint')}"
-        if isinstance(exc, BotoCoreError):
-            return f"{what}: {exc}"
-        if isinstance(exc, OSError):
-            return f"{what}: {exc.strerror or exc}"
-        return f"{what}: {type(exc).__name__}: {exc}"
+        return explain(self.cfg, exc, what)
 
     def run(self, op: lang.AwsOp) -> Iterator[Output]:
         self.budget.check()

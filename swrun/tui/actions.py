@@ -25,17 +25,12 @@ from swrun.tui.screens import (
     hhmm,
     out_of_order,
 )
+from swrun.tui.settings import ANSWER_GUARD as ANSWER_GUARD  # its old place
 from swrun.tui.state import DONE, RUNNING, RunView
 
 if TYPE_CHECKING:
-    from swrun.tui.app import TuiSettings
+    from swrun.tui.settings import TuiSettings
     from swrun.tui.steps import StepTree
-
-ANSWER_GUARD = 0.4
-"""Seconds a check, a step's gate or a confirmation dialog is on screen before a key can
-answer it: a key typed with the one before it (`r` then space) must not sign off a
-question that was not there yet when it was pressed (the failure dialog has its own 0.6 s,
-screens.KEY_GUARD)."""
 
 ACTIONS = [  # key, shown as, action, footer label, what it does (help screen and palette)
     ("r", "r", "run", "Run",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -30,7 +29,7 @@ from swrun.operators import needs_typed_confirmation
 from swrun.rollbackvars import rollback_only
 from swrun.secrets import Masker
 from swrun.session import drive
-from swrun.tui.actions import ACTIONS, ANSWER_GUARD, FOOTER_HIDDEN, OperatorActions
+from swrun.tui.actions import ACTIONS, FOOTER_HIDDEN, OperatorActions
 from swrun.tui.activity import ActivityPane
 from swrun.tui.bridge import Detach, OutputBuffer, Question, TuiOperator
 from swrun.tui.commands import JumpProvider
@@ -43,6 +42,7 @@ from swrun.tui.preflight import PreflightScreen
 from swrun.tui.screens import (
     SummaryScreen,
 )
+from swrun.tui.settings import TuiSettings
 from swrun.tui.start import ResumeOffer, ResumeScreen, VariablesScreen
 from swrun.tui.state import FAILED, RunView, earlier_activity
 from swrun.tui.steps import StepTree
@@ -52,39 +52,6 @@ FRAME = 1 / 20
 """At most this often the UI takes a batch of output from the worker."""
 BURST_LINES = 200
 """Of a bigger batch, only the latest lines go to the output view (a flood scrolls past)."""
-
-
-@dataclass
-class TuiSettings:
-    """How this console run is set up (the CLI options, plus what tests freeze)."""
-
-    operator: str
-    variables: dict[str, str] = field(default_factory=dict)
-    """Values given with --var."""
-    log_path: str | None = None
-    resume: str | None = None
-    """None: offer to resume an unfinished log if there is one; "": the newest; else a path."""
-    offer_resume: bool = True
-    logs_base: Path = Path("logs")
-    inventory: str | None = None
-    accept_new_host_keys: bool = False
-    run_id: str | None = None
-    argv: list[str] | None = None
-    kill_grace: float = 5.0
-    environ: Mapping[str, str] | None = None
-    clock: Callable[[], float] = time.monotonic
-    """Drives the window clock and live elapsed times (tests freeze it)."""
-    tick_interval: float = 1.0
-    failure_key_guard: float = 0.6
-    """Seconds after a failure dialog opens by itself during which its keys are not taken."""
-    answer_guard: float = ANSWER_GUARD
-    """Seconds a check, gate or confirmation is on screen before a key can answer it."""
-    concurrent: bool = False
-    """--concurrent: run even while another swrun runs this runbook (warned, not refused)."""
-    sign_with: str | None = None
-    """--sign-with: the SSH key that signs the log (else front matter or $SWRUN_SIGNING_KEY)."""
-    no_carry: bool = False
-    """--no-carry: a resume starts without the shell state the log carries."""
 
 
 class SwrunApp(OperatorActions, App[int]):

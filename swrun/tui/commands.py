@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-if TYPE_CHECKING:
-    from swrun.tui.app import SwrunApp
+from swrun.tui.host import JumpHost
 
 
 class JumpProvider(Provider):
     """`Jump to step 5: Check API health`, `Jump to section: Production Deployment`."""
 
     def _targets(self) -> list[tuple[str, str, str]]:
-        app = cast("SwrunApp", self.app)
+        app = cast(JumpHost, self.app)
         out = []
         for step in app.runbook.actionable:
             where = " › ".join(step.section)
@@ -30,12 +29,12 @@ class JumpProvider(Provider):
         return out
 
     async def discover(self) -> Hits:
-        app = cast("SwrunApp", self.app)
+        app = cast(JumpHost, self.app)
         for label, ref, where in self._targets():
             yield DiscoveryHit(label, partial(app.jump_to, ref), help=where)
 
     async def search(self, query: str) -> Hits:
-        app = cast("SwrunApp", self.app)
+        app = cast(JumpHost, self.app)
         matcher = self.matcher(query)
         for label, ref, where in self._targets():
             score = matcher.match(label)

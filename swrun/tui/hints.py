@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from swrun.tui.app import TuiSettings
+    from swrun.tui.settings import TuiSettings
 
 
 def run_command(runbook: str | Path, settings: TuiSettings, resume: Path | None = None) -> str:
