@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +18,12 @@ from swrun.attributes import (
     AttributeSyntaxError,
     AttrValue,
     check_value,
-    escapes,
     parse_attributes,
     repeated,
 )
 from swrun.errors import Diagnostic, Severity
 from swrun.frontmatter import load_front_matter, read_variables
 from swrun.model import (
-    SHELL_LANGUAGES,
-    TYPED_LANGUAGES,
     PlaceholderUse,
     Runbook,
     Section,
@@ -37,39 +34,19 @@ from swrun.model import (
 )
 from swrun.parse.markdown import MAX_NESTING, _markdown
 from swrun.parse.reading import (
-    _CREATE,
-    _INTERPRETERS,
-    _PATHLIKE,
+    _Blocks,
     _inline_text,
     _lead,
     _marked_text,
     _Reading,
-    _sh,
-    _split_info,
-    _write_script,
+    _shorten,
 )
 from swrun.parse.source import _unread
+from swrun.parse.values import _Values
 from swrun.rules import statechange
-from swrun.rules.blocklead import also_interactive, block_reason
 from swrun.rules.fences import closed_on_a_line
-from swrun.rules.filled import file_placeholders
-from swrun.rules.inline import asked
-from swrun.rules.knownbad import QUERIES, bash_checked, bash_verdicts, content_kind
-from swrun.rules.placeholders import declared
-from swrun.rules.sessions import Session, follow
-from swrun.rules.shelltext import (
-    assigned,
-    exported,
-    interactive,
-    looks_like_command,
-    mostly_commands,
-    owned_renamed,
-    shell_owned,
-    strip_comments,
-)
+from swrun.rules.sessions import Session
 from swrun.rules.titles import command_title, lead_fits
-from swrun.rules.transcript import transcript_lines
-from swrun.rules.unset import expanded
 
 _SWRUN_OPEN = re.compile(r"<!--\s*+swrun:")
 _NOT_INHERITED = frozenset({"rollback", "milestone"})
@@ -78,7 +55,6 @@ _PROSE_OPENERS = frozenset(
     {"paragraph_open", "bullet_list_open", "ordered_list_open", "table_open",
      "blockquote_open", "html_block", "code_block", "hr"}
 )
-_TITLE_MAX = 80
 _ROLLBACK_TITLE = re.compile(r"(?:\d+[.)]?\s*)?(?:roll(?:ing)?[ -]?back|revert(?:ing)?)\b", re.I)
 _OPTIONAL_TITLE = re.compile(
     r"(?:\d+[.)]?\s*)?(?:troubleshoot\w*|debugging\b|faqs?\b|frequently asked|"
@@ -135,7 +111,7 @@ class _Names:
         return candidate
 
 
-class _Builder:
+class _Builder(_Blocks, _Values):
     def __init__(self, text: str, path: str,
                  failing: Mapping[int, tuple[int, str]] | None = None) -> None:
         self.failing = failing or {}
@@ -429,133 +405,6 @@ class _Builder:
         self.pending = None
         return attrs
 
-    def fence(self, tok: Token) -> None:
-        line = tok.map[0] + 1 if tok.map else 0
-        end = tok.map[1] if tok.map else line
-        info = tok.info.strip()
-        language, attr_text = _split_info(info)
-        own = self.take_pending()
-        lang = language.lower()
-        lead = self.lead
-        if attr_text is not None:
-            written = self.attributes(attr_text, line)
-            runs = lang in SHELL_LANGUAGES or lang in TYPED_LANGUAGES or (
-                written.get("run", own.get("run")) is True) or "file" in written
-            own.update(self.checked(written, line, swrun=runs))
-        kind: StepKind
-        if lang in SHELL_LANGUAGES:
-            kind = StepKind.SHELL
-        elif lang in TYPED_LANGUAGES:
-            kind = StepKind(lang)
-        else:
-            kind = StepKind.REFERENCE
-            if own.get("run") is True:
-                kind = StepKind.SHELL
-                if lang and "shell" not in own:
-                    own["shell"] = _INTERPRETERS.get(lang, lang)
-            elif own and set(own) - {"name", "title", "file", "allow", "outside"}:
-                self.warn(f"unknown step kind {language or '(none)'!r}: block is shown as "
-                          "reference material, not run (add `run` to run it)", line)
-        if kind is not StepKind.REFERENCE and own.get("run") is False:
-            kind = StepKind.REFERENCE
-        body = tok.content
-        target = own.get("file")
-        if not isinstance(target, str) and "run" not in own and "file" not in own:
-            m = _CREATE.search(self.lead)
-            if m and _PATHLIKE.fullmatch(m.group("path")):
-                target = m.group("path")
-        self.lead = ""  # "Create `path`:" speaks of the next block only
-        if isinstance(target, str) and target and own.get("run") is not False:
-            own["file"] = target
-            if escapes(target) and own.get("outside") is not True and not (
-                    own.get("hosts") or own.get("host") or own.get("targets")):
-                self.warn(f"writes {target}, outside the runbook's folder: swrun refuses it "
-                          "at run time unless the block says `outside` "
-                          "(```lang {file=… outside}```)", line)
-            script = _write_script(target, body)
-            title = self.title_for(own, "", kind) if "title" in own or "name" in own \
-                else _shorten(f"Write {target}")
-            here = not (own.get("hosts") or own.get("host") or own.get("targets"))
-            self.add_step(StepKind.SHELL, title, script, language, own, line, end,
-                          written=body, uses=file_placeholders(body, line, here))
-            return
-        read = _Reading(body)
-        shell_text = kind is StepKind.SHELL and _sh(own.get("shell"))
-        forced = own.get("run") is True
-        here = not (own.get("targets") or own.get("hosts") or own.get("host"))
-        before = self.session if here else ()
-        if lang in SHELL_LANGUAGES or (not lang and kind is StepKind.REFERENCE):
-            read.prompts(lang == "console" or not lang, line, before[-1].into if before else "")
-        if lang == "console" and not read.prompted and not forced and \
-                not mostly_commands(body):  # output, logs, PromQL, YAML: reference
-            kind = StepKind.REFERENCE
-        if not lang and kind is StepKind.REFERENCE and "file" not in own and (
-                read.prompted or mostly_commands(body)):
-            read.manual = "no language: swrun does not run it"
-            shell_text = True
-        if (kind is StepKind.SHELL and shell_text and not forced) or read.manual:
-            found = (interactive(read.body) or also_interactive(read.body)) \
-                if not read.manual else None
-            followed = follow(read.typed(line), before, self.number + 1)
-            if found is not None:
-                read.manual = found.what
-            elif read.manual and not followed.inside:
-                pass  # no language: its own reason
-            elif followed.opens:
-                read.manual = followed.opens
-            elif followed.inside:
-                read.manual = followed.inside
-                for session in reversed(followed.continues):  # their commands first: copyable
-                    read.prepend(session.command, session.line, line)
-            elif not read.prompted and kind is StepKind.SHELL and not self.stack[-1].optional:
-                output, commands = transcript_lines(read.body)
-                if (output and not commands) or content_kind(body) in QUERIES:
-                    # program output and no command, or a query: shown as written
-                    self.add_step(StepKind.REFERENCE,
-                                  self.title_for(own, body, StepKind.REFERENCE), body, language,
-                                  own, line, end)
-                    return
-                if output:
-                    first = min(output)
-                    read.manual = (f"a transcript: line {line + 1 + first} reads as program "
-                                   f"output ({output[first]}): not run")
-                    read.keep(commands, line)
-            if here and not self.stack[-1].optional:
-                self.session = followed.open
-        if not read.manual and "run" not in own and kind in (StepKind.SHELL, StepKind.REFERENCE) \
-                and not (own.get("targets") or own.get("hosts") or own.get("host")):
-            read.manual = block_reason(lead, lang, read.body, kind is StepKind.SHELL and shell_text)
-        if (kind is StepKind.SHELL or read.manual) and shell_text:
-            read.placeholders(line)
-        if forced:
-            self.forced.add(line)
-        elif kind is StepKind.SHELL and not read.manual and line in self.failing and \
-                not self.stack[-1].optional:
-            shown = content_kind(body)
-            if shown:  # a query or data in a shell fence: shown as it is written
-                self.add_step(StepKind.REFERENCE, self.title_for(own, body, StepKind.REFERENCE),
-                              body, language, own, line, end)
-                return
-            offset, message = self.failing[line]
-            offset = min(offset, max(0, read.body.count("\n") - 1))  # "end of file": the last
-            read.manual = (f"bash -n rejects it (line {read.line_of(offset, line)}: "
-                           f"{message}): not run")
-        if read.manual and not self.stack[-1].optional:
-            kind = StepKind.CHECK
-        title = self.title_for(own, read.body, kind)
-        self.add_step(kind, title, read.body, language, own, line, end, read=read)
-
-    def known_failures(self) -> dict[int, tuple[int, str]]:
-        """Fence line → bash's syntax error, for each block read as a shell step to run that
-        bash rejects (all asked of one bash process); {} when bash cannot say."""
-        steps = [s for s in self.steps if s.kind is StepKind.SHELL and
-                 s.span.line not in self.forced and not s.attributes.get("file") and
-                 bash_checked(s.text("shell"))]
-        verdicts = bash_verdicts([s.body for s in steps]) if steps else None
-        if verdicts is None:
-            return {}
-        return {s.span.line: p for s, p in zip(steps, verdicts, strict=True) if p is not None}
-
     def check(self, tok: Token, tokens: list[Token], i: int) -> None:
         line = tok.map[0] + 1 if tok.map else 0
         end = tok.map[1] if tok.map else line
@@ -641,76 +490,6 @@ class _Builder:
         sec.steps.append(step)
         self.steps.append(step)
 
-    def placeholder_var(self, use: PlaceholderUse) -> None:
-        """The variable that fills a placeholder: a declared one of that name, else one made
-        here (asked for like a required variable)."""
-        if not use.fillable or use.name in self.variables or use.name in self.placeholder_vars:
-            return
-        self.placeholder_vars[use.name] = Variable(
-            use.name, prompt=f"{use.text} (line {use.line})", placeholder=use.text,
-            line=use.line, description=f"fills {use.text} on line {use.line}",
-            choices=use.choices)
-
-    def list_item(self, tok: Token, tokens: list[Token], i: int) -> None:
-        """A numbered list item whose text holds commands (`kubectl get pods`): a manual
-        step — the command is shown, the operator runs it and ticks."""
-        if i + 2 >= len(tokens) or tokens[i + 1].type != "paragraph_open":
-            return
-        inline = tokens[i + 2]
-        level = tok.level
-        j = i + 1
-        while j < len(tokens) and not (tokens[j].type == "list_item_close"
-                                       and tokens[j].level == level):
-            if tokens[j].type in ("fence", "code_block") or (
-                    tokens[j].type == "list_item_open" and tokens[j].markup in (".", ")")):
-                return  # its own blocks (or sub-steps) are the steps
-            j += 1
-        commands = [c.content.strip() for c in inline.children or ()
-                    if c.type == "code_inline" and len(c.content.split()) >= 2
-                    and looks_like_command(c.content)]
-        if not commands or self.stack[-1].optional:
-            return
-        line = tok.map[0] + 1 if tok.map else 0
-        own = self.take_pending()
-        body = "\n".join(commands) + "\n"
-        read = _Reading(body)
-        read.manual = "list item"
-        read.placeholders(line - 1)
-        read.lines = tuple(line for _ in read.body.split("\n"))
-        title = next((str(own[k]) for k in ("title", "name") if isinstance(own.get(k), str)
-                      and own[k]), _lead(inline) or _inline_text(inline) or "(empty)")
-        self.add_step(StepKind.CHECK, _shorten(title), read.body, "", own, line, line,
-                      read=read)
-        self.item_steps += 1
-        self.item_inline = i + 2
-
-    def prose_step(self, inline: Token, tokens: list[Token], i: int) -> None:
-        """The commands a paragraph or bullet asks the operator to run (rules/inline.py):
-        one manual step with all of them, in order. Not a numbered item's text `list_item`
-        took, a task item's (a check already), nor what the block right after it holds."""
-        if i == self.item_inline or self.stack[-1].optional or (
-                i >= 2 and "task-list-item" in str(tokens[i - 2].attrGet("class") or "")):
-            return
-        found = asked(inline.children or ())
-        if found is None:
-            return
-        after = tokens[i + 2] if i + 2 < len(tokens) else None
-        shown = " ".join(after.content.split()) if after is not None and \
-            after.type == "fence" else ""
-        picked = [(c, o) for c, o in zip(found.commands, found.lines, strict=True)
-                  if not (shown and " ".join(c.split()[:2]) in shown)]
-        if not picked:
-            return
-        base = inline.map[0] + 1 if inline.map else 0
-        read = _Reading("\n".join(c for c, _ in picked) + "\n")
-        read.manual = found.manual
-        read.lines = tuple(base + o for _, o in picked)
-        read.placeholders(base - 1)
-        end = inline.map[1] if inline.map else base
-        self.add_step(StepKind.CHECK, _shorten(found.title), read.body, "", {}, read.lines[0],
-                      end, read=read)
-        self.item_steps += 1
-
     def prose(self, tok: Token, tokens: list[Token], i: int) -> None:
         if tok.type == "html_block" and _swrun_comments(tok.content):
             return
@@ -735,76 +514,6 @@ class _Builder:
             steps=tuple(self.steps), variables={**self.variables, **self.placeholder_vars},
             metadata=self.metadata,
         )
-
-    def braced_placeholders(self) -> None:
-        """`${NAME}` or `$NAME` (upper case, expanded by the shell) in a local shell step
-        that neither the step, nor an earlier step's export, nor a declaration sets (or
-        that a `# NAME='<text>'` comment declares): a value the operator must supply (asked for, or
-        taken from the environment variable of that name)."""
-        self.commented_declarations()
-        carried: set[str] = set()
-        set_before: set[str] = set()
-        sets_of = [assigned(s.body) if s.kind in (StepKind.SHELL, StepKind.CHECK) else set()
-                   for s in self.steps]
-        last_set = {n: k for k, s in enumerate(self.steps) if s.kind is StepKind.SHELL
-                    for n in sets_of[k]}  # the last shell step that sets each name
-        for k, step in enumerate(self.steps):
-            if step.kind not in (StepKind.SHELL, StepKind.CHECK) or step.optional or (
-                    step.kind is StepKind.CHECK and not step.manual) or step.targets or \
-                    step.attributes.get("file") or not _sh(step.text("shell")):
-                continue
-            sets = sets_of[k]
-            uses: list[PlaceholderUse] = []
-            taken = {p.name for p in step.placeholders}
-            offset = counted = 0
-            code_sets = assigned(strip_comments(step.body)) if self.commented else sets
-            for at, text, name in expanded(step.body):  # `$NAME` as much as `${NAME}`
-                if name in taken:
-                    continue
-                if name in self.commented and name not in code_sets:
-                    pass  # `# NAME='<text>'` declares it: asked, and used here
-                elif (not name.isupper() or name in sets or name in carried or shell_owned(name)
-                        or (text[1] != "{" and name in set_before)  # SW108 says why
-                        or name in self.variables or name.startswith("SWRUN_") or name in taken
-                        or (name in self.placeholder_vars and name not in self.commented)):
-                    continue
-                taken.add(name)
-                offset += step.body.count("\n", counted, at)  # counted once, in order
-                counted = at
-                uses.append(PlaceholderUse(text, name, step.body_line(offset)))
-            carried |= exported(step.body)
-            set_before |= sets
-            # one a later step sets is left to `check` (set too late)
-            uses = [u for u in uses if last_set.get(u.name, -1) <= k]
-            if uses:
-                for use in uses:
-                    self.placeholder_var(use)
-                new = replace(step, placeholders=(*step.placeholders, *uses))
-                self.steps[k] = new
-                sec = self.find_builder(step.section_id)
-                if sec is not None:
-                    sec.steps[sec.steps.index(step)] = new
-
-    def commented_declarations(self) -> None:
-        """`# NAMESPACE='<value of namespace label from alert>'` in a step a person reads:
-        a value the operator must supply, asked with that text (not a comment that vanishes
-        while the next command runs `oc -n  logs`)."""
-        for step in self.steps:
-            if step.kind not in (StepKind.SHELL, StepKind.CHECK) or step.optional or (
-                    step.kind is StepKind.CHECK and not step.manual) or \
-                    step.attributes.get("file"):
-                continue
-            for found in declared(step.body):
-                name = owned_renamed(found.name)
-                if name in self.variables or name in self.placeholder_vars or \
-                        name in assigned(strip_comments(step.body)):
-                    continue
-                line = step.body_line(found.offset)
-                self.placeholder_vars[name] = Variable(
-                    name, prompt=f"{found.text} (line {line})", placeholder=found.text,
-                    line=line, description=f"declared by `# {found.name}={found.text}` on "
-                    f"line {line}")
-                self.commented.add(name)
 
     def find_builder(self, section_id: str) -> _SectionBuilder | None:
         todo = [self.root]
@@ -832,16 +541,6 @@ def _swrun_comments(text: str) -> list[str]:
         found.append(text[m.end():end])
         pos = end + 3
     return found
-
-
-def _shorten(text: str) -> str:
-    text = " ".join(text.split())
-    if len(text) <= _TITLE_MAX:
-        return text
-    cut = text[: _TITLE_MAX - 1]
-    if " " in cut[_TITLE_MAX // 2:]:  # at a word, not in the middle of one
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip(" ,;:-") + "…"
 
 
 def _slug(text: str) -> str:
