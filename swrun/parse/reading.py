@@ -19,8 +19,8 @@ from swrun.rules.inline import asked
 from swrun.rules.knownbad import QUERIES, bash_checked, bash_verdicts, content_kind
 from swrun.rules.prompts import Transcript, read_prompts
 from swrun.rules.sessions import follow
+from swrun.rules.shellplaceholders import find_placeholders
 from swrun.rules.shelltext import (
-    find_placeholders,
     interactive,
     logical_lines,
     looks_like_command,

@@ -8,7 +8,8 @@ from dataclasses import replace
 from swrun.model import PlaceholderUse, StepKind, Variable
 from swrun.parse.reading import _sh
 from swrun.rules.placeholders import declared
-from swrun.rules.shelltext import assigned, exported, owned_renamed, shell_owned, strip_comments
+from swrun.rules.shellplaceholders import owned_renamed, shell_owned
+from swrun.rules.shelltext import assigned, exported, strip_comments
 from swrun.rules.unset import expanded
 
 
