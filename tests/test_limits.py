@@ -23,6 +23,7 @@ from swrun import parser
 from swrun.attributes import parse_attributes
 from swrun.errors import RunbookError, Severity
 from swrun.model import StepKind
+from swrun.parse import builder
 from swrun.parser import ParseResult, parse_file, parse_text
 
 HERE = Path(__file__).resolve().parent
@@ -93,7 +94,7 @@ def _limited_markdown() -> MarkdownIt:
 
 
 def test_the_guard_reports_what_any_parser_limit_drops(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parser, "_markdown", _limited_markdown)
+    monkeypatch.setattr(builder, "_markdown", _limited_markdown)
     result = parse_text(_deep(12), "rb.md")
     assert [(d.severity, d.line) for d in result.diagnostics] == [(Severity.ERROR, 22)]
     assert "1 task item and 1 fenced block were not read" in result.diagnostics[0].message
