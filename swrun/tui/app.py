@@ -176,7 +176,7 @@ class SwrunApp(OperatorActions, App[int]):
         import asyncio
 
         from swrun.errors import LeftoverError
-        from swrun.execute import (
+        from swrun.run import (
             approvals_preflight,
             hold_runbook,
             open_run_log,
@@ -401,7 +401,7 @@ class SwrunApp(OperatorActions, App[int]):
             pass
         except Exception as exc:  # the UI must say so, not vanish
             error = f"{type(exc).__name__}: {exc}"
-        from swrun.execute import sign_run_log  # this part of the run ends signed, or says so
+        from swrun.run import sign_run_log  # this part of the run ends signed, or says so
 
         _, said = sign_run_log(log, self.engine.settings,  # type: ignore[arg-type]
                                self.operator_name, self.runbook)
@@ -566,9 +566,9 @@ class SwrunApp(OperatorActions, App[int]):
         if self.signature_note and not message.error:
             self._status(" · ".join(t for t in (self._status_text, self.signature_note) if t))
         if message.finished is not None:
-            from swrun.execute import _EXIT
+            from swrun.run import EXIT
 
-            self._exit_code = _EXIT[message.finished.status]
+            self._exit_code = EXIT[message.finished.status]
             if not self._quitting and self.view.finished is not None:
                 self.push_screen(SummaryScreen(self.view, self.view.finished,
                                                str(self.log_path or "")))

@@ -23,7 +23,7 @@ from swrun.tui.steps import ICONS
 from swrun.variables import is_secret, validate_value
 
 if TYPE_CHECKING:
-    from swrun.execute import Leftover
+    from swrun.run import Leftover
     from swrun.runlog import LogData
 
 _TERMINAL = ("check_ticked", "step_skipped", "step_finished")
@@ -57,7 +57,7 @@ class ResumeOffer:
 
     @classmethod
     def of(cls, runbook: Runbook, data: LogData) -> ResumeOffer:
-        from swrun.execute import find_leftovers
+        from swrun.run import find_leftovers
         from swrun.runlog import resume_state
 
         state = resume_state(data)
