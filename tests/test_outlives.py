@@ -89,6 +89,9 @@ def test_kill_9_mid_step_the_step_finishes_and_the_resume_logs_its_real_end(
     # before the kill a step printing to a pipe swrun held died of SIGPIPE at its next line
     _wait_for(finished.exists, "the step's own end (its marker)")
     assert finished.read_text().split() == ["migrate"]
+    # the marker is the block's last line; its shell then exits and writes its exit file
+    _wait_for(lambda: "finished with exit 0 after swrun died" in ResumeOffer.of(
+        rb, read_log(tmp_path / "run.toml")).verdict(), "the step's exit status")
     offer = ResumeOffer.of(rb, read_log(tmp_path / "run.toml"))
     verdict = offer.verdict()
     assert "step 2 'migrate' was running when swrun stopped; it finished with exit 0 after " \
