@@ -139,11 +139,13 @@ def parse_attributes(text: str) -> dict[str, AttrValue]:
     """`name="a b" confirm retries=2` → {"name": "a b", "confirm": True, "retries": "2"}.
 
     Separators may be spaces or commas (quote a value to keep its commas: `hosts="h1,h4"`);
-    `flag=true/false/yes/no` set a flag explicitly.
+    `flag=true/false/yes/no` set a flag explicitly. The inside of a JSON object of plain
+    values (`"name":"a b","confirm":"true"`, Runme's form) is read as the same pairs.
     Raises AttributeSyntaxError for unbalanced quotes, malformed keys or a key given twice
     (`hosts=h1 hosts=h2`: which one was meant?).
     """
-    words = split_words(text)
+    pairs = _json_pairs(text)
+    words = split_words(text) if pairs is None else [f"{k}={v}" for k, v in pairs]
     out: dict[str, AttrValue] = {}
     written: dict[str, str] = {}
     for word in words:
@@ -161,6 +163,29 @@ def parse_attributes(text: str) -> dict[str, AttrValue]:
             out[key] = False
         else:
             out[key] = value
+    return out
+
+
+def _json_pairs(text: str) -> list[tuple[str, str]] | None:
+    """`"name":"echo","interactive":"false"` (the inside of a JSON object, as Runme writes a
+    cell's options) → [("name", "echo"), ("interactive", "false")]; None when the text is not
+    a JSON object of plain values (then it is read as `key=value` words). A JSON `true` is
+    "true", a number its text, `null` leaves the key out."""
+    if not text.lstrip().startswith('"'):
+        return None
+    import json
+
+    try:
+        pairs = json.loads("{" + text + "}", object_pairs_hook=list)
+    except ValueError:
+        return None
+    out: list[tuple[str, str]] = []
+    for key, value in pairs:
+        if value is None:
+            continue
+        if isinstance(value, list | dict) or "=" in key:
+            return None
+        out.append((key, json.dumps(value) if isinstance(value, bool) else str(value)))
     return out
 
 

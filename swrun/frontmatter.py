@@ -15,6 +15,7 @@ from markdown_it.rules_block import StateBlock
 
 from swrun.attributes import VAR_REF, kube_context_problem
 from swrun.errors import Diagnostic, Severity
+from swrun.formats import runme
 from swrun.model import Variable
 
 KNOWN_KEYS = frozenset(
@@ -22,7 +23,7 @@ KNOWN_KEYS = frozenset(
      "tags", "version", "links", "service", "severity", "milestones", "signing_key", "notify",
      "allowed_signers", "approvals", "rollback", "optional", "kube_context",
      "state_changing", "unattended"}
-)
+) | runme.FRONT_MATTER_KEYS
 _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 SOURCES = ("env:", "aws-secretsmanager:")
 """Where a variable's value may come from besides --var and its default."""
@@ -140,6 +141,9 @@ def load_front_matter(
         if key in data and not isinstance(data[key], str):
             problem(Severity.ERROR, f"front matter {key} must be a string", key)
             data.pop(key)
+    for key, message in runme.front_matter_problems(data):
+        problem(Severity.ERROR, message, key)
+        data.pop(key)
     if "kube_context" in data:
         value = data["kube_context"]
         bad = kube_context_problem(value) if isinstance(value, str) else \

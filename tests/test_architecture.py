@@ -26,7 +26,7 @@ ROOMS = [  # bottom up, as docs/architecture.md draws them; the longest matching
     ("data", "swrun model events errors exitcodes durations words attributes executors.base"),
     ("system", "procs files envnames shellbody toolnoise inventory templates"),
     ("values", "secretsources variables secrets awsconfig"),
-    ("reading", "parser parse frontmatter rules notify.config"),
+    ("reading", "parser parse frontmatter rules notify.config formats"),
     ("log", "runlog evidence registry watch.tail watch.status watch.source"),
     ("backends", "executors ops ssh ansible rundir kube"),
     ("engine", "engine carry emptyvalue rollbackvars operators"),

@@ -22,6 +22,7 @@ from swrun.attributes import (
     repeated,
 )
 from swrun.errors import Diagnostic, Severity
+from swrun.formats import runme
 from swrun.frontmatter import load_front_matter, read_variables
 from swrun.model import (
     PlaceholderUse,
@@ -385,7 +386,7 @@ class _Builder(_Blocks, _Values):
             if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_CHARS:
                 self.error(f"{key}= is longer than {MAX_ATTRIBUTE_CHARS // 1024} KB", line)
                 del attrs[key]
-            elif key not in KNOWN:
+            elif key not in KNOWN and not runme.kept(key):
                 hint = ""
                 first = attrs.get(previous)  # gone if it was itself refused above
                 if value is True and previous in ("host", "hosts") and isinstance(first, str):

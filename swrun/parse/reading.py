@@ -12,6 +12,7 @@ from typing import Any
 from markdown_it.token import Token
 
 from swrun.attributes import AttrValue, escapes
+from swrun.formats import runme
 from swrun.model import SHELL_LANGUAGES, TYPED_LANGUAGES, PlaceholderUse, StepKind
 from swrun.rules.blocklead import also_interactive, block_reason
 from swrun.rules.filled import file_placeholders
@@ -218,8 +219,10 @@ class _Blocks:
         own = self.take_pending()
         lang = language.lower()
         lead = self.lead
-        if attr_text is not None:
-            written = self.attributes(attr_text, line)
+        written = runme.cell(self.attributes(attr_text, line) if attr_text is not None else {},
+                             self.metadata, shell_block=lang in SHELL_LANGUAGES,
+                             inherited={**self.stack[-1].attributes, **own})
+        if attr_text is not None or written:
             runs = lang in SHELL_LANGUAGES or lang in TYPED_LANGUAGES or (
                 written.get("run", own.get("run")) is True) or "file" in written
             own.update(self.checked(written, line, swrun=runs))
@@ -234,7 +237,8 @@ class _Blocks:
                 kind = StepKind.SHELL
                 if lang and "shell" not in own:
                     own["shell"] = _INTERPRETERS.get(lang, lang)
-            elif own and set(own) - {"name", "title", "file", "allow", "outside"}:
+            elif own and set(own) - {"name", "title", "file", "allow", "outside"} - \
+                    runme.CELL_KEYS - ({"run"} if "excludeFromRunAll" in own else set()):
                 self.warn(f"unknown step kind {language or '(none)'!r}: block is shown as "
                           "reference material, not run (add `run` to run it)", line)
         if kind is not StepKind.REFERENCE and own.get("run") is False:
@@ -303,6 +307,8 @@ class _Blocks:
                     read.keep(commands, line)
             if here and not self.stack[-1].optional:
                 self.session = followed.open
+        if not read.manual and kind is StepKind.SHELL and not forced:
+            read.manual = runme.manual_reason(own)
         if not read.manual and "run" not in own and kind in (StepKind.SHELL, StepKind.REFERENCE) \
                 and not (own.get("targets") or own.get("hosts") or own.get("host")):
             read.manual = block_reason(lead, lang, read.body, kind is StepKind.SHELL and shell_text)

@@ -1,0 +1,1 @@
+"""Runbooks written for other tools: what their attributes and front matter mean to swrun."""
