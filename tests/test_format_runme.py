@@ -32,15 +32,15 @@ CELLS = """
 
     Say hello:
 
-    ```sh {"id":"01HF7BT3HBDTRGQAQMHNSXB9K2","name":"hello","category":"x","closeTerminalOnSuccess":"false","terminalRows":"25","mimeType":"text/plain","promptEnv":"no","tag":"type:entry"}
+    ```sh {"id":"01HF7BT3HBDTRGQAQMHNSXB9K2","name":"hello","closeTerminalOnSuccess":"false"}
     $ echo "Hello, runme!" > hello.txt
     ```
 
-    ```sh {"cwd":"sub","id":"01HF7BT3HCDS1X1WJJHSYYJW0S","name":"where","interpreter":"bash"}
+    ```sh {"cwd":"sub","name":"where","interpreter":"bash","terminalRows":"25","tag":"t:e"}
     pwd > here.txt
     ```
 
-    ```sh {"excludeFromRunAll":"true","name":"never"}
+    ```sh {"excludeFromRunAll":"true","name":"never","mimeType":"text/plain","promptEnv":"no"}
     touch never.txt
     ```
 
@@ -82,8 +82,9 @@ def test_runme_cells_load_with_their_names_and_kept_options(tmp_path: Path) -> N
     # kept and shown, not acted on
     assert hello.attributes["id"] == "01HF7BT3HBDTRGQAQMHNSXB9K2"
     assert hello.attributes["closeTerminalOnSuccess"] is False
-    assert hello.attributes["terminalRows"] == "25"
-    assert hello.attributes["tag"] == "type:entry"
+    assert steps["where"].attributes["terminalRows"] == "25"
+    assert steps["where"].attributes["tag"] == "t:e"
+    assert steps["never"].attributes["promptEnv"] is False
     assert hello.attributes["shell"] == "bash"  # the front matter's shell
     assert steps["where"].attributes["cwd"] == "sub"
     assert steps["never"].kind is StepKind.REFERENCE
@@ -97,7 +98,7 @@ def test_plan_json_shows_the_kept_options(tmp_path: Path) -> None:
     first = shown["steps"][0]
     assert first["id"] == "hello"
     assert first["attributes"]["id"] == "01HF7BT3HBDTRGQAQMHNSXB9K2"
-    assert first["attributes"]["mimeType"] == "text/plain"
+    assert shown["steps"][2]["attributes"]["mimeType"] == "text/plain"
 
 
 def test_runme_cells_run_headless(tmp_path: Path) -> None:
@@ -216,3 +217,27 @@ a: 1
     assert first.attributes == {"name": "deploy", "confirm": True, "retries": "2",
                                 "hosts": "h1,h4"}
     assert second.kind is StepKind.REFERENCE and second.attributes == {}
+
+
+def test_a_runme_cell_runs_every_line_as_runme_does(tmp_path: Path) -> None:
+    """Runme drops a line's leading `$ ` and runs every line: a line without a prompt is a
+    command there, not program output (swrun's own transcripts are read as before)."""
+    path = write_runbook(tmp_path, """
+        ---
+        runme:
+          id: 01HG9CJ12JXPWFTA90C2HT8ZX3
+          version: v3
+        ---
+
+        ```sh {"id":"01HNGQNYYWKP635FT8GHE67476","promptEnv":"false"}
+        export VERSION="v1"
+        $ echo "runner.$VERSION" > version.txt
+        ```
+        """)
+    result = parse_text(path.read_text(), str(path))
+    assert result.diagnostics == ()
+    assert result.runbook.steps[0].body == 'export VERSION="v1"\necho "runner.$VERSION" > ' \
+        'version.txt\n'
+    done = run(["execute", str(path), "--log", str(tmp_path / "run.toml")], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "version.txt").read_text() == "runner.v1\n"

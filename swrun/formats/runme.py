@@ -21,6 +21,7 @@ CELL_KEYS = frozenset(
      "terminalRows"}
 )
 """The cell options Runme documents (its reference page and its code block's accessors)."""
+_RUNME_ONLY = CELL_KEYS - {"name", "cwd"}
 FRONT_MATTER_KEYS = frozenset(
     {"runme", "shell", "cwd", "skipPrompts", "category", "terminalRows"}
 )
@@ -73,6 +74,22 @@ def manual_reason(attrs: Mapping[str, AttrValue]) -> str:
     if _true(attrs.get("background")):
         return BACKGROUND
     return ""
+
+
+def is_cell(attrs: Mapping[str, AttrValue], metadata: Mapping[str, Any]) -> bool:
+    """Whether a block is a Runme cell: its document has Runme's `runme:` front matter, or
+    the block has an option only Runme has (`id`, `interactive`, `excludeFromRunAll`…)."""
+    return "runme" in metadata or any(k in _RUNME_ONLY for k in attrs)
+
+
+def unprompted(body: str) -> str:
+    """A Runme cell's text as Runme runs it: every line is a command, a leading `$ ` (or a
+    lone `$`) dropped; no line is program output. (`$HOME/bin/x` stays as written.)"""
+    lines = body.split("\n")
+    for i, line in enumerate(lines):
+        if line.startswith("$ ") or line.rstrip() == "$":
+            lines[i] = line[2:]
+    return "\n".join(lines)
 
 
 def _regroup(attrs: Mapping[str, AttrValue]) -> dict[str, AttrValue]:

@@ -264,6 +264,8 @@ class _Blocks:
             self.add_step(StepKind.SHELL, title, script, language, own, line, end,
                           written=body, uses=file_placeholders(body, line, here))
             return
+        if lang in SHELL_LANGUAGES and lang != "console" and runme.is_cell(own, self.metadata):
+            body = runme.unprompted(body)
         read = _Reading(body)
         shell_text = kind is StepKind.SHELL and _sh(own.get("shell"))
         forced = own.get("run") is True
