@@ -18,7 +18,6 @@ import hashlib
 import os
 import re
 import threading
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from enum import Enum
@@ -37,27 +36,23 @@ from swrun.files import (
     check_fd,
     check_path,
     open_regular,
-    read_regular,
+)
+from swrun.log.reader import (
+    SCHEMA_VERSION,
+    LogData,
+    complete_length,
+    parse_at,
+    parse_bytes,
+    peek_header,
+    read_log,
 )
 
 if TYPE_CHECKING:
     from swrun.registry import RunbookLock
 
-SCHEMA_VERSION = 1
-"""The `[run].schema` this swrun writes; logs with a higher one are refused."""
-
-_END = b"\n\n"
-"""Every table ends with a blank line, and no table contains one."""
-_END_CRLF = b"\n\r\n"
-"""The same blank line in a log converted to CRLF line ends (TOML allows either)."""
-_MAX_DEPTH = 64
-"""Values nested deeper than this are refused: no swrun writes them, and readers that
-walk values (the timeline's masking, renderers) must not run out of stack on a crafted log."""
-_LIFECYCLE = frozenset({"run_started", "run_resumed", "run_finished"})
 _NO_SYNC = frozenset({"step_started", "notification"})
 _TERMINAL = frozenset({"step_finished", "check_ticked", "step_skipped"})
 _DONE = frozenset(s.value for s in DONE_STATUSES)
-_HEADER_PEEK_LIMIT = 1 << 20
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -472,210 +467,6 @@ def _close_synced(fd: int) -> None:
         os.close(fd)
 
 
-# -- reading ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LogData:
-    """A run log as read back: the `[run]` header and the event records, in file order."""
-
-    path: Path
-    run: dict[str, Any]
-    events: list[dict[str, Any]]
-    warnings: list[str] = field(default_factory=list)
-    """A dropped torn last event, said as one line each."""
-
-    @property
-    def lifecycle(self) -> list[dict[str, Any]]:
-        """run_started, run_resumed and run_finished events, in order."""
-        return [e for e in self.events if e.get("type") in _LIFECYCLE]
-
-    @property
-    def finished(self) -> bool:
-        """The run ended, and was not resumed since."""
-        life = self.lifecycle
-        return bool(life) and life[-1].get("type") == "run_finished"
-
-    @property
-    def status(self) -> str | None:
-        """The status of the last run_finished event, if any."""
-        ends = [e for e in self.events if e.get("type") == "run_finished"]
-        return str(ends[-1].get("status")) if ends else None
-
-    @property
-    def last_seq(self) -> int:
-        return max((e["seq"] for e in self.events if isinstance(e.get("seq"), int)), default=0)
-
-
-def _not_a_log(path: Path, why: str) -> RunLogError:
-    return RunLogError(f"{path}: not a swrun run log ({why})")
-
-
-def complete_length(raw: bytes) -> int:
-    """How many leading bytes are whole tables (the rest is a torn last table)."""
-    if raw.endswith((_END, _END_CRLF)):
-        return len(raw)
-    ends = [i + len(end) for end in (_END, _END_CRLF) if (i := raw.rfind(end)) >= 0]
-    return max(ends, default=0)
-
-
-_INT = (int,)
-_STR = (str,)
-_EVENT_KEYS: dict[str, tuple[type, ...]] = {
-    **dict.fromkeys(("seq", "number", "attempt", "exit_code", "duration_ms", "active_ms",
-                     "wall_ms", "steps", "done", "pid", "pgid", "pid_start", "output_bytes",
-                     "approvals", "count", "valid_for"), _INT),
-    **dict.fromkeys(("at", "type", "step", "title", "kind", "status", "host", "by", "note",
-                     "error", "hash", "output_file", "run_id", "operator", "environment",
-                     "runbook", "next_step", "milestone", "reason", "command", "boot_id",
-                     "exit_file", "leftover", "prev", "output_sha256", "runbook_sha256",
-                     "command_sha256", "key", "operator_key", "approved_at", "expires_at",
-                     "file", "allowed_signers", "file_sha256", "kube_context"), _STR),
-    **dict.fromkeys(("will_retry", "dry_run", "runbook_changed"), (bool,)),
-    **dict.fromkeys(("data", "counts", "rollback_counts", "secrets"), (dict,)),
-    "hosts": (list, dict), "output": (list,), "changed_steps": (list,),
-    "waiting_for": (list,),
-}
-"""The type of each key swrun writes: a log with another (crafted, or hand-edited) is
-refused with one line rather than tripping up whatever reads the key later."""
-_RUN_KEYS: dict[str, tuple[type, ...]] = {
-    **dict.fromkeys(("id", "runbook", "sha256", "title", "environment", "operator",
-                     "swrun_version", "started_at", "chain", "inventory", "inventory_sha256",
-                     "operator_key"), _STR),
-    "variables": (dict,), "argv": (list,),
-}
-
-
-def _misfit(record: dict[str, Any], keys: dict[str, tuple[type, ...]]) -> str | None:
-    """The first key of `record` whose value is not of the type swrun writes there."""
-    for key, types in keys.items():
-        value = record.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            want = " or ".join(t.__name__ for t in types)
-            return f"`{key}` is {type(value).__name__}, not {want}"
-    if keys is _EVENT_KEYS:
-        for key in ("counts", "rollback_counts"):
-            counts = record.get(key)
-            if isinstance(counts, dict) and not all(
-                    isinstance(v, int) and not isinstance(v, bool) for v in counts.values()):
-                return f"`{key}` holds something that is not a number"
-        for key in ("output", "changed_steps", "waiting_for", "hosts"):
-            items = record.get(key)
-            if isinstance(items, list) and not all(isinstance(v, str) for v in items):
-                return f"`{key}` holds something that is not a string"
-        hosts = record.get("hosts")
-        if isinstance(hosts, dict) and not all(isinstance(v, dict) for v in hosts.values()):
-            return "`hosts` holds something that is not a table"
-    return None
-
-
-def _first_end(raw: bytes) -> int:
-    """Where the first table ends (just after its blank line), or -1."""
-    ends = [i + len(end) for end in (_END, _END_CRLF) if (i := raw.find(end)) >= 0]
-    return min(ends) if ends else -1
-
-
-def _too_deep(value: Any) -> bool:
-    """Nested deeper than _MAX_DEPTH, found without recursion."""
-    todo = [(value, 0)]
-    while todo:
-        item, depth = todo.pop()
-        if depth > _MAX_DEPTH:
-            return True
-        if isinstance(item, dict):
-            todo.extend((v, depth + 1) for v in item.values())
-        elif isinstance(item, list):
-            todo.extend((v, depth + 1) for v in item)
-    return False
-
-
-def parse_bytes(path: Path, raw: bytes) -> tuple[LogData, int]:
-    """The log in `raw` and the length of its intact part."""
-    if not raw:
-        raise _not_a_log(path, "the file is empty")
-    good = complete_length(raw)
-    try:
-        text = raw[:good].decode("utf-8")
-        if not good and not raw.startswith(b"[run]"):
-            raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _not_a_log(path, "not UTF-8 text") from None
-    if not good and raw.startswith(b"[run]"):
-        raise _not_a_log(path, "its [run] table was cut off while it was written")
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise _not_a_log(path, f"TOML error: {exc}") from None
-    except RecursionError:
-        raise _not_a_log(path, "values nested too deeply") from None
-    if _too_deep(doc):
-        raise _not_a_log(path, "values nested too deeply")
-    run = doc.get("run")
-    if not isinstance(run, dict):
-        raise _not_a_log(path, "no [run] table")
-    schema = run.get("schema")
-    if not isinstance(schema, int) or isinstance(schema, bool):
-        raise _not_a_log(path, "[run] has no schema number")
-    if schema > SCHEMA_VERSION:
-        raise RunLogError(f"{path}: written by a newer swrun (log schema {schema}, this swrun "
-                          f"reads up to {SCHEMA_VERSION})")
-    events = doc.get("event", [])
-    if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
-        raise _not_a_log(path, "`event` is not a list of [[event]] tables")
-    misfit = _misfit(run, _RUN_KEYS)
-    if misfit:
-        raise _not_a_log(path, f"in [run], {misfit}")
-    for number, event in enumerate(events, 1):
-        misfit = _misfit(event, _EVENT_KEYS)
-        if misfit:
-            raise _not_a_log(path, f"in event {number}, {misfit}")
-    warnings = []
-    if good < len(raw):
-        found = re.search(rb"\nseq = (\d+)\r?\n", raw[good:])
-        which = f"event seq {int(found.group(1))}" if found else "last event"
-        warnings.append(f"{path}: the {which} was cut off while it was written "
-                        f"({len(raw) - good} bytes); it was dropped")
-    return LogData(path, run, events, warnings), good
-
-
-def read_log(path: str | Path) -> LogData:
-    """Load a run log; a torn last event is dropped with a warning, anything else raises."""
-    path = Path(path)
-    try:
-        raw = read_regular(path, MAX_LOG_BYTES)
-    except FileNotFoundError:
-        raise RunLogError(f"{path}: no such run log") from None
-    except NotRegular as exc:
-        raise RunLogError(str(exc)) from None
-    except OSError as exc:
-        raise RunLogError(f"{path}: cannot read the run log: {exc.strerror}") from None
-    return parse_bytes(path, raw)[0]
-
-
-def peek_header(path: Path) -> dict[str, Any] | None:
-    """The `[run]` table alone, read without loading the events; None if it is not there."""
-    try:
-        with open_regular(path) as fh:
-            head = b""
-            while _first_end(head) < 0 and len(head) < _HEADER_PEEK_LIMIT:
-                block = fh.read(65536)
-                if not block:
-                    break
-                head += block
-    except OSError:
-        return None
-    end = _first_end(head)
-    if end < 0:
-        return None
-    try:
-        run = tomllib.loads(head[:end].decode("utf-8")).get("run")
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-        return None
-    return run if isinstance(run, dict) else None
-
-
 def _same_runbook(logged: str, runbook: Path) -> bool:
     """The log names this runbook; a log whose runbook no longer exists matches by directory."""
     try:
@@ -784,16 +575,6 @@ class ResumeState:
     """The milestones already marked (a mark is once per run: a later one logs nothing)."""
 
 
-def parse_at(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
 def active_ms(events: list[dict[str, Any]]) -> int:
     """Active time of a log's parts, from the event times: each `run_started`/`run_resumed`
     to its `run_finished`, or to the last event before the next part (or the end) when the
@@ -869,3 +650,10 @@ def resume_state(log: LogData) -> ResumeState:
         milestones=frozenset(str(e.get("milestone")) for e in log.events
                              if e.get("type") == "milestone"),
     )
+
+
+__all__ = [
+    "SCHEMA_VERSION", "LogData", "ResumeState", "RunLog", "_sidecar_name", "active_ms",
+    "complete_length", "default_log_path", "find_logs", "find_unfinished", "parse_at",
+    "parse_bytes", "peek_header", "read_log", "resume_state",
+]
