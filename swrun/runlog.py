@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import tomli_w
 
-from swrun.errors import LogLockedError, RunLogError
+from swrun.errors import RunLogError
 from swrun.events import Event, StepOutput, format_time
 from swrun.evidence.chain import CHAIN, digest, last_hash, normalize
 from swrun.files import (
@@ -41,6 +41,7 @@ from swrun.log.discovery import (
     find_logs,
     find_unfinished,
 )
+from swrun.log.lock import _lock
 from swrun.log.reader import (
     SCHEMA_VERSION,
     LogData,
@@ -105,24 +106,6 @@ def _sidecar_name(number: int | None, step: str, attempt: int, host: str | None)
     if host:
         name += "@" + (_UNSAFE.sub("_", host).lstrip(".") or "host")
     return name + ".log"
-
-
-def _lock_holder(fd: int) -> int | None:
-    """The pid holding a flock on fd's file, from /proc/locks (Linux); None if unknown."""
-    from swrun.procs import file_key, held_locks
-
-    return held_locks().get(file_key(os.fstat(fd))) or None
-
-
-def _lock(fd: int, path: Path) -> None:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pid = _lock_holder(fd)
-        os.close(fd)
-        who = f"another swrun (pid {pid})" if pid else "another swrun"
-        raise LogLockedError(f"{path} is in use by {who}; wait for it to end or stop it "
-                             "before resuming") from None
 
 
 def _fsync_dir(path: Path) -> None:
