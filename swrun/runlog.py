@@ -52,12 +52,12 @@ from swrun.log.reader import (
     read_log,
 )
 from swrun.log.resumestate import ResumeState, active_ms, resume_state
+from swrun.log.sidecars import _close_synced, _sidecar_name, _sum_so_far
 
 if TYPE_CHECKING:
     from swrun.registry import RunbookLock
 
 _NO_SYNC = frozenset({"step_started", "notification"})
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -95,17 +95,6 @@ def _table_text(name: str, record: dict[str, Any], array: bool) -> bytes:
     text = (f"[[{name}]]\n" if array else f"[{name}]\n") + text
     # tomli_w never writes a raw newline inside a value, so every line is structural
     return ("\n".join(line for line in text.split("\n") if line) + "\n\n").encode("utf-8")
-
-
-def _sidecar_name(number: int | None, step: str, attempt: int, host: str | None) -> str:
-    name = _UNSAFE.sub("_", step.replace("/", "__")).lstrip(".") or "step"
-    if number is not None:
-        name = f"{number:04d}-{name}"
-    if attempt > 1:
-        name += f"-attempt{attempt}"
-    if host:
-        name += "@" + (_UNSAFE.sub("_", host).lstrip(".") or "host")
-    return name + ".log"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -417,30 +406,6 @@ class RunLog:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
-
-
-def _sum_so_far(fd: int) -> tuple[Any, int]:
-    """The SHA-256 and length of what an opened sidecar already holds (a step run again by
-    a resume appends to it); (None, 0) when it cannot be read (it is read back at the end)."""
-    h = hashlib.sha256()
-    size = 0
-    try:
-        if os.fstat(fd).st_size:
-            with open_regular(Path(f"/proc/self/fd/{fd}")) as fh:
-                while block := fh.read(1 << 20):
-                    h.update(block)
-                    size += len(block)
-    except OSError:
-        return None, 0
-    return h, size
-
-
-def _close_synced(fd: int) -> None:
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 __all__ = [
