@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent / "swrun"
 
 CORE = ("swrun.model", "swrun.parser", "swrun.parse", "swrun.engine", "swrun.runlog",
-        "swrun.executors")
+        "swrun.log", "swrun.executors")
 """The core: a module named so, or inside a package named so."""
 UI = ("textual", "click")
 FRONT = ("swrun.tui", "swrun.cli", "swrun.commands")
@@ -27,7 +27,7 @@ ROOMS = [  # bottom up, as docs/architecture.md draws them; the longest matching
     ("system", "procs files envnames shellbody toolnoise inventory templates"),
     ("values", "secretsources variables secrets awsconfig"),
     ("reading", "parser parse frontmatter rules notify.config formats"),
-    ("log", "runlog evidence registry watch.tail watch.status watch.source"),
+    ("log", "runlog log evidence registry watch.tail watch.status watch.source"),
     ("backends", "executors ops ssh ansible rundir kube"),
     ("engine", "engine carry emptyvalue rollbackvars operators"),
     ("reports", "timeline plan render checks doctor listing ps new otel"),

@@ -104,12 +104,13 @@ def test_read_regular_refuses_past_its_limit(tmp_path: Path) -> None:
 def test_a_log_over_the_limit_is_refused_before_it_is_read(tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch
                                                            ) -> None:
+    import swrun.log.reader
     import swrun.runlog
     from swrun.errors import RunLogError
 
     path = tmp_path / "big.toml"
     path.write_bytes(b"[run]\nschema = 1\n\n" + b"#" * 2000 + b"\n\n")
-    monkeypatch.setattr(swrun.runlog, "MAX_LOG_BYTES", 1000)
+    monkeypatch.setattr(swrun.log.reader, "MAX_LOG_BYTES", 1000)
     with pytest.raises(RunLogError, match=r"big.toml: larger than 1000 bytes \(2020 bytes\)"):
         swrun.runlog.read_log(path)
 
