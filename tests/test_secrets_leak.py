@@ -228,7 +228,7 @@ def test_quoted_forms_of_a_secret_are_masked_in_output_log_and_json(tmp_path: Pa
         +++
         # Q
 
-        ```pm2
+        ```pm2 {{unattended}}
         start $APP_DIR/server.js --name $APP_SECRET
         delete $APP_SECRET
         ```

@@ -441,7 +441,7 @@ def test_a_file_step_on_hosts_takes_its_path_as_data(tmp_path: Path, inv: Path,
 def test_a_body_over_128_kib_runs_on_a_host(tmp_path: Path, inv: Path) -> None:
     """The script goes on the channel's stdin into a 0600 file on the host, never in the
     command sshd runs (one argument there holds at most 128 KiB too)."""
-    filler = "".join(f": filler {i:06d} {'x' * 100}\n" for i in range(300 * 1024 // 116))
+    filler = "".join(f": filler {i:06d} {'y' * 100}\n" for i in range(300 * 1024 // 116))
     _, events = _run(tmp_path, f"""
         # Big
 
