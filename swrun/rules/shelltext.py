@@ -6,6 +6,7 @@ The placeholder part is in shellplaceholders.py; its names are importable from h
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from swrun.rules.shellplaceholders import ANGLE as ANGLE
@@ -249,14 +250,15 @@ def _no_redis_command(part: str) -> bool:
     return True
 
 
-def split_commands(line: str) -> list[str]:
-    """`a && b; c || d` → the commands, quotes respected (`psql -c "SELECT 1;"` is one)."""
+def split_outside_quotes(text: str, separator: Callable[[str, int], int]) -> list[str]:
+    """`text` cut at each separator outside quotes (and not escaped): `separator(text, i)`
+    is the separator's length at i, 0 where there is none. Empty parts are dropped."""
     parts: list[str] = []
     quote = ""
     start = 0
     i = 0
-    while i < len(line):
-        ch = line[i]
+    while i < len(text):
+        ch = text[i]
         if quote:
             if ch == quote:
                 quote = ""
@@ -266,14 +268,25 @@ def split_commands(line: str) -> list[str]:
             quote = ch
         elif ch == "\\":
             i += 1
-        elif ch == ";" or line.startswith(("&&", "||"), i):
-            parts.append(line[start:i])
-            i += 1 if ch == ";" else 2
+        elif width := separator(text, i):
+            parts.append(text[start:i])
+            i += width
             start = i
             continue
         i += 1
-    parts.append(line[start:])
+    parts.append(text[start:])
     return [p for p in parts if p.strip()]
+
+
+def _list_separator(line: str, i: int) -> int:
+    if line[i] == ";":
+        return 1
+    return 2 if line.startswith(("&&", "||"), i) else 0
+
+
+def split_commands(line: str) -> list[str]:
+    """`a && b; c || d` → the commands, quotes respected (`psql -c "SELECT 1;"` is one)."""
+    return split_outside_quotes(line, _list_separator)
 
 
 _QUOTE_OR_HASH = re.compile(r"['\"#]")

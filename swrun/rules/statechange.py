@@ -28,7 +28,7 @@ from typing import Any
 
 from swrun.files import safe_text
 from swrun.model import Step
-from swrun.rules.shelltext import logical_lines, split_commands, strip_comment
+from swrun.rules.shelltext import logical_lines, split_commands, split_outside_quotes, strip_comment
 
 LIBRARY: tuple[str, ...] = (
     # Kubernetes / OpenShift
@@ -237,31 +237,19 @@ def _unquote(word: str) -> str:
         if ("'" in word or '"' in word or "\\" in word) else word
 
 
+def _pipe_separator(command: str, i: int) -> int:
+    """A pipe, `&`, a parenthesis or a backquote: not `>&`/`<&`/`&>` (redirections)."""
+    ch = command[i]
+    if ch not in "|&()`":
+        return 0
+    if ch == "&" and (command[i - 1:i] in (">", "<") or command[i + 1:i + 2] == ">"):
+        return 0
+    return 1
+
+
 def _pieces(command: str) -> list[str]:
     """`a | b & (c)` → the simple commands, quotes respected."""
-    out: list[str] = []
-    quote = ""
-    start = 0
-    i = 0
-    n = len(command)
-    while i < n:
-        ch = command[i]
-        if quote:
-            if ch == quote:
-                quote = ""
-            elif ch == "\\" and quote == '"':
-                i += 1
-        elif ch in "'\"":
-            quote = ch
-        elif ch == "\\":
-            i += 1
-        elif ch in "|&()`" and not (ch == "&" and command[i - 1:i] in (">", "<")) and \
-                not (ch == "&" and command[i + 1:i + 2] == ">"):
-            out.append(command[start:i])
-            start = i + 1
-        i += 1
-    out.append(command[start:])
-    return [p for p in out if p.strip()]
+    return split_outside_quotes(command, _pipe_separator)
 
 
 def _words(piece: str) -> list[str]:
