@@ -11,15 +11,13 @@ import dataclasses
 import os
 import queue
 import threading
-import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from swrun import kube, rundir
 from swrun.attributes import VAR_REF, AttrValue, check_value, substitute, variable_refs
@@ -48,7 +46,6 @@ from swrun.events import (
     StepSkipped,
     StepStarted,
     StepStatus,
-    utcnow,
 )
 from swrun.executors.base import (
     CutShort,
@@ -62,79 +59,30 @@ from swrun.executors.base import (
 )
 from swrun.executors.rawout import RawOutput
 from swrun.files import MAX_APPROVAL_BYTES, read_regular
-from swrun.model import Runbook, Step, StepKind, Variable
+from swrun.loop import clock
+from swrun.loop.clock import _ms
+from swrun.loop.operator import INFERRED, Answer, Decision, Operator, OperatorNeeded
+from swrun.model import Runbook, Step, StepKind
 from swrun.rollbackvars import ask_for_rollback
 from swrun.secrets import MASK, Masker
 
 if TYPE_CHECKING:
     from swrun.evidence.approve import Evidence
 
+__all__ = [  # the public names, and what moved to swrun/loop/ but is still imported from here
+    "APPROVAL_POLL", "DEFAULT_RETRY_DELAY", "INFERRED", "OUTPUT_TAIL", "Answer", "Decision",
+    "Engine", "Operator", "OperatorNeeded", "Resume", "Selection", "Settings", "new_run_id",
+]
+
 OUTPUT_TAIL = 100
 APPROVAL_POLL = 0.5
 """Seconds between looks into `<log>.approvals/` while a step waits for approval."""
-_monotonic = time.monotonic  # tests freeze the clock by replacing these two
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex[:8]
 
 DEFAULT_RETRY_DELAY = 2.0
-INFERRED = "inferred"
-"""The gate of a step swrun asks before though the author did not mark it (Step.inferred):
-`--yes` does not answer it; `--confirm STEP` or the author's `unattended` does."""
-
-
-class Decision(StrEnum):
-    CONTINUE = "continue"
-    SKIP = "skip"
-    ABORT = "abort"
-    RETRY = "retry"
-    ROLLBACK = "rollback"
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An operator's decision, who made it, and an optional comment."""
-
-    decision: Decision
-    by: str
-    note: str = ""
-
-
-class OperatorNeeded(Exception):
-    """Raised by an Operator that cannot ask anyone (headless without a terminal)."""
-
-    def __init__(self, reason: str, *, resume_args: tuple[str, ...] = (),
-                 resume_says: str = "") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.resume_args = resume_args
-        """What a headless `--resume` adds to get past this point (`--yes`), if anything."""
-        self.resume_says = resume_says
-        """What those arguments do, in words (`ticks it and every later check as auto`)."""
-
-
-class Operator(Protocol):
-    name: str
-    interactive: bool
-    """A person answers (the engine then logs that it is waiting)."""
-
-    def tick(self, step: Step) -> Answer:
-        """A check: CONTINUE (ticked), SKIP or ABORT."""
-        ...
-
-    def confirm(self, step: Step, reason: str) -> Answer:
-        """A gate before a step (`confirm`, `destructive`, `inferred` — see Step.inferred —
-        or `step` mode): CONTINUE/SKIP/ABORT."""
-        ...
-
-    def after_failure(self, step: Step, result: StepResult, can_rollback: bool) -> Answer:
-        """After the last attempt failed: RETRY, SKIP, ABORT or ROLLBACK."""
-        ...
-
-    def supply_variable(self, var: Variable) -> str | None:
-        """A value for a required variable nobody gave, or None."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -276,7 +224,7 @@ class Engine:
 
     def add_note(self, note: str, by: str | None = None, step: str | None = None) -> None:
         self._inbox.put(("note", {"note": note, "by": by or self.operator.name, "step": step,
-                                  "at": _now()}))
+                                  "at": clock._now()}))
 
     def mark_milestone(
         self, milestone: str, by: str | None = None, note: str | None = None
@@ -285,7 +233,7 @@ class Engine:
         if not self._first_mark(milestone):
             return False
         self._inbox.put(("milestone", {"milestone": milestone, "by": by or self.operator.name,
-                                       "note": note, "at": _now()}))
+                                       "note": note, "at": clock._now()}))
         return True
 
     def _first_mark(self, milestone: str) -> bool:
@@ -310,7 +258,7 @@ class Engine:
         text a person typed (a skip, tick, abort or rollback reason, a note, a milestone's
         note) and every reason shown while waiting is masked here, the one door to the log."""
         self._seq += 1
-        fields.setdefault("at", _now())
+        fields.setdefault("at", clock._now())
         for key in _TYPED:
             if isinstance(fields.get(key), str):
                 fields[key] = self.masker.mask(fields[key])
@@ -372,7 +320,7 @@ class Engine:
         (self._rollback_outcomes if step.in_rollback else self._outcomes)[step.id] = status.value
 
     def run(self) -> Iterator[Event]:
-        started = _monotonic()
+        started = clock._monotonic()
         rb = self.runbook
         main = rb.main_steps
         if self.resume is not None:
@@ -408,11 +356,11 @@ class Engine:
         if status is RunStatus.ROLLED_BACK:  # the pass asked for a rollback after `where` failed
             status, note = yield from self._rollback(where, note)
         yield from self._inbox_events()
-        duration = _ms(_monotonic() - started)
+        duration = _ms(clock._monotonic() - started)
         resume = self.resume
         active = duration + (resume.active_ms if resume else 0)
         first = resume.started_at if resume else None
-        wall = active if first is None else max(active, _ms((_now() - first).total_seconds()))
+        wall = active if first is None else max(active, _ms((clock._now() - first).total_seconds()))
         yield self._event(
             RunFinished, status=status, step=where if status is not RunStatus.COMPLETED else None,
             note=note, duration_ms=duration, active_ms=active, wall_ms=wall, counts=self.counts,
@@ -440,7 +388,7 @@ class Engine:
 
     def _rollback(self, failed: str | None, note: str | None) -> Iterator[Event]:
         steps = self.runbook.rollback_steps
-        t0 = _monotonic()
+        t0 = clock._monotonic()
         yield self._event(RollbackStarted, by=self._last_by, step=failed, note=note,
                           steps=len(steps))
         had = set(self.variables)
@@ -453,12 +401,12 @@ class Engine:
                 self.variables[n] for n in asked if is_secret(self.runbook.variables[n]))
         if missing is not None:  # asked only now: most runs never roll back
             yield self._event(RollbackFinished, status=RunStatus.FAILED.value,
-                              duration_ms=_ms(_monotonic() - t0))
+                              duration_ms=_ms(clock._monotonic() - t0))
             return RunStatus.ROLLBACK_FAILED, missing
         status, where, rnote = yield from self._pass(steps, rollback=True)
         ok = status is RunStatus.COMPLETED
         yield self._event(RollbackFinished, status="ok" if ok else status.value,
-                          duration_ms=_ms(_monotonic() - t0))
+                          duration_ms=_ms(clock._monotonic() - t0))
         if ok:
             return RunStatus.ROLLED_BACK, note
         return RunStatus.ROLLBACK_FAILED, rnote or f"rollback stopped at {where}"
@@ -838,7 +786,7 @@ class Engine:
         exit_file: str | None = None
         if problem is not None or executor is None:
             yield self._event(StepStarted, **start)
-            t0 = _monotonic()
+            t0 = clock._monotonic()
             if problem is not None:
                 result = StepResult(StepStatus.FAILED, error=problem)
             else:
@@ -853,7 +801,7 @@ class Engine:
             announced = ctx.announce = bool(getattr(executor, "announces_process", False))
             if not announced:
                 yield self._event(StepStarted, **start)
-                t0 = _monotonic()
+                t0 = clock._monotonic()
             items = executor.run(bound, ctx)
             try:
                 for item in items:
@@ -862,10 +810,10 @@ class Engine:
                         if isinstance(item, Spawned):
                             exit_file = item.exit_file
                             yield self._event(StepStarted, **start, **self._process(item))
-                            t0 = _monotonic()
+                            t0 = clock._monotonic()
                             continue
                         yield self._event(StepStarted, **start)
-                        t0 = _monotonic()
+                        t0 = clock._monotonic()
                     if isinstance(item, Idle):
                         yield from self._inbox_events()
                     elif isinstance(item, Output):
@@ -894,7 +842,7 @@ class Engine:
                     close()
             if announced:  # the executor ended (or raised) before naming anything
                 yield self._event(StepStarted, **start)
-                t0 = _monotonic()
+                t0 = clock._monotonic()
         if result is None:
             result = StepResult(StepStatus.FAILED, error="the executor returned no result")
         if self._cancel.is_set() and result.status is not StepStatus.ABORTED and (
@@ -908,7 +856,7 @@ class Engine:
             self._carry(step, result)
         yield self._event(
             StepFinished, **common, status=result.status, exit_code=result.exit_code,
-            duration_ms=_ms(_monotonic() - t0), attempt=attempt if attempts > 1 else None,
+            duration_ms=_ms(clock._monotonic() - t0), attempt=attempt if attempts > 1 else None,
             will_retry=will_retry or None, host=step.text("host"),
             error=self.masker.mask(result.error) if result.error else None,
             hash=step.content_hash, output=tuple(tail),
@@ -1053,11 +1001,3 @@ def _milestones_of(
         if isinstance(name, str) and steps:
             sections.append((name, steps))
     return own, sections
-
-
-def _now() -> datetime:
-    return utcnow()
-
-
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)

@@ -1,0 +1,5 @@
+"""The engine's parts; `swrun.engine` is the face the rest of swrun imports.
+
+    operator.py   what the engine asks a person: Decision, Answer, OperatorNeeded, Operator
+    clock.py      the clocks the engine reads (tests replace `_now` and `_monotonic` here)
+"""
