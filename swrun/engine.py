@@ -61,6 +61,7 @@ from swrun.executors.rawout import RawOutput
 from swrun.files import MAX_APPROVAL_BYTES, read_regular
 from swrun.loop import clock
 from swrun.loop.clock import _ms
+from swrun.loop.milestones import _Milestones, _milestones_of
 from swrun.loop.operator import INFERRED, Answer, Decision, Operator, OperatorNeeded
 from swrun.model import Runbook, Step, StepKind
 from swrun.rollbackvars import ask_for_rollback
@@ -156,7 +157,7 @@ class Settings:
     the runbook's front matter says, no key and no files)."""
 
 
-class Engine:
+class Engine(_Milestones):
     """Runs a runbook's steps in order, yielding Events; one instance per run."""
 
     def __init__(
@@ -235,14 +236,6 @@ class Engine:
         self._inbox.put(("milestone", {"milestone": milestone, "by": by or self.operator.name,
                                        "note": note, "at": clock._now()}))
         return True
-
-    def _first_mark(self, milestone: str) -> bool:
-        """True the first time `milestone` is marked in this run (thread-safe)."""
-        with self._marked_lock:
-            if milestone in self._marked:
-                return False
-            self._marked.add(milestone)
-            return True
 
     @property
     def aborted(self) -> bool:
@@ -474,30 +467,6 @@ class Engine:
 
     _last_result: StepResult = StepResult(StepStatus.FAILED)
     _last_by: str = "swrun"
-
-    def _milestones(self, step: Step) -> Iterator[Event]:
-        """After `step`'s outcome: its own `milestone=` is reached when it ended ok or ticked;
-        a section's when every step of it is done (ok, ticked or skipped, in this part or an
-        earlier one) and at least one ended ok or ticked (docs/timeline.md)."""
-        outcomes = self._rollback_outcomes if step.in_rollback else self._outcomes
-        names = []
-        if outcomes.get(step.id) in _REACHED:
-            names += self._step_milestones.get(step.id, [])
-        for name, steps in self._section_milestones:
-            if step.id not in steps or (name, steps) in self._reached:
-                continue
-            if all(outcomes.get(s) in _DONE for s in steps) and any(
-                    outcomes.get(s) in _REACHED for s in steps):
-                self._reached.add((name, steps))
-                names.append(name)
-        for name in names:
-            if not self._first_mark(name):  # marked by hand (or reached) earlier
-                continue
-            yield self._event(MilestoneMarked, milestone=name, by=self._last_by_or_operator(),
-                              note=f"reached at step {step.number}: {step.title}")
-
-    def _last_by_or_operator(self) -> str:
-        return self._last_by if self._last_by not in ("swrun", "auto") else self.operator.name
 
     def _common(self, step: Step) -> dict[str, Any]:
         return {"step": step.id, "number": step.number, "title": step.title,
@@ -981,23 +950,3 @@ class Engine:
 
 _TYPED = ("note", "reason")
 """Event fields that may hold what a person typed (masked in `Engine._event`)."""
-_REACHED = frozenset({StepStatus.OK.value, StepStatus.TICKED.value})
-_DONE = frozenset(s.value for s in DONE_STATUSES)
-
-
-def _milestones_of(
-    runbook: Runbook,
-) -> tuple[dict[str, list[str]], list[tuple[str, tuple[str, ...]]]]:
-    """Step id → its own `milestone=`; and each section's `milestone=` with the ids of its
-    actionable steps (sub-sections' included), innermost sections first."""
-    own: dict[str, list[str]] = {}
-    for step in runbook.steps:
-        if step.actionable and step.text("milestone"):
-            own.setdefault(step.id, []).append(step.text("milestone") or "")
-    sections = []
-    for section in reversed(list(runbook.root.walk())):
-        name = section.attributes.get("milestone")
-        steps = tuple(s.id for sec in section.walk() for s in sec.steps if s.actionable)
-        if isinstance(name, str) and steps:
-            sections.append((name, steps))
-    return own, sections

@@ -1,5 +1,6 @@
 """The engine's parts; `swrun.engine` is the face the rest of swrun imports.
 
-    operator.py   what the engine asks a person: Decision, Answer, OperatorNeeded, Operator
-    clock.py      the clocks the engine reads (tests replace `_now` and `_monotonic` here)
+    operator.py    what the engine asks a person: Decision, Answer, OperatorNeeded, Operator
+    clock.py       the clocks the engine reads (tests replace `_now` and `_monotonic` here)
+    milestones.py  _Milestones: a step's or a section's milestone reached, each logged once
 """
