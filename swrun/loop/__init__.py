@@ -3,4 +3,5 @@
     operator.py    what the engine asks a person: Decision, Answer, OperatorNeeded, Operator
     clock.py       the clocks the engine reads (tests replace `_now` and `_monotonic` here)
     milestones.py  _Milestones: a step's or a section's milestone reached, each logged once
+    texts.py       _Texts: a step's command and where it acts, values filled in, secrets masked
 """
