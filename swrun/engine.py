@@ -54,12 +54,12 @@ from swrun.executors.base import (
     Output,
     RemoteProcess,
     Spawned,
-    StepContext,
     StepResult,
 )
 from swrun.executors.rawout import RawOutput
 from swrun.files import MAX_APPROVAL_BYTES, read_regular
 from swrun.loop import clock
+from swrun.loop.carried import _Carried
 from swrun.loop.clock import _ms
 from swrun.loop.milestones import _Milestones, _milestones_of
 from swrun.loop.operator import INFERRED, Answer, Decision, Operator, OperatorNeeded
@@ -158,7 +158,7 @@ class Settings:
     the runbook's front matter says, no key and no files)."""
 
 
-class Engine(_Milestones, _Texts):
+class Engine(_Carried, _Milestones, _Texts):
     """Runs a runbook's steps in order, yielding Events; one instance per run."""
 
     def __init__(
@@ -850,61 +850,6 @@ class Engine(_Milestones, _Texts):
             exit_file = exit_file if rel.startswith("..") else rel
         return {"pid": spawned.pid, "pgid": spawned.pgid, "pid_start": spawned.start,
                 "boot_id": spawned.boot_id, "exit_file": exit_file}
-
-    def _local_shell(self, step: Step) -> bool:
-        return step.kind is StepKind.SHELL and not step.targets
-
-    def _carry(self, step: Step, result: StepResult) -> None:
-        """Keep what a local shell step exported and where it `cd`-ed to, for the later local
-        shell steps (swrun.carry); the logged copy masks secret-looking names, and a value
-        built from a secret is logged as its template."""
-        state = result.data.get("shell_state") if result.data else None
-        if not isinstance(state, dict) or not self._local_shell(step):
-            return
-        logged, fresh = self._shell.take(state, self._step_env(), self.masker)
-        if fresh:
-            self.masker = self.masker.with_secrets(fresh)
-        if logged is not None:
-            result.data["shell_state"] = logged
-        else:
-            result.data.pop("shell_state", None)
-
-    def _step_env(self, local_shell: bool = True) -> dict[str, str]:
-        """The environment a step starts with, before swrun's own SWRUN_* names."""
-        env = dict(self._environ)
-        if local_shell:
-            env.update(self._shell.env)
-        env.update(self.variables)
-        return env
-
-    def _context(self, step: Step) -> StepContext:
-        local = self._local_shell(step)
-        env = self._step_env(local)
-        settings = self.settings.executor_settings
-        if local:
-            from swrun.variables import looks_secret
-
-            settings = {**settings, "carry_shell_state": True, "shell_cwd": self._shell.cwd,
-                        "shell_aliases": dict(self._shell.aliases),
-                        "secret_names": sorted(self._secret_names | {
-                            k for k in env if looks_secret(k)})}
-        env.update({
-            "SWRUN_RUN_ID": self.settings.run_id,
-            "SWRUN_STEP": step.id,
-            "SWRUN_RUNBOOK_DIR": str(self.runbook.base_dir),
-        })
-        if self.settings.log_path:
-            env["SWRUN_LOG"] = self.settings.log_path
-        env.pop(kube.ENV, None)  # never an outer swrun's: this run decided its own
-        if local and (context := kube.context_for(step, self.runbook, settings)):
-            env[kube.ENV] = context
-        return StepContext(
-            runbook=self.runbook, variables=self.variables, env=env, cancel=self._cancel,
-            timeout=step.seconds("timeout"), run_dir=self.settings.run_dir,
-            settings={**settings, "check_mode": True} if self.settings.dry_run else settings,
-            kill_grace=self.settings.kill_grace,
-            confirm=lambda reason: self._confirm_mid_step(step, reason),
-        )
 
     def _confirm_mid_step(self, step: Step, reason: str) -> bool:
         answer = self.operator.confirm(step, reason)

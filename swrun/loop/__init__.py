@@ -4,4 +4,5 @@
     clock.py       the clocks the engine reads (tests replace `_now` and `_monotonic` here)
     milestones.py  _Milestones: a step's or a section's milestone reached, each logged once
     texts.py       _Texts: a step's command and where it acts, values filled in, secrets masked
+    carried.py     _Carried: carried shell state, a step's environment and StepContext
 """
