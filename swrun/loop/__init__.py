@@ -5,4 +5,5 @@
     milestones.py  _Milestones: a step's or a section's milestone reached, each logged once
     texts.py       _Texts: a step's command and where it acts, values filled in, secrets masked
     carried.py     _Carried: carried shell state, a step's environment and StepContext
+    approvals.py   _Approvals: four-eyes approval, waiting for the approvals a step needs
 """
