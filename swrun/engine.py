@@ -28,8 +28,6 @@ from swrun.events import (
     MilestoneMarked,
     NoteAdded,
     OperatorWaiting,
-    RollbackFinished,
-    RollbackStarted,
     RunFinished,
     RunResumed,
     RunStarted,
@@ -52,9 +50,9 @@ from swrun.loop.carried import _Carried
 from swrun.loop.clock import _ms
 from swrun.loop.milestones import _Milestones, _milestones_of
 from swrun.loop.operator import INFERRED, Answer, Decision, Operator, OperatorNeeded
+from swrun.loop.rollback import _Rollback
 from swrun.loop.texts import _Texts
 from swrun.model import Runbook, Step, StepKind
-from swrun.rollbackvars import ask_for_rollback
 from swrun.secrets import Masker
 
 if TYPE_CHECKING:
@@ -141,7 +139,7 @@ class Settings:
     the runbook's front matter says, no key and no files)."""
 
 
-class Engine(_Attempts, _Approvals, _Carried, _Milestones, _Texts):
+class Engine(_Attempts, _Approvals, _Carried, _Milestones, _Rollback, _Texts):
     """Runs a runbook's steps in order, yielding Events; one instance per run."""
 
     def __init__(
@@ -362,31 +360,6 @@ class Engine(_Attempts, _Approvals, _Carried, _Milestones, _Texts):
                               line=line, stream=stream, attempt=attempt if isinstance(
                                   attempt, int) else None, **({"at": when} if when else {}))
         return tuple(tail)
-
-    def _rollback(self, failed: str | None, note: str | None) -> Iterator[Event]:
-        steps = self.runbook.rollback_steps
-        t0 = clock._monotonic()
-        yield self._event(RollbackStarted, by=self._last_by, step=failed, note=note,
-                          steps=len(steps))
-        had = set(self.variables)
-        missing = ask_for_rollback(self.runbook, self.variables, self.operator.supply_variable)
-        asked = [n for n in self.variables if n not in had]
-        if asked:  # a secret typed now is masked like one given at the start
-            from swrun.variables import is_secret
-
-            self.masker = self.masker.with_secrets(
-                self.variables[n] for n in asked if is_secret(self.runbook.variables[n]))
-        if missing is not None:  # asked only now: most runs never roll back
-            yield self._event(RollbackFinished, status=RunStatus.FAILED.value,
-                              duration_ms=_ms(clock._monotonic() - t0))
-            return RunStatus.ROLLBACK_FAILED, missing
-        status, where, rnote = yield from self._pass(steps, rollback=True)
-        ok = status is RunStatus.COMPLETED
-        yield self._event(RollbackFinished, status="ok" if ok else status.value,
-                          duration_ms=_ms(clock._monotonic() - t0))
-        if ok:
-            return RunStatus.ROLLED_BACK, note
-        return RunStatus.ROLLBACK_FAILED, rnote or f"rollback stopped at {where}"
 
     def _pass(
         self, steps: tuple[Step, ...] | list[Step], *, rollback: bool

@@ -7,4 +7,5 @@
     carried.py     _Carried: carried shell state, a step's environment and StepContext
     approvals.py   _Approvals: four-eyes approval, waiting for the approvals a step needs
     attempts.py    _Attempts: a step's attempts and retries, its process announced
+    rollback.py    _Rollback: the rollback pass, asking first for the values only it uses
 """
