@@ -12,7 +12,7 @@ import queue
 import threading
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,11 +23,9 @@ from swrun.attributes import variable_refs
 from swrun.carry import ShellState
 from swrun.events import (
     DONE_STATUSES,
-    CheckTicked,
     Event,
     MilestoneMarked,
     NoteAdded,
-    OperatorWaiting,
     RunFinished,
     RunResumed,
     RunStarted,
@@ -45,6 +43,7 @@ from swrun.executors.base import (
 from swrun.executors.rawout import RawOutput
 from swrun.loop import clock
 from swrun.loop.approvals import APPROVAL_POLL, _Approvals
+from swrun.loop.asking import _Asking
 from swrun.loop.attempts import DEFAULT_RETRY_DELAY, OUTPUT_TAIL, _Attempts
 from swrun.loop.carried import _Carried
 from swrun.loop.clock import _ms
@@ -139,7 +138,7 @@ class Settings:
     the runbook's front matter says, no key and no files)."""
 
 
-class Engine(_Attempts, _Approvals, _Carried, _Milestones, _Rollback, _Texts):
+class Engine(_Asking, _Attempts, _Approvals, _Carried, _Milestones, _Rollback, _Texts):
     """Runs a runbook's steps in order, yielding Events; one instance per run."""
 
     def __init__(
@@ -251,34 +250,6 @@ class Engine(_Attempts, _Approvals, _Carried, _Milestones, _Rollback, _Texts):
         if kind == "note":
             return self._event(NoteAdded, **fields)
         return self._event(MilestoneMarked, **fields)
-
-    def _ask(self, call: Callable[..., Answer], *args: Any,
-             **kwargs: Any) -> Generator[Event, None, Answer]:
-        """Wait for the operator's answer. When it comes from another thread (a UI), notes and
-        milestones added while the operator thinks are logged at once, not with the next
-        event: a crash during a long wait at a failed step must not lose them."""
-        if not getattr(self.operator, "answers_from_another_thread", False):
-            return call(*args, **kwargs)
-        box: list[Answer | BaseException] = []
-
-        def wait() -> None:
-            try:
-                box.append(call(*args, **kwargs))
-            except BaseException as exc:  # re-raised in the engine's own thread below
-                box.append(exc)
-            finally:
-                self._inbox.put(("answered", {}))
-
-        threading.Thread(target=wait, name="swrun-operator", daemon=True).start()
-        while True:
-            kind, fields = self._inbox.get()
-            if kind == "answered":
-                break
-            yield self._inbox_event(kind, fields)
-        got = box[0]
-        if isinstance(got, BaseException):
-            raise got
-        return got
 
     @property
     def counts(self) -> dict[str, int]:
@@ -434,10 +405,6 @@ class Engine(_Attempts, _Approvals, _Carried, _Milestones, _Rollback, _Texts):
         return self._event(StepSkipped, **self._common(step), by=by, note=note,
                            hash=step.content_hash)
 
-    def _wait(self, step: Step, reason: str) -> Iterator[Event]:
-        if self.operator.interactive:
-            yield self._event(OperatorWaiting, **self._common(step), reason=reason)
-
     def _step(self, step: Step) -> Iterator[Event]:
         """One step, all attempts; returns its final StepStatus."""
         if self.settings.dry_run and not self._check_mode(step):
@@ -466,34 +433,6 @@ class Engine(_Attempts, _Approvals, _Carried, _Milestones, _Rollback, _Texts):
             if status is not StepStatus.OK:
                 return status
         return (yield from self._attempts(step))
-
-    def _check_mode(self, step: Step) -> bool:
-        """A dry run still calls executors that can run in check mode (Ansible's --check)."""
-        if not step.runnable:
-            return False
-        try:
-            executor = self._executor(step)
-        except Exception:  # a backend that cannot even load is shown as a plain dry run
-            return False
-        return bool(getattr(executor, "supports_check_mode", False))
-
-    def _answered(self, step: Step, answer: Answer, *, ticked: bool) -> Iterator[Event]:
-        self._last_by = answer.by
-        note = answer.note or None
-        if answer.decision is Decision.ABORT:
-            self.abort(note or f"aborted by {answer.by} at {step.title}")
-            return StepStatus.ABORTED
-        if answer.decision is Decision.SKIP:
-            yield self._finish_skip(step, answer.by, note or "skipped by the operator")
-            return StepStatus.SKIPPED
-        if ticked:
-            self._record(step, StepStatus.TICKED)
-            yield self._event(CheckTicked, **self._common(step), by=answer.by, note=note,
-                              hash=step.content_hash)
-            return StepStatus.TICKED
-        if note:
-            yield self._event(NoteAdded, note=note, by=answer.by, step=step.id)
-        return StepStatus.OK
 
 
 _TYPED = ("note", "reason")

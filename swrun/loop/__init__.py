@@ -6,6 +6,7 @@
     texts.py       _Texts: a step's command and where it acts, values filled in, secrets masked
     carried.py     _Carried: carried shell state, a step's environment and StepContext
     approvals.py   _Approvals: four-eyes approval, waiting for the approvals a step needs
-    attempts.py    _Attempts: a step's attempts and retries, its process announced
+    attempts.py    _Attempts: a step's attempts and retries, its process announced, check mode
     rollback.py    _Rollback: the rollback pass, asking first for the values only it uses
+    asking.py      _Asking: waiting for the operator's answer, and what the answer logs
 """

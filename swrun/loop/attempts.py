@@ -198,3 +198,13 @@ class _Attempts:
         if answer.decision is Decision.ABORT:
             self.abort(answer.note or f"aborted by {answer.by} at {step.title} ({reason})")
         return answer.decision is Decision.CONTINUE
+
+    def _check_mode(self, step: Step) -> bool:
+        """A dry run still calls executors that can run in check mode (Ansible's --check)."""
+        if not step.runnable:
+            return False
+        try:
+            executor = self._executor(step)
+        except Exception:  # a backend that cannot even load is shown as a plain dry run
+            return False
+        return bool(getattr(executor, "supports_check_mode", False))
