@@ -1,7 +1,8 @@
 """The engine: the only place that decides what runs next. It yields run events, never prints.
 
 Manual decisions (tick a check, pass a confirm gate, what to do after a failure) come in
-through one injected Operator; the TUI and headless mode each implement it.
+through one injected Operator; the TUI and headless mode each implement it. This module is
+the face and the step loop; swrun/loop/ holds the parts (attempts, approvals, milestones, …).
 """
 
 from __future__ import annotations

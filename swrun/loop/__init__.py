@@ -1,4 +1,5 @@
-"""The engine's parts; `swrun.engine` is the face the rest of swrun imports.
+"""The engine's parts; `swrun.engine` is the face the rest of swrun imports. Each
+_Part is a mixin of `Engine` (method bodies moved unchanged; `self` is the Engine).
 
     operator.py    what the engine asks a person: Decision, Answer, OperatorNeeded, Operator
     clock.py       the clocks the engine reads (tests replace `_now` and `_monotonic` here)
