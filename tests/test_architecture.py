@@ -12,8 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent / "swrun"
 
-CORE = ("swrun.model", "swrun.parser", "swrun.parse", "swrun.engine", "swrun.runlog",
-        "swrun.log", "swrun.executors")
+CORE = ("swrun.model", "swrun.parser", "swrun.parse", "swrun.engine", "swrun.loop",
+        "swrun.runlog", "swrun.log", "swrun.executors")
 """The core: a module named so, or inside a package named so."""
 UI = ("textual", "click")
 FRONT = ("swrun.tui", "swrun.cli", "swrun.commands")
@@ -29,7 +29,7 @@ ROOMS = [  # bottom up, as docs/architecture.md draws them; the longest matching
     ("reading", "parser parse frontmatter rules notify.config formats"),
     ("log", "runlog log evidence registry watch.tail watch.status watch.source"),
     ("backends", "executors ops ssh ansible rundir kube"),
-    ("engine", "engine carry emptyvalue rollbackvars operators"),
+    ("engine", "engine loop carry emptyvalue rollbackvars operators"),
     ("reports", "timeline plan render checks doctor listing ps new otel"),
     ("session", "session execute run notify evidence.commands"),
     ("front ends", "cli commands completion sigint tui watch lab __main__"),

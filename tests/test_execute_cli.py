@@ -19,6 +19,7 @@ from swrun import engine as engine_module
 from swrun.durations import format_duration
 from swrun.execute import ExecuteOptions, execute
 from swrun.exitcodes import ExitCode
+from swrun.loop import clock
 from swrun.runlog import read_log
 
 from conftest import swrun_cmd
@@ -87,8 +88,8 @@ def frozen(monkeypatch: pytest.MonkeyPatch):
         readings.append(1)
         return next(ticks) * 0.25
 
-    monkeypatch.setattr(engine_module, "_monotonic", monotonic)
-    monkeypatch.setattr(engine_module, "_now",
+    monkeypatch.setattr(clock, "_monotonic", monotonic)
+    monkeypatch.setattr(clock, "_now",
                         lambda: start + timedelta(milliseconds=250 * len(readings)))
     monkeypatch.setattr(engine_module, "new_run_id", lambda: "0badcafe")
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from swrun import engine as engine_module
 from swrun.events import StepStatus
 from swrun.executors.base import Output, StepContext, StepResult
+from swrun.loop import clock
 from swrun.model import Step
 from swrun.parser import load_runbook
 from swrun.runlog import read_log
@@ -115,10 +115,10 @@ def frozen(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Fixed timestamps and durations (each engine clock reading is 1.5 s after the last)."""
     monkeypatch.chdir(tmp_path)
     ticks = itertools.count()
-    monkeypatch.setattr(engine_module, "_monotonic", lambda: next(ticks) * 1.5)
+    monkeypatch.setattr(clock, "_monotonic", lambda: next(ticks) * 1.5)
     base = datetime(2026, 11, 22, 6, 30, tzinfo=UTC)
     stamps = itertools.count()
-    monkeypatch.setattr(engine_module, "_now", lambda: base + timedelta(seconds=next(stamps)))
+    monkeypatch.setattr(clock, "_now", lambda: base + timedelta(seconds=next(stamps)))
     return tmp_path
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from swrun import engine as engine_module
 from swrun.engine import Resume, Settings
+from swrun.loop import clock
 from swrun.model import Runbook
 from swrun.run.resume import held_log
 from swrun.session import run_header
@@ -25,7 +25,7 @@ def open_run_log(
     resumed log is the one `resume_point` locked (opened and locked here otherwise)."""
     from swrun.runlog import RunLog, default_log_path
 
-    started = engine_module._now()
+    started = clock._now()
     if log_path is None:
         log_path = default_log_path(runbook.path, settings.run_id, started)
     settings.log_path = str(log_path.absolute())
