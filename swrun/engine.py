@@ -67,7 +67,7 @@ from swrun.rollbackvars import ask_for_rollback
 from swrun.secrets import MASK, Masker
 
 if TYPE_CHECKING:
-    from swrun.evidence.approve import Evidence
+    from swrun.evidence.policy import Evidence
 
 OUTPUT_TAIL = 100
 APPROVAL_POLL = 0.5
@@ -630,7 +630,7 @@ class Engine:
         what the runbook's front matter and the environment say)."""
         if self.settings.evidence is None:
             from swrun.errors import EvidenceError
-            from swrun.evidence.approve import Evidence, evidence_for
+            from swrun.evidence.policy import Evidence, evidence_for
 
             try:
                 self.settings.evidence = evidence_for(self.runbook)
