@@ -56,7 +56,7 @@ from swrun.model import Runbook, Step, StepKind
 from swrun.secrets import Masker
 
 if TYPE_CHECKING:
-    from swrun.evidence.approve import Evidence
+    from swrun.evidence.policy import Evidence
 
 __all__ = [  # the public names, and what moved to swrun/loop/ but is still imported from here
     "APPROVAL_POLL", "DEFAULT_RETRY_DELAY", "INFERRED", "OUTPUT_TAIL", "Answer", "Decision",

@@ -249,11 +249,12 @@ def resume_hints(path: str | Path, log_path: Path, needed: OperatorNeeded | None
 
 def _approval_lines(sink: Callable[[Event], None], err: Any) -> Callable[[Event], None]:
     """Headless, human output: approvals are said on stderr (the renderer knows steps)."""
-    from swrun.evidence.approve import waiting_text
 
     def send(event: Event) -> None:
         rec = event.to_record() if event.type.startswith("approval") else None
         if rec is not None:
+            from swrun.evidence.approve import waiting_text  # a run with approvals only
+
             n = rec.get("number") or rec.get("step")
             needed = int(rec.get("approvals") or 0)
             count = int(rec.get("count") or 0)
@@ -275,7 +276,7 @@ def _approval_lines(sink: Callable[[Event], None], err: Any) -> Callable[[Event]
 
 def execute(opts: ExecuteOptions) -> ExitCode:
     from swrun.checks import load_checked
-    from swrun.evidence.approve import evidence_for
+    from swrun.evidence.policy import evidence_for
     from swrun.runlog import find_unfinished
 
     quiet_when_closed()

@@ -57,6 +57,8 @@ DEFAULT = Path("/var/tmp/swrun")
 ENV = "SWRUN_REGISTRY"
 _MAX_ENTRY = 64 * 1024
 _ENTRY = re.compile(r"([0-9a-f]+-[0-9a-f]+-[0-9a-f]{8})\.(\d+)\.(\d+)\.([0-9a-f]{8})\.toml")
+_MOVING = frozenset({"step", "step_number", "step_title", "where", "waiting_for"})
+"""The entry's fields `RunbookLock.see` moves as the run goes (the rest is set once)."""
 _STEP_EVENTS = frozenset({"step_started", "step_finished", "check_ticked", "step_skipped",
                           "operator_waiting", "approval_needed", "approval", "run_finished",
                           "run_resumed"})
@@ -261,11 +263,18 @@ class RunbookLock:
         self.key = key
         self._fds = fds
         self.info = info
-        self.entry: Path | None = None
+        self._entry: str | None = None
         """The entry's current name (a new one at every write)."""
+        self._fixed: tuple[dict[str, Any], bytes] | None = None
+        """What `update` set, and its TOML (formatted again only when it changes)."""
         self._version = 0
         self._state = RunState()
         self._shown: tuple[str, str] = ("", "")
+
+    @property
+    def entry(self) -> Path | None:
+        """The entry's current file (a new one at every write)."""
+        return None if self._entry is None else Path(self._entry)
 
     @property
     def path(self) -> Path:
@@ -356,26 +365,38 @@ class RunbookLock:
         """Whole into a temporary file, renamed to a fresh name, then the last version
         removed (no fsync: it says where a live run is, and a reboot ends every run)."""
         self._version += 1
+        folder = os.fspath(self.folder)  # plain strings: this runs at every step boundary
         name = f"{self.key}.{os.geteuid()}.{os.getpid()}.{secrets.token_hex(4)}.toml"
-        tmp = self.folder / f".{name}.tmp"
+        tmp = os.path.join(folder, f".{name}.tmp")
         with contextlib.suppress(OSError):
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                          | os.O_CLOEXEC, 0o644)
             try:
-                os.write(fd, _entry_text({**self.info, "version": self._version}))
+                os.write(fd, self._text())
             finally:
                 os.close(fd)
-            os.rename(tmp, self.folder / name)
-            old, self.entry = self.entry, self.folder / name
+            os.rename(tmp, new := os.path.join(folder, name))
+            old, self._entry = self._entry, new
             if old is not None:
                 os.unlink(old)
 
+    def _text(self) -> bytes:
+        """The entry's TOML: what `update` set is formatted once (it changes once or twice
+        a run), the step fields `see` moves and the version after it."""
+        fixed = {k: v for k, v in self.info.items() if k not in _MOVING}
+        moving = {k: v for k, v in self.info.items() if k in _MOVING}
+        if any(isinstance(v, (dict, list)) for v in fixed.values()):  # tables: one document
+            return _entry_text({**self.info, "version": self._version})
+        if self._fixed is None or self._fixed[0] != fixed:
+            self._fixed = (fixed, _entry_text(fixed))
+        return self._fixed[1] + _entry_text({**moving, "version": self._version})
+
     def release(self) -> None:
         """The entry removed and the lock given up; harmless twice."""
-        if self.entry is not None:
+        if self._entry is not None:
             with contextlib.suppress(OSError):
-                os.unlink(self.entry)
-            self.entry = None
+                os.unlink(self._entry)
+            self._entry = None
         _let_go(self._fds)
         self._fds = []
 

@@ -130,10 +130,14 @@ def drive(
     With notifications or tracing configured (swrun.notify.hook), each event is also handed
     to them after the log has it; the deliveries that ended since come back as `notification`
     events, logged and shown here, between two of the engine's events."""
-    from swrun.notify.hook import TeamHooks
+    from swrun.notify import may_hook
 
     finished: RunFinished | None = None
-    hooks = TeamHooks.for_engine(engine)
+    hooks = None
+    if may_hook(engine.runbook.metadata):  # nothing configured: the hook is not even imported
+        from swrun.notify.hook import TeamHooks
+
+        hooks = TeamHooks.for_engine(engine)
     events = engine.run()
     try:
         for event in events:

@@ -200,7 +200,7 @@ def test_reading_asks_one_bash_for_all_blocks_and_none_without_shell(tmp_path: P
     (shim / "bash").chmod(0o755)
     env = {**os.environ, "PATH": f"{shim}:{os.environ['PATH']}"}
     book = tmp_path / "rb.md"
-    book.write_text("# Many\n\n" + "".join(f"```bash\necho step {i}\n```\n\n" for i in range(30))
+    book.write_text("# Many\n\n" + "".join(f'```bash\necho "step {i}"\n```\n\n' for i in range(30))
                     + "```bash\nrate(x[5m]) > 1\n```\n")
     for command in ("plan", "check"):
         starts.write_text("")

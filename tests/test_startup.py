@@ -9,12 +9,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 HEAVY = ("textual", "rich", "paramiko", "boto3", "botocore", "pymongo", "ansible_runner",
          "yaml", "opentelemetry", "httpx", "requests", "http.client", "swrun.tui",
          "swrun.otel", "swrun.timeline", "swrun.executors.ssh", "swrun.executors.aws",
          "swrun.executors.mongo", "swrun.executors.ansible", "swrun.ssh.remote",
-         "swrun.evidence.witness")
-"""Modules a one-step local shell run must not import (nor any module under them)."""
+         "swrun.evidence.witness", "swrun.evidence.approve", "swrun.evidence.keys",
+         "swrun.evidence.sign", "swrun.notify.hook", "swrun.notify.config",
+         "swrun.notify.worker")
+"""Modules a one-step local shell run must not import (nor any module under them): no
+approval, signing key, notification or tracing code without a key, approvals, `notify` or an
+OTLP endpoint."""
 
 
 def test_a_one_step_run_imports_nothing_heavy_and_starts_no_git(tmp_path: Path) -> None:
@@ -35,3 +41,17 @@ def test_a_one_step_run_imports_nothing_heavy_and_starts_no_git(tmp_path: Path) 
     heavy = sorted(m for m in loaded if any(m == h or m.startswith(h + ".") for h in HEAVY))
     assert not heavy, f"loaded for a one-step local run: {heavy}"
     assert not marker.exists(), f"git ran: {marker.read_text()}"
+
+
+def test_plain_word_blocks_need_no_bash_to_be_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a runbook asks bash (`bash -n`) about its shell blocks, one process per
+    runbook; blocks of plain words (`systemctl restart nginx`) bash cannot refuse are judged
+    without it. With no bash on PATH their verdicts still come back; a block with a reserved
+    word, quotes or operators still needs bash (None: no verdict without it)."""
+    from swrun.rules import knownbad
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert knownbad.bash_verdicts(["true", "systemctl restart nginx\nx=1 echo done"]) == [
+        None, None]
+    for needs_bash in ("fi", "in", "echo 'a", "a && b", "{ true; }", "done", "x\\\ny"):
+        assert knownbad.bash_verdicts(["true", needs_bash]) is None, needs_bash

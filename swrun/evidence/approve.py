@@ -24,27 +24,27 @@ from typing import Any
 
 import tomli_w
 
-from swrun.durations import parse_duration
 from swrun.errors import EvidenceError
 from swrun.events import format_time
-from swrun.evidence import APPROVAL_NAMESPACE, NO_ALLOWED_SIGNERS
+from swrun.evidence import APPROVAL_NAMESPACE
 from swrun.evidence.chain import digest
 from swrun.evidence.keys import (
     BadSignature,
     SigningKey,
     allowed_signers,
     check,
-    expand,
-    git_config,
     identity,
 )
-from swrun.model import Runbook, Step
+
+# moved to swrun/evidence/policy.py (every run reads them; this module loads when it approves)
+from swrun.evidence.policy import DEFAULT_VALID_FOR as DEFAULT_VALID_FOR
+from swrun.evidence.policy import Evidence as Evidence
+from swrun.evidence.policy import evidence_for as evidence_for
+from swrun.evidence.policy import find_allowed_signers as find_allowed_signers
+from swrun.evidence.policy import is_production as is_production
 from swrun.runlog import parse_at as _when
 
 ARMOR = b"-----BEGIN SSH SIGNATURE-----"
-DEFAULT_VALID_FOR = 3600.0
-"""An approval is good for an hour unless the front matter's `[approvals] valid_for` (the
-longest it allows) or `swrun approve --valid-for` (shorter) says otherwise."""
 SUFFIX = ".approval"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -54,68 +54,7 @@ def approvals_dir(log_path: str | Path) -> Path:
     return Path(log_path).with_suffix(".approvals")
 
 
-def is_production(environment: str) -> bool:
-    return environment.lower() in ("production", "prod")
-
-
 # -- what the runbook and the command line ask for -------------------------------------------
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Signing and approval settings of one run."""
-
-    signing_key: SigningKey | None = None
-    key_problem: str | None = None
-    """Why there is no signing key (said once, at the end: the log is unsigned)."""
-    allowed_signers: Path | None = None
-    approvers: tuple[str, ...] = ()
-    """The front matter's `[approvals] approvers`: only these principals may approve."""
-    destructive: int = 0
-    """Approvals a destructive step needs in production without its own `approve=`."""
-    valid_for: float = DEFAULT_VALID_FOR
-    approval_files: tuple[Path, ...] = ()
-    """`--approval FILE`s (headless)."""
-    reuse: bool = False
-    """The front matter's `[approvals] reuse = true`: an approval also covers a re-run of
-    the step in the same run (by default each execution needs its own)."""
-
-    def needed(self, step: Step, environment: str) -> int:
-        default = self.destructive if step.flag("destructive") and is_production(
-            environment) else 0
-        raw = step.attributes.get("approve")
-        if raw is None:
-            return default
-        if isinstance(raw, str) and raw.isdigit():
-            return int(raw)
-        return max(1, default)  # `approve=$VAR`: a variable cannot lower the count
-
-    def operator_principals(self) -> tuple[str, ...]:
-        """Who the operator is: their signing key's principals in every namespace
-        (`keys.identity`); empty without a key that allowed_signers lists."""
-        if self.signing_key is None or self.allowed_signers is None:
-            return ()
-        try:
-            return identity(self.signing_key.fingerprint, allowed_signers(self.allowed_signers))
-        except EvidenceError:
-            return ()
-
-    def operator_problem(self) -> str | None:
-        """Why approvals cannot be checked for this operator, or None. Four-eyes needs to know
-        who the operator is, and a `user@host` name is no identity: the operator must sign
-        with a key that allowed_signers lists (in any namespace)."""
-        if self.allowed_signers is None:
-            return NO_ALLOWED_SIGNERS
-        if self.signing_key is None:
-            return ("the operator has no signing key, so four-eyes cannot tell the operator "
-                    "from an approver: sign the run with your key (--sign-with KEY, "
-                    "signing_key in the front matter, or SWRUN_SIGNING_KEY), listed in "
-                    f"{self.allowed_signers}")
-        if not self.operator_principals():
-            return (f"the operator's key {self.signing_key.fingerprint} is not in "
-                    f"{self.allowed_signers}, so four-eyes cannot tell the operator from an "
-                    "approver: list it there under your name")
-        return None
 
 
 def same_person(approver_fp: str, approver: tuple[str, ...], operator_fp: str | None,
@@ -127,92 +66,6 @@ def same_person(approver_fp: str, approver: tuple[str, ...], operator_fp: str | 
     if operator_fp and approver_fp == operator_fp:
         return True
     return bool(set(approver) & (set(operator) | ({operator_name} if operator_name else set())))
-
-
-def _front(runbook: Runbook) -> Mapping[str, Any]:
-    return runbook.metadata
-
-
-def evidence_for(runbook: Runbook, *, sign_with: str | None = None,
-                 approval_files: tuple[str, ...] = (), allowed: str | None = None,
-                 environ: Mapping[str, str] | None = None) -> Evidence:
-    """The run's signing key (`--sign-with`, the front matter's `signing_key`, or
-    $SWRUN_SIGNING_KEY), allowed_signers (`allowed`, the front matter's `allowed_signers`,
-    $SWRUN_ALLOWED_SIGNERS, or git's `gpg.ssh.allowedSignersFile`) and approval policy. A key
-    or file that is named but unusable is an EvidenceError; no key at all is not."""
-    env = os.environ if environ is None else environ
-    meta = _front(runbook)
-    base = runbook.base_dir
-    key: SigningKey | None = None
-    problem: str | None = None
-    given = sign_with or _text(meta.get("signing_key")) or env.get("SWRUN_SIGNING_KEY")
-    if given:
-        key = SigningKey.load(given, base if not sign_with else None)
-    else:
-        problem = ("no SSH key to sign it with (--sign-with KEY, signing_key in the front "
-                   "matter, or SWRUN_SIGNING_KEY)")
-    raw = meta.get("approvals")
-    table = raw if isinstance(raw, Mapping) else {}
-    if raw is not None and not isinstance(raw, Mapping):
-        raise EvidenceError(f"{runbook.path}: front matter approvals must be a table "
-                            "(destructive, valid_for, approvers)")
-    destructive = table.get("destructive", 0)
-    if not isinstance(destructive, int) or isinstance(destructive, bool) or destructive < 0:
-        raise EvidenceError(f"{runbook.path}: front matter approvals.destructive must be a "
-                            "whole number of approvals")
-    valid_for = DEFAULT_VALID_FOR
-    if table.get("valid_for") is not None:
-        try:
-            valid_for = parse_duration(str(table["valid_for"]))
-        except ValueError:
-            raise EvidenceError(f"{runbook.path}: front matter approvals.valid_for="
-                                f"{table['valid_for']!r}: bad duration (e.g. 30m, 1h)") from None
-    approvers = table.get("approvers", [])
-    if not isinstance(approvers, list) or not all(isinstance(a, str) for a in approvers):
-        raise EvidenceError(f"{runbook.path}: front matter approvals.approvers must be a list "
-                            "of allowed_signers principals")
-    reuse = table.get("reuse", False)
-    if not isinstance(reuse, bool):
-        raise EvidenceError(f"{runbook.path}: front matter approvals.reuse must be true or "
-                            "false")
-    files = []
-    for name in approval_files:
-        path = Path(name)
-        if not path.is_file():
-            raise EvidenceError(f"--approval {name}: no such file")
-        files.append(path)
-    # git's setting is asked (a subprocess) only by a run that signs or has approvals
-    wanted = key is not None or bool(files) or bool(destructive) or any(
-        "approve" in step.attributes for step in runbook.steps)
-    signers = find_allowed_signers(runbook, allowed, env, ask_git=wanted)
-    return Evidence(key, problem, signers, tuple(approvers), destructive, valid_for,
-                    tuple(files), reuse)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def find_allowed_signers(runbook: Runbook | None, given: str | None,
-                         environ: Mapping[str, str] | None = None, *,
-                         ask_git: bool = True) -> Path | None:
-    """`given`, the front matter's `allowed_signers`, $SWRUN_ALLOWED_SIGNERS, else (with
-    `ask_git`) git's `gpg.ssh.allowedSignersFile`."""
-    env = os.environ if environ is None else environ
-    if given:
-        path = expand(given)
-    elif runbook is not None and _text(runbook.metadata.get("allowed_signers")):
-        path = expand(str(runbook.metadata["allowed_signers"]), runbook.base_dir)
-    elif env.get("SWRUN_ALLOWED_SIGNERS"):
-        path = expand(env["SWRUN_ALLOWED_SIGNERS"])
-    else:
-        found = git_config("gpg.ssh.allowedSignersFile") if ask_git else None
-        if not found:
-            return None
-        path = expand(found)
-    if not path.is_file():
-        raise EvidenceError(f"{path}: no such allowed_signers file")
-    return path
 
 
 # -- the request and the approval file --------------------------------------------------------

@@ -14,7 +14,7 @@ from swrun.loop.operator import Decision, OperatorNeeded
 from swrun.model import Step
 
 if TYPE_CHECKING:
-    from swrun.evidence.approve import Evidence
+    from swrun.evidence.policy import Evidence
 
 APPROVAL_POLL = 0.5
 """Seconds between looks into `<log>.approvals/` while a step waits for approval."""
@@ -59,7 +59,7 @@ class _Approvals:
         what the runbook's front matter and the environment say)."""
         if self.settings.evidence is None:
             from swrun.errors import EvidenceError
-            from swrun.evidence.approve import Evidence, evidence_for
+            from swrun.evidence.policy import Evidence, evidence_for
 
             try:
                 self.settings.evidence = evidence_for(self.runbook)

@@ -22,7 +22,8 @@ def bash_verdicts(bodies: Sequence[str]) -> list[bashsyntax.Problem | None] | No
     """bash's first syntax error in each body (None: none), from one bash process for all
     the bodies not asked before; None when there is no bash or it cannot check them at once
     (`check` then asks one block at a time)."""
-    known = {b: _verdicts[b] for b in bodies if b in _verdicts}
+    known = {b: _verdicts.get(b) for b in bodies
+             if b in _verdicts or _plain_words(b)}
     todo = list(dict.fromkeys(b for b in bodies if b not in known))
     if todo:
         exe = shutil.which("bash")
@@ -38,6 +39,24 @@ def bash_verdicts(bodies: Sequence[str]) -> list[bashsyntax.Problem | None] | No
         if len(todo) <= _KEPT:
             _verdicts.update(zip(todo, found, strict=True))
     return [known[b] for b in bodies]
+
+
+_PLAIN_LINE = re.compile(r"[\w./=:,+%@ \t-]*+")
+"""A line of plain words: no quoting, expansion, operator, bracket or continuation."""
+_RESERVED = frozenset({"if", "then", "else", "elif", "fi", "case", "esac", "for", "select",
+                       "while", "until", "do", "done", "in", "function", "time", "coproc"})
+
+
+def _plain_words(body: str) -> bool:
+    """A body bash cannot refuse: every line plain words, none opening with a reserved word
+    (`systemctl restart nginx`). Its verdict needs no bash process (start-up)."""
+    for line in body.split("\n"):
+        if not _PLAIN_LINE.fullmatch(line):
+            return False
+        words = line.split()
+        if words and words[0] in _RESERVED:
+            return False
+    return True
 
 
 def bash_checked(shell: str | None) -> bool:

@@ -5,6 +5,7 @@ The placeholder part is in shellplaceholders.py; its names are importable from h
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,8 +161,13 @@ def _then(word: str) -> str:
     return rf"(?>(?:\S+\s+)*?{word})"
 
 
-_PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
-    (re.compile(p), what, session) for p, what, session in (
+@functools.cache
+def _patterns() -> tuple[tuple[re.Pattern[str], str, bool], ...]:
+    """`interactive`'s patterns, compiled on first use (most blocks never get that far)."""
+    return tuple((re.compile(p), what, session) for p, what, session in _PATTERN_TEXTS)
+
+
+_PATTERN_TEXTS: tuple[tuple[str, str, bool], ...] = (
         (_after(_CLIENTS) + _then(r"edit\b"), "opens an editor", False),
         (r"(?:^|[\s;&|])(?:\$EDITOR|\$\{EDITOR\}|\$VISUAL|vi|vim|nvim|nano|emacs|visudo|vipw)"
          r"(?:\s|$)", "opens an editor", False),
@@ -195,7 +201,6 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str, bool], ...] = tuple(
         (r"(?:^|[;&|]\s*)(?:top|htop|less|more|k9s|tmux|screen)\s*(?:$|[|;&])",
          "needs a terminal", False),
         (r"(?:^|[;&|]\s*)read\s+(?:-\w+\s+)*-p\b", "waits for typed input", False),
-    )
 )
 
 
@@ -225,7 +230,7 @@ def interactive(body: str) -> Interactive | None:
             part = part.strip()
             if part.endswith("&") and not part.endswith("&&"):
                 continue  # sent to the background: it does not hold the step
-            for pattern, what, session in _PATTERNS:
+            for pattern, what, session in _patterns():
                 if pattern.search(part):
                     return Interactive(offset, what, session)
             if _DB_SHELL.match(part) and not _DB_BATCH.search(part) and _no_redis_command(part):

@@ -47,11 +47,10 @@ def sign_run_log(log: RunLog, settings: Settings, operator: str, runbook: Runboo
     signature file and a line to show, or (None, why the log is unsigned). Never raises: the
     run has happened, and a key that cannot sign leaves the log unsigned, said once."""
     from swrun.errors import EvidenceError
-    from swrun.evidence.sign import sign_log
 
     ev = settings.evidence
     if ev is None:  # the front matter's or $SWRUN_SIGNING_KEY, as the engine reads them
-        from swrun.evidence.approve import evidence_for
+        from swrun.evidence.policy import evidence_for
 
         try:
             ev = evidence_for(runbook)
@@ -60,6 +59,8 @@ def sign_run_log(log: RunLog, settings: Settings, operator: str, runbook: Runboo
     if ev.signing_key is None:
         why = ev.key_problem or "no SSH key"
         return None, f"{log.path} is unsigned: {why}"
+    from swrun.evidence.sign import sign_log  # only a run with a key signs
+
     head = log.head
     try:
         path = sign_log(log.path, ev.signing_key, run_id=settings.run_id, head=head,

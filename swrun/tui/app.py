@@ -267,7 +267,7 @@ class SwrunApp(OperatorActions, App[int]):
                 settings.run_id = point.run_id
             elif s.run_id:
                 settings.run_id = s.run_id
-            from swrun.evidence.approve import evidence_for  # signing key, approval policy
+            from swrun.evidence.policy import evidence_for  # signing key, approval policy
 
             settings.evidence = evidence_for(rb, sign_with=s.sign_with)
             approvals_preflight(rb, settings.evidence)  # four-eyes knows who the operator is
