@@ -12,6 +12,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -421,13 +422,46 @@ def test_blue_green_rolled_back_then_reopened(tmp_path: Path, lab: LabRun) -> No
     ROLLED_BACK["workdir"] = tmp_path
 
 
-def test_resuming_the_rolled_back_run_in_the_console(lab: LabRun) -> None:
-    """The log the last test left, resumed (r at the offer): the tree drawn for the resume
-    shows done exactly what the engine skips; its pre-flight says it resumes; escape leaves
-    the log as it was."""
+def rolled_back_headless(workdir: Path, lab: LabRun) -> None:
+    """Run alone (or after the console's run failed): the same rolled-back run, made by
+    `swrun execute --rollback-on-failure`, green stopped while step 11 watches it."""
+    green = lab.lab.pm2_env("green")
+    logs = workdir / "logs" / "blue-green-production"
+
+    def stop_green_once_watching() -> None:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if any(e.get("step") == "monitor-10" and e["type"] == "step_started"
+                   for log in logs.glob("*.toml") for e in read_log(log).events):
+                subprocess.run(["pm2", "stop", "api"], env={**os.environ, **green},
+                               capture_output=True, timeout=30)
+                return
+            time.sleep(0.2)
+
+    stopper = threading.Thread(target=stop_green_once_watching, daemon=True)
+    stopper.start()
+    res = subprocess.run(
+        [*swrun_cmd(), "execute", str(RUNBOOKS / BLUE_GREEN), "--yes", "--confirm-environment",
+         "production", "--rollback-on-failure", "--inventory", str(lab.lab.inventory),
+         "--var", "RELEASE=1.2.0", "--var", "MONITOR=30s", "--var", "WATCH_EVERY=0.5s"],
+        cwd=workdir, env=lab.env, capture_output=True, text=True, timeout=300)
+    stopper.join(10)
+    assert res.returncode == 1, res.stdout + res.stderr
+    (log,) = logs.glob("*.toml")
+    events = read_log(log).events
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "rolled_back"
+    assert lab.weights() == {"blue": 100, "green": 0}
+
+
+@pytest.mark.timeout(600)  # run alone it first makes its rolled-back run (a hang guard)
+def test_resuming_the_rolled_back_run_in_the_console(tmp_path: Path, lab: LabRun) -> None:
+    """The log the last test left (run alone: one made headless), resumed (r at the offer):
+    the tree drawn for the resume shows done exactly what the engine skips; its pre-flight
+    says it resumes; escape leaves the log as it was."""
     workdir = ROLLED_BACK.get("workdir")
     if workdir is None:
-        pytest.skip("needs the rolled-back run of test_blue_green_rolled_back_then_reopened")
+        workdir = tmp_path
+        rolled_back_headless(workdir, lab)
     (log,) = (workdir / "logs" / "blue-green-production").glob("*.toml")
     logged = log.read_bytes()
     args = ["--inventory", str(lab.lab.inventory), "--var", "RELEASE=1.2.0",
