@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -159,6 +160,7 @@ PLACES = {
 }
 
 
+@pytest.mark.timeout(900)  # 60 forked examples: each has its own BUDGET; this guards the whole
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(place=st.sampled_from(sorted(PLACES)), head=st.sampled_from(HEADS),
        unit=st.sampled_from(UNITS), tail=st.sampled_from(TAILS))
