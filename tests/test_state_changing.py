@@ -355,3 +355,21 @@ def test_readers_take_linear_time(unit: str) -> None:
                    lambda t: statechange.find_in_typed("aws", t)):
         within_budget(reader, text)
         within_budget(reader, "kubectl " + text + " delete")
+
+
+@pytest.mark.parametrize("body", [
+    'eval "kubectl delete pod web-0"',
+    "eval kubectl scale deploy/web --replicas=0",
+    "find /srv/app/tmp -name '*.lock' -delete",
+])
+def test_eval_and_find_delete_are_read_as_what_they_run(body: str) -> None:
+    """`eval` runs its words as a command line, and `find … -delete` deletes (both found by
+    trying to get a delete past the library from outside)."""
+    step = parse_text(f"# T\n\n```bash\n{body}\n```\n", "rb.md").runbook.steps[0]
+    assert step.confirm_inferred, body
+
+
+def test_find_without_delete_changes_nothing() -> None:
+    step = parse_text("# T\n\n```bash\nfind /var/log -name '*.gz' -mtime +7\n```\n",
+                      "rb.md").runbook.steps[0]
+    assert not step.confirm_inferred

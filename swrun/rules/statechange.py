@@ -54,6 +54,7 @@ LIBRARY: tuple[str, ...] = (
     # files
     "rm -r|-R|--recursive",
     "rm -f|--force",
+    "find -delete",
     # containers
     "docker|podman|nerdctl rm|rmi|stop|kill",
     "docker|podman|nerdctl container|volume|image|network rm|stop|kill|prune",
@@ -173,7 +174,8 @@ def _has_flag(opts: Iterable[str], flag: str) -> bool:
         if flag.startswith("--"):
             if o == flag or o.startswith(flag + "="):
                 return True
-        elif not o.startswith("--") and len(flag) == 2 and flag[1] in o[1:]:
+        elif (not o.startswith("--") and len(flag) == 2 and flag[1] in o[1:]) or (
+                len(flag) > 2 and o == flag):  # a one-dash long option: find's -delete
             return True
     return False
 
@@ -360,6 +362,9 @@ def _check(words: list[str], pats: Sequence[Pattern], depth: int) -> str | None:
         if k + 1 < len(words):
             inner += [_command(_words(p)) for part in split_commands(words[k + 1])
                       for p in _pieces(part)]
+    elif tool == "eval" and len(words) > 1:  # eval runs its words joined as a command line
+        inner += [_command(_words(p)) for part in split_commands(" ".join(words[1:]))
+                  for p in _pieces(part)]
     elif tool == "ssh":
         rest = _ssh_command(words[1:])
         if len(rest) == 1:
