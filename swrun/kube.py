@@ -19,7 +19,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from swrun.model import Runbook, Step, StepKind
+from swrun.model import SH_FAMILY, Runbook, Step, StepKind
 
 KEY = "kube_context"
 """The attribute, the front-matter key, the run setting and the run_started field."""
@@ -31,7 +31,6 @@ TIMEOUT = 10.0
 _TOOL = re.compile(r"(?<![\w.$-])(?:kubectl|oc)(?![\w.-])")
 _VIEW = 'jsonpath={.current-context}{"\\n"}{range .contexts[*]}{.name}{"\\n"}{end}'
 """The current context on the first line, then every context's name, one per line."""
-_SH_FAMILY = frozenset({"bash", "sh", "zsh", "dash", "ksh", "mksh"})
 
 
 def uses_tool(step: Step) -> bool:
@@ -39,7 +38,7 @@ def uses_tool(step: Step) -> bool:
     if step.kind is not StepKind.SHELL or step.targets or step.optional:
         return False
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
-    return os.path.basename(interp[0]) in _SH_FAMILY and bool(_TOOL.search(step.body))
+    return os.path.basename(interp[0]) in SH_FAMILY and bool(_TOOL.search(step.body))
 
 
 def pinned(runbook: Runbook) -> str | None:

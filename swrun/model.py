@@ -28,6 +28,9 @@ class StepKind(StrEnum):
 
 SHELL_LANGUAGES = frozenset({"bash", "sh", "shell", "zsh", "console"})
 TYPED_LANGUAGES = frozenset({"ansible", "pm2", "mongo", "aws", "http", "wait"})
+SH_FAMILY = frozenset({"bash", "sh", "zsh", "dash", "ksh", "mksh"})
+"""Interpreters (a `shell=` value's program name) that read sh syntax: swrun's preamble,
+placeholders, carried state and pinned kubectl work in them."""
 
 
 @dataclass(frozen=True)

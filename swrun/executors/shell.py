@@ -22,10 +22,9 @@ from swrun.executors import bashstep, shellstate, staterule
 from swrun.executors.base import IDLE, Idle, Output, Spawned, StepContext, StepResult
 from swrun.executors.rawout import STREAMS, Follower, RawOutput
 from swrun.executors.relays import RELAYS
-from swrun.model import Step
+from swrun.model import SH_FAMILY, Step
 from swrun.shellbody import RUN_BODY, write_body
 
-_SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
 _PIPEFAIL = {"bash", "zsh", "ksh", "mksh"}
 _DRAIN_AFTER_EXIT = 0.5
 """Seconds to keep reading after the shell exits, while children it left behind still hold
@@ -56,7 +55,7 @@ def command_for(step: Step, script_dir: Path | None = None,
     `kube_context` (swrun.kube.preamble). (A bash step runs through `BashCommand`.)"""
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
     name = os.path.basename(interp[0])
-    if name in _SH_FAMILY:
+    if name in SH_FAMILY:
         flags = ["-e", "-o", "pipefail"] if name in _PIPEFAIL else ["-e"]
         body = kube.preamble(kube_context) + step.body
         if state_file is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from swrun.errors import InventoryError
 from swrun.events import StepStatus
 from swrun.executors.base import Idle, Output, RemoteProcess, StepContext, StepResult
-from swrun.model import Step
+from swrun.model import SH_FAMILY, Step
 from swrun.ssh import ConnectError
 from swrun.ssh.fanout import (
     DEFAULT_PARALLEL,
@@ -26,7 +26,6 @@ from swrun.ssh.fanout import (
 )
 from swrun.ssh.target import Target
 
-_SH_FAMILY = {"bash", "sh", "zsh", "dash", "ksh", "mksh"}
 _PIPEFAIL = {"bash", "zsh", "ksh", "mksh"}
 _inventories: dict[tuple[str, float], object] = {}
 _targets: dict[tuple[int, str, float], list[Target]] = {}
@@ -189,7 +188,7 @@ def _why(host: str, res: HostResult) -> str:
 def remote_shell(step: Step) -> tuple[str, ...]:
     interp = shlex.split(step.text("shell") or "bash") or ["bash"]
     name = os.path.basename(interp[0])
-    if name not in _SH_FAMILY:
+    if name not in SH_FAMILY:
         raise TargetError(f"shell={interp[0]} is not supported on remote hosts "
                           "(use bash, sh, zsh, dash, ksh)")
     return (*interp, *(["-e", "-o", "pipefail"] if name in _PIPEFAIL else ["-e"]))

@@ -13,7 +13,13 @@ from markdown_it.token import Token
 
 from swrun.attributes import AttrValue, escapes
 from swrun.formats import runme
-from swrun.model import SHELL_LANGUAGES, TYPED_LANGUAGES, PlaceholderUse, StepKind
+from swrun.model import (
+    SH_FAMILY,
+    SHELL_LANGUAGES,
+    TYPED_LANGUAGES,
+    PlaceholderUse,
+    StepKind,
+)
 from swrun.rules.blocklead import also_interactive, block_reason
 from swrun.rules.filled import file_placeholders
 from swrun.rules.inline import asked
@@ -40,7 +46,6 @@ _PATHLIKE = re.compile(r"(?:[\w.~-]*+/)*+[\w-](?>[\w.-]*\.)\w+|(?:[\w.~-]++/)++[
 """A path with a folder or an extension. The extension is after the name's last dot (kept, an
 atomic group): trying every dot of `a.a.a…-` was quadratic."""
 _TITLE_MAX = 80
-_SH = frozenset({"bash", "sh", "zsh", "dash", "ksh", "mksh"})
 
 
 class _Reading:
@@ -126,7 +131,7 @@ def _write_script(target: str, content: str) -> str:
 def _sh(shell: AttrValue | None) -> bool:
     """Whether a `shell=` value runs a POSIX-like shell (bash when it is not set)."""
     words = shell.split() if isinstance(shell, str) else []
-    return not words or os.path.basename(words[0]) in _SH
+    return not words or os.path.basename(words[0]) in SH_FAMILY
 
 
 def _marked_text(tok: Token) -> str:

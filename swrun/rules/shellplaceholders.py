@@ -1,5 +1,5 @@
 """Placeholders in shell text written for people (`<pod>`, `YOUR_TOKEN`, `{{region}}`, `=...`)
-and the shell variables they become: where each is quoted (`_contexts`), its variable's name,
+and the shell variables they become: where each is quoted (`contexts`), its variable's name,
 and the names a placeholder may not take (the shell, the system or swrun owns them). Pure
 functions over text; `shelltext` re-exports these names."""
 
@@ -104,7 +104,7 @@ PLAIN, SINGLE, DOUBLE, COMMENT, HEREDOC, QUOTED_HEREDOC = range(6)
 """What quotes a character of shell text: how a placeholder there is written as a variable."""
 
 
-def _contexts(text: str) -> bytearray:
+def contexts(text: str) -> bytearray:
     """Per character, by the shell's grammar: PLAIN (a command's words), SINGLE ('…' or
     $'…'), DOUBLE ("…"), COMMENT, HEREDOC (an unquoted here-document's body: expanded) or
     QUOTED_HEREDOC (<<'EOF': nothing expanded).
@@ -215,6 +215,9 @@ _DOUBLE_STOP = re.compile(r'[\\"`]|\$\(')
 _ANSI_STOP = re.compile(r"[\\']")
 
 
+_contexts = contexts  # its name before it was public (kept for importers)
+
+
 def _heredoc_bodies(text: str, j: int, pending: list[tuple[str, bool]], ctx: bytearray) -> int:
     """Mark the bodies of the here-documents opened on the line ending at `j`; returns
     where the script goes on."""
@@ -240,7 +243,7 @@ def find_placeholders(body: str, skip_names: frozenset[str] = frozenset(), *,
     rewritten (`fillable=False`). `skip_names`: `<tag>` pairs seen as markup.
     `as_text`: the content of a file a step writes, not shell: nothing is rewritten (the
     file executor fills each `span` in), `{{x}}` is another tool's template."""
-    ctx = bytearray(len(body)) if as_text else _contexts(body)
+    ctx = bytearray(len(body)) if as_text else contexts(body)
     found: list[tuple[int, int, str, str]] = []  # start, end, text, name
     taken = bytearray(len(body))
 

@@ -22,6 +22,7 @@ from swrun.rules.shellplaceholders import RESERVED as RESERVED
 from swrun.rules.shellplaceholders import SINGLE as SINGLE
 from swrun.rules.shellplaceholders import Placeholder as Placeholder
 from swrun.rules.shellplaceholders import _contexts as _contexts
+from swrun.rules.shellplaceholders import contexts as contexts
 from swrun.rules.shellplaceholders import find_placeholders as find_placeholders
 from swrun.rules.shellplaceholders import owned_renamed as owned_renamed
 from swrun.rules.shellplaceholders import shell_owned as shell_owned

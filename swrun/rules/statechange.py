@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from swrun.files import safe_text
-from swrun.model import Step
+from swrun.model import SH_FAMILY, Step
 from swrun.rules.shelltext import logical_lines, split_commands, split_outside_quotes, strip_comment
 
 LIBRARY: tuple[str, ...] = (
@@ -114,7 +114,6 @@ _PREFIXES: Mapping[str, frozenset[str]] = {
     "{": frozenset(),
 }
 _SSH_VALUE = _opts("-b -c -D -E -e -F -I -i -J -L -l -m -O -o -p -Q -R -S -W -w")
-_SHELLS = frozenset({"bash", "sh", "zsh", "dash", "ksh"})
 _DEPTH = 3
 
 
@@ -357,7 +356,7 @@ def _check(words: list[str], pats: Sequence[Pattern], depth: int) -> str | None:
             if value and test.search(value):
                 return f"{tool} -c (SQL that drops or deletes)" if test is _SQL else \
                     f"{tool} --eval (drops or deletes)"
-    if tool in _SHELLS and "-c" in words[1:]:
+    if tool in SH_FAMILY and "-c" in words[1:]:
         k = words.index("-c", 1)
         if k + 1 < len(words):
             inner += [_command(_words(p)) for part in split_commands(words[k + 1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from swrun.rules.shelltext import KNOWN_COMMANDS, PLAIN, SHELL_WORDS, looks_like_command
-from swrun.rules.shelltext import _contexts as shell_contexts  # code, quotes, here-documents
+from swrun.rules.shelltext import contexts as shell_contexts  # code, quotes, here-documents
 
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
 _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"

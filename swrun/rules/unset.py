@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from swrun.rules.shelltext import BRACED, COMMENT, QUOTED_HEREDOC, SINGLE, _contexts
+from swrun.rules.shelltext import BRACED, COMMENT, QUOTED_HEREDOC, SINGLE, contexts
 
 _PLAIN_REF = re.compile(r"(?<![\\$])\$([A-Za-z_][A-Za-z0-9_]*+)")
 
@@ -17,7 +17,7 @@ def expanded(body: str) -> Iterator[tuple[int, str, str]]:
     order."""
     if "$" not in body:
         return
-    ctx = _contexts(body)
+    ctx = contexts(body)
     spots = sorted([(m.start(), m.group(0), m.group(1)) for m in BRACED.finditer(body)]
                    + [(m.start(), m.group(0), m.group(1)) for m in _PLAIN_REF.finditer(body)])
     for start, text, name in spots:
